@@ -1,0 +1,96 @@
+/**
+ * The gateway's configuration schema. Parsed and validated once, at start;
+ * unknown keys are rejected and every problem is reported at once. Each
+ * component receives only its own slice.
+ */
+import { z } from 'zod';
+import { ID_PATTERN } from '../identity/identity.ts';
+import { KeysConfigSchema, TenantKeysConfigSchema } from '../keys/keys-config.ts';
+import { PrivacyConfigSchema } from '../privacy/policy-config.ts';
+import { StorageConfigSchema, TenantRetentionConfigSchema } from '../sinks/sinks-config.ts';
+
+const Id = z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`);
+const StreamName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'stream names match ^[a-z][a-z0-9-]{0,31}$');
+const Port = z.number().int().min(0).max(65535);
+
+export const StreamConfigSchema = z.object({
+  /** Fully qualified protobuf message type, e.g. thingiq.telemetry.v1.SensorReading. */
+  messageType: z.string().regex(/^[A-Za-z_][\w.]*$/),
+  /** Largest payload accepted on this stream, in bytes. */
+  maxPayloadBytes: z.number().int().min(16).max(1024 * 1024).default(16 * 1024),
+}).strict();
+
+export const AppGrantSchema = z.object({
+  /** Streams the app may read; absent means all of the tenant's streams. */
+  streams: z.array(StreamName).min(1).optional(),
+  /** Device groups the app may read; absent means every device of the tenant. */
+  deviceGroups: z.array(Id).min(1).optional(),
+}).strict();
+
+export const TenantConfigSchema = z.object({
+  /** An inactive tenant's identities cannot connect. */
+  active: z.boolean().default(true),
+  /** Streams added to (or overriding) the gateway-wide ones for this tenant. */
+  streams: z.record(StreamName, StreamConfigSchema).default({}),
+  /** Named groups of device ids, used by grants and policies. */
+  deviceGroups: z.record(Id, z.array(Id)).default({}),
+  /** Applications allowed to subscribe, with their grants. An app not listed here is refused. */
+  apps: z.record(Id, AppGrantSchema).default({}),
+  privacy: PrivacyConfigSchema.optional(),
+  keys: TenantKeysConfigSchema.optional(),
+  retention: TenantRetentionConfigSchema.optional(),
+}).strict();
+
+export const ExternalCaSchema = z.object({
+  /** PEM file of the external CA whose client certificates are trusted too. */
+  caFile: z.string().min(1),
+  /**
+   * Identity mapping for its certificates: subject fields whose values become
+   * the tenant and the device (e.g. O → tenant, CN → device).
+   */
+  tenantFrom: z.enum(['O', 'OU', 'CN']).default('O'),
+  deviceFrom: z.enum(['O', 'OU', 'CN']).default('CN'),
+}).strict();
+
+export const GatewayConfigSchema = z.object({
+  mqtt: z.object({
+    host: z.string().default('0.0.0.0'),
+    port: Port.default(8883),
+    /** Hostnames and addresses put in the development server certificate. */
+    serverHosts: z.array(z.string().min(1)).min(1).default(['localhost', '127.0.0.1']),
+    /** Close connections that do not finish the TLS handshake and CONNECT in time. */
+    connectTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    /** Largest keepalive a client may ask for, seconds (0 = no limit). */
+    keepaliveLimitS: z.number().int().min(0).max(65535).default(1200),
+    /** A device's clock may be this far from the gateway's. */
+    maxClockSkewMs: z.number().int().min(1000).default(7 * 24 * 3600 * 1000),
+    /** Refused publishes by one client before it is disconnected. */
+    maxRefusalsBeforeDisconnect: z.number().int().min(1).default(1),
+  }).strict().default({} as never),
+  admin: z.object({
+    host: z.string().default('0.0.0.0'),
+    port: Port.default(8443),
+  }).strict().default({} as never),
+  /** Where generated certificates, the issuance registry and the CA live. */
+  pkiDir: z.string().min(1).default('certs'),
+  /** Where the keyring and the default SQLite database live. */
+  dataDir: z.string().min(1).default('data'),
+  externalCa: ExternalCaSchema.optional(),
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).strict().default({} as never),
+  /** Gateway-wide streams; tenants may add their own. */
+  streams: z.record(StreamName, StreamConfigSchema).default({
+    sensor: { messageType: 'thingiq.telemetry.v1.SensorReading', maxPayloadBytes: 16 * 1024 },
+    location: { messageType: 'thingiq.telemetry.v1.VehicleLocation', maxPayloadBytes: 1024 },
+  }),
+  tenants: z.record(Id, TenantConfigSchema).default({}),
+  privacy: PrivacyConfigSchema.optional(),
+  keys: KeysConfigSchema.optional(),
+  storage: StorageConfigSchema.optional(),
+}).strict();
+
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+export type TenantConfig = z.infer<typeof TenantConfigSchema>;
+export type StreamConfig = z.infer<typeof StreamConfigSchema>;
+export type AppGrant = z.infer<typeof AppGrantSchema>;

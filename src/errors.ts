@@ -1,0 +1,107 @@
+/**
+ * The one error type of the gateway and its catalogue of stable codes.
+ *
+ * Every refusal the gateway makes carries one of these codes: in logs, in
+ * metrics, in HTTP responses and in the README. Tests assert codes, never
+ * message text. `retryable` tells a caller whether trying again can help
+ * (a device whose message was refused for a KMS outage should resend; one
+ * whose message failed to decode should not).
+ */
+
+/** What a refusal becomes at the MQTT edge (MQTT 3.1.1 has no negative PUBACK). */
+export type MqttOutcome =
+  | 'connack-refused' // CONNACK with a return code, then close
+  | 'suback-failure' // SUBACK 0x80 for that filter [MQTT-3.9.3-2]
+  | 'disconnect' // close the network connection
+  | 'not-acknowledged' // no PUBACK: the device resends later
+  | 'acknowledged-dropped' // PUBACK, nothing stored or forwarded
+  | 'tls-refused' // the connection never reaches MQTT
+  | 'none'; // not an MQTT-path error
+
+interface CodeSpec {
+  readonly message: string;
+  readonly retryable: boolean;
+  readonly mqtt: MqttOutcome;
+  readonly httpStatus: number;
+}
+
+function spec(message: string, retryable: boolean, mqtt: MqttOutcome, httpStatus: number): CodeSpec {
+  return { message, retryable, mqtt, httpStatus };
+}
+
+export const ERROR_CATALOGUE = {
+  // Connection and identity
+  TIQ_ERR_TLS_HANDSHAKE: spec('TLS handshake failed (untrusted CA, expired or not-yet-valid certificate, or none)', false, 'tls-refused', 401),
+  TIQ_ERR_CERT_USAGE: spec('client certificate lacks the clientAuth extended key usage', false, 'tls-refused', 401),
+  TIQ_ERR_CERT_REVOKED: spec('client certificate has been revoked', false, 'tls-refused', 401),
+  TIQ_ERR_IDENTITY: spec('certificate carries no valid ThingIQ identity', false, 'tls-refused', 401),
+  TIQ_ERR_INVALID_ID: spec('id must match ^[a-z0-9][a-z0-9-]{0,62}$', false, 'connack-refused', 400),
+  TIQ_ERR_CLIENT_ID: spec('MQTT client id must equal the device id of the certificate', false, 'connack-refused', 400),
+  TIQ_ERR_TENANT_UNKNOWN: spec('tenant is not configured or not active', false, 'connack-refused', 404),
+  TIQ_ERR_NOT_AUTHORIZED: spec('identity may not connect to MQTT', false, 'connack-refused', 403),
+
+  // Topics
+  TIQ_ERR_TOPIC_DENIED: spec('publish outside the identity\'s own topics', false, 'disconnect', 403),
+  TIQ_ERR_STREAM_UNKNOWN: spec('stream is not configured for this tenant', false, 'disconnect', 404),
+  TIQ_ERR_SUBSCRIBE_DENIED: spec('subscription filter outside the caller\'s grants', false, 'suback-failure', 403),
+  TIQ_ERR_WILL_DENIED: spec('will topic or payload refused', false, 'connack-refused', 403),
+
+  // Payloads
+  TIQ_ERR_PAYLOAD_TOO_LARGE: spec('payload exceeds the stream\'s size limit', false, 'disconnect', 413),
+  TIQ_ERR_DECODE: spec('payload is not a valid message for this stream', false, 'disconnect', 400),
+  TIQ_ERR_VALIDATION: spec('message fields out of range', false, 'disconnect', 422),
+  TIQ_ERR_QOS_UNSUPPORTED: spec('QoS 2 is not accepted; use QoS 0 or 1', false, 'disconnect', 400),
+
+  // Privacy
+  TIQ_ERR_POLICY_INVALID: spec('privacy policy is invalid', false, 'none', 422),
+  TIQ_ERR_POLICY_DROPPED: spec('privacy policy dropped the message', false, 'acknowledged-dropped', 200),
+
+  // Keys and encryption
+  TIQ_ERR_KEY_UNAVAILABLE: spec('no data key can be obtained right now', true, 'not-acknowledged', 503),
+  TIQ_ERR_KEYRING_SEALED: spec('keyring cannot be unsealed with the configured root key', false, 'none', 500),
+  TIQ_ERR_DECRYPT: spec('record failed authentication on decrypt', false, 'none', 500),
+  TIQ_ERR_KEY_SHREDDED: spec('record key has been destroyed (crypto-shredded)', false, 'none', 410),
+
+  // Storage
+  TIQ_ERR_STORE_UNAVAILABLE: spec('storage sink is unavailable', true, 'not-acknowledged', 503),
+
+  // Operations
+  TIQ_ERR_CONFIG: spec('configuration is invalid', false, 'none', 500),
+  TIQ_ERR_PKI: spec('certificate authority operation failed', false, 'none', 500),
+  TIQ_ERR_LISTEN: spec('cannot open listener', false, 'none', 500),
+  TIQ_ERR_SHUTTING_DOWN: spec('gateway is shutting down', true, 'not-acknowledged', 503),
+  TIQ_ERR_INTERNAL: spec('internal error', true, 'not-acknowledged', 500),
+} as const satisfies Record<string, CodeSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class TiqError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly mqtt: MqttOutcome;
+  readonly httpStatus: number;
+  /** Structured, payload-free detail safe to log (field names, limits, never values). */
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, detail?: string | Record<string, unknown>, options?: { cause?: unknown }) {
+    const entry = ERROR_CATALOGUE[code];
+    const suffix = typeof detail === 'string' ? `: ${detail}` : '';
+    super(`${code}: ${entry.message}${suffix}`, options);
+    this.name = 'TiqError';
+    this.code = code;
+    this.retryable = entry.retryable;
+    this.mqtt = entry.mqtt;
+    this.httpStatus = entry.httpStatus;
+    this.detail = typeof detail === 'object' ? detail : undefined;
+  }
+}
+
+export function isTiqError(err: unknown): err is TiqError {
+  return err instanceof TiqError;
+}
+
+/** Wraps anything thrown into a TiqError, keeping a TiqError as it is. */
+export function toTiqError(err: unknown, fallback: ErrorCode = 'TIQ_ERR_INTERNAL'): TiqError {
+  if (err instanceof TiqError) return err;
+  return new TiqError(fallback, undefined, { cause: err });
+}

@@ -1,0 +1,47 @@
+/**
+ * The seam to a tenant's key-encryption keys (KEKs). Implementations register
+ * by name ("local", "aws-kms"). A provider never sees payloads; it makes,
+ * wraps and unwraps 256-bit data keys (DEKs).
+ */
+export interface GeneratedDataKey {
+  /** 32 random bytes. Callers zero it when retired. */
+  readonly plaintext: Buffer;
+  /** The DEK wrapped under the tenant's primary KEK. */
+  readonly wrapped: Buffer;
+  /** Which KEK version wrapped it, e.g. "local:acme:v3" or a KMS key ARN. */
+  readonly kekRef: string;
+}
+
+export interface KeyProvider {
+  readonly name: string;
+  start(): Promise<void>;
+  close(): Promise<void>;
+  generateDataKey(tenantId: string): Promise<GeneratedDataKey>;
+  unwrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<Buffer>;
+  /** Re-wraps under the primary KEK without exposing the DEK to the caller. */
+  rewrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<{ wrapped: Buffer; kekRef: string }>;
+  /** Makes a new KEK version primary for new DEKs; older versions stay usable for unwrap. */
+  rotate(tenantId: string): Promise<{ kekRef: string }>;
+  /** The KEK reference new DEKs are wrapped under. */
+  primaryKekRef(tenantId: string): Promise<string>;
+  health(): Promise<{ ok: boolean; detail?: string }>;
+}
+
+/** Where wrapped DEKs live. Deleting a device's entries crypto-shreds its records. */
+export interface WrappedDataKey {
+  readonly dekId: string;
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly kekRef: string;
+  readonly wrapped: Buffer;
+  readonly createdAtMs: number;
+}
+
+export interface DataKeyStore {
+  putDataKey(key: WrappedDataKey): Promise<void>;
+  getDataKey(tenantId: string, dekId: string): Promise<WrappedDataKey | undefined>;
+  listDataKeys(tenantId: string, options?: { deviceId?: string; afterDekId?: string; limit?: number }): Promise<WrappedDataKey[]>;
+  updateWrappedDataKey(tenantId: string, dekId: string, wrapped: Buffer, kekRef: string): Promise<void>;
+  /** Destroys every DEK of the device; returns the destroyed ids. */
+  deleteDataKeys(tenantId: string, deviceId: string): Promise<string[]>;
+}

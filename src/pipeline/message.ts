@@ -1,0 +1,78 @@
+/**
+ * The message as it travels the ingest pipeline (ARCHITECTURE.md, "The path of
+ * one message"). Stages read and fill it; none of them calls the next.
+ */
+
+/** Decoded telemetry in protobuf.js plain-object form: lowerCamelCase field
+ * names, 64-bit integers as numbers, absent optional fields absent. */
+export type TelemetryBody = Record<string, unknown>;
+
+export type PayloadEncoding = 'protobuf' | 'json';
+
+/** Which policy was applied, travelling with the record and the forwarded message. */
+export interface AppliedPolicy {
+  readonly policyId: string;
+  readonly policyVersion: number;
+  /** What happened to location: keep | coarsen | strip | none (no location in the message). */
+  readonly locationAction: 'keep' | 'coarsen' | 'strip' | 'none';
+}
+
+export interface IngestMessage {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly stream: string;
+  /** Fully qualified protobuf type of the stream, e.g. thingiq.telemetry.v1.VehicleLocation. */
+  readonly messageType: string;
+  readonly topic: string;
+  readonly qos: 0 | 1 | 2;
+  readonly receivedAtMs: number;
+  /** The device's bytes until the privacy stage; the policy-applied encoding after it. */
+  payload: Buffer;
+  encoding: PayloadEncoding;
+  /** Set by decode. */
+  body: TelemetryBody | undefined;
+  /** Device clock and per-device sequence, set by validate. */
+  deviceTimeMs: number;
+  sequence: number;
+  /** Set by the privacy stage. */
+  applied: AppliedPolicy | undefined;
+  /** Set by the encrypt stage; the store stage writes it. */
+  sealed: SealedRecord | undefined;
+}
+
+/**
+ * A record as it reaches storage: ciphertext only, with everything needed to
+ * decrypt it (given the key) and to govern it (retention tags).
+ */
+export interface SealedRecord {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly stream: string;
+  /** Random id (UUID); bound into the AAD. */
+  readonly recordId: string;
+  /** Idempotency key with tenant, device and stream. */
+  readonly sequence: number;
+  readonly deviceTimeMs: number;
+  readonly receivedAtMs: number;
+  /** Envelope format version (see proto/thingiq/storage/v1/envelope.proto). */
+  readonly formatVersion: number;
+  /** The data key that sealed it (its wrapped form lives in the DataKeyStore). */
+  readonly dekId: string;
+  /** The tenant key (KEK) version that wraps that data key. */
+  readonly kekRef: string;
+  readonly iv: Buffer;
+  readonly ciphertext: Buffer;
+  readonly tag: Buffer;
+  readonly encoding: PayloadEncoding;
+  readonly policyId: string;
+  readonly policyVersion: number;
+  /** Retention tags. */
+  readonly retentionClass: string;
+  readonly expiresAtMs: number;
+  readonly legalHold: boolean;
+}
+
+/** A stage either lets the message continue or deliberately drops it (a value, not an exception). */
+export type StageResult = { readonly kind: 'continue' } | { readonly kind: 'drop'; readonly reason: string };
+
+export const CONTINUE: StageResult = Object.freeze({ kind: 'continue' });

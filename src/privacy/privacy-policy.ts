@@ -1,0 +1,34 @@
+/**
+ * The seam between the pipeline and the privacy engine.
+ *
+ * The engine is given the decoded body and returns what may leave the process:
+ * the body rewritten in place (location kept, coarsened or stripped, leaking
+ * fields handled) or a drop. Pre-policy location must not survive anywhere in
+ * a forwarded body.
+ */
+import type { AppliedPolicy, TelemetryBody } from '../pipeline/message.ts';
+
+export interface PrivacyInput {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly stream: string;
+  readonly messageType: string;
+  readonly receivedAtMs: number;
+  /** Rewritten in place. */
+  readonly body: TelemetryBody;
+}
+
+export type PrivacyOutcome =
+  | { readonly kind: 'forward'; readonly applied: AppliedPolicy }
+  | { readonly kind: 'drop'; readonly applied: AppliedPolicy; readonly reason: string };
+
+export interface PrivacyEngine {
+  apply(input: PrivacyInput): PrivacyOutcome;
+}
+
+/** Used until a tenant has a policy: location kept as sent. */
+export const KEEP_ALL_POLICY: PrivacyEngine = {
+  apply(input) {
+    return { kind: 'forward', applied: { policyId: 'none', policyVersion: 0, locationAction: 'keep' } };
+  },
+};
