@@ -1,0 +1,5 @@
+import type { Command } from 'commander';
+
+export function registerKeysCommands(_program: Command): void {
+  // filled by the keys area
+}

@@ -1,0 +1,18 @@
+/**
+ * The `thingiq` command. Each area registers its subcommands from its own file.
+ */
+import { Command } from 'commander';
+import { registerKeysCommands } from './keys-commands.ts';
+import { registerPolicyCommands } from './policy-commands.ts';
+import { registerRecordsCommands } from './records-commands.ts';
+
+const program = new Command('thingiq')
+  .description('ThingIQ Gateway: privacy-first MQTT telemetry gateway')
+  .option('-c, --config <file>', 'configuration file (default: config/gateway.yaml if present, else development defaults)')
+  .showHelpAfterError();
+
+registerPolicyCommands(program);
+registerKeysCommands(program);
+registerRecordsCommands(program);
+
+await program.parseAsync(process.argv);
