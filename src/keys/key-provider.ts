@@ -20,11 +20,30 @@ export interface KeyProvider {
   unwrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<Buffer>;
   /** Re-wraps under the primary KEK without exposing the DEK to the caller. */
   rewrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<{ wrapped: Buffer; kekRef: string }>;
-  /** Makes a new KEK version primary for new DEKs; older versions stay usable for unwrap. */
-  rotate(tenantId: string): Promise<{ kekRef: string }>;
+  /**
+   * Makes a new KEK version primary for new DEKs; older versions stay usable
+   * for unwrap. `changed: false` when rotation happens outside the gateway
+   * (aws-kms: KMS-side rotation or a new configured key; `note` says how).
+   */
+  rotate(tenantId: string): Promise<RotateResult>;
   /** The KEK reference new DEKs are wrapped under. */
   primaryKekRef(tenantId: string): Promise<string>;
+  /** The tenant's KEK versions known to the provider (for `keys status`). */
+  describeKeks(tenantId: string): Promise<KekVersionInfo[]>;
   health(): Promise<{ ok: boolean; detail?: string }>;
+}
+
+export interface RotateResult {
+  readonly kekRef: string;
+  readonly changed: boolean;
+  readonly note?: string;
+}
+
+export interface KekVersionInfo {
+  readonly kekRef: string;
+  readonly primary: boolean;
+  /** Undefined when the provider cannot tell. */
+  readonly createdAtMs: number | undefined;
 }
 
 /** Where wrapped DEKs live. Deleting a device's entries crypto-shreds its records. */

@@ -1,0 +1,179 @@
+/**
+ * The `local` key provider: per-tenant KEK versions in a keyring file sealed
+ * by a root key. DEKs are wrapped with AES-256 key wrap with padding
+ * (RFC 5649). KEK references read `local:<tenant>:v<N>`.
+ *
+ * Another process (the CLI's `keys rotate`) may change the keyring file while
+ * the gateway runs: before minting a DEK, and when asked for a KEK version it
+ * does not know, the provider re-reads the file if it changed on disk.
+ */
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { TiqError } from '../errors.ts';
+import { unwrapKey, wrapKey } from './aes-key-wrap.ts';
+import type { GeneratedDataKey, KekVersionInfo, KeyProvider, RotateResult } from './key-provider.ts';
+import { loadRootKey, type RootKeySource } from './root-key.ts';
+import { readKeyring, writeKeyring, type Keyring, type TenantKeyring } from './sealed-keyring-file.ts';
+
+export const DEK_BYTES = 32;
+
+export interface LocalKeyProviderOptions {
+  readonly keyringFile: string;
+  readonly rootKey: RootKeySource;
+  readonly now?: () => number;
+}
+
+export function localKekRef(tenantId: string, version: number): string {
+  return `local:${tenantId}:v${version}`;
+}
+
+export function parseLocalKekRef(kekRef: string): { tenantId: string; version: number } | undefined {
+  const m = /^local:([a-z0-9][a-z0-9-]{0,62}):v([1-9][0-9]{0,8})$/.exec(kekRef);
+  return m?.[1] && m[2] ? { tenantId: m[1], version: Number(m[2]) } : undefined;
+}
+
+export class LocalKeyProvider implements KeyProvider {
+  readonly name = 'local';
+  readonly #options: LocalKeyProviderOptions;
+  readonly #now: () => number;
+  #rootKey: KeyObject | undefined;
+  #keyring: Keyring = new Map();
+  #fileStamp = '';
+
+  constructor(options: LocalKeyProviderOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Unseals the keyring, creating it (and in development the root key) on first start. */
+  async start(): Promise<void> {
+    const file = this.#options.keyringFile;
+    const keyringExists = existsSync(file);
+    // Never mint a fresh root key next to an existing keyring: it could not open it.
+    const source = { ...this.#options.rootKey, mayCreate: this.#options.rootKey.mayCreate && !keyringExists };
+    this.#rootKey = loadRootKey(source).key;
+    if (keyringExists) this.#load();
+    else this.#save();
+  }
+
+  async close(): Promise<void> {
+    this.#keyring = new Map();
+    this.#rootKey = undefined;
+  }
+
+  async generateDataKey(tenantId: string): Promise<GeneratedDataKey> {
+    this.#reloadIfChanged();
+    const { version, key } = this.#primary(tenantId);
+    const plaintext = randomBytes(DEK_BYTES);
+    return { plaintext, wrapped: wrapKey(key, plaintext), kekRef: localKekRef(tenantId, version) };
+  }
+
+  async unwrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<Buffer> {
+    const kek = this.#kekFor(tenantId, kekRef);
+    try {
+      return unwrapKey(kek, wrapped);
+    } catch {
+      throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'wrapped data key failed its integrity check', kekRef });
+    }
+  }
+
+  async rewrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<{ wrapped: Buffer; kekRef: string }> {
+    const dek = await this.unwrapDataKey(tenantId, wrapped, kekRef);
+    try {
+      this.#reloadIfChanged();
+      const { version, key } = this.#primary(tenantId);
+      return { wrapped: wrapKey(key, dek), kekRef: localKekRef(tenantId, version) };
+    } finally {
+      dek.fill(0);
+    }
+  }
+
+  async rotate(tenantId: string): Promise<RotateResult> {
+    this.#reloadIfChanged();
+    const tenant = this.#tenant(tenantId);
+    const version = Math.max(0, ...tenant.versions.keys()) + 1;
+    this.#addVersion(tenant, version);
+    this.#save();
+    return { kekRef: localKekRef(tenantId, version), changed: true };
+  }
+
+  async primaryKekRef(tenantId: string): Promise<string> {
+    this.#reloadIfChanged();
+    return localKekRef(tenantId, this.#primary(tenantId).version);
+  }
+
+  async describeKeks(tenantId: string): Promise<KekVersionInfo[]> {
+    this.#reloadIfChanged();
+    const tenant = this.#keyring.get(tenantId);
+    if (!tenant) return [];
+    return [...tenant.versions.values()]
+      .sort((a, b) => a.version - b.version)
+      .map((v) => ({ kekRef: localKekRef(tenantId, v.version), primary: v.version === tenant.primary, createdAtMs: v.createdAtMs }));
+  }
+
+  async health(): Promise<{ ok: boolean; detail?: string }> {
+    return this.#rootKey ? { ok: true } : { ok: false, detail: 'keyring not unsealed' };
+  }
+
+  /** The tenant's primary KEK, creating version 1 on first use. */
+  #primary(tenantId: string): { version: number; key: KeyObject } {
+    const tenant = this.#tenant(tenantId);
+    const kek = tenant.versions.get(tenant.primary);
+    if (!kek) throw new TiqError('TIQ_ERR_KEYRING_SEALED', `keyring has no primary KEK for tenant ${tenantId}`);
+    return { version: kek.version, key: kek.key };
+  }
+
+  #tenant(tenantId: string): TenantKeyring {
+    let tenant = this.#keyring.get(tenantId);
+    if (!tenant) {
+      tenant = { primary: 1, versions: new Map() };
+      this.#addVersion(tenant, 1);
+      this.#keyring.set(tenantId, tenant);
+      this.#save();
+    }
+    return tenant;
+  }
+
+  #addVersion(tenant: TenantKeyring, version: number): void {
+    const raw = randomBytes(32);
+    tenant.versions.set(version, { version, createdAtMs: this.#now(), key: createSecretKey(raw) });
+    raw.fill(0);
+    tenant.primary = version;
+  }
+
+  #kekFor(tenantId: string, kekRef: string): KeyObject {
+    const ref = parseLocalKekRef(kekRef);
+    // A DEK wrapped for another tenant must never unwrap here, even if a record says so.
+    if (!ref || ref.tenantId !== tenantId) throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'key reference does not belong to this tenant', kekRef });
+    let kek = this.#keyring.get(tenantId)?.versions.get(ref.version);
+    if (!kek && this.#reloadIfChanged()) kek = this.#keyring.get(tenantId)?.versions.get(ref.version);
+    if (!kek) throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'unknown KEK version', kekRef });
+    return kek.key;
+  }
+
+  #load(): void {
+    this.#keyring = readKeyring(this.#options.keyringFile, this.#requireRoot());
+    this.#fileStamp = this.#stamp();
+  }
+
+  #save(): void {
+    writeKeyring(this.#options.keyringFile, this.#requireRoot(), this.#keyring);
+    this.#fileStamp = this.#stamp();
+  }
+
+  #reloadIfChanged(): boolean {
+    if (!this.#rootKey || this.#stamp() === this.#fileStamp) return false;
+    this.#load();
+    return true;
+  }
+
+  #stamp(): string {
+    const s = statSync(this.#options.keyringFile, { throwIfNoEntry: false });
+    return s ? `${s.mtimeMs}:${s.size}:${s.ino}` : '';
+  }
+
+  #requireRoot(): KeyObject {
+    if (!this.#rootKey) throw new TiqError('TIQ_ERR_KEYRING_SEALED', 'local key provider not started');
+    return this.#rootKey;
+  }
+}
