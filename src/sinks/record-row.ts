@@ -1,0 +1,77 @@
+/**
+ * The one mapping between a SealedRecord and a table row, shared by both
+ * sinks so they store exactly the same fields: ciphertext, never plaintext.
+ */
+import { TiqError } from '../errors.ts';
+import type { SealedRecord } from '../pipeline/message.ts';
+
+/** Column order of the records table in both sinks. */
+export const RECORD_COLUMNS = [
+  'tenant_id', 'device_id', 'stream', 'record_id', 'sequence', 'device_time_ms', 'received_at_ms',
+  'format_version', 'dek_id', 'kek_ref', 'iv', 'ciphertext', 'tag', 'encoding',
+  'policy_id', 'policy_version', 'retention_class', 'expires_at_ms', 'legal_hold',
+] as const;
+
+export type RecordValue = string | number | boolean | Buffer;
+
+export function recordToValues(r: SealedRecord): RecordValue[] {
+  return [
+    r.tenantId, r.deviceId, r.stream, r.recordId, r.sequence, r.deviceTimeMs, r.receivedAtMs,
+    r.formatVersion, r.dekId, r.kekRef, r.iv, r.ciphertext, r.tag, r.encoding,
+    r.policyId, r.policyVersion, r.retentionClass, r.expiresAtMs, r.legalHold,
+  ];
+}
+
+/** pg returns bigint columns as strings; SQLite returns numbers. Both are safe integers here. */
+function num(value: unknown): number {
+  return typeof value === 'number' ? value : Number(value);
+}
+
+export function rowToRecord(row: Record<string, unknown>): SealedRecord {
+  return {
+    tenantId: String(row.tenant_id),
+    deviceId: String(row.device_id),
+    stream: String(row.stream),
+    recordId: String(row.record_id),
+    sequence: num(row.sequence),
+    deviceTimeMs: num(row.device_time_ms),
+    receivedAtMs: num(row.received_at_ms),
+    formatVersion: num(row.format_version),
+    dekId: String(row.dek_id),
+    kekRef: String(row.kek_ref),
+    iv: Buffer.from(row.iv as Uint8Array),
+    ciphertext: Buffer.from(row.ciphertext as Uint8Array),
+    tag: Buffer.from(row.tag as Uint8Array),
+    encoding: row.encoding === 'json' ? 'json' : 'protobuf',
+    policyId: String(row.policy_id),
+    policyVersion: num(row.policy_version),
+    retentionClass: String(row.retention_class),
+    expiresAtMs: num(row.expires_at_ms),
+    legalHold: row.legal_hold === true || row.legal_hold === 1,
+  };
+}
+
+const STRING_FIELDS = ['tenantId', 'deviceId', 'stream', 'recordId', 'dekId', 'kekRef', 'policyId', 'retentionClass'] as const;
+const INT_FIELDS = ['sequence', 'deviceTimeMs', 'receivedAtMs', 'formatVersion', 'policyVersion', 'expiresAtMs'] as const;
+const BYTES_FIELDS = ['iv', 'ciphertext', 'tag'] as const;
+
+/**
+ * Refuses a record no sink could store faithfully. Buffer lengths (12-byte IV,
+ * 16-byte tag) are left to the tables' CHECK constraints.
+ */
+export function assertStorableRecord(r: SealedRecord): void {
+  const bad = (field: string): never => {
+    throw new TiqError('TIQ_ERR_INTERNAL', { reason: 'sealed record not storable', field });
+  };
+  // PostgreSQL text cannot hold NUL; an empty id would defeat idempotency.
+  for (const f of STRING_FIELDS) if (typeof r[f] !== 'string' || r[f] === '' || r[f].includes('\u0000')) bad(f);
+  for (const f of INT_FIELDS) if (!Number.isSafeInteger(r[f])) bad(f);
+  for (const f of BYTES_FIELDS) if (!Buffer.isBuffer(r[f])) bad(f);
+  if (r.encoding !== 'json' && r.encoding !== 'protobuf') bad('encoding');
+  if (typeof r.legalHold !== 'boolean') bad('legalHold');
+}
+
+/** The idempotency key of a record, as one string. */
+export function idempotencyKey(r: { tenantId: string; deviceId: string; stream: string; sequence: number }): string {
+  return `${r.tenantId}\u0000${r.deviceId}\u0000${r.stream}\u0000${r.sequence}`;
+}

@@ -1,0 +1,184 @@
+/**
+ * The embedded default sink: one SQLite file in WAL mode (better-sqlite3).
+ *
+ * Durability (https://www.sqlite.org/pragma.html#pragma_synchronous):
+ * `fsync` sets synchronous=FULL: the WAL is fsynced at every commit, so a
+ * committed batch survives power loss. `process` sets synchronous=NORMAL: in
+ * WAL mode a commit survives a crash of the process (the OS still holds the
+ * write) but the last commits may be lost on power loss or an OS crash.
+ */
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TiqError } from '../errors.ts';
+import type { WrappedDataKey } from '../keys/key-provider.ts';
+import type { SealedRecord } from '../pipeline/message.ts';
+import { RECORD_COLUMNS, assertStorableRecord, recordToValues, rowToRecord } from './record-row.ts';
+import { fromSqliteError } from './sink-errors.ts';
+import type { Durability } from './sinks-config.ts';
+import { queryConditions, queryLimit } from './sql-filters.ts';
+import { SQLITE_SCHEMA } from './sqlite-schema.ts';
+import {
+  listHoldsSqlite, listRulesSqlite, putHoldSqlite, putRuleSqlite, retagSqlite, setHoldSqlite, sweepSqlite,
+} from './sqlite-retention.ts';
+import type {
+  RecordOutcome, RecordQuery, RecordSelection, RetentionTag, SinkHealth, StorageSink, StoredLegalHold,
+  StoredRetentionRule, SweepResult, WriteResult,
+} from './storage-sink.ts';
+
+export interface SqliteSinkOptions {
+  readonly path: string;
+  readonly durability: Durability;
+}
+
+const INSERT_RECORD = `INSERT INTO tiq_records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (tenant_id, device_id, stream, sequence) DO NOTHING`;
+
+function keyFromRow(row: Record<string, unknown>): WrappedDataKey {
+  return {
+    tenantId: String(row.tenant_id), dekId: String(row.dek_id), deviceId: String(row.device_id),
+    kekRef: String(row.kek_ref), wrapped: Buffer.from(row.wrapped as Uint8Array), createdAtMs: Number(row.created_at_ms),
+  };
+}
+
+export class SqliteSink implements StorageSink {
+  readonly type = 'sqlite';
+  #db: Database | undefined;
+
+  constructor(readonly name: string, private readonly options: SqliteSinkOptions) {}
+
+  async start(): Promise<void> {
+    if (this.#db) return;
+    try {
+      if (this.options.path !== ':memory:') mkdirSync(dirname(this.options.path), { recursive: true });
+      const db = new BetterSqlite3(this.options.path);
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${this.options.durability === 'fsync' ? 'FULL' : 'NORMAL'}`);
+      // Another process (the CLI) may hold the write lock briefly.
+      db.pragma('busy_timeout = 5000');
+      db.exec(SQLITE_SCHEMA);
+      this.#db = db;
+    } catch (err) {
+      throw fromSqliteError(err, this.name);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#db?.close();
+    this.#db = undefined;
+  }
+
+  private get db(): Database {
+    if (!this.#db) throw new TiqError('TIQ_ERR_STORE_UNAVAILABLE', { sink: this.name, reason: 'not started' });
+    return this.#db;
+  }
+
+  /** Runs fn against the open database, translating driver errors. */
+  private run<T>(fn: (db: Database) => T): Promise<T> {
+    try {
+      return Promise.resolve(fn(this.db));
+    } catch (err) {
+      return Promise.reject(fromSqliteError(err, this.name));
+    }
+  }
+
+  async health(): Promise<SinkHealth> {
+    try {
+      this.db.prepare('SELECT 1').get();
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, detail: fromSqliteError(err, this.name).code };
+    }
+  }
+
+  writeBatch(records: readonly SealedRecord[]): Promise<WriteResult> {
+    return this.run((db) => {
+      const insert = db.prepare(INSERT_RECORD);
+      // One transaction per batch: every record is committed or none is.
+      const outcomes = db.transaction((batch: readonly SealedRecord[]) => batch.map((r): RecordOutcome => {
+        assertStorableRecord(r);
+        const values = recordToValues(r).map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));
+        return insert.run(...values).changes === 1 ? 'inserted' : 'duplicate';
+      }))(records);
+      const inserted = outcomes.filter((o) => o === 'inserted').length;
+      return { inserted, duplicates: outcomes.length - inserted, outcomes };
+    });
+  }
+
+  queryRecords(query: RecordQuery): Promise<SealedRecord[]> {
+    return this.run((db) => {
+      const params: unknown[] = [];
+      const where = queryConditions(query, (v) => { params.push(v); return '?'; });
+      const sql = `SELECT * FROM tiq_records WHERE ${where.join(' AND ')} ORDER BY received_at_ms, record_id LIMIT ?`;
+      return (db.prepare(sql).all(...params, queryLimit(query)) as Record<string, unknown>[]).map(rowToRecord);
+    });
+  }
+
+  countRecords(query: RecordQuery): Promise<number> {
+    return this.run((db) => {
+      const params: unknown[] = [];
+      const where = queryConditions(query, (v) => { params.push(v); return '?'; });
+      const row = db.prepare(`SELECT count(*) AS n FROM tiq_records WHERE ${where.join(' AND ')}`).get(...params) as { n: number };
+      return row.n;
+    });
+  }
+
+  putDataKey(key: WrappedDataKey): Promise<void> {
+    return this.run((db) => {
+      db.prepare(`INSERT INTO tiq_data_keys (tenant_id, dek_id, device_id, kek_ref, wrapped, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (tenant_id, dek_id) DO UPDATE SET device_id = excluded.device_id, kek_ref = excluded.kek_ref, wrapped = excluded.wrapped`)
+        .run(key.tenantId, key.dekId, key.deviceId, key.kekRef, key.wrapped, key.createdAtMs);
+    });
+  }
+
+  getDataKey(tenantId: string, dekId: string): Promise<WrappedDataKey | undefined> {
+    return this.run((db) => {
+      const row = db.prepare('SELECT * FROM tiq_data_keys WHERE tenant_id = ? AND dek_id = ?').get(tenantId, dekId) as Record<string, unknown> | undefined;
+      return row ? keyFromRow(row) : undefined;
+    });
+  }
+
+  listDataKeys(tenantId: string, options: { deviceId?: string; afterDekId?: string; limit?: number } = {}): Promise<WrappedDataKey[]> {
+    return this.run((db) => {
+      const params: unknown[] = [tenantId];
+      let sql = 'SELECT * FROM tiq_data_keys WHERE tenant_id = ?';
+      if (options.deviceId !== undefined) { sql += ' AND device_id = ?'; params.push(options.deviceId); }
+      if (options.afterDekId !== undefined) { sql += ' AND dek_id > ?'; params.push(options.afterDekId); }
+      sql += ' ORDER BY dek_id LIMIT ?';
+      params.push(options.limit ?? 1000);
+      return (db.prepare(sql).all(...params) as Record<string, unknown>[]).map(keyFromRow);
+    });
+  }
+
+  updateWrappedDataKey(tenantId: string, dekId: string, wrapped: Buffer, kekRef: string): Promise<void> {
+    return this.run((db) => {
+      const changes = db.prepare('UPDATE tiq_data_keys SET wrapped = ?, kek_ref = ? WHERE tenant_id = ? AND dek_id = ?')
+        .run(wrapped, kekRef, tenantId, dekId).changes;
+      if (changes === 0) throw new TiqError('TIQ_ERR_KEY_SHREDDED', { tenantId, dekId });
+    });
+  }
+
+  deleteDataKeys(tenantId: string, deviceId: string): Promise<string[]> {
+    return this.run((db) => {
+      const rows = db.prepare('DELETE FROM tiq_data_keys WHERE tenant_id = ? AND device_id = ? RETURNING dek_id').all(tenantId, deviceId) as { dek_id: string }[];
+      return rows.map((r) => r.dek_id).sort();
+    });
+  }
+
+  retagRecords(selection: RecordSelection, tag: RetentionTag, batchSize: number): Promise<number> {
+    return this.run((db) => retagSqlite(db, selection, tag, batchSize));
+  }
+
+  setRecordsLegalHold(selection: RecordSelection, held: boolean, batchSize: number): Promise<number> {
+    return this.run((db) => setHoldSqlite(db, selection, held, batchSize));
+  }
+
+  sweepExpired(nowMs: number, batchSize: number): Promise<SweepResult> {
+    return this.run((db) => sweepSqlite(db, nowMs, batchSize));
+  }
+
+  putRetentionRule(rule: StoredRetentionRule): Promise<void> { return this.run((db) => putRuleSqlite(db, rule)); }
+  listRetentionRules(): Promise<StoredRetentionRule[]> { return this.run(listRulesSqlite); }
+  putLegalHold(hold: StoredLegalHold): Promise<void> { return this.run((db) => putHoldSqlite(db, hold)); }
+  listLegalHolds(): Promise<StoredLegalHold[]> { return this.run(listHoldsSqlite); }
+}

