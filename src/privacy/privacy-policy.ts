@@ -28,7 +28,7 @@ export interface PrivacyEngine {
 
 /** Used until a tenant has a policy: location kept as sent. */
 export const KEEP_ALL_POLICY: PrivacyEngine = {
-  apply(input) {
+  apply() {
     return { kind: 'forward', applied: { policyId: 'none', policyVersion: 0, locationAction: 'keep' } };
   },
 };
