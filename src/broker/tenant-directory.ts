@@ -1,0 +1,51 @@
+/**
+ * Tenants as the broker needs them, precomputed from config once so that
+ * per-message checks are set lookups.
+ */
+import type { GatewayConfig, StreamConfig } from '../config/schema.ts';
+
+export interface AppAccess {
+  /** undefined: every stream of the tenant. */
+  readonly streams: ReadonlySet<string> | undefined;
+  /** undefined: every device of the tenant. */
+  readonly devices: ReadonlySet<string> | undefined;
+}
+
+export interface TenantEntry {
+  readonly tenantId: string;
+  readonly active: boolean;
+  readonly streams: ReadonlyMap<string, StreamConfig>;
+  readonly streamNames: ReadonlySet<string>;
+  readonly apps: ReadonlyMap<string, AppAccess>;
+}
+
+export class TenantDirectory {
+  private readonly tenants = new Map<string, TenantEntry>();
+
+  constructor(config: GatewayConfig) {
+    for (const [tenantId, t] of Object.entries(config.tenants)) {
+      const streams = new Map<string, StreamConfig>([...Object.entries(config.streams), ...Object.entries(t.streams)]);
+      const apps = new Map<string, AppAccess>();
+      for (const [appId, grant] of Object.entries(t.apps)) {
+        const devices = grant.deviceGroups
+          ? new Set(grant.deviceGroups.flatMap((g) => t.deviceGroups[g] ?? []))
+          : undefined;
+        apps.set(appId, { streams: grant.streams ? new Set(grant.streams) : undefined, devices });
+      }
+      this.tenants.set(tenantId, { tenantId, active: t.active, streams, streamNames: new Set(streams.keys()), apps });
+    }
+  }
+
+  get(tenantId: string): TenantEntry | undefined {
+    return this.tenants.get(tenantId);
+  }
+
+  ids(): string[] {
+    return [...this.tenants.keys()];
+  }
+}
+
+export function appMaySee(access: AppAccess, deviceId: string, stream: string): boolean {
+  return (access.streams === undefined || access.streams.has(stream)) &&
+    (access.devices === undefined || access.devices.has(deviceId));
+}

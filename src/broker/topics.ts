@@ -1,0 +1,62 @@
+/**
+ * Tenant namespaces (ARCHITECTURE.md, Topics). Devices publish to
+ * tenants/{tenant}/devices/{device}/{stream}; apps subscribe under
+ * tenants/{tenant}/ within their grants; operators read $SYS. Everything else
+ * is refused.
+ */
+import type { Identity } from '../identity/identity.ts';
+
+export const PRIVATE_MODE_CONTROL = 'control/private-mode';
+
+export type PublishTarget =
+  | { readonly kind: 'stream'; readonly stream: string }
+  | { readonly kind: 'private-mode' }
+  | { readonly kind: 'denied'; readonly reason: string };
+
+/** Where a device may publish: its own stream topics and its private-mode control topic. */
+export function classifyPublish(id: Identity, topic: string, streams: ReadonlySet<string>): PublishTarget {
+  if (id.kind !== 'device') return { kind: 'denied', reason: `${id.kind} may not publish` };
+  const prefix = `tenants/${id.tenantId}/devices/${id.deviceId}/`;
+  if (!topic.startsWith(prefix)) return { kind: 'denied', reason: 'outside the device\'s own topics' };
+  const rest = topic.slice(prefix.length);
+  if (rest === PRIVATE_MODE_CONTROL) return { kind: 'private-mode' };
+  if (!streams.has(rest)) return { kind: 'denied', reason: 'stream not configured' };
+  return { kind: 'stream', stream: rest };
+}
+
+export interface TopicParts {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly stream: string;
+}
+
+/** Parses a delivered telemetry topic (already validated at publish). */
+export function parseTelemetryTopic(topic: string): TopicParts | undefined {
+  const parts = topic.split('/');
+  if (parts.length !== 5 || parts[0] !== 'tenants' || parts[2] !== 'devices') return undefined;
+  return { tenantId: parts[1]!, deviceId: parts[3]!, stream: parts[4]! };
+}
+
+/**
+ * Whether a subscription filter is acceptable for the identity. An app's
+ * filter must be confined to its tenant's prefix: the first two levels are
+ * literal, so no wildcard can reach another tenant. Grants (streams, device
+ * groups) are enforced per delivered message, so a broad filter inside the
+ * tenant only ever yields what the app may see.
+ */
+export function subscriptionAllowed(id: Identity, filter: string): { ok: true } | { ok: false; reason: string } {
+  if (filter.startsWith('$share/')) return { ok: false, reason: '$share is not supported' };
+  if (filter.startsWith('$')) {
+    return id.kind === 'operator' && (filter === '$SYS/#' || filter.startsWith('$SYS/'))
+      ? { ok: true } : { ok: false, reason: '$SYS is for operators' };
+  }
+  if (id.kind !== 'app') return { ok: false, reason: `${id.kind} may not subscribe` };
+  const levels = filter.split('/');
+  if (levels[0] !== 'tenants' || levels[1] !== id.tenantId || levels.length < 3) {
+    return { ok: false, reason: 'outside the tenant\'s namespace' };
+  }
+  if (levels[2] !== 'devices' && levels[2] !== '+' && levels[2] !== '#') {
+    return { ok: false, reason: 'no such topics' };
+  }
+  return { ok: true };
+}

@@ -1,0 +1,149 @@
+/**
+ * Certificate making with node-forge: the gateway's CA, its server certificate
+ * and client certificates carrying ThingIQ identities in the SAN URI.
+ * node-forge makes RSA only; keys are generated natively when Node offers it.
+ */
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import forge from 'node-forge';
+import { appUri, deviceUri, operatorUri, assertValidId, type Identity } from '../identity/identity.ts';
+
+const { pki, md } = forge;
+
+export interface IssuedPem {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+export interface CaMaterial {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface ValidityOptions {
+  /** Defaults to now minus five minutes (clock skew between gateway and devices). */
+  readonly notBefore?: Date;
+  readonly notAfter?: Date;
+  readonly days?: number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** A positive random 128-bit serial (RFC 5280 §4.1.2.2: at most 20 octets, positive). */
+function newSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0]! & 0x7f) | 0x01;
+  return bytes.toString('hex');
+}
+
+function validity(opts: ValidityOptions, defaultDays: number): { notBefore: Date; notAfter: Date } {
+  const notBefore = opts.notBefore ?? new Date(Date.now() - 5 * 60 * 1000);
+  const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + (opts.days ?? defaultDays) * DAY_MS);
+  return { notBefore, notAfter };
+}
+
+function newKeyPair(bits = 2048): forge.pki.rsa.KeyPair {
+  return pki.rsa.generateKeyPair({ bits, e: 0x10001 });
+}
+
+type Attr = { shortName: string; value: string };
+
+function build(
+  subject: Attr[],
+  issuer: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } | 'self',
+  extensions: object[],
+  v: { notBefore: Date; notAfter: Date },
+  keys = newKeyPair(),
+): IssuedPem {
+  const cert = pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = newSerial();
+  cert.validity.notBefore = v.notBefore;
+  cert.validity.notAfter = v.notAfter;
+  cert.setSubject(subject);
+  cert.setIssuer(issuer === 'self' ? subject : issuer.cert.subject.attributes);
+  cert.setExtensions([
+    ...extensions,
+    { name: 'subjectKeyIdentifier' },
+    ...(issuer === 'self' ? [] : [{ name: 'authorityKeyIdentifier', keyIdentifier: issuer.cert.generateSubjectKeyIdentifier().getBytes() }]),
+  ]);
+  cert.sign(issuer === 'self' ? keys.privateKey : issuer.key, md.sha256.create());
+  return {
+    certPem: pki.certificateToPem(cert),
+    keyPem: keys.privateKey ? pki.privateKeyToPem(keys.privateKey) : '',
+    serial: cert.serialNumber,
+    notBefore: v.notBefore,
+    notAfter: v.notAfter,
+  };
+}
+
+export function createCa(commonName = 'ThingIQ Gateway Development CA', opts: ValidityOptions = {}): IssuedPem {
+  const subject = [{ shortName: 'CN', value: commonName }, { shortName: 'O', value: 'ThingIQ' }];
+  return build(subject, 'self', [
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+  ], validity(opts, 3650));
+}
+
+function loadIssuer(ca: CaMaterial): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
+  return { cert: pki.certificateFromPem(ca.certPem), key: pki.privateKeyFromPem(ca.keyPem) as forge.pki.rsa.PrivateKey };
+}
+
+export function issueServerCertificate(ca: CaMaterial, hosts: readonly string[], opts: ValidityOptions = {}): IssuedPem {
+  const altNames = hosts.map((h) => (isIP(h) ? { type: 7, ip: h } : { type: 2, value: h }));
+  return build([{ shortName: 'CN', value: hosts[0] ?? 'localhost' }, { shortName: 'O', value: 'ThingIQ' }], loadIssuer(ca), [
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames },
+  ], validity(opts, 825));
+}
+
+export interface ClientCertificateOptions extends ValidityOptions {
+  /** Tests only: make a certificate with the wrong extended key usage. */
+  readonly extKeyUsage?: 'clientAuth' | 'serverAuth';
+  /** Issue for an existing public key (CSR flow): the private key stays with the device. */
+  readonly publicKeyPem?: string;
+}
+
+export function identityUri(id: Identity): string {
+  switch (id.kind) {
+    case 'device': return deviceUri(id.tenantId, id.deviceId);
+    case 'app': return appUri(id.tenantId, id.appId);
+    case 'operator': return operatorUri(id.operatorName);
+  }
+}
+
+function subjectFor(id: Identity): Attr[] {
+  switch (id.kind) {
+    case 'device': return [{ shortName: 'CN', value: id.deviceId }, { shortName: 'O', value: id.tenantId }, { shortName: 'OU', value: 'device' }];
+    case 'app': return [{ shortName: 'CN', value: id.appId }, { shortName: 'O', value: id.tenantId }, { shortName: 'OU', value: 'app' }];
+    case 'operator': return [{ shortName: 'CN', value: id.operatorName }, { shortName: 'O', value: 'ThingIQ operators' }, { shortName: 'OU', value: 'operator' }];
+  }
+}
+
+export function assertIdentityIds(id: Identity): void {
+  if (id.kind === 'operator') return assertValidId('operator name', id.operatorName);
+  assertValidId('tenant', id.tenantId);
+  if (id.kind === 'device') assertValidId('device', id.deviceId);
+  else assertValidId('app', id.appId);
+}
+
+/** Issues a client certificate whose SAN URI carries the identity (ARCHITECTURE.md, Identities). */
+export function issueClientCertificate(ca: CaMaterial, id: Identity, opts: ClientCertificateOptions = {}): IssuedPem {
+  assertIdentityIds(id);
+  const eku = opts.extKeyUsage ?? 'clientAuth';
+  const keys = opts.publicKeyPem
+    ? ({ publicKey: pki.publicKeyFromPem(opts.publicKeyPem) } as forge.pki.rsa.KeyPair)
+    : newKeyPair();
+  const issued = build(subjectFor(id), loadIssuer(ca), [
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', [eku]: true },
+    { name: 'subjectAltName', altNames: [{ type: 6, value: identityUri(id) }] },
+  ], validity(opts, 397), keys);
+  return issued;
+}

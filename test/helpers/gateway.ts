@@ -1,0 +1,81 @@
+/** Runs a real gateway in-process on port 0, with its logs captured for assertions. */
+import { Writable } from 'node:stream';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { parseConfig } from '../../src/config/load.ts';
+import { Gateway } from '../../src/gateway.ts';
+import { createLogger } from '../../src/log.ts';
+import type { ClientPem, TestPki } from './pki.ts';
+
+export class LogCapture extends Writable {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly raw: string[] = [];
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    for (const line of chunk.toString().split('\n').filter(Boolean)) {
+      this.raw.push(line);
+      this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    }
+    cb();
+  }
+  events(event: string): Record<string, unknown>[] {
+    return this.lines.filter((l) => l['event'] === event);
+  }
+}
+
+export const TEST_TENANTS = {
+  acme: {
+    deviceGroups: { trucks: ['truck-1', 'truck-2'] },
+    apps: {
+      dashboard: {},
+      'trucks-only': { deviceGroups: ['trucks'], streams: ['location'] },
+    },
+  },
+  globex: { apps: { dashboard: {} } },
+  dormant: { active: false, apps: { dashboard: {} } },
+};
+
+export async function startGateway(pki: TestPki, overrides: Record<string, unknown> = {}) {
+  const logs = new LogCapture();
+  const config = parseConfig({ pkiDir: pki.dir, dataDir: `${pki.baseDir}/data`, tenants: TEST_TENANTS, ...overrides });
+  const gateway = await Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 });
+  return { gateway, logs, port: gateway.mqttPort };
+}
+
+export function clientOptions(port: number, pem: ClientPem, extra: IClientOptions = {}): IClientOptions {
+  return {
+    protocol: 'mqtts', host: '127.0.0.1', port, cert: pem.cert, key: pem.key, ca: pem.ca,
+    protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...extra,
+  };
+}
+
+/** Connects and resolves on CONNACK, or rejects with the error. */
+export function connect(port: number, pem: ClientPem, extra: IClientOptions = {}): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(clientOptions(port, pem, extra));
+    c.once('connect', () => resolve(c));
+    c.once('error', (e) => { c.end(true); reject(e); });
+    c.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+}
+
+/** Collects messages for a filter; `next(n)` waits for n of them. */
+export async function subscribe(client: MqttClient, filter: string, qos: 0 | 1 = 1) {
+  const received: { topic: string; payload: Buffer }[] = [];
+  let waiter: (() => void) | undefined;
+  client.on('message', (topic, payload) => { received.push({ topic, payload }); waiter?.(); });
+  const granted = await client.subscribeAsync(filter, { qos });
+  return {
+    granted: granted[0]?.qos,
+    received,
+    async next(n: number, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (received.length < n && Date.now() < deadline) {
+        await new Promise<void>((r) => { waiter = r; setTimeout(r, 50); });
+      }
+      return received.slice(0, n);
+    },
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
