@@ -1,0 +1,72 @@
+/**
+ * Builds the keys area from configuration: the providers the config uses,
+ * routed per tenant, and the record sealer over the given DataKeyStore (the
+ * storage sink implements it). The gateway and the CLI both start here.
+ */
+import type { KMSClientConfig } from '@aws-sdk/client-kms';
+import { resolve } from 'node:path';
+import { TiqError } from '../errors.ts';
+import type { DataKeyStore, KeyProvider } from './key-provider.ts';
+import { KeysConfigSchema, type KeysConfig, type TenantKeysConfig } from './keys-config.ts';
+import { createKeyProvider, type ProviderSettings } from './provider-registry.ts';
+import { RecordSealer } from './record-sealer.ts';
+import { TenantKeyRouter } from './tenant-key-router.ts';
+
+/** The slice of the gateway config the keys area reads (GatewayConfig fits it). */
+export interface KeysConfigSlice {
+  readonly dataDir: string;
+  readonly keys?: KeysConfig | undefined;
+  readonly tenants: Readonly<Record<string, { readonly keys?: TenantKeysConfig | undefined }>>;
+}
+
+export interface KeyContextOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly now?: () => number;
+  readonly kmsClientConfig?: KMSClientConfig;
+}
+
+export interface KeyContext {
+  readonly provider: TenantKeyRouter;
+  readonly store: DataKeyStore;
+  readonly sealer: RecordSealer;
+  /** Closes the providers (not the store: its owner closes it). */
+  close(): Promise<void>;
+}
+
+export async function openKeyContext(config: KeysConfigSlice, store: DataKeyStore, options: KeyContextOptions = {}): Promise<KeyContext> {
+  const keys = config.keys ?? KeysConfigSchema.parse({});
+  validateTenantKeys(keys, config.tenants);
+  const providerOf = (tenantId: string): string => config.tenants[tenantId]?.keys?.provider ?? keys.provider;
+  const settings: ProviderSettings = {
+    keys,
+    dataDir: resolve(config.dataDir),
+    tenantKeys: (tenantId) => config.tenants[tenantId]?.keys,
+    env: options.env ?? process.env,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.kmsClientConfig ? { kmsClientConfig: options.kmsClientConfig } : {}),
+  };
+  const names = new Set([keys.provider, ...Object.keys(config.tenants).map(providerOf)]);
+  const providers = new Map<string, KeyProvider>([...names].map((n) => [n, createKeyProvider(n, settings)]));
+  const router = new TenantKeyRouter(providers, providerOf);
+  await router.start();
+  const sealer = new RecordSealer({ provider: router, store, limits: keys.dekCache, ...(options.now ? { now: options.now } : {}) });
+  return {
+    provider: router,
+    store,
+    sealer,
+    async close() {
+      sealer.close();
+      await router.close();
+    },
+  };
+}
+
+/** Every tenant on aws-kms needs its key; all problems are reported at once. */
+export function validateTenantKeys(keys: KeysConfig, tenants: KeysConfigSlice['tenants']): void {
+  const problems: string[] = [];
+  for (const [tenantId, tenant] of Object.entries(tenants)) {
+    const provider = tenant.keys?.provider ?? keys.provider;
+    if (provider === 'aws-kms' && !tenant.keys?.kmsKeyId) problems.push(`tenants.${tenantId}.keys.kmsKeyId: required with the aws-kms provider`);
+  }
+  if (problems.length) throw new TiqError('TIQ_ERR_CONFIG', { problems });
+}
