@@ -14,8 +14,9 @@ export function queryConditions(q: RecordQuery, param: Param): string[] {
   if (q.fromMs !== undefined) where.push(`received_at_ms >= ${param(q.fromMs)}`);
   if (q.toMs !== undefined) where.push(`received_at_ms < ${param(q.toMs)}`);
   if (q.after) {
-    const at = param(q.after.receivedAtMs);
-    where.push(`(received_at_ms > ${at} OR (received_at_ms = ${at} AND record_id > ${param(q.after.recordId)}))`);
+    // A placeholder per use: SQLite's `?` binds positionally.
+    const { receivedAtMs, recordId } = q.after;
+    where.push(`(received_at_ms > ${param(receivedAtMs)} OR (received_at_ms = ${param(receivedAtMs)} AND record_id > ${param(recordId)}))`);
   }
   return where;
 }

@@ -17,6 +17,8 @@ import pg from 'pg';
 export interface TestPostgres {
   /** Connection string to a database created for this caller. */
   readonly url: string;
+  /** Creates another empty database on the same server; returns its connection string. */
+  newDatabase(): Promise<string>;
   /** Stops the server (embedded only; a no-op for THINGIQ_TEST_PG_URL). */
   stop(): Promise<void>;
   /** Starts it again after stop() (embedded only), same port and data. */
@@ -60,6 +62,7 @@ async function fromUrl(adminUrl: string): Promise<TestPostgres> {
   const url = await createDatabase(adminUrl);
   return {
     url,
+    newDatabase: () => createDatabase(adminUrl),
     embedded: false,
     stop: async () => { throw new Error('cannot stop an external PostgreSQL (THINGIQ_TEST_PG_URL)'); },
     restart: async () => { throw new Error('cannot restart an external PostgreSQL (THINGIQ_TEST_PG_URL)'); },
@@ -87,6 +90,7 @@ async function startEmbedded(): Promise<TestPostgres> {
   let running = true;
   return {
     url,
+    newDatabase: () => createDatabase(adminUrl),
     embedded: true,
     stop: async () => { if (running) { running = false; await server.stop(); } },
     restart: async () => { if (!running) { await server.start(); running = true; } },
