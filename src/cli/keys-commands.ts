@@ -1,5 +1,154 @@
+/**
+ * `thingiq keys ...`: rotate, rewrap, status and shred a tenant's keys.
+ * The commands need the data-key store (the storage sink); the CLI entry
+ * passes a factory for it, so this file never picks a sink itself.
+ */
+import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import type { Command } from 'commander';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../config/load.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import { TiqError, toTiqError } from '../errors.ts';
+import { assertValidId } from '../identity/identity.ts';
+import { shredDevice, writeShredReceipt } from '../keys/crypto-shred.ts';
+import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
+import type { DataKeyStore } from '../keys/key-provider.ts';
+import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
 
-export function registerKeysCommands(_program: Command): void {
-  // filled by the keys area
+export interface OpenedDataKeyStore {
+  readonly store: DataKeyStore;
+  close(): Promise<void>;
+}
+
+export interface KeysCommandDeps {
+  /** Opens the configured storage sink (it implements DataKeyStore). */
+  readonly openDataKeyStore: (config: GatewayConfig) => Promise<OpenedDataKeyStore>;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly out?: (text: string) => void;
+  readonly err?: (text: string) => void;
+  readonly now?: () => number;
+  readonly kmsClientConfig?: KMSClientConfig;
+}
+
+const UNWIRED: KeysCommandDeps = {
+  openDataKeyStore: async () => {
+    throw new TiqError('TIQ_ERR_CONFIG', { problems: ['the keys commands have no data-key store: the CLI entry must pass openDataKeyStore'] });
+  },
+};
+
+export function registerKeysCommands(program: Command, deps: KeysCommandDeps = UNWIRED): void {
+  const keys = program.command('keys').description('manage tenant keys: rotate, rewrap, status, shred');
+  const run = (action: (ctx: KeyContext, config: GatewayConfig, opts: Record<string, string | boolean | undefined>) => Promise<void>) =>
+    async (_opts: unknown, cmd: Command) => runWithContext(deps, cmd, action);
+
+  keys.command('rotate').description('make a new key version primary for new data keys')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .action(run(async (ctx, _config, opts) => {
+      const result = await rotateTenantKey(ctx, tenantOf(opts));
+      writeOut(deps, JSON.stringify(result));
+    }));
+
+  keys.command('rewrap').description('re-wrap stored data keys under the primary key (resumable)')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--after <dekId>', 'resume after this data key id (the cursor printed by an earlier run)')
+    .option('--all', 'also re-wrap data keys already under the primary reference (after KMS-side rotation)')
+    .action(run(async (ctx, _config, opts) => {
+      const tenantId = tenantOf(opts);
+      const result = await rewrapTenantKeys(ctx, tenantId, {
+        afterDekId: typeof opts.after === 'string' ? opts.after : undefined,
+        all: opts.all === true,
+        onProgress: (p) => writeErr(deps, `rewrap ${tenantId}: scanned ${p.scanned}, rewrapped ${p.rewrapped}, skipped ${p.skipped}, cursor ${p.cursor ?? '-'}`),
+      });
+      writeOut(deps, JSON.stringify(result));
+    }));
+
+  keys.command('status').description('key versions, their ages and how many data keys each wraps')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--json', 'print JSON')
+    .action(run(async (ctx, _config, opts) => {
+      const tenantId = tenantOf(opts);
+      const status = await tenantKeyStatus({ ...ctx, providerName: ctx.provider.providerFor(tenantId).name }, tenantId, (deps.now ?? Date.now)());
+      writeOut(deps, opts.json ? JSON.stringify(status) : formatStatus(status));
+    }));
+
+  keys.command('shred').description('destroy a device\'s data keys: its stored records become unreadable (irreversible)')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .requiredOption('--device <device>', 'device id')
+    .option('--actor <name>', 'who asked for it, recorded in the receipt (default: the OS user)')
+    .option('--receipt <file>', 'where to write the receipt (default: <dataDir>/receipts/...)')
+    .option('--yes', 'confirm: this cannot be undone')
+    .action(run(async (ctx, config, opts) => {
+      const tenantId = tenantOf(opts);
+      const deviceId = String(opts.device);
+      assertValidId('device', deviceId);
+      if (opts.yes !== true) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['keys shred is irreversible: add --yes to confirm'] });
+      const receipt = await shredDevice(ctx, { tenantId, deviceId, actor: typeof opts.actor === 'string' ? opts.actor : osUser(deps), ...(deps.now ? { now: deps.now } : {}) });
+      const file = typeof opts.receipt === 'string' ? resolve(opts.receipt)
+        : join(resolve(config.dataDir), 'receipts', `shred-${tenantId}-${deviceId}-${receipt.destroyedAt.replace(/[:.]/g, '')}.json`);
+      writeShredReceipt(file, receipt);
+      writeErr(deps, `destroyed ${receipt.destroyedCount} data key(s) of ${tenantId}/${deviceId}; receipt ${file}`);
+      writeOut(deps, JSON.stringify(receipt));
+    }));
+}
+
+async function runWithContext(
+  deps: KeysCommandDeps,
+  cmd: Command,
+  action: (ctx: KeyContext, config: GatewayConfig, opts: Record<string, string | boolean | undefined>) => Promise<void>,
+): Promise<void> {
+  const opts = cmd.optsWithGlobals<Record<string, string | boolean | undefined>>();
+  try {
+    const { config } = loadConfig(typeof opts.config === 'string' ? opts.config : undefined);
+    const tenantId = String(opts.tenant);
+    assertValidId('tenant', tenantId);
+    if (!config.tenants[tenantId]) throw new TiqError('TIQ_ERR_TENANT_UNKNOWN', `tenant ${tenantId} is not configured`);
+    const opened = await deps.openDataKeyStore(config);
+    try {
+      const ctx = await openKeyContext(config, opened.store, { env: deps.env ?? process.env, ...(deps.now ? { now: deps.now } : {}), ...(deps.kmsClientConfig ? { kmsClientConfig: deps.kmsClientConfig } : {}) });
+      try { await action(ctx, config, opts); } finally { await ctx.close(); }
+    } finally {
+      await opened.close();
+    }
+  } catch (err) {
+    const e = toTiqError(err);
+    writeErr(deps, `thingiq keys ${cmd.name()}: ${e.message}${e.detail ? ` ${JSON.stringify(e.detail)}` : ''}`);
+    process.exitCode = 1;
+  }
+}
+
+function tenantOf(opts: Record<string, string | boolean | undefined>): string {
+  return String(opts.tenant);
+}
+
+function formatStatus(status: TenantKeyStatus): string {
+  const lines = [`tenant ${status.tenantId} (provider ${status.provider}): ${status.totalDataKeys} data key(s)`];
+  for (const k of status.keks) {
+    const age = k.ageMs === undefined ? 'age unknown' : `age ${formatAge(k.ageMs)}`;
+    lines.push(`  ${k.primary ? '*' : ' '} ${k.kekRef}  ${age}  ${k.dataKeys} data key(s)`);
+  }
+  return lines.join('\n');
+}
+
+function formatAge(ms: number): string {
+  const days = Math.floor(ms / 86_400_000);
+  return days > 0 ? `${days}d` : `${Math.floor(ms / 3_600_000)}h`;
+}
+
+function osUser(deps: KeysCommandDeps): string {
+  try {
+    return userInfo().username;
+  } catch {
+    // No passwd entry (some containers): fall back to the login variables.
+    const env = deps.env ?? process.env;
+    return env.USER ?? env.LOGNAME ?? 'unknown';
+  }
+}
+
+function writeOut(deps: KeysCommandDeps, text: string): void {
+  (deps.out ?? ((t) => process.stdout.write(`${t}\n`)))(text);
+}
+
+function writeErr(deps: KeysCommandDeps, text: string): void {
+  (deps.err ?? ((t) => process.stderr.write(`${t}\n`)))(text);
 }
