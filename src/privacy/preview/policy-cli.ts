@@ -1,0 +1,89 @@
+/**
+ * `thingiq policy check` and `thingiq policy preview`, as functions of their
+ * options and an output sink, so tests run them in-process. Both return the
+ * process exit code (0 ok, 1 problems).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadConfig } from '../../config/load.ts';
+import { isTiqError } from '../../errors.ts';
+import type { DeviceGroups } from '../compile-policy.ts';
+import { privacySourcesFromConfig } from '../config-sources.ts';
+import { PrivacyConfigSchema } from '../policy-config.ts';
+import { ANY_TENANT, validatePolicyFileText } from '../policy-file.ts';
+import { formatPreviewTable } from './preview-table.ts';
+import { renderPreviewSvg } from './preview-svg.ts';
+import { runPreview } from './run-preview.ts';
+import { readTrace } from './trace-reader.ts';
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const PROCESS_IO: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+export function runPolicyCheck(file: string, io: CliIo): number {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (err) { io.err(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`); return 1; }
+  const result = validatePolicyFileText(text);
+  if (result.problems.length > 0) {
+    io.err(`${file}: TIQ_ERR_POLICY_INVALID, ${result.problems.length} problem(s):`);
+    for (const p of result.problems) io.err(`  ${p}`);
+    return 1;
+  }
+  const summary = [...result.policies].map(([t, p]) => `${t === ANY_TENANT ? '' : `${t}: `}${p.policyId} v${p.version}`).join(', ');
+  io.out(`OK ${file} (${summary})`);
+  return 0;
+}
+
+export interface PreviewCliOptions {
+  readonly tenant: string;
+  readonly device?: string | undefined;
+  readonly stream?: string | undefined;
+  readonly trace: string;
+  readonly svg?: string | undefined;
+  readonly policy?: string | undefined;
+  /** The global --config option. */
+  readonly config?: string | undefined;
+}
+
+type PolicySource = { privacy: unknown; deviceGroups: DeviceGroups } | { problems: readonly string[] };
+
+function policySource(o: PreviewCliOptions): PolicySource {
+  if (o.policy) {
+    const file = validatePolicyFileText(readFileSync(o.policy, 'utf8'));
+    if (file.problems.length > 0) return { problems: file.problems };
+    const source = file.form === 'single' ? file.sources[ANY_TENANT] : file.sources[o.tenant];
+    if (!source) return { problems: [`${o.policy}: no tenant ${o.tenant} in the policy file`] };
+    return { privacy: source.privacy, deviceGroups: source.deviceGroups ?? {} };
+  }
+  const { config } = loadConfig(o.config);
+  const source = privacySourcesFromConfig(config)[o.tenant];
+  if (!source) return { problems: [`tenant ${o.tenant} is not in the configuration`] };
+  if (source.privacy === undefined) return { problems: [`tenant ${o.tenant} has no privacy policy in the configuration`] };
+  return { privacy: source.privacy, deviceGroups: source.deviceGroups ?? {} };
+}
+
+export function runPolicyPreview(o: PreviewCliOptions, io: CliIo): number {
+  try {
+    const source = policySource(o);
+    if ('problems' in source) { for (const p of source.problems) io.err(p); return 1; }
+    const deviceId = o.device ?? 'preview-device';
+    const rows = runPreview({ ...source, tenantId: o.tenant, deviceId, stream: o.stream }, readTrace(readFileSync(o.trace, 'utf8')));
+    io.out(formatPreviewTable(rows));
+    if (o.svg) {
+      writeFileSync(o.svg, renderPreviewSvg(rows, PrivacyConfigSchema.parse(source.privacy), source.deviceGroups, deviceId, o.stream));
+      io.out(`SVG written to ${o.svg}`);
+    }
+    return 0;
+  } catch (err) {
+    if (!isTiqError(err)) throw err;
+    io.err(err.message);
+    const problems = err.detail?.problems;
+    if (Array.isArray(problems)) for (const p of problems) io.err(`  ${String(p)}`);
+    return 1;
+  }
+}
