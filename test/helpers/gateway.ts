@@ -79,3 +79,15 @@ export async function subscribe(client: MqttClient, filter: string, qos: 0 | 1 =
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** The SUBACK return code for one filter (mqtt.js rejects on 0x80; the packet still says which). */
+export async function subackCode(client: MqttClient, filter: string, qos: 0 | 1 = 1): Promise<number> {
+  try {
+    const granted = await client.subscribeAsync(filter, { qos });
+    return granted[0]?.qos ?? -1;
+  } catch (err) {
+    const packet = (err as { packet?: { granted?: number[] } }).packet;
+    if (packet?.granted) return packet.granted[0] ?? -1;
+    throw err;
+  }
+}

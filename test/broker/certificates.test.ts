@@ -1,0 +1,79 @@
+/** Certificate matrix: nothing but a valid, unrevoked client certificate of a trusted CA reaches MQTT. */
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IssuanceRegistry } from '../../src/pki/issuance-registry.ts';
+import { pkiPaths } from '../../src/pki/pki-store.ts';
+import { connect, sleep, startGateway, subackCode } from '../helpers/gateway.ts';
+import { TestPki } from '../helpers/pki.ts';
+
+const DAY = 24 * 3600 * 1000;
+
+describe('client certificate matrix', () => {
+  const pki = new TestPki();
+  let gw: Awaited<ReturnType<typeof startGateway>>;
+
+  beforeAll(async () => { gw = await startGateway(pki); });
+  afterAll(async () => { await gw?.gateway.close(); });
+
+  async function refusedBeforeMqtt(pem: ReturnType<TestPki['device']>) {
+    await expect(connect(gw.port, pem, { clientId: 'd' })).rejects.toThrow();
+    expect(await gw.gateway.stats.messageCount('location', 'stored')).toBe(0);
+  }
+
+  it('a certificate from a foreign CA fails the handshake', async () => {
+    await refusedBeforeMqtt(pki.foreignDevice('acme', 'd'));
+    expect(gw.logs.events('tls_refused').some((l) => l['code'] === 'TIQ_ERR_TLS_HANDSHAKE')).toBe(true);
+  });
+
+  it('an expired certificate fails the handshake', async () => {
+    await refusedBeforeMqtt(pki.device('acme', 'd', { notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) }));
+  });
+
+  it('a not-yet-valid certificate fails the handshake', async () => {
+    await refusedBeforeMqtt(pki.device('acme', 'd', { notBefore: new Date(Date.now() + DAY), notAfter: new Date(Date.now() + 10 * DAY) }));
+  });
+
+  it('a certificate with the serverAuth usage only is refused as a client', async () => {
+    const before = gw.logs.events('tls_refused').length;
+    await refusedBeforeMqtt(pki.device('acme', 'd', { extKeyUsage: 'serverAuth' }));
+    await sleep(50);
+    // OpenSSL refuses the purpose in the handshake (peer-identity.test.ts covers the gateway's own check behind it).
+    expect(gw.logs.events('tls_refused').length).toBeGreaterThan(before);
+  });
+
+  it('no client certificate at all fails the handshake', async () => {
+    const outcome = await new Promise<string>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: gw.port, ca: pki.caPem, servername: 'localhost' });
+      s.on('secureConnect', () => s.write(Buffer.from([0x10, 0x00])));
+      s.on('error', (e) => resolve(`error ${e.message}`));
+      s.on('close', () => resolve('closed'));
+    });
+    expect(outcome).toMatch(/error|closed/);
+    await sleep(50);
+    expect(gw.logs.events('tls_refused').length).toBeGreaterThan(0);
+  });
+
+  it('a revoked certificate is refused, and a live connection with it is closed within a second', async () => {
+    const pem = pki.device('acme', 'truck-9');
+    const live = await connect(gw.port, pem, { clientId: 'truck-9' });
+    const closedAt = new Promise<number>((r) => live.once('close', () => r(Date.now())));
+    const revokedAt = Date.now();
+    new IssuanceRegistry(pkiPaths(pki.dir).registry).revoke({ serial: pem.serial }, 'test');
+    expect((await closedAt) - revokedAt).toBeLessThan(1000);
+    await expect(connect(gw.port, pem, { clientId: 'truck-9' })).rejects.toThrow();
+    expect(gw.logs.events('tls_refused').some((l) => l['code'] === 'TIQ_ERR_CERT_REVOKED')).toBe(true);
+  });
+
+  it('the username and password of CONNECT confer nothing: identity is the certificate\'s', async () => {
+    const c = await connect(gw.port, pki.app('acme', 'dashboard'), { clientId: 'x', username: 'globex', password: 'admin' });
+    expect(await subackCode(c, 'tenants/globex/#')).toBe(0x80);
+    c.end(true);
+  });
+
+  it('an operator may read $SYS, nothing else', async () => {
+    const op = await connect(gw.port, pki.operator('alice'), { clientId: 'ops' });
+    expect(await subackCode(op, '$SYS/#')).toBe(1);
+    expect(await subackCode(op, 'tenants/acme/#')).toBe(0x80);
+    op.end(true);
+  });
+});
