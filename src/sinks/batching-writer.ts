@@ -1,0 +1,216 @@
+/**
+ * Group commit in front of one sink: records are collected up to
+ * maxBatchRecords or maxBatchDelayMs, written in one transaction, and each
+ * write() resolves only after that transaction committed. The caller sends
+ * the PUBACK on resolution, so nothing is acknowledged that is not stored.
+ *
+ * When the sink fails, the batch is retried with exponential backoff and the
+ * promises stay pending. At most maxPendingRecords wait for a commit; further
+ * writes wait for room (`backpressured`), so the integrator pauses reading
+ * from publishers rather than growing memory.
+ */
+import { TiqError, toTiqError } from '../errors.ts';
+import type { SealedRecord } from '../pipeline/message.ts';
+import { assertStorableRecord } from './record-row.ts';
+import type { BatchingConfig } from './sinks-config.ts';
+import type { RecordOutcome, StorageSink } from './storage-sink.ts';
+
+export type WriteOutcome = RecordOutcome;
+
+export interface WriterState {
+  /** Records accepted and not yet committed (queued plus in flight). */
+  readonly pending: number;
+  /** write() calls waiting for room. */
+  readonly waiting: number;
+  readonly healthy: boolean;
+  readonly backpressured: boolean;
+  readonly consecutiveFailures: number;
+  readonly lastError: { readonly code: string; readonly atMs: number } | undefined;
+  readonly committedBatches: number;
+}
+
+/** pino-compatible subset; fields only, never payloads. */
+export interface WriterLogger {
+  warn(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface BatchingWriterOptions extends Omit<BatchingConfig, 'maxPendingRecords'> {
+  readonly maxPendingRecords: number;
+  readonly logger?: WriterLogger;
+  /** Called when backpressure starts (true) or ends (false): pause or resume reading from publishers. */
+  readonly onBackpressure?: (active: boolean) => void;
+}
+
+interface Entry {
+  readonly record: SealedRecord;
+  readonly resolve: (outcome: WriteOutcome) => void;
+  readonly reject: (err: TiqError) => void;
+}
+
+export class BatchingWriter {
+  readonly #queue: Entry[] = [];
+  readonly #roomWaiters: (() => void)[] = [];
+  #inFlight = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #draining: Promise<void> | undefined;
+  #closing = false;
+  #aborted = false;
+  #wakeRetry: (() => void) | undefined;
+  #backpressured = false;
+  #healthy = true;
+  #failures = 0;
+  #lastError: WriterState['lastError'];
+  #committed = 0;
+
+  constructor(readonly sink: StorageSink, private readonly options: BatchingWriterOptions) {}
+
+  get state(): WriterState {
+    return {
+      pending: this.#queue.length + this.#inFlight, waiting: this.#roomWaiters.length, healthy: this.#healthy,
+      backpressured: this.#backpressured, consecutiveFailures: this.#failures, lastError: this.#lastError,
+      committedBatches: this.#committed,
+    };
+  }
+
+  /** Resolves once the record is committed ('inserted') or known to be stored already ('duplicate'). */
+  async write(record: SealedRecord): Promise<WriteOutcome> {
+    if (this.#closing) throw new TiqError('TIQ_ERR_SHUTTING_DOWN', { sink: this.sink.name });
+    assertStorableRecord(record);
+    while (this.#queue.length + this.#inFlight >= this.options.maxPendingRecords) {
+      this.setBackpressure(true);
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+      if (this.#closing) throw new TiqError('TIQ_ERR_SHUTTING_DOWN', { sink: this.sink.name });
+    }
+    return new Promise<WriteOutcome>((resolve, reject) => {
+      this.#queue.push({ record, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.#draining) return;
+    if (this.#queue.length >= this.options.maxBatchRecords || this.options.maxBatchDelayMs === 0) {
+      this.startDrain();
+    } else if (!this.#timer) {
+      this.#timer = setTimeout(() => this.startDrain(), this.options.maxBatchDelayMs);
+    }
+  }
+
+  private startDrain(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#draining) return;
+    this.#draining = this.drain().finally(() => {
+      this.#draining = undefined;
+      if (this.#queue.length > 0) this.schedule();
+    });
+  }
+
+  /**
+   * Commits batches one after another, so resolutions keep arrival order ([MQTT-4.6.0-2]).
+   * Records that queued during a commit have waited long enough: the next batch goes at once.
+   */
+  private async drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.options.maxBatchRecords);
+      this.#inFlight = batch.length;
+      try {
+        await this.commit(batch);
+      } finally {
+        this.#inFlight = 0;
+        this.releaseRoom();
+      }
+    }
+  }
+
+  private async commit(batch: Entry[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.#aborted) return this.rejectAll(batch, new TiqError('TIQ_ERR_SHUTTING_DOWN', { sink: this.sink.name }));
+      try {
+        const result = await this.sink.writeBatch(batch.map((e) => e.record));
+        this.markHealthy();
+        batch.forEach((e, i) => e.resolve(result.outcomes[i] ?? 'inserted'));
+        return;
+      } catch (err) {
+        const error = toTiqError(err, 'TIQ_ERR_STORE_UNAVAILABLE');
+        if (error.code !== 'TIQ_ERR_STORE_UNAVAILABLE') return this.isolate(batch, error);
+        this.markUnhealthy(error);
+        await this.backoff(attempt);
+      }
+    }
+  }
+
+  /** A record the sink refuses must not block the others: write them one by one. */
+  private async isolate(batch: Entry[], error: TiqError): Promise<void> {
+    if (batch.length === 1) {
+      this.options.logger?.warn({ sink: this.sink.name, code: error.code, detail: error.detail }, 'record refused by sink');
+      return batch[0]?.reject(error);
+    }
+    for (const entry of batch) await this.commit([entry]);
+  }
+
+  private backoff(attempt: number): Promise<void> {
+    const delay = Math.min(this.options.retryMaxMs, this.options.retryInitialMs * 2 ** Math.min(attempt, 20));
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, delay);
+      this.#wakeRetry = () => { clearTimeout(timer); resolve(); };
+    });
+  }
+
+  private rejectAll(batch: Entry[], err: TiqError): void {
+    for (const e of batch) e.reject(err);
+  }
+
+  private markHealthy(): void {
+    this.#committed++;
+    if (!this.#healthy) this.options.logger?.info({ sink: this.sink.name, failures: this.#failures }, 'storage sink recovered');
+    this.#healthy = true;
+    this.#failures = 0;
+  }
+
+  private markUnhealthy(error: TiqError): void {
+    this.#failures++;
+    this.#lastError = { code: error.code, atMs: Date.now() };
+    if (this.#healthy) {
+      this.options.logger?.warn({ sink: this.sink.name, code: error.code, pending: this.state.pending }, 'storage sink unavailable; holding acknowledgements');
+    }
+    this.#healthy = false;
+  }
+
+  private releaseRoom(): void {
+    let room = this.options.maxPendingRecords - this.#queue.length - this.#inFlight;
+    while (room-- > 0 && this.#roomWaiters.length > 0) this.#roomWaiters.shift()?.();
+    if (this.#roomWaiters.length === 0) this.setBackpressure(false);
+  }
+
+  private setBackpressure(active: boolean): void {
+    if (this.#backpressured === active) return;
+    this.#backpressured = active;
+    this.options.logger?.[active ? 'warn' : 'info']({ sink: this.sink.name, pending: this.state.pending }, active ? 'storage backpressure on' : 'storage backpressure off');
+    this.options.onBackpressure?.(active);
+  }
+
+  /** Commits everything accepted so far. */
+  async flush(): Promise<void> {
+    while (this.#queue.length > 0 || this.#draining) {
+      this.startDrain();
+      await this.#draining;
+    }
+  }
+
+  /**
+   * Stops accepting writes and commits what was accepted; after timeoutMs the
+   * rest is rejected with TIQ_ERR_SHUTTING_DOWN (not acknowledged: devices resend).
+   */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.#closing = true;
+    for (const wake of this.#roomWaiters.splice(0)) wake();
+    const timer = setTimeout(() => { this.#aborted = true; this.#wakeRetry?.(); }, timeoutMs);
+    try {
+      await this.flush();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
