@@ -33,7 +33,7 @@ export function compileFieldOp(field: LeakingField, rule: FieldRule): FieldOp {
 export function roundToStep(v: number, op: FieldOp): number {
   const snapped = Math.round(v / op.step) * op.step;
   const scale = 10 ** op.decimals;
-  const clean = Math.round(snapped * scale) / scale;
+  const clean = Math.round(snapped * scale) / scale + 0; // no −0: its sign is a bit of the input
   return op.field === 'heading' ? clean % 360 : clean;
 }
 

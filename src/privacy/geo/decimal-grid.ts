@@ -7,7 +7,8 @@ import type { Cell, Coarsener } from './cell.ts';
 
 export function createDecimalGrid(places: number): Coarsener {
   const scale = 10 ** places;
-  const round = (v: number): number => Math.round(v * scale) / scale;
+  // `+ 0` turns −0 into 0: the sign of a value that rounded to zero is a bit of the input.
+  const round = (v: number): number => Math.round(v * scale) / scale + 0;
   return {
     snap(p) {
       p.lat = round(p.lat);
