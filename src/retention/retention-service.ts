@@ -1,0 +1,146 @@
+/**
+ * Operator retention actions against the tenants' sinks: change a rule
+ * (persist, then re-tag what is stored), set or release a legal hold
+ * (persist, then re-flag records), reconcile stored tags with the rules, and
+ * sweep expired records. Rules and holds are persisted in the tenant's own
+ * sink, so they survive restarts and stay with the tenant's data (residency).
+ */
+import { TiqError } from '../errors.ts';
+import type { StorageSink, SweepResult } from '../sinks/storage-sink.ts';
+import type { RetentionPolicy } from './retention-policy.ts';
+
+export interface RetentionLogger {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface SinkDirectory {
+  readonly sinks: ReadonlyMap<string, StorageSink>;
+  sinkFor(tenantId: string): StorageSink;
+  sinkNameFor(tenantId: string): string;
+}
+
+export interface RetentionServiceOptions {
+  /** Rows per re-tag, hold or delete statement. */
+  readonly batchSize: number;
+  /** Streams every tenant has (the gateway-wide streams), re-tagged on reconcile. */
+  readonly knownStreams?: readonly string[];
+  readonly logger?: RetentionLogger;
+  readonly now?: () => number;
+}
+
+export interface SweepReport {
+  readonly deleted: number;
+  readonly partitionsDropped: number;
+  readonly sinks: Record<string, SweepResult>;
+}
+
+export interface SetRuleRequest {
+  readonly tenantId: string;
+  readonly stream: string;
+  readonly days: number;
+  /** Defaults to `<stream>-<days>d`. */
+  readonly retentionClass?: string;
+  readonly deviceGroup?: string;
+}
+
+const CLASS_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export class RetentionService {
+  constructor(private readonly storage: SinkDirectory, readonly policy: RetentionPolicy, private readonly options: RetentionServiceOptions) {}
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** Reads the operator overrides from every sink (only rows of tenants that sink serves). */
+  async load(): Promise<{ rules: [string, string][]; holds: string[] }> {
+    const rules = [];
+    const holds = [];
+    for (const [name, sink] of this.storage.sinks) {
+      rules.push(...(await sink.listRetentionRules()).filter((r) => this.storage.sinkNameFor(r.tenantId) === name));
+      holds.push(...(await sink.listLegalHolds()).filter((h) => this.storage.sinkNameFor(h.tenantId) === name));
+    }
+    return this.policy.setStored(rules, holds);
+  }
+
+  /** load(), then re-tag and re-flag what another process (the CLI) changed. */
+  async refresh(): Promise<{ retagged: number; flagged: number }> {
+    const changed = await this.load();
+    let retagged = 0;
+    let flagged = 0;
+    for (const [tenantId, stream] of changed.rules) retagged += await this.retagStream(tenantId, stream);
+    for (const tenantId of changed.holds) flagged += await this.reflagTenant(tenantId);
+    return { retagged, flagged };
+  }
+
+  async setRule(req: SetRuleRequest): Promise<{ retentionClass: string; retagged: number }> {
+    const retentionClass = req.retentionClass ?? `${req.stream}-${req.days}d`;
+    const problems: string[] = [];
+    if (!Number.isInteger(req.days) || req.days < 1 || req.days > 36_500) problems.push('days: an integer from 1 to 36500');
+    if (!CLASS_PATTERN.test(retentionClass)) problems.push(`class: must match ${CLASS_PATTERN.source}`);
+    if (req.deviceGroup && !this.policy.hasDeviceGroup(req.tenantId, req.deviceGroup)) problems.push(`deviceGroup: "${req.deviceGroup}" is not configured for the tenant`);
+    if (problems.length > 0) throw new TiqError('TIQ_ERR_CONFIG', { problems });
+    await this.storage.sinkFor(req.tenantId).putRetentionRule({
+      tenantId: req.tenantId, stream: req.stream, deviceGroup: req.deviceGroup ?? '', retentionClass, days: req.days, changedAtMs: this.now(),
+    });
+    await this.load();
+    const retagged = await this.retagStream(req.tenantId, req.stream);
+    this.options.logger?.info({ tenantId: req.tenantId, stream: req.stream, deviceGroup: req.deviceGroup, retentionClass, days: req.days, retagged }, 'retention rule changed');
+    return { retentionClass, retagged };
+  }
+
+  async setHold(req: { tenantId: string; deviceId?: string; held: boolean }): Promise<{ flagged: number }> {
+    await this.storage.sinkFor(req.tenantId).putLegalHold({ tenantId: req.tenantId, deviceId: req.deviceId ?? '', held: req.held, changedAtMs: this.now() });
+    await this.load();
+    const flagged = await this.reflagTenant(req.tenantId);
+    this.options.logger?.info({ tenantId: req.tenantId, deviceId: req.deviceId, held: req.held, flagged }, req.held ? 'legal hold set' : 'legal hold released');
+    return { flagged };
+  }
+
+  /** Brings the stored tags of (tenant, stream) to the current rules, in bounded batches. */
+  async retagStream(tenantId: string, stream: string): Promise<number> {
+    const sink = this.storage.sinkFor(tenantId);
+    let changed = 0;
+    for (const step of this.policy.retagPlan(tenantId, stream)) changed += await sink.retagRecords(step.selection, step.tag, this.options.batchSize);
+    if (changed > 0) this.options.logger?.info({ tenantId, stream, retagged: changed }, 'records re-tagged');
+    return changed;
+  }
+
+  /** Brings the legal-hold flags of the tenant's records to the current holds. */
+  async reflagTenant(tenantId: string): Promise<number> {
+    const sink = this.storage.sinkFor(tenantId);
+    const batch = this.options.batchSize;
+    if (this.policy.tenantHeld(tenantId)) return sink.setRecordsLegalHold({ tenantId }, true, batch);
+    const held = this.policy.heldDevices(tenantId);
+    const on = held.length > 0 ? await sink.setRecordsLegalHold({ tenantId, deviceIds: held }, true, batch) : 0;
+    return on + (await sink.setRecordsLegalHold({ tenantId, excludeDeviceIds: held }, false, batch));
+  }
+
+  /** Re-tags and re-flags every tenant and stream (after a restart with changed config). */
+  async reconcile(): Promise<{ retagged: number; flagged: number }> {
+    await this.load();
+    let retagged = 0;
+    let flagged = 0;
+    for (const tenantId of this.policy.tenants()) {
+      const streams = new Set([...(this.options.knownStreams ?? []), ...this.policy.streamsWithRules(tenantId)]);
+      for (const stream of streams) retagged += await this.retagStream(tenantId, stream);
+      flagged += await this.reflagTenant(tenantId);
+    }
+    return { retagged, flagged };
+  }
+
+  async sweep(nowMs = this.now()): Promise<SweepReport> {
+    const sinks: Record<string, SweepResult> = {};
+    let deleted = 0;
+    let partitionsDropped = 0;
+    for (const [name, sink] of this.storage.sinks) {
+      const result = await sink.sweepExpired(nowMs, this.options.batchSize);
+      sinks[name] = result;
+      deleted += result.deleted;
+      partitionsDropped += result.partitionsDropped;
+    }
+    this.options.logger?.info({ deleted, partitionsDropped, sinks }, 'retention sweep done');
+    return { deleted, partitionsDropped, sinks };
+  }
+}

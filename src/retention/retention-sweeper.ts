@@ -1,0 +1,50 @@
+/**
+ * Runs retention in the gateway: once at start a reconcile (config may have
+ * changed while it was down), then every intervalMs a refresh (rules and
+ * holds another process changed) and a sweep. Runs never overlap.
+ */
+import type { RetentionLogger, RetentionService, SweepReport } from './retention-service.ts';
+
+export interface RetentionSweeperOptions {
+  readonly intervalMs: number;
+  readonly logger?: RetentionLogger;
+}
+
+export class RetentionSweeper {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(private readonly service: RetentionService, private readonly options: RetentionSweeperOptions) {}
+
+  start(): void {
+    this.enqueue(() => this.service.reconcile());
+    this.#timer = setInterval(() => this.enqueue(() => this.tick()), this.options.intervalMs);
+    // Retention must not keep the process alive on its own.
+    this.#timer.unref();
+  }
+
+  private async tick(): Promise<SweepReport> {
+    await this.service.refresh();
+    return this.service.sweep();
+  }
+
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.#running.then(() => (this.#closed ? Promise.reject(new Error('sweeper closed')) : job()));
+    this.#running = run.catch((err: unknown) => {
+      if (!this.#closed) this.options.logger?.warn({ code: (err as { code?: string }).code ?? 'unknown' }, 'retention run failed; will retry next interval');
+    });
+    return run;
+  }
+
+  /** Refresh and sweep now (after any run in progress). */
+  sweepNow(): Promise<SweepReport> {
+    return this.enqueue(() => this.tick());
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#closed = true;
+    await this.#running;
+  }
+}
