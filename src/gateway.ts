@@ -29,6 +29,8 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** Overrides config.mqtt.port (tests use 0). */
   readonly mqttPort?: number;
+  /** Replaces pipeline components (tests inject slow or failing ones). */
+  readonly components?: Partial<Pick<PipelineContext, 'sealer' | 'writer'>>;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -40,6 +42,7 @@ export class Gateway {
   private registry: IssuanceRegistry | undefined;
   private directory: TenantDirectory;
   private closing = false;
+  private components: Partial<Pick<PipelineContext, 'sealer' | 'writer'>> = {};
   readonly log: Logger;
   readonly codec: TelemetryCodec;
 
@@ -53,6 +56,7 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const baseDir = opts.baseDir ?? process.cwd();
     const gw = new Gateway(opts.config, baseDir, opts.logger ?? createLogger(opts.config.log.level));
+    gw.components = opts.components ?? {};
     await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
     return gw;
   }
@@ -76,8 +80,8 @@ export class Gateway {
     return {
       codec: this.codec,
       privacy: () => KEEP_ALL_POLICY,
-      sealer: undefined,
-      writer: undefined,
+      sealer: this.components.sealer,
+      writer: this.components.writer,
       retention: (_t, _s, _d, receivedAtMs) => ({ retentionClass: 'default', expiresAtMs: receivedAtMs + 365 * DAY_MS, legalHold: false }),
       now: () => Date.now(),
       maxClockSkewMs: this.config.mqtt.maxClockSkewMs,

@@ -65,12 +65,12 @@ export const GatewayConfigSchema = z.object({
     /** A device's clock may be this far from the gateway's. */
     maxClockSkewMs: z.number().int().min(1000).default(7 * 24 * 3600 * 1000),
     /** Refused publishes by one client before it is disconnected. */
-    maxRefusalsBeforeDisconnect: z.number().int().min(1).default(1),
-  }).strict().default({} as never),
+    maxRefusalsBeforeDisconnect: z.number().int().min(1).default(3),
+  }).strict().prefault({}),
   admin: z.object({
     host: z.string().default('0.0.0.0'),
     port: Port.default(8443),
-  }).strict().default({} as never),
+  }).strict().prefault({}),
   /** Where generated certificates, the issuance registry and the CA live. */
   pkiDir: z.string().min(1).default('certs'),
   /** Where the keyring and the default SQLite database live. */
@@ -78,7 +78,7 @@ export const GatewayConfigSchema = z.object({
   externalCa: ExternalCaSchema.optional(),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  }).strict().default({} as never),
+  }).strict().prefault({}),
   /** Gateway-wide streams; tenants may add their own. */
   streams: z.record(StreamName, StreamConfigSchema).default({
     sensor: { messageType: 'thingiq.telemetry.v1.SensorReading', maxPayloadBytes: 16 * 1024 },

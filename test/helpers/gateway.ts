@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { parseConfig } from '../../src/config/load.ts';
-import { Gateway } from '../../src/gateway.ts';
+import { Gateway, type GatewayOptions } from '../../src/gateway.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ClientPem, TestPki } from './pki.ts';
 
@@ -33,10 +33,10 @@ export const TEST_TENANTS = {
   dormant: { active: false, apps: { dashboard: {} } },
 };
 
-export async function startGateway(pki: TestPki, overrides: Record<string, unknown> = {}) {
+export async function startGateway(pki: TestPki, overrides: Record<string, unknown> = {}, components: GatewayOptions['components'] = {}) {
   const logs = new LogCapture();
   const config = parseConfig({ pkiDir: pki.dir, dataDir: `${pki.baseDir}/data`, tenants: TEST_TENANTS, ...overrides });
-  const gateway = await Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 });
+  const gateway = await Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0, components });
   return { gateway, logs, port: gateway.mqttPort };
 }
 
