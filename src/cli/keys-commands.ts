@@ -31,13 +31,12 @@ export interface KeysCommandDeps {
   readonly kmsClientConfig?: KMSClientConfig;
 }
 
-const UNWIRED: KeysCommandDeps = {
-  openDataKeyStore: async () => {
-    throw new TiqError('TIQ_ERR_CONFIG', { problems: ['the keys commands have no data-key store: the CLI entry must pass openDataKeyStore'] });
-  },
-};
+async function unwiredStore(): Promise<OpenedDataKeyStore> {
+  throw new TiqError('TIQ_ERR_CONFIG', { problems: ['the keys commands have no data-key store: the CLI entry must pass openDataKeyStore'] });
+}
 
-export function registerKeysCommands(program: Command, deps: KeysCommandDeps = UNWIRED): void {
+export function registerKeysCommands(program: Command, partialDeps: Partial<KeysCommandDeps> = {}): void {
+  const deps: KeysCommandDeps = { ...partialDeps, openDataKeyStore: partialDeps.openDataKeyStore ?? unwiredStore };
   const keys = program.command('keys').description('manage tenant keys: rotate, rewrap, status, shred');
   const run = (action: (ctx: KeyContext, config: GatewayConfig, opts: Record<string, string | boolean | undefined>) => Promise<void>) =>
     async (_opts: unknown, cmd: Command) => runWithContext(deps, cmd, action);

@@ -54,9 +54,9 @@ export type DekCacheConfig = z.infer<typeof DekCacheConfigSchema>;
 export const KeysConfigSchema = z.object({
   /** Provider for tenants that do not choose one. */
   provider: ProviderNameSchema.default('local'),
-  local: LocalProviderConfigSchema.default({} as never),
+  local: LocalProviderConfigSchema.prefault({}),
   awsKms: AwsKmsProviderConfigSchema.optional(),
-  dekCache: DekCacheConfigSchema.default({} as never),
+  dekCache: DekCacheConfigSchema.prefault({}),
 }).strict();
 export type KeysConfig = z.infer<typeof KeysConfigSchema>;
 

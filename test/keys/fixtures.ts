@@ -77,7 +77,7 @@ export async function expectCode(promise: Promise<unknown> | (() => unknown), co
   try {
     await (typeof promise === 'function' ? promise() : promise);
   } catch (err) {
-    if ((err as { code?: string }).code !== code) throw new Error(`expected ${code}, got ${(err as { code?: string }).code ?? String(err)}`);
+    if ((err as { code?: string }).code !== code) throw new Error(`expected ${code}, got ${(err as { code?: string }).code ?? String(err)}`, { cause: err });
     return;
   }
   throw new Error(`expected ${code}, but it succeeded`);

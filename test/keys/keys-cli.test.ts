@@ -1,0 +1,113 @@
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterEach, describe, expect, it } from 'vitest';
+import { registerKeysCommands } from '../../src/cli/keys-commands.ts';
+import { openKeyContext } from '../../src/keys/key-context.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { MemoryDataKeyStore } from '../helpers/memory-data-key-store.ts';
+import { expectCode, rootKeyB64, sealInput, sealRecord, tempDir } from './fixtures.ts';
+
+afterEach(() => {
+  process.exitCode = undefined;
+});
+
+function setup() {
+  const dir = tempDir();
+  const configFile = join(dir, 'gateway.yaml');
+  writeFileSync(configFile, `dataDir: ${join(dir, 'data')}\ntenants:\n  acme: {}\n  globex: {}\n`);
+  const env = { THINGIQ_ROOT_KEY: rootKeyB64() };
+  const store = new MemoryDataKeyStore();
+  const out: string[] = [];
+  const err: string[] = [];
+  const cli = async (...args: string[]) => {
+    const program = new Command('thingiq').option('-c, --config <file>').exitOverride();
+    registerKeysCommands(program, { openDataKeyStore: async () => ({ store, close: async () => {} }), env, out: (t) => out.push(t), err: (t) => err.push(t) });
+    await program.parseAsync(['node', 'thingiq', '--config', configFile, 'keys', ...args]);
+  };
+  const context = () => openKeyContext(loadConfig(configFile).config, store, { env });
+  return { dir, store, out, err, cli, context };
+}
+
+describe('thingiq keys', () => {
+  it('rotate, status, rewrap: old records readable, DEKs moved, progress on stderr', async () => {
+    const { store, out, err, cli, context } = setup();
+    const ctx = await context();
+    const input = sealInput();
+    const record = await sealRecord(ctx.sealer, input);
+    await ctx.close();
+
+    await cli('rotate', '--tenant', 'acme');
+    expect(JSON.parse(out.pop() ?? '')).toMatchObject({ kekRef: 'local:acme:v2', changed: true });
+
+    await cli('status', '--tenant', 'acme', '--json');
+    const status = JSON.parse(out.pop() ?? '');
+    expect(status.keks.map((k: { kekRef: string; dataKeys: number; primary: boolean }) => [k.kekRef, k.dataKeys, k.primary]))
+      .toEqual([['local:acme:v1', 1, false], ['local:acme:v2', 0, true]]);
+
+    await cli('rewrap', '--tenant', 'acme');
+    expect(JSON.parse(out.pop() ?? '')).toMatchObject({ scanned: 1, rewrapped: 1 });
+    expect(err.some((l) => /rewrap acme: scanned 1, rewrapped 1/.test(l))).toBe(true);
+    expect([...store.keys.values()][0]?.kekRef).toBe('local:acme:v2');
+
+    await cli('status', '--tenant', 'acme');
+    expect(out.pop()).toMatch(/\* local:acme:v2 .* 1 data key/);
+
+    const after = await context();
+    expect(await after.sealer.open(record)).toEqual(input.plaintext);
+    await after.close();
+    expect(process.exitCode).toBeUndefined();
+  });
+
+  it('shred: refuses without --yes, then destroys, writes a 0600 receipt naming the actor', async () => {
+    const { dir, out, err, cli, context } = setup();
+    const ctx = await context();
+    const record = await sealRecord(ctx.sealer, sealInput({ deviceId: 'truck-1' }));
+    await ctx.close();
+
+    await cli('shred', '--tenant', 'acme', '--device', 'truck-1');
+    expect(process.exitCode).toBe(1);
+    expect(err.pop()).toMatch(/TIQ_ERR_CONFIG/);
+    process.exitCode = undefined;
+
+    const receiptFile = join(dir, 'receipt.json');
+    await cli('shred', '--tenant', 'acme', '--device', 'truck-1', '--actor', 'ops-jane', '--receipt', receiptFile, '--yes');
+    const receipt = JSON.parse(readFileSync(receiptFile, 'utf8'));
+    expect(receipt).toMatchObject({ tenantId: 'acme', deviceId: 'truck-1', actor: 'ops-jane', destroyedDekIds: [record.dekId], destroyedCount: 1 });
+    expect(Date.parse(receipt.destroyedAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(JSON.parse(out.pop() ?? '')).toEqual(receipt);
+    expect(statSync(receiptFile).mode & 0o777).toBe(0o600);
+
+    const after = await context();
+    await expectCode(after.sealer.open(record), 'TIQ_ERR_KEY_SHREDDED');
+    await after.close();
+  });
+
+  it('shred defaults the actor to the OS user and the receipt into <dataDir>/receipts', async () => {
+    const { out, cli } = setup();
+    await cli('shred', '--tenant', 'acme', '--device', 'truck-1', '--yes');
+    const receipt = JSON.parse(out.pop() ?? '');
+    expect(receipt.actor).toBeTruthy();
+    expect(receipt.destroyedCount).toBe(0);
+  });
+
+  it('refuses unknown tenants and invalid ids with their codes', async () => {
+    const { err, cli } = setup();
+    await cli('rotate', '--tenant', 'initech');
+    expect(err.pop()).toMatch(/TIQ_ERR_TENANT_UNKNOWN/);
+    await cli('shred', '--tenant', 'acme', '--device', '../etc', '--yes');
+    expect(err.pop()).toMatch(/TIQ_ERR_INVALID_ID/);
+    expect(process.exitCode).toBe(1);
+  });
+
+  it('without a wired store, says so', async () => {
+    const dir = tempDir();
+    const configFile = join(dir, 'gateway.yaml');
+    writeFileSync(configFile, `dataDir: ${join(dir, 'data')}\ntenants:\n  acme: {}\n`);
+    const err: string[] = [];
+    const program = new Command('thingiq').option('-c, --config <file>').exitOverride();
+    registerKeysCommands(program, { err: (t) => err.push(t) });
+    await program.parseAsync(['node', 'thingiq', '--config', configFile, 'keys', 'status', '--tenant', 'acme']);
+    expect(err.pop()).toMatch(/TIQ_ERR_CONFIG.*openDataKeyStore/);
+  });
+});
