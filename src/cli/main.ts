@@ -3,6 +3,9 @@
  */
 import { Command } from 'commander';
 import { registerKeysCommands } from './keys-commands.ts';
+import { registerPkiCommands } from './pki-commands.ts';
+import { registerSimulateCommand } from './simulate-command.ts';
+import { registerStartCommand } from './start-command.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
 import { registerRecordsCommands } from './records-commands.ts';
 
@@ -11,6 +14,9 @@ const program = new Command('thingiq')
   .option('-c, --config <file>', 'configuration file (default: config/gateway.yaml if present, else development defaults)')
   .showHelpAfterError();
 
+registerStartCommand(program);
+registerPkiCommands(program);
+registerSimulateCommand(program);
 registerPolicyCommands(program);
 registerKeysCommands(program);
 registerRecordsCommands(program);
