@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Server } from 'node:tls';
 import { Aedes } from 'aedes';
+import { parse as parseYaml } from 'yaml';
 import { stateOf } from './broker/client-state.ts';
 import { createHooks } from './broker/hooks.ts';
 import { createMqttListener } from './broker/mqtt-listener.ts';
@@ -20,7 +21,10 @@ import { TelemetryCodec } from './messages/codec.ts';
 import type { PipelineContext } from './pipeline/context.ts';
 import { initPki, pkiPaths } from './pki/pki-store.ts';
 import { IssuanceRegistry, normaliseSerial } from './pki/issuance-registry.ts';
-import { KEEP_ALL_POLICY } from './privacy/privacy-policy.ts';
+import { privacySourcesFromConfig } from './privacy/config-sources.ts';
+import { createPrivacyEngine, type ReloadablePrivacyEngine } from './privacy/privacy-engine.ts';
+import { createPrivateModeRegistry, parsePrivateModeCommand, type PrivateModeRegistry } from './privacy/private-mode.ts';
+import { parseConfig } from './config/load.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -29,6 +33,8 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** Overrides config.mqtt.port (tests use 0). */
   readonly mqttPort?: number;
+  /** The config file to watch: a change is applied without restart (see reload). */
+  readonly configPath?: string;
   /** Replaces pipeline components (tests inject slow or failing ones). */
   readonly components?: Partial<Pick<PipelineContext, 'sealer' | 'writer'>>;
 }
@@ -45,12 +51,16 @@ export class Gateway {
   private components: Partial<Pick<PipelineContext, 'sealer' | 'writer'>> = {};
   readonly log: Logger;
   readonly codec: TelemetryCodec;
+  readonly privateMode: PrivateModeRegistry;
+  readonly privacy: ReloadablePrivacyEngine;
 
   private constructor(readonly config: GatewayConfig, readonly baseDir: string, log: Logger) {
     this.log = log;
     this.directory = new TenantDirectory(config);
     this.codec = TelemetryCodec.load();
     this.checkStreams();
+    this.privateMode = createPrivateModeRegistry({ dir: this.path(`${config.dataDir}/privacy`) });
+    this.privacy = createPrivacyEngine({ tenants: privacySourcesFromConfig(config), privateMode: this.privateMode });
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -58,6 +68,7 @@ export class Gateway {
     const gw = new Gateway(opts.config, baseDir, opts.logger ?? createLogger(opts.config.log.level));
     gw.components = opts.components ?? {};
     await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
+    if (opts.configPath) gw.watchConfig(opts.configPath);
     return gw;
   }
 
@@ -79,7 +90,7 @@ export class Gateway {
   private pipelineContext(): PipelineContext {
     return {
       codec: this.codec,
-      privacy: () => KEEP_ALL_POLICY,
+      privacy: () => this.privacy,
       sealer: this.components.sealer,
       writer: this.components.writer,
       retention: (_t, _s, _d, receivedAtMs) => ({ retentionClass: 'default', expiresAtMs: receivedAtMs + 365 * DAY_MS, legalHold: false }),
@@ -105,7 +116,14 @@ export class Gateway {
       log: this.log,
       stats: this.stats,
       maxRefusalsBeforeDisconnect: this.config.mqtt.maxRefusalsBeforeDisconnect,
-      onPrivateModeCommand: () => false,
+      onPrivateModeCommand: (tenantId, deviceId, payload) => {
+        const on = parsePrivateModeCommand(payload);
+        if (on === undefined) return false;
+        if (this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic')) {
+          this.log.info({ event: 'private_mode', tenantId, deviceId, on, source: 'control-topic' }, 'private mode toggled');
+        }
+        return true;
+      },
     });
     this.broker = await Aedes.createBroker({
       ...hooks,
@@ -159,11 +177,63 @@ export class Gateway {
     }
   }
 
+  /**
+   * Applies a changed configuration without restart: tenants, apps, grants and
+   * privacy policies. An invalid file or policy is refused with every problem
+   * listed, and what is in force stays in force.
+   */
+  reload(raw: unknown, source = '(reload)'): { ok: true } | { ok: false; problems: readonly string[] } {
+    let next: GatewayConfig;
+    try {
+      next = parseConfig(raw, source);
+    } catch (err) {
+      const problems = ((err as TiqError).detail?.['problems'] as string[] | undefined) ?? [(err as Error).message];
+      this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_CONFIG', source, problems }, 'configuration change refused; previous one stays in force');
+      return { ok: false, problems };
+    }
+    const sources = privacySourcesFromConfig(next);
+    const problems = this.privacy.validate(sources);
+    if (problems.length) {
+      this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_POLICY_INVALID', source, problems }, 'privacy policy change refused; previous one stays in force');
+      return { ok: false, problems };
+    }
+    this.privacy.update(sources);
+    this.directory = new TenantDirectory(next);
+    const policies = Object.fromEntries(this.directory.ids().map((t) => [t, this.privacy.policyOf(t)]));
+    this.log.info({ event: 'config_reloaded', source, policies }, 'configuration reloaded');
+    return { ok: true };
+  }
+
+  private configPath: string | undefined;
+
+  /** Picks up changes to the config file (polling: works on every filesystem, including bind mounts). */
+  watchConfig(path: string): void {
+    this.configPath = path;
+    watchFile(path, { interval: 500 }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs) this.reloadFromFile();
+    });
+  }
+
+  /** SIGHUP and file changes land here. */
+  reloadFromFile(): ReturnType<Gateway['reload']> | undefined {
+    if (!this.configPath) return undefined;
+    let raw: unknown;
+    try {
+      raw = parseYaml(readFileSync(this.configPath, 'utf8'));
+    } catch (err) {
+      const problems = [`cannot read or parse: ${(err as Error).message}`];
+      this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_CONFIG', source: this.configPath, problems }, 'configuration change refused; previous one stays in force');
+      return { ok: false, problems };
+    }
+    return this.reload(raw, this.configPath);
+  }
+
   /** Stops accepting connections, lets in-flight publishes finish (bounded), then closes. */
   async close(drainMs = 5000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     if (this.registry) unwatchFile(this.registry.path);
+    if (this.configPath) unwatchFile(this.configPath);
     this.server?.close();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && this.inFlight() > 0) await new Promise((r) => setTimeout(r, 20));

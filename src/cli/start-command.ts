@@ -12,7 +12,7 @@ export function registerStartCommand(program: Command): void {
         const loaded = cliConfig(cmd);
         const log = createLogger(loaded.config.log.level);
         log.info({ event: 'config_loaded', source: loaded.source ?? '(development defaults)' }, 'configuration loaded');
-        gateway = await Gateway.start({ config: loaded.config, logger: log });
+        gateway = await Gateway.start({ config: loaded.config, logger: log, ...(loaded.source ? { configPath: loaded.source } : {}) });
       } catch (err) {
         reportError(err);
         process.exit(exitCodeFor(err));
@@ -26,5 +26,6 @@ export function registerStartCommand(program: Command): void {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => gateway.reloadFromFile());
     });
 }

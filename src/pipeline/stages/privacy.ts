@@ -24,6 +24,8 @@ export function applyPrivacyPolicy(msg: IngestMessage, ctx: PipelineContext): St
     version: outcome.applied.policyVersion,
     locationAction: outcome.applied.locationAction,
   };
+  // The policy may coarsen the device clock: what is stored beside the ciphertext must be the policy's value.
+  if (typeof body['timeUnixMs'] === 'number') msg.deviceTimeMs = body['timeUnixMs'];
   msg.payload = ctx.codec.encode(msg.messageType, body, msg.encoding);
   return CONTINUE;
 }
