@@ -19,23 +19,23 @@ export interface RecordBinding {
 /** Domain separation: these bytes can never be mistaken for another protocol's AAD. */
 const AAD_LABEL = 'thingiq.record';
 
+/** One allocation per record: this runs on the hot path. */
 export function encodeRecordAad(binding: RecordBinding): Buffer {
-  const version = Buffer.alloc(4);
-  version.writeUInt32BE(binding.formatVersion);
-  const fields = [
-    Buffer.from(AAD_LABEL, 'utf8'),
-    version,
-    Buffer.from(binding.tenantId, 'utf8'),
-    Buffer.from(binding.deviceId, 'utf8'),
-    Buffer.from(binding.stream, 'utf8'),
-    Buffer.from(binding.recordId, 'utf8'),
-    Buffer.from(binding.dekId, 'utf8'),
-  ];
-  return Buffer.concat(fields.flatMap(lengthPrefixed));
-}
-
-function lengthPrefixed(field: Buffer): Buffer[] {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(field.length);
-  return [len, field];
+  const strings = [AAD_LABEL, null, binding.tenantId, binding.deviceId, binding.stream, binding.recordId, binding.dekId];
+  let size = 0;
+  for (const s of strings) size += 4 + (s === null ? 4 : Buffer.byteLength(s, 'utf8'));
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const s of strings) {
+    if (s === null) {
+      // The format version, itself a 4-byte field.
+      at = out.writeUInt32BE(4, at);
+      at = out.writeUInt32BE(binding.formatVersion, at);
+    } else {
+      const len = Buffer.byteLength(s, 'utf8');
+      at = out.writeUInt32BE(len, at);
+      at += out.write(s, at, 'utf8');
+    }
+  }
+  return out;
 }
