@@ -71,6 +71,16 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_LISTEN: spec('cannot open listener', false, 'none', 500),
   TIQ_ERR_SHUTTING_DOWN: spec('gateway is shutting down', true, 'not-acknowledged', 503),
   TIQ_ERR_INTERNAL: spec('internal error', true, 'not-acknowledged', 500),
+
+  // Admin API (docs/admin.md)
+  TIQ_ERR_UNAUTHENTICATED: spec('no credentials: present an operator or app certificate (mTLS listener) or a bearer token', false, 'none', 401),
+  TIQ_ERR_TOKEN_INVALID: spec('bearer token refused (signature, issuer, audience, expiry or claims)', false, 'none', 401),
+  TIQ_ERR_MFA_REQUIRED: spec('this role needs a token issued after multi-factor authentication (amr)', false, 'none', 401),
+  TIQ_ERR_FORBIDDEN: spec('the caller\'s role may not do this', false, 'none', 403),
+  TIQ_ERR_NOT_FOUND: spec('no such object', false, 'none', 404),
+  TIQ_ERR_BAD_REQUEST: spec('request is malformed or fails validation', false, 'none', 400),
+  TIQ_ERR_LEGAL_HOLD: spec('a legal hold covers this data; release it before erasure', false, 'none', 409),
+  TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'none', 503),
 } as const satisfies Record<string, CodeSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
