@@ -17,11 +17,13 @@ export class RetentionSweeper {
 
   constructor(private readonly service: RetentionService, private readonly options: RetentionSweeperOptions) {}
 
-  start(): void {
-    this.enqueue(() => this.service.reconcile());
+  /** Resolves when the initial reconcile is done; the gateway need not wait for it. */
+  start(): Promise<void> {
+    const reconciled = this.enqueue(() => this.service.reconcile()).then(() => {}, () => {});
     this.#timer = setInterval(() => this.enqueue(() => this.tick()), this.options.intervalMs);
     // Retention must not keep the process alive on its own.
     this.#timer.unref();
+    return reconciled;
   }
 
   private async tick(): Promise<SweepReport> {

@@ -63,7 +63,15 @@ export class BatchingWriter {
   #lastError: WriterState['lastError'];
   #committed = 0;
 
-  constructor(readonly sink: StorageSink, private readonly options: BatchingWriterOptions) {}
+  constructor(readonly sink: StorageSink, private readonly options: BatchingWriterOptions) {
+    // Fail fast: a zero or missing bound would spin or grow without limit.
+    for (const key of ['maxBatchRecords', 'maxPendingRecords', 'retryInitialMs', 'retryMaxMs'] as const) {
+      if (!Number.isInteger(options[key]) || options[key] < 1) throw new TiqError('TIQ_ERR_CONFIG', { problems: [`storage.batching.${key}: a positive integer`] });
+    }
+    if (!Number.isInteger(options.maxBatchDelayMs) || options.maxBatchDelayMs < 0) {
+      throw new TiqError('TIQ_ERR_CONFIG', { problems: ['storage.batching.maxBatchDelayMs: a non-negative integer'] });
+    }
+  }
 
   get state(): WriterState {
     return {

@@ -70,8 +70,8 @@ export const StorageConfigSchema = z.object({
   defaultSink: SinkName.default('default'),
   /** Data residency: tenant id → sink name. */
   tenantSinks: z.record(Id, SinkName).default({}),
-  batching: BatchingConfigSchema.default({} as never),
-  sweeper: SweeperConfigSchema.default({} as never),
+  batching: BatchingConfigSchema.prefault({}),
+  sweeper: SweeperConfigSchema.prefault({}),
   /** Retention of records whose tenant has no rule for their stream. */
   defaultRetention: RetentionRuleSchema.default({ class: 'default-365d', days: 365 }),
 }).strict().superRefine((storage, ctx) => {
@@ -98,7 +98,7 @@ export const TenantRetentionConfigSchema = z.object({
   streams: z.record(StreamName, RetentionRuleSchema).default({}),
   /** Rule per device group (tenants.<id>.deviceGroups) and stream; wins over the stream rule. */
   deviceGroups: z.record(Id, z.record(StreamName, RetentionRuleSchema)).default({}),
-  legalHold: LegalHoldConfigSchema.default({} as never),
+  legalHold: LegalHoldConfigSchema.prefault({}),
 }).strict();
 export type TenantRetentionConfig = z.infer<typeof TenantRetentionConfigSchema>;
 
