@@ -1,0 +1,50 @@
+/**
+ * The `admin` section of the gateway config. Two HTTPS listeners (see
+ * docs/admin.md, "Two listeners"): `port` for bearer tokens, `mtlsPort` for
+ * operator and app certificates, which OpenSSL verifies at the handshake.
+ */
+import { z } from 'zod';
+
+export const ROLES = ['operator', 'tenant-admin', 'tenant-reader'] as const;
+export const RoleSchema = z.enum(ROLES);
+export type Role = z.infer<typeof RoleSchema>;
+
+export const OAuthConfigSchema = z.object({
+  /** Expected `iss`. */
+  issuer: z.string().min(1),
+  /** Expected `aud` (one of them when the token has several). */
+  audience: z.string().min(1),
+  /** JWKS of the issuer, fetched and cached (jose createRemoteJWKSet). */
+  jwksUrl: z.url().optional(),
+  /** Or a local JWKS file, read at start (air-gapped installations). */
+  jwksFile: z.string().min(1).optional(),
+  /** Claim naming the role: a role name or an array of them; the strongest known one counts. */
+  rolesClaim: z.string().min(1).default('roles'),
+  /** Claim naming the tenant of a tenant-admin or tenant-reader. */
+  tenantClaim: z.string().min(1).default('tenant'),
+  /** `amr` values (RFC 8176) that count as multi-factor. */
+  mfaAmr: z.array(z.string().min(1)).min(1).default(['mfa', 'otp', 'hwk', 'swk', 'sms', 'fpt', 'face', 'iris']),
+  /** Roles whose tokens must carry one of mfaAmr. */
+  mfaRequiredFor: z.array(RoleSchema).default(['operator']),
+  /** Allowed signature algorithms; never `none` or HMAC (a shared secret is not a JWKS). */
+  algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).min(1)
+    .default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  clockToleranceS: z.number().int().min(0).max(300).default(30),
+}).strict().refine((o) => (o.jwksUrl === undefined) !== (o.jwksFile === undefined), { message: 'exactly one of jwksUrl and jwksFile' });
+
+export const AdminConfigSchema = z.object({
+  enabled: z.boolean().default(true),
+  host: z.string().default('0.0.0.0'),
+  /** Bearer-token listener (server-authenticated TLS). */
+  port: z.number().int().min(0).max(65535).default(8443),
+  /** Certificate listener (mutual TLS with the gateway's CA). */
+  mtlsPort: z.number().int().min(0).max(65535).default(8444),
+  /** Role of app certificates, by `tenant/app`; apps not listed are tenant-reader. */
+  appRoles: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}\/[a-z0-9][a-z0-9-]{0,62}$/), z.enum(['tenant-admin', 'tenant-reader'])).default({}),
+  oauth: OAuthConfigSchema.optional(),
+  /** Largest request body, bytes (a preview posts a trace). */
+  bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+}).strict();
+
+export type AdminConfig = z.infer<typeof AdminConfigSchema>;
+export type OAuthConfig = z.infer<typeof OAuthConfigSchema>;

@@ -1,0 +1,98 @@
+/**
+ * What the admin API needs from the gateway: narrow interfaces, one per
+ * area, so the API never reaches into the gateway's internals and tests can
+ * build it from real pieces. docs/admin.md ("Wiring") says which gateway
+ * object fills each one; admin-adapters.ts has the adapters that exist.
+ */
+import type { Writable } from 'node:stream';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Identity } from '../identity/identity.ts';
+import type { IssuedPem } from '../pki/certificates.ts';
+import type { IssuedRecord } from '../pki/issuance-registry.ts';
+import type { PrivateModeState } from '../privacy/private-mode.ts';
+import type { ObjectionRegistry } from './objection-registry.ts';
+import type { RestrictionRegistry } from './restriction-registry.ts';
+
+export interface TenantView {
+  readonly id: string;
+  readonly active: boolean;
+  readonly streams: readonly string[];
+  readonly deviceGroups: Readonly<Record<string, readonly string[]>>;
+  readonly apps: Readonly<Record<string, { readonly streams?: readonly string[] | undefined; readonly deviceGroups?: readonly string[] | undefined }>>;
+}
+
+/** The configured tenants, as in force now (after reloads). */
+export interface AdminTenants {
+  ids(): readonly string[];
+  get(tenantId: string): TenantView | undefined;
+}
+
+export interface AdminPki {
+  /** The gateway's CA: trust anchor of the mTLS listener. */
+  readonly caCertPem: string;
+  /** The gateway's server certificate and key, presented by both listeners. */
+  readonly serverCertPem: string;
+  readonly serverKeyPem: string;
+  listCertificates(tenantId: string): readonly IssuedRecord[];
+  isRevoked(serial: string): boolean;
+  /** Issues and records a client certificate; with publicKeyPem the private key never exists here. */
+  issue(identity: Identity, options: { publicKeyPem?: string; days?: number }): IssuedPem;
+  /** Revokes and records; the MQTT listener drops live sessions of revoked serials. */
+  revoke(match: { serial?: string; uri?: string }, actor: string): readonly IssuedRecord[];
+}
+
+export interface AdminPrivacy {
+  /** The tenant's privacy section in force (raw config), or undefined when it has none. */
+  policyOf(tenantId: string): unknown;
+  /** Policy id and version in force, as records carry them. */
+  inForce(tenantId: string): { readonly policyId: string; readonly policyVersion: number } | undefined;
+}
+
+export interface RetentionView {
+  readonly rules: readonly { readonly stream: string; readonly deviceGroup: string; readonly retentionClass: string; readonly days: number; readonly changedAtMs: number }[];
+  readonly holds: readonly { readonly deviceId: string; readonly held: boolean; readonly changedAtMs: number }[];
+}
+
+export interface AdminRetention {
+  describe(tenantId: string): Promise<RetentionView>;
+  setRule(req: { tenantId: string; stream: string; days: number; retentionClass?: string; deviceGroup?: string }): Promise<{ retentionClass: string; retagged: number }>;
+  setHold(req: { tenantId: string; deviceId?: string; held: boolean }): Promise<{ flagged: number }>;
+  /** A legal hold covers the device's data (erasure is refused: GDPR Art. 17(3)(e)). */
+  isHeld(tenantId: string, deviceId: string): boolean;
+}
+
+export interface AdminKeys {
+  status(tenantId: string): Promise<unknown>;
+  rotate(tenantId: string): Promise<unknown>;
+  rewrap(tenantId: string): Promise<unknown>;
+  /** Destroys the device's data keys; returns the receipt (key ids, never key material). */
+  shred(tenantId: string, deviceId: string, actor: string): Promise<{ readonly receiptId: string; readonly destroyedCount: number; readonly destroyedDekIds: readonly string[] }>;
+}
+
+export interface AdminRecords {
+  countDevice(tenantId: string, deviceId: string): Promise<number>;
+  /** Decrypts and writes the device's records as NDJSON (record-export.ts); does not end `out`. */
+  exportDevice(tenantId: string, deviceId: string, out: Writable): Promise<number>;
+  /** Deletes the device's stored records (not their keys: erasure shreds those next). */
+  eraseDevice(tenantId: string, deviceId: string): Promise<{ readonly deletedRecords: number }>;
+}
+
+export interface HealthProbe {
+  (): Promise<{ readonly ok: boolean; readonly detail?: string }>;
+}
+
+export interface AdminDeps {
+  readonly tenants: AdminTenants;
+  readonly pki: AdminPki;
+  readonly privacy: AdminPrivacy;
+  /** The gateway's PrivateModeRegistry fits as is; toggles are recorded with source 'api'. */
+  readonly privateMode: PrivateModeState;
+  readonly retention: AdminRetention;
+  readonly keys: AdminKeys;
+  readonly records: AdminRecords;
+  readonly restrictions: RestrictionRegistry;
+  readonly objections: ObjectionRegistry;
+  readonly audit: AuditLog;
+  /** Readiness probes by name (sinks, key providers, MQTT listener). */
+  readonly probes: Readonly<Record<string, HealthProbe>>;
+}

@@ -1,0 +1,105 @@
+/**
+ * The admin API: one fastify application served by two HTTPS listeners.
+ *
+ * - `port` (8443): server-authenticated TLS; callers present a bearer token.
+ * - `mtlsPort` (8444): mutual TLS with requestCert and rejectUnauthorized,
+ *   trusting only the gateway's CA; callers are their certificates.
+ *
+ * Why two: with requestCert and rejectUnauthorized Node refuses, at the
+ * handshake, a client that sends no certificate (SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+ * so token clients could not connect; accepting unverified certificates and
+ * checking `socket.authorized` per request is what this codebase forbids.
+ * Two listeners keep OpenSSL verifying every certificate it accepts.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { TiqError } from '../errors.ts';
+import type { AdminConfig } from './admin-config.ts';
+import type { AdminDeps } from './admin-deps.ts';
+import { createCertificateAuthenticator } from './certificate-auth.ts';
+import { installErrorHandlers } from './http-errors.ts';
+import { installAccessControl } from './route-access.ts';
+import { registerAuditRoutes } from './routes/audit-routes.ts';
+import { registerDeviceRoutes } from './routes/device-routes.ts';
+import { registerHealthRoutes } from './routes/health-routes.ts';
+import { registerKeyRoutes } from './routes/key-routes.ts';
+import { registerPrivacyRoutes } from './routes/privacy-routes.ts';
+import { registerRetentionRoutes } from './routes/retention-routes.ts';
+import { registerSubjectRoutes } from './routes/subject-routes.ts';
+import { registerTenantRoutes } from './routes/tenant-routes.ts';
+import { createTokenAuthenticator } from './token-auth.ts';
+
+export interface AdminServerOptions {
+  readonly config: AdminConfig;
+  /** Relative jwksFile paths resolve against this. */
+  readonly baseDir?: string;
+  readonly logger?: FastifyBaseLogger;
+}
+
+export interface AdminServer {
+  readonly app: FastifyInstance;
+  /** Listens on both ports; returns the bound ports (tests configure 0). */
+  start(): Promise<{ port: number; mtlsPort: number }>;
+  close(): Promise<void>;
+}
+
+const ROUTE_GROUPS = [registerHealthRoutes, registerTenantRoutes, registerDeviceRoutes, registerPrivacyRoutes,
+  registerRetentionRoutes, registerKeyRoutes, registerSubjectRoutes, registerAuditRoutes];
+
+export function createAdminServer(deps: AdminDeps, options: AdminServerOptions): AdminServer {
+  const { config } = options;
+  const tls = { cert: deps.pki.serverCertPem, key: deps.pki.serverKeyPem, minVersion: 'TLSv1.2' as const };
+  const mtlsSockets = new WeakSet<object>();
+  let mtlsServer: HttpsServer | undefined;
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit: config.bodyLimitBytes,
+    serverFactory: (handler) => {
+      mtlsServer = createServer({ ...tls, ca: [deps.pki.caCertPem], requestCert: true, rejectUnauthorized: true }, handler);
+      mtlsServer.on('secureConnection', (socket: TLSSocket) => mtlsSockets.add(socket));
+      return createServer(tls, handler);
+    },
+  });
+  installErrorHandlers(app);
+  installAccessControl(app, {
+    deps,
+    fromCertificate: createCertificateAuthenticator({ caCertPem: deps.pki.caCertPem, isRevoked: (s) => deps.pki.isRevoked(s), appRoles: config.appRoles }),
+    fromToken: createTokenAuthenticator(config.oauth, options.baseDir),
+    isMtlsSocket: (socket) => typeof socket === 'object' && socket !== null && mtlsSockets.has(socket),
+  });
+  for (const register of ROUTE_GROUPS) register({ app, deps });
+
+  let ports = { port: 0, mtlsPort: 0 };
+  return {
+    app,
+    async start() {
+      await app.listen({ port: config.port, host: config.host });
+      try {
+        await listen(mtlsServer!, config.mtlsPort, config.host);
+      } catch (err) {
+        await app.close();
+        throw err;
+      }
+      ports = { port: (app.server.address() as AddressInfo).port, mtlsPort: (mtlsServer!.address() as AddressInfo).port };
+      return ports;
+    },
+    async close() {
+      if (mtlsServer?.listening) {
+        const closed = new Promise<void>((r) => mtlsServer!.close(() => r()));
+        mtlsServer.closeAllConnections();
+        await closed;
+      }
+      await app.close();
+    },
+  };
+}
+
+function listen(server: HttpsServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new TiqError('TIQ_ERR_LISTEN',
+      err.code === 'EADDRINUSE' ? `admin mTLS port ${port} is already in use` : `${err.code ?? ''} ${err.message}`, { cause: err })));
+    server.listen(port, host, () => resolve());
+  });
+}

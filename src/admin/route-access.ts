@@ -1,0 +1,113 @@
+/**
+ * Per-route access rules and the request stages that enforce them, in
+ * order: authenticate → scope to tenant → check role → handler → audit.
+ * Scope comes before role so that a tenant-scoped caller probing another
+ * tenant learns nothing: it gets the same 404 as for a tenant that does not
+ * exist, whatever the route would need.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TLSSocket } from 'node:tls';
+import { isTiqError, TiqError } from '../errors.ts';
+import type { Role } from './admin-config.ts';
+import type { AdminDeps } from './admin-deps.ts';
+import { canSeeTenant, roleAtLeast, type Principal } from './principal.ts';
+
+export interface RouteAccess {
+  /** 'public': no credentials (health, readiness, the OpenAPI document). */
+  readonly needs: Role | 'public';
+  /** Audit verb, e.g. `devices.revoke`. */
+  readonly action: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    tiq?: RouteAccess;
+  }
+}
+
+export interface AccessContext {
+  readonly deps: AdminDeps;
+  readonly fromCertificate: (socket: TLSSocket) => Principal;
+  readonly fromToken: (authorization: string | undefined) => Promise<Principal>;
+  /** Sockets accepted by the mTLS listener. */
+  readonly isMtlsSocket: (socket: unknown) => boolean;
+}
+
+const principals = new WeakMap<FastifyRequest, Principal>();
+const auditNotes = new WeakMap<FastifyRequest, string>();
+
+export function principalOf(request: FastifyRequest): Principal {
+  const p = principals.get(request);
+  if (!p) throw new TiqError('TIQ_ERR_UNAUTHENTICATED');
+  return p;
+}
+
+/** Adds an outcome detail to the request's audit entry (ids, counts; never payloads). */
+export function noteAudit(request: FastifyRequest, detail: string): void {
+  auditNotes.set(request, detail);
+}
+
+export function paramsOf(request: FastifyRequest): { tenant?: string; device?: string } {
+  return (request.params ?? {}) as { tenant?: string; device?: string };
+}
+
+async function authenticate(request: FastifyRequest, ctx: AccessContext): Promise<Principal> {
+  const socket = request.raw.socket as TLSSocket;
+  // Each listener accepts one kind of credential: certificates where OpenSSL verified them, tokens elsewhere.
+  if (ctx.isMtlsSocket(socket)) return ctx.fromCertificate(socket);
+  return ctx.fromToken(request.headers.authorization);
+}
+
+export function installAccessControl(app: FastifyInstance, ctx: AccessContext): void {
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.tiq;
+    if (!access || access.needs === 'public') return;
+    const principal = await authenticate(request, ctx);
+    principals.set(request, principal);
+    const { tenant } = paramsOf(request);
+    if (tenant !== undefined && (!canSeeTenant(principal, tenant) || !ctx.deps.tenants.get(tenant))) {
+      throw new TiqError('TIQ_ERR_NOT_FOUND');
+    }
+    if (!roleAtLeast(principal.role, access.needs)) throw new TiqError('TIQ_ERR_FORBIDDEN');
+  });
+
+  // onSend, not onResponse: an action whose audit entry cannot be written is not reported as done.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const access = request.routeOptions.config.tiq;
+    if (!access || access.needs === 'public') return payload;
+    try {
+      appendAudit(request, reply, access, ctx.deps);
+      return payload;
+    } catch (err) {
+      const e = isTiqError(err) ? err : new TiqError('TIQ_ERR_AUDIT');
+      reply.code(e.httpStatus).header('content-type', 'application/json; charset=utf-8');
+      return JSON.stringify({ code: e.code, message: 'the action ran but its audit entry could not be written' });
+    }
+  });
+}
+
+function appendAudit(request: FastifyRequest, reply: FastifyReply, access: RouteAccess, deps: AdminDeps): void {
+  const p = principals.get(request);
+  const { tenant, device } = paramsOf(request);
+  const status = reply.statusCode;
+  const target = tenant && device ? `device:${deps.audit.pseudonyms.device(tenant, device)}` : tenant ? `tenant:${tenant}` : '-';
+  deps.audit.append({
+    actor: p?.actor ?? 'anonymous',
+    role: p?.role ?? 'none',
+    action: access.action,
+    target,
+    tenant: tenant ?? p?.tenantId ?? '',
+    result: status < 400 ? 'ok' : status === 401 || status === 403 || status === 404 ? 'denied' : 'failed',
+    detail: [`${status}`, errorCodeOf(request), auditNotes.get(request)].filter(Boolean).join(' '),
+  });
+}
+
+const errorCodes = new WeakMap<FastifyRequest, string>();
+
+export function rememberErrorCode(request: FastifyRequest, code: string): void {
+  errorCodes.set(request, code);
+}
+
+function errorCodeOf(request: FastifyRequest): string | undefined {
+  return errorCodes.get(request);
+}

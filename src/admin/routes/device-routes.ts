@@ -1,0 +1,94 @@
+/**
+ * Devices: certificates (list, issue from a CSR or generate, revoke),
+ * restriction of processing and private mode.
+ */
+import { z } from 'zod';
+import { TiqError } from '../../errors.ts';
+import { deviceUri, parseIdentityUri } from '../../identity/identity.ts';
+import { normaliseSerial } from '../../pki/issuance-registry.ts';
+import { publicKeyFromCsr } from '../csr.ts';
+import { noteAudit, principalOf } from '../route-access.ts';
+import { idsOf, parseInput, route, type RouteContext } from './route.ts';
+
+const IssueBody = z.object({
+  /** PEM PKCS#10 request: the device keeps its private key. Without it the gateway generates a key pair. */
+  csr: z.string().min(1).max(64 * 1024).optional(),
+  days: z.number().int().min(1).max(825).optional(),
+}).strict();
+const RevokeBody = z.object({ serial: z.string().regex(/^[0-9a-fA-F]{1,40}$/).optional() }).strict();
+const RestrictionBody = z.object({ mode: z.enum(['none', 'drop', 'refuse']), reason: z.string().max(500).optional() }).strict();
+const PrivateModeBody = z.object({ on: z.boolean() }).strict();
+
+export function registerDeviceRoutes({ app, deps }: RouteContext): void {
+  route(app, 'GET', '/v1/tenants/:tenant/devices', { needs: 'tenant-reader', action: 'devices.list' }, async (request) => {
+    const { tenant } = idsOf(request);
+    const byDevice = new Map<string, object[]>();
+    for (const c of deps.pki.listCertificates(tenant)) {
+      const id = parseIdentityUri(c.uri);
+      if (id?.kind !== 'device') continue;
+      const list = byDevice.get(id.deviceId) ?? [];
+      list.push({ serial: c.serial, status: c.status, notBefore: c.notBefore, notAfter: c.notAfter, issuedAt: c.issuedAt, revokedAt: c.revokedAt ?? null });
+      byDevice.set(id.deviceId, list);
+    }
+    const devices = [...byDevice].sort(([a], [b]) => a.localeCompare(b)).map(([deviceId, certificates]) => ({
+      deviceId, certificates, restriction: deps.restrictions.isRestricted(tenant, deviceId), privateMode: deps.privateMode.isOn(tenant, deviceId),
+    }));
+    return { devices };
+  });
+
+  route(app, 'POST', '/v1/tenants/:tenant/devices/:device/certificates', { needs: 'tenant-admin', action: 'devices.issue' }, async (request, reply) => {
+    const { tenant, device } = idsOf(request);
+    const body = parseInput(IssueBody, request.body);
+    const publicKeyPem = body.csr === undefined ? undefined : publicKeyFromCsr(body.csr);
+    const issued = deps.pki.issue({ kind: 'device', tenantId: tenant, deviceId: device, uri: deviceUri(tenant, device) }, {
+      ...(publicKeyPem ? { publicKeyPem } : {}), ...(body.days ? { days: body.days } : {}),
+    });
+    noteAudit(request, `serial=${issued.serial} ${publicKeyPem ? 'csr' : 'generated'}`);
+    reply.code(201);
+    return {
+      deviceId: device, serial: issued.serial, certPem: issued.certPem, caPem: deps.pki.caCertPem,
+      notBefore: issued.notBefore.toISOString(), notAfter: issued.notAfter.toISOString(),
+      // Only for generated keys, and only in this one answer: the gateway does not keep it.
+      ...(publicKeyPem ? {} : { keyPem: issued.keyPem }),
+    };
+  });
+
+  route(app, 'POST', '/v1/tenants/:tenant/devices/:device/revoke', { needs: 'tenant-admin', action: 'devices.revoke' }, async (request) => {
+    const { tenant, device } = idsOf(request);
+    const body = parseInput(RevokeBody, request.body);
+    const uri = deviceUri(tenant, device);
+    if (body.serial !== undefined && !deps.pki.listCertificates(tenant).some((c) => c.uri === uri && normaliseSerial(c.serial) === normaliseSerial(body.serial!))) {
+      throw new TiqError('TIQ_ERR_NOT_FOUND');
+    }
+    const revoked = deps.pki.revoke(body.serial !== undefined ? { serial: body.serial } : { uri }, principalOf(request).actor);
+    noteAudit(request, `revoked=${revoked.map((r) => r.serial).join(',') || 'none'}`);
+    return { revoked: revoked.map((r) => r.serial) };
+  });
+
+  route(app, 'GET', '/v1/tenants/:tenant/devices/:device/restriction', { needs: 'tenant-reader', action: 'devices.restriction.get' }, async (request) => {
+    const { tenant, device } = idsOf(request);
+    const r = deps.restrictions.get(tenant, device);
+    return { mode: r?.mode ?? 'none', sinceMs: r?.sinceMs ?? null, reason: r?.reason ?? null };
+  });
+
+  route(app, 'PUT', '/v1/tenants/:tenant/devices/:device/restriction', { needs: 'tenant-admin', action: 'devices.restriction.set' }, async (request) => {
+    const { tenant, device } = idsOf(request);
+    const body = parseInput(RestrictionBody, request.body);
+    const previous = deps.restrictions.set(tenant, device, body.mode, principalOf(request).actor, body.reason ?? '');
+    noteAudit(request, `mode=${body.mode} previous=${previous}`);
+    return { mode: body.mode, previous };
+  });
+
+  route(app, 'GET', '/v1/tenants/:tenant/devices/:device/private-mode', { needs: 'tenant-reader', action: 'devices.private-mode.get' }, async (request) => {
+    const { tenant, device } = idsOf(request);
+    return { on: deps.privateMode.isOn(tenant, device) };
+  });
+
+  route(app, 'PUT', '/v1/tenants/:tenant/devices/:device/private-mode', { needs: 'tenant-admin', action: 'devices.private-mode.set' }, async (request) => {
+    const { tenant, device } = idsOf(request);
+    const { on } = parseInput(PrivateModeBody, request.body);
+    const changed = deps.privateMode.set(tenant, device, on, principalOf(request).actor, 'api');
+    noteAudit(request, `on=${on} changed=${changed}`);
+    return { on, changed };
+  });
+}

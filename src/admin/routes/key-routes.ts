@@ -1,0 +1,27 @@
+/** Tenant keys: status, rotate, rewrap; per-device shredding is in subject-routes (erasure) and here. */
+import { TiqError } from '../../errors.ts';
+import { noteAudit, principalOf } from '../route-access.ts';
+import { idsOf, route, type RouteContext } from './route.ts';
+
+export function registerKeyRoutes({ app, deps }: RouteContext): void {
+  route(app, 'GET', '/v1/tenants/:tenant/keys', { needs: 'tenant-admin', action: 'keys.status' }, async (request) => {
+    return deps.keys.status(idsOf(request).tenant);
+  });
+
+  route(app, 'POST', '/v1/tenants/:tenant/keys/rotate', { needs: 'tenant-admin', action: 'keys.rotate' }, async (request) => {
+    return deps.keys.rotate(idsOf(request).tenant);
+  });
+
+  route(app, 'POST', '/v1/tenants/:tenant/keys/rewrap', { needs: 'tenant-admin', action: 'keys.rewrap' }, async (request) => {
+    return deps.keys.rewrap(idsOf(request).tenant);
+  });
+
+  // Irreversible and outside a data-subject request: operators only.
+  route(app, 'POST', '/v1/tenants/:tenant/devices/:device/keys/shred', { needs: 'operator', action: 'keys.shred' }, async (request) => {
+    const { tenant, device } = idsOf(request);
+    if (deps.retention.isHeld(tenant, device)) throw new TiqError('TIQ_ERR_LEGAL_HOLD');
+    const receipt = await deps.keys.shred(tenant, device, principalOf(request).actor);
+    noteAudit(request, `receipt=${receipt.receiptId} destroyed=${receipt.destroyedCount}`);
+    return receipt;
+  });
+}
