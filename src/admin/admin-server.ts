@@ -43,6 +43,8 @@ export interface AdminServer {
   /** Listens on both ports; returns the bound ports (tests configure 0). */
   start(): Promise<{ port: number; mtlsPort: number }>;
   close(): Promise<void>;
+  /** Every route as `METHOD /path/:param` (HEAD excluded): the OpenAPI test compares them with the document. */
+  routes(): readonly string[];
 }
 
 const ROUTE_GROUPS = [registerHealthRoutes, registerTenantRoutes, registerDeviceRoutes, registerPrivacyRoutes,
@@ -69,6 +71,10 @@ export function createAdminServer(deps: AdminDeps, options: AdminServerOptions):
     fromToken: createTokenAuthenticator(config.oauth, options.baseDir),
     isMtlsSocket: (socket) => typeof socket === 'object' && socket !== null && mtlsSockets.has(socket),
   });
+  const routes: string[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push(`${m} ${r.url}`);
+  });
   for (const register of ROUTE_GROUPS) register({ app, deps });
 
   let ports = { port: 0, mtlsPort: 0 };
@@ -85,6 +91,7 @@ export function createAdminServer(deps: AdminDeps, options: AdminServerOptions):
       ports = { port: (app.server.address() as AddressInfo).port, mtlsPort: (mtlsServer!.address() as AddressInfo).port };
       return ports;
     },
+    routes: () => [...routes].sort(),
     async close() {
       if (mtlsServer?.listening) {
         const closed = new Promise<void>((r) => mtlsServer!.close(() => r()));

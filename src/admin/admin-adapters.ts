@@ -1,0 +1,96 @@
+/**
+ * Adapters from the gateway's components to AdminDeps, for the parts whose
+ * APIs are settled: PKI directory, tenant config, privacy engine, retention
+ * service, key context, record export. Record deletion for erasure is
+ * passed in: the storage sink has no delete-by-device yet (docs/admin.md).
+ */
+import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { GatewayConfig } from '../config/schema.ts';
+import { shredDevice } from '../keys/crypto-shred.ts';
+import type { KeyContext } from '../keys/key-context.ts';
+import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus } from '../keys/key-rotation.ts';
+import { IssuanceRegistry } from '../pki/issuance-registry.ts';
+import { issueIdentity, pkiPaths, readCa } from '../pki/pki-store.ts';
+import type { ReloadablePrivacyEngine } from '../privacy/privacy-engine.ts';
+import type { RetentionService, SinkDirectory } from '../retention/retention-service.ts';
+import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/record-export.ts';
+import type { AdminKeys, AdminPki, AdminPrivacy, AdminRecords, AdminRetention, AdminTenants } from './admin-deps.ts';
+
+export function pkiAdmin(pkiDir: string): AdminPki {
+  const paths = pkiPaths(pkiDir);
+  const registry = new IssuanceRegistry(paths.registry);
+  return {
+    caCertPem: readCa(pkiDir).certPem,
+    serverCertPem: readFileSync(paths.serverCert, 'utf8'),
+    serverKeyPem: readFileSync(paths.serverKey, 'utf8'),
+    listCertificates: (tenantId) => registry.list({ tenantId }),
+    isRevoked: (serial) => {
+      registry.reload(); // the CLI may have revoked since: a stat per authenticated request
+      return registry.isRevoked(serial);
+    },
+    issue: (identity, o) => issueIdentity(pkiDir, identity, undefined, { ...(o.publicKeyPem ? { publicKeyPem: o.publicKeyPem } : {}), ...(o.days ? { days: o.days } : {}) }),
+    revoke: (match, actor) => registry.revoke(match, actor),
+  };
+}
+
+/** `config` is read on every call, so a reload is seen at once. */
+export function tenantsAdmin(config: () => GatewayConfig): AdminTenants {
+  return {
+    ids: () => Object.keys(config().tenants).sort(),
+    get: (id) => {
+      const c = config();
+      const t = Object.hasOwn(c.tenants, id) ? c.tenants[id] : undefined;
+      if (!t) return undefined;
+      return { id, active: t.active, streams: [...new Set([...Object.keys(c.streams), ...Object.keys(t.streams)])].sort(), deviceGroups: t.deviceGroups, apps: t.apps };
+    },
+  };
+}
+
+export function privacyAdmin(config: () => GatewayConfig, engine: ReloadablePrivacyEngine): AdminPrivacy {
+  return {
+    policyOf: (id) => config().tenants[id]?.privacy ?? config().privacy,
+    inForce: (id) => engine.policyOf(id),
+  };
+}
+
+export function retentionAdmin(service: RetentionService, sinks: SinkDirectory): AdminRetention {
+  return {
+    async describe(tenantId) {
+      const sink = sinks.sinkFor(tenantId);
+      const rules = (await sink.listRetentionRules()).filter((r) => r.tenantId === tenantId)
+        .map(({ stream, deviceGroup, retentionClass, days, changedAtMs }) => ({ stream, deviceGroup, retentionClass, days, changedAtMs }));
+      const holds = (await sink.listLegalHolds()).filter((h) => h.tenantId === tenantId)
+        .map(({ deviceId, held, changedAtMs }) => ({ deviceId, held, changedAtMs }));
+      return { rules, holds };
+    },
+    setRule: (req) => service.setRule(req),
+    setHold: (req) => service.setHold(req),
+    isHeld: (tenantId, deviceId) => service.policy.isHeld(tenantId, deviceId),
+  };
+}
+
+export function keysAdmin(ctx: KeyContext): AdminKeys {
+  return {
+    status: (t) => tenantKeyStatus({ ...ctx, providerName: ctx.provider.providerFor(t).name }, t),
+    rotate: (t) => rotateTenantKey(ctx, t),
+    rewrap: (t) => rewrapTenantKeys(ctx, t),
+    shred: (t, d, actor) => shredDevice(ctx, { tenantId: t, deviceId: d, actor }),
+  };
+}
+
+export interface RecordsAdminOptions {
+  readonly sinks: SinkDirectory;
+  readonly openRecord: OpenRecord;
+  readonly decode: DecodeRecord;
+  /** Deletes a device's records in its tenant's sink; returns how many. */
+  readonly deleteDeviceRecords: (tenantId: string, deviceId: string) => Promise<number>;
+}
+
+export function recordsAdmin(o: RecordsAdminOptions): AdminRecords {
+  return {
+    countDevice: (t, d) => o.sinks.sinkFor(t).countRecords({ tenantId: t, deviceId: d }),
+    exportDevice: (t, d, out: Writable) => exportRecords(o.sinks.sinkFor(t), { tenantId: t, deviceId: d }, out, { format: 'ndjson', openRecord: o.openRecord, decode: o.decode }),
+    eraseDevice: async (t, d) => ({ deletedRecords: await o.deleteDeviceRecords(t, d) }),
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * A real admin server for tests: PKI made per run, the real PKI, tenant and
+ * privacy adapters, the real private-mode, restriction, objection and audit
+ * stores, a JWKS file with a key made per run; keys, records and retention
+ * are small in-memory implementations of their AdminDeps interfaces.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { AuditLog } from '../../src/audit/audit-log.ts';
+import { AdminConfigSchema } from '../../src/admin/admin-config.ts';
+import { pkiAdmin, privacyAdmin, tenantsAdmin } from '../../src/admin/admin-adapters.ts';
+import type { AdminDeps } from '../../src/admin/admin-deps.ts';
+import { createAdminServer, type AdminServer } from '../../src/admin/admin-server.ts';
+import { ObjectionRegistry } from '../../src/admin/objection-registry.ts';
+import { RestrictionRegistry } from '../../src/admin/restriction-registry.ts';
+import { GatewayConfigSchema } from '../../src/config/schema.ts';
+import type { Identity } from '../../src/identity/identity.ts';
+import { initPki, issueIdentity } from '../../src/pki/pki-store.ts';
+import { privacySourcesFromConfig } from '../../src/privacy/config-sources.ts';
+import { createPrivacyEngine } from '../../src/privacy/privacy-engine.ts';
+import { createPrivateModeRegistry } from '../../src/privacy/private-mode.ts';
+import { MemoryKeys, MemoryRecords, MemoryRetention } from './memory-deps.ts';
+
+export const ISSUER = 'https://idp.test.invalid/';
+export const AUDIENCE = 'thingiq-admin';
+
+export const GATEWAY_CONFIG = GatewayConfigSchema.parse({
+  tenants: {
+    acme: {
+      deviceGroups: { fleet: ['truck-1', 'truck-2'] },
+      apps: { dash: { streams: ['sensor'] } },
+      privacy: { policyId: 'acme-default', version: 1, defaults: { '*': { action: 'coarsen', coarsen: { method: 'grid', cellM: 1000 } } } },
+    },
+    globex: {},
+  },
+});
+
+export interface Credentials {
+  readonly cert?: string;
+  readonly key?: string;
+  readonly token?: string;
+}
+
+export interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+  readonly json: Record<string, unknown>;
+}
+
+export class AdminFixture {
+  readonly dir = mkdtempSync(join(tmpdir(), 'thingiq-admin-'));
+  readonly pkiDir = join(this.dir, 'certs');
+  deps!: AdminDeps;
+  server!: AdminServer;
+  ports = { port: 0, mtlsPort: 0 };
+  caPem = '';
+  records = new MemoryRecords();
+  keys = new MemoryKeys();
+  retention = new MemoryRetention();
+  private signingKey!: CryptoKey;
+
+  async start(): Promise<this> {
+    initPki(this.pkiDir, ['localhost', '127.0.0.1']);
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    this.signingKey = privateKey;
+    const jwksFile = join(this.dir, 'jwks.json');
+    writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+    const pki = pkiAdmin(this.pkiDir);
+    this.caPem = pki.caCertPem;
+    const config = () => GATEWAY_CONFIG;
+    this.deps = {
+      tenants: tenantsAdmin(config),
+      pki,
+      privacy: privacyAdmin(config, createPrivacyEngine({ tenants: privacySourcesFromConfig(GATEWAY_CONFIG) })),
+      privateMode: createPrivateModeRegistry({ dir: join(this.dir, 'data', 'privacy') }),
+      retention: this.retention,
+      keys: this.keys,
+      records: this.records,
+      restrictions: new RestrictionRegistry(join(this.dir, 'data', 'admin')),
+      objections: new ObjectionRegistry(join(this.dir, 'data', 'admin')),
+      audit: new AuditLog(join(this.dir, 'data', 'audit')),
+      probes: { storage: async () => ({ ok: true }) },
+    };
+    const adminConfig = AdminConfigSchema.parse({
+      host: '127.0.0.1', port: 0, mtlsPort: 0,
+      oauth: { issuer: ISSUER, audience: AUDIENCE, jwksFile },
+    });
+    this.server = createAdminServer(this.deps, { config: adminConfig });
+    this.ports = await this.server.start();
+    return this;
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+  }
+
+  /** A client certificate from the gateway's CA (recorded in the issuance registry). */
+  certificate(id: Identity): Credentials & { serial: string } {
+    const issued = issueIdentity(this.pkiDir, id, undefined);
+    return { cert: issued.certPem, key: issued.keyPem, serial: issued.serial };
+  }
+
+  async token(claims: Record<string, unknown>, o: { issuer?: string; audience?: string; expiresIn?: string | number; sub?: string } = {}): Promise<string> {
+    return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setSubject(o.sub ?? 'alice')
+      .setIssuer(o.issuer ?? ISSUER).setAudience(o.audience ?? AUDIENCE).setIssuedAt()
+      .setExpirationTime(o.expiresIn ?? '5m').sign(this.signingKey);
+  }
+
+  /** A real HTTPS request, verifying the server against the gateway's CA. Certificates go to the mTLS port. */
+  call(method: string, path: string, creds: Credentials = {}, body?: unknown): Promise<Answer> {
+    const mtls = creds.cert !== undefined;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest({
+        host: '127.0.0.1', servername: 'localhost', port: mtls ? this.ports.mtlsPort : this.ports.port, method, path, ca: this.caPem,
+        ...(mtls ? { cert: creds.cert, key: creds.key } : {}),
+        headers: {
+          ...(creds.token ? { authorization: `Bearer ${creds.token}` } : {}),
+          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        agent: false,
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: Record<string, unknown> = {};
+          try { json = JSON.parse(text) as Record<string, unknown>; } catch { /* ndjson or empty */ }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+}
