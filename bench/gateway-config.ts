@@ -1,0 +1,34 @@
+/**
+ * The gateway's configuration for the benchmark: one tenant whose privacy
+ * policy coarsens location to 1 km cells, one subscribing application, the
+ * local key provider and the default durable SQLite sink (fsync), all under
+ * the run's temporary directory. Parsed by the gateway's own parseConfig.
+ */
+import { BENCH_APP, BENCH_TENANT } from './bench-pki.ts';
+
+export const SQLITE_FILE = 'thingiq.db';
+
+export function benchGatewayConfig(pkiDir: string, dataDir: string): Record<string, unknown> {
+  return {
+    mqtt: { host: '127.0.0.1', serverHosts: ['localhost', '127.0.0.1'] },
+    pkiDir,
+    dataDir,
+    // Per-message logging would measure the log pipe; refusals still show as warnings.
+    log: { level: 'warn' },
+    tenants: {
+      [BENCH_TENANT]: {
+        apps: { [BENCH_APP]: {} },
+        privacy: {
+          policyId: 'bench-coarsen',
+          version: 1,
+          defaults: { '*': { action: 'coarsen', coarsen: { method: 'grid', cellM: 1000 } } },
+        },
+      },
+    },
+    keys: { provider: 'local' },
+    storage: {
+      sinks: { default: { type: 'sqlite', path: SQLITE_FILE, durability: 'fsync' } },
+      defaultSink: 'default',
+    },
+  };
+}

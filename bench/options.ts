@@ -1,0 +1,75 @@
+/** Command-line options of `npm run bench`. */
+import { parseArgs } from 'node:util';
+import type { TargetName } from './targets/target-process.ts';
+
+export interface Scenario {
+  readonly devices: number;
+  readonly payloadBytes: number;
+}
+
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly scenarios: readonly Scenario[];
+  readonly targets: readonly TargetName[];
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly window: number;
+  readonly connections: number;
+  readonly halfRate: boolean;
+  readonly resultsDir: string;
+}
+
+export const USAGE = `npm run bench -- [options]
+  --quick             about a minute: two scenarios, short runs, 300 idle connections
+  --duration SECONDS  measured seconds per run (default 6, quick 2.5)
+  --window N          unacknowledged QoS 1 messages per device (default 8)
+  --connections N     idle mTLS connections for the scale test (default 1000, quick 300; at most 10000 and ulimit -n)
+  --targets LIST      comma-separated: aedes,gateway,mosquitto (default: all; mosquitto when installed)
+  --no-half-rate      skip the rate-limited runs at half the maximum rate
+  --help`;
+
+const ALL_SCENARIOS: Scenario[] = [
+  { devices: 20, payloadBytes: 64 },
+  { devices: 20, payloadBytes: 512 },
+  { devices: 200, payloadBytes: 64 },
+  { devices: 200, payloadBytes: 512 },
+];
+
+export function parseBenchOptions(argv: readonly string[], fileLimit: number): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      window: { type: 'string' },
+      connections: { type: 'string' },
+      targets: { type: 'string' },
+      'no-half-rate': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return 'help';
+  const quick = values.quick ?? false;
+  const num = (v: string | undefined, fallback: number, name: string, min: number, max: number): number => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number in [${min}, ${max}]`);
+    return n;
+  };
+  // Each idle connection holds a socket in the generator and one in the broker (separate processes); keep headroom.
+  const maxConnections = Math.max(10, Math.min(10_000, fileLimit - 200));
+  const targets = (values.targets ?? 'aedes,gateway,mosquitto').split(',').map((t) => t.trim());
+  for (const t of targets) if (!['aedes', 'gateway', 'mosquitto'].includes(t)) throw new Error(`unknown target ${t}`);
+  return {
+    quick,
+    scenarios: quick ? [ALL_SCENARIOS[0]!, ALL_SCENARIOS[3]!] : ALL_SCENARIOS,
+    targets: targets as TargetName[],
+    warmupMs: quick ? 500 : 1000,
+    durationMs: num(values.duration, quick ? 2.5 : 6, 'duration', 0.5, 600) * 1000,
+    window: num(values.window, 8, 'window', 1, 1000),
+    connections: Math.min(maxConnections, num(values.connections, quick ? 300 : 1000, 'connections', 1, 10_000)),
+    halfRate: !values['no-half-rate'],
+    resultsDir: new URL('./results/', import.meta.url).pathname,
+  };
+}

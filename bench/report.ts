@@ -1,0 +1,101 @@
+/** The printed tables and the ratios the issue's targets are stated in. */
+import type { LoadMeasurement, ScaleMeasurement } from './measure.ts';
+import type { Scenario } from './options.ts';
+import type { TargetName } from './targets/target-process.ts';
+
+export interface LoadRow {
+  readonly scenario: Scenario;
+  readonly target: TargetName;
+  readonly mode: 'max' | 'half';
+  readonly ratePerSec: number;
+  readonly m: LoadMeasurement;
+}
+
+export interface ScaleRow {
+  readonly target: TargetName;
+  readonly connections: number;
+  readonly m: ScaleMeasurement;
+}
+
+export interface Ratios {
+  readonly scenario: string;
+  readonly throughputGatewayOverAedes: number | null;
+  readonly throughputGatewayOverMosquitto: number | null;
+  readonly cpuPerMsgGatewayOverAedes: number | null;
+  readonly p99AtHalfRateMs: Partial<Record<TargetName, number>>;
+}
+
+export const scenarioName = (s: Scenario): string => `${s.devices} dev × ${s.payloadBytes} B`;
+
+const ratio = (a: number | undefined, b: number | undefined): number | null =>
+  a === undefined || b === undefined || !b ? null : Math.round((a / b) * 100) / 100;
+
+export function loadRatios(rows: readonly LoadRow[], scenarios: readonly Scenario[]): Ratios[] {
+  return scenarios.map((s) => {
+    const pick = (t: TargetName, mode: 'max' | 'half'): LoadMeasurement | undefined =>
+      rows.find((r) => r.scenario === s && r.target === t && r.mode === mode)?.m;
+    const p99: Partial<Record<TargetName, number>> = {};
+    for (const t of ['aedes', 'gateway', 'mosquitto'] as const) {
+      const half = pick(t, 'half');
+      if (half) p99[t] = half.latencyMs.p99;
+    }
+    return {
+      scenario: scenarioName(s),
+      throughputGatewayOverAedes: ratio(pick('gateway', 'max')?.msgsPerSec, pick('aedes', 'max')?.msgsPerSec),
+      throughputGatewayOverMosquitto: ratio(pick('gateway', 'max')?.msgsPerSec, pick('mosquitto', 'max')?.msgsPerSec),
+      cpuPerMsgGatewayOverAedes: ratio(pick('gateway', 'max')?.brokerCpuUsPerMsg, pick('aedes', 'max')?.brokerCpuUsPerMsg),
+      p99AtHalfRateMs: p99,
+    };
+  });
+}
+
+export function scaleRatios(rows: readonly ScaleRow[]): Record<string, number | null> {
+  const get = (t: TargetName): ScaleMeasurement | undefined => rows.find((r) => r.target === t)?.m;
+  const out: Record<string, number | null> = {
+    memoryPerConnectionGatewayOverAedes: ratio(get('gateway')?.bytesPerConnection, get('aedes')?.bytesPerConnection),
+  };
+  for (const r of rows) out[`resumedOverFullCpu.${r.target}`] = ratio(r.m.resumedCpuMsPerConnection, r.m.fullCpuMsPerConnection);
+  return out;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const mb = (b: number): string => (b / 1024 / 1024).toFixed(1);
+const fmt = (v: number | null | undefined, digits = 2): string => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
+
+export function loadTable(rows: readonly LoadRow[]): string {
+  return table(
+    ['scenario', 'target', 'mode', 'msgs/s', 'p50 ms', 'p99 ms', 'CPU s', 'CPU µs/msg', 'gen cores', 'peak RSS MB', 'sub missing', 'sub dup'],
+    rows.map((r) => [
+      scenarioName(r.scenario), r.target, r.mode === 'max' ? 'max' : `${Math.round(r.ratePerSec)}/s`,
+      r.m.msgsPerSec.toFixed(0), fmt(r.m.latencyMs.p50), fmt(r.m.latencyMs.p99), fmt(r.m.brokerCpuSeconds),
+      fmt(r.m.brokerCpuUsPerMsg, 1), fmt(r.m.generatorCpuCores), mb(r.m.brokerPeakRssBytes),
+      String(r.m.subscriber.missing), String(r.m.subscriber.duplicates),
+    ]),
+  );
+}
+
+export function ratioTable(ratios: readonly Ratios[]): string {
+  return table(
+    ['scenario', 'gw/aedes msgs/s', 'gw/mosq msgs/s', 'gw/aedes CPU/msg', 'p99@½ aedes', 'p99@½ gateway', 'p99@½ mosq'],
+    ratios.map((r) => [
+      r.scenario, fmt(r.throughputGatewayOverAedes), fmt(r.throughputGatewayOverMosquitto), fmt(r.cpuPerMsgGatewayOverAedes),
+      fmt(r.p99AtHalfRateMs.aedes), fmt(r.p99AtHalfRateMs.gateway), fmt(r.p99AtHalfRateMs.mosquitto),
+    ]),
+  );
+}
+
+export function scaleTable(rows: readonly ScaleRow[]): string {
+  return table(
+    ['target', 'conns', 'RSS before MB', 'KiB/conn', 'full/s', 'full CPU ms', 'resumed', 'resumed/s', 'resumed CPU ms'],
+    rows.map((r) => [
+      r.target, `${r.m.full.connected}/${r.connections}`, mb(r.m.rssBeforeBytes), (r.m.bytesPerConnection / 1024).toFixed(1),
+      String(r.m.full.perSecond), fmt(r.m.fullCpuMsPerConnection, 3),
+      `${r.m.resumption.resumed}/${r.m.resumption.connected}`, String(r.m.resumption.perSecond), fmt(r.m.resumedCpuMsPerConnection, 3),
+    ]),
+  );
+}

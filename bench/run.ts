@@ -1,0 +1,180 @@
+/**
+ * `npm run bench`: bare aedes, the full ThingIQ gateway and mosquitto, driven
+ * alternately in one run with the same certificates by a lean load generator
+ * in its own process. Prints tables and writes bench/results/<timestamp>.json.
+ * See docs/benchmark.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_TENANT, createBenchPki, issueScaleDevices, telemetryTopic, type BenchPki } from './bench-pki.ts';
+import { GeneratorClient } from './generator-client.ts';
+import { benchGatewayConfig, SQLITE_FILE } from './gateway-config.ts';
+import { measureLoad, measureScale } from './measure.ts';
+import type { Endpoint } from './mqtt-connection.ts';
+import { parseBenchOptions, USAGE, type BenchOptions, type Scenario } from './options.ts';
+import type { LoadSpec } from './publish-load.ts';
+import { loadRatios, loadTable, ratioTable, scaleRatios, scaleTable, scenarioName, type LoadRow, type ScaleRow } from './report.ts';
+import { checkStorage, type StorageCheck } from './storage-check.ts';
+import { mosquittoInstalled, startMosquitto, startNodeTarget, type RunningTarget } from './targets/target-process.ts';
+
+const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`); };
+
+function fileLimit(): number {
+  try {
+    return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+
+async function startTargets(opts: BenchOptions, pki: BenchPki, work: string, notes: string[]): Promise<RunningTarget[]> {
+  const tls = { caPem: pki.caPem, certPem: pki.serverCertPem, keyPem: pki.serverKeyPem };
+  const targets: RunningTarget[] = [];
+  for (const name of opts.targets) {
+    if (name === 'aedes') targets.push(await startNodeTarget('aedes', { kind: 'start-aedes', tls }));
+    if (name === 'gateway') {
+      const config = benchGatewayConfig(pki.dir, join(work, 'gateway-data'));
+      targets.push(await startNodeTarget('gateway', { kind: 'start-gateway', config, baseDir: work }));
+    }
+    if (name === 'mosquitto') {
+      if (mosquittoInstalled()) targets.push(await startMosquitto(work, { caPath: pki.caPath, certPath: pki.serverCertPath, keyPath: pki.serverKeyPath }));
+      else notes.push('mosquitto is not installed (/usr/sbin/mosquitto): skipped');
+    }
+  }
+  return targets;
+}
+
+function endpointOf(t: RunningTarget): Endpoint {
+  return { host: '127.0.0.1', port: t.port, servername: 'localhost' };
+}
+
+function loadSpec(opts: BenchOptions, pki: BenchPki, t: RunningTarget, s: Scenario, ratePerSec: number, runIndex: number): LoadSpec {
+  return {
+    endpoint: endpointOf(t), caPem: pki.caPem, keyPem: pki.clientKeyPem,
+    devices: pki.devices.slice(0, s.devices).map((d) => ({ ...d, topic: telemetryTopic(d.id) })),
+    subscriber: { ...pki.subscriber, topic: `tenants/${BENCH_TENANT}/#` },
+    payloadBytes: s.payloadBytes, window: opts.window, ratePerSec,
+    warmupMs: opts.warmupMs, durationMs: opts.durationMs,
+    // Sequences increase across runs, so the gateway's store (unique per device and sequence) sees each message once.
+    sequenceBase: runIndex * 10_000_000 + 1,
+    drainTimeoutMs: 15_000,
+  };
+}
+
+/** Rotates the order per scenario so no target always runs first (warm caches, thermal state, neighbours' load). */
+function rotate<T>(items: readonly T[], by: number): T[] {
+  return items.map((_x, i) => items[(i + by) % items.length]!);
+}
+
+async function runLoadScenarios(opts: BenchOptions, pki: BenchPki, targets: RunningTarget[], gen: GeneratorClient, notes: string[]) {
+  const rows: LoadRow[] = [];
+  const gatewayAcked = new Map<string, number>();
+  let runIndex = 0;
+  const once = async (t: RunningTarget, s: Scenario, mode: 'max' | 'half', rate: number): Promise<void> => {
+    const label = `${scenarioName(s)} ${t.name} ${mode === 'max' ? 'max rate' : `${Math.round(rate)} msgs/s`}`;
+    try {
+      const m = await measureLoad(t, gen, loadSpec(opts, pki, t, s, rate, ++runIndex));
+      rows.push({ scenario: s, target: t.name, mode, ratePerSec: rate, m });
+      if (t.name === 'gateway') for (const [d, n] of Object.entries(m.ackedByDevice)) gatewayAcked.set(d, (gatewayAcked.get(d) ?? 0) + n);
+      log(`${label}: ${m.msgsPerSec.toFixed(0)} msgs/s, p50 ${m.latencyMs.p50} ms, p99 ${m.latencyMs.p99} ms, broker CPU ${m.brokerCpuCores} cores, subscriber missing ${m.subscriber.missing} dup ${m.subscriber.duplicates}`);
+    } catch (err) {
+      notes.push(`${label} failed: ${(err as Error).message.split('\n')[0]}`);
+      log(`${label} FAILED: ${(err as Error).message}`);
+    }
+  };
+  for (const [i, s] of opts.scenarios.entries()) {
+    const order = rotate(targets, i);
+    for (const t of order) await once(t, s, 'max', 0);
+    if (!opts.halfRate) continue;
+    for (const t of order) {
+      const max = rows.find((r) => r.scenario === s && r.target === t.name && r.mode === 'max');
+      if (max && max.m.msgsPerSec > 0) await once(t, s, 'half', max.m.msgsPerSec / 2);
+    }
+  }
+  return { rows, gatewayAcked };
+}
+
+async function runScale(opts: BenchOptions, pki: BenchPki, targets: RunningTarget[], gen: GeneratorClient, notes: string[]): Promise<ScaleRow[]> {
+  const from = Math.max(...opts.scenarios.map((s) => s.devices));
+  log(`issuing ${opts.connections} device certificates for the connection-scale test`);
+  const clients = issueScaleDevices(pki, from, opts.connections);
+  const rows: ScaleRow[] = [];
+  for (const t of targets) {
+    try {
+      const m = await measureScale(t, gen, { endpoint: endpointOf(t), caPem: pki.caPem, keyPem: pki.clientKeyPem, clients, concurrency: 16, idleMs: 1000 });
+      rows.push({ target: t.name, connections: opts.connections, m });
+      log(`scale ${t.name}: ${m.full.connected} connected, ${(m.bytesPerConnection / 1024).toFixed(1)} KiB/conn, full ${m.fullCpuMsPerConnection} ms CPU/conn, resumed ${m.resumption.resumed}/${m.resumption.connected} at ${m.resumedCpuMsPerConnection} ms CPU/conn`);
+      if (m.full.failed || m.resumption.failed) notes.push(`scale ${t.name}: ${m.full.failed} full and ${m.resumption.failed} resumed connections failed (${m.full.firstError ?? m.resumption.firstError})`);
+    } catch (err) {
+      notes.push(`scale ${t.name} failed: ${(err as Error).message.split('\n')[0]}`);
+      log(`scale ${t.name} FAILED: ${(err as Error).message}`);
+    }
+  }
+  return rows;
+}
+
+function machine(): Record<string, unknown> {
+  const c = cpus();
+  return { cores: c.length, cpuModel: c[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}`, memoryGiB: Math.round(totalmem() / 2 ** 30), loadAverage: loadavg().map((l) => Math.round(l * 100) / 100) };
+}
+
+async function main(): Promise<void> {
+  const opts = parseBenchOptions(process.argv.slice(2), fileLimit());
+  if (opts === 'help') { console.log(USAGE); return; }
+  const started = new Date();
+  const notes: string[] = [];
+  const work = mkdtempSync(join(tmpdir(), 'thingiq-bench-'));
+  const machineAtStart = machine();
+  log(`work dir ${work}; ${opts.quick ? 'quick' : 'full'} run; machine ${JSON.stringify(machineAtStart)}`);
+  const pki = createBenchPki(work, Math.max(...opts.scenarios.map((s) => s.devices)));
+  const targets = await startTargets(opts, pki, work, notes);
+  const gen = new GeneratorClient();
+  let storage: StorageCheck | undefined;
+  let load: Awaited<ReturnType<typeof runLoadScenarios>>;
+  let scale: ScaleRow[];
+  let running = targets;
+  try {
+    load = await runLoadScenarios(opts, pki, targets, gen, notes);
+    // Fresh broker processes: memory per connection is read against a baseline the load runs have not inflated.
+    for (const t of targets) await t.stop();
+    running = await startTargets(opts, pki, work, []);
+    scale = await runScale(opts, pki, running, gen, notes);
+  } finally {
+    gen.close();
+    for (const t of running) await t.stop();
+  }
+  if (targets.some((t) => t.name === 'gateway')) {
+    storage = checkStorage(join(work, 'gateway-data', SQLITE_FILE), BENCH_TENANT, load.gatewayAcked);
+    if (storage.note) notes.push(storage.note);
+  }
+  const ratios = loadRatios(load.rows, opts.scenarios);
+  const result = {
+    startedAt: started.toISOString(), finishedAt: new Date().toISOString(), elapsedS: Math.round((Date.now() - started.getTime()) / 1000),
+    machine: { ...machineAtStart, loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
+    options: { ...opts, resultsDir: undefined },
+    load: load.rows.map((r) => ({ scenario: r.scenario, target: r.target, mode: r.mode, ratePerSec: Math.round(r.ratePerSec), ...r.m, ackedByDevice: undefined })),
+    ratios, scale: scale.map((r) => ({ target: r.target, connections: r.connections, ...r.m })), scaleRatios: scaleRatios(scale),
+    storage, notes,
+  };
+  console.log(`\nThroughput and latency (QoS 1, window ${opts.window}/device, ${opts.durationMs / 1000} s measured per run)\n`);
+  console.log(loadTable(load.rows));
+  console.log('\nRatios (gateway over baseline; p99 in ms at half of each target\'s own maximum rate)\n');
+  console.log(ratioTable(ratios));
+  console.log(`\nConnection scale (${opts.connections} idle mTLS connections; CPU per connection = TLS handshake + CONNECT, broker process only)\n`);
+  console.log(scaleTable(scale));
+  console.log(`\n${JSON.stringify(result.scaleRatios)}`);
+  if (storage) console.log(`\nStorage: ${storage.status}: ${storage.rows} rows, ${storage.distinctSequences} distinct sequences, ${storage.acked} PUBACKs from the gateway`);
+  for (const n of notes) console.log(`note: ${n}`);
+  mkdirSync(opts.resultsDir, { recursive: true });
+  const file = join(opts.resultsDir, `${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\n${result.elapsedS} s; results in ${file}`);
+  rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
