@@ -25,6 +25,13 @@ import { privacySourcesFromConfig } from './privacy/config-sources.ts';
 import { createPrivacyEngine, type ReloadablePrivacyEngine } from './privacy/privacy-engine.ts';
 import { createPrivateModeRegistry, parsePrivateModeCommand, type PrivateModeRegistry } from './privacy/private-mode.ts';
 import { parseConfig } from './config/load.ts';
+import { openKeyContext, type KeyContext } from './keys/key-context.ts';
+import { RetentionSweeper } from './retention/retention-sweeper.ts';
+import type { RetentionService } from './retention/retention-service.ts';
+import { retentionFromConfig } from './sinks/open-storage.ts';
+import { RoutedDataKeyStore } from './sinks/routed-data-key-store.ts';
+import { StorageRouter } from './sinks/sink-router.ts';
+import { resolveStorageConfig } from './sinks/sinks-config.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -39,8 +46,6 @@ export interface GatewayOptions {
   readonly components?: Partial<Pick<PipelineContext, 'sealer' | 'writer'>>;
 }
 
-const DAY_MS = 24 * 3600 * 1000;
-
 export class Gateway {
   readonly stats = new GatewayStats();
   private server: Server | undefined;
@@ -49,6 +54,12 @@ export class Gateway {
   private directory: TenantDirectory;
   private closing = false;
   private components: Partial<Pick<PipelineContext, 'sealer' | 'writer'>> = {};
+  /** Set by start(); undefined only while starting or after a failed start. */
+  storage!: StorageRouter;
+  retention!: RetentionService;
+  keys!: KeyContext;
+  private sweeper: RetentionSweeper | undefined;
+  private dekSweep: NodeJS.Timeout | undefined;
   readonly log: Logger;
   readonly codec: TelemetryCodec;
   readonly privateMode: PrivateModeRegistry;
@@ -67,7 +78,13 @@ export class Gateway {
     const baseDir = opts.baseDir ?? process.cwd();
     const gw = new Gateway(opts.config, baseDir, opts.logger ?? createLogger(opts.config.log.level));
     gw.components = opts.components ?? {};
-    await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
+    try {
+      await gw.openStores();
+      await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
+    } catch (err) {
+      await gw.close(0).catch(() => undefined);
+      throw err;
+    }
     if (opts.configPath) gw.watchConfig(opts.configPath);
     return gw;
   }
@@ -87,13 +104,34 @@ export class Gateway {
     if (problems.length) throw new TiqError('TIQ_ERR_CONFIG', { problems });
   }
 
+  /** Storage (records and wrapped data keys), retention, and the tenants' keys, in that order. */
+  private async openStores(): Promise<void> {
+    const storage = resolveStorageConfig(this.config.storage);
+    const dataDir = this.path(this.config.dataDir);
+    this.storage = StorageRouter.fromConfig(storage, { dataDir }, {
+      logger: this.log,
+      onBackpressure: (sink, active) => this.log.warn({ event: 'backpressure', sink, active }, active
+        ? 'storage is behind: publishers wait for their acknowledgements'
+        : 'storage caught up'),
+    });
+    await this.storage.start();
+    this.retention = retentionFromConfig(this.config, this.storage, this.log);
+    await this.retention.load();
+    this.sweeper = new RetentionSweeper(this.retention, { intervalMs: storage.sweeper.intervalMs, logger: this.log });
+    void this.sweeper.start();
+    this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
+    // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
+    this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
+    this.dekSweep.unref();
+  }
+
   private pipelineContext(): PipelineContext {
     return {
       codec: this.codec,
       privacy: () => this.privacy,
-      sealer: this.components.sealer,
-      writer: this.components.writer,
-      retention: (_t, _s, _d, receivedAtMs) => ({ retentionClass: 'default', expiresAtMs: receivedAtMs + 365 * DAY_MS, legalHold: false }),
+      sealer: this.components.sealer ?? this.keys.sealer,
+      writer: this.components.writer ?? this.storage,
+      retention: (tenantId, stream, deviceId, receivedAtMs) => this.retention.policy.retentionFor(tenantId, stream, deviceId, receivedAtMs),
       now: () => Date.now(),
       maxClockSkewMs: this.config.mqtt.maxClockSkewMs,
     };
@@ -238,6 +276,10 @@ export class Gateway {
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && this.inFlight() > 0) await new Promise((r) => setTimeout(r, 20));
     await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));
+    if (this.dekSweep) clearInterval(this.dekSweep);
+    await this.sweeper?.close();
+    await this.keys?.close();
+    await this.storage?.close();
     this.log.info({ event: 'closed' }, 'gateway closed');
   }
 

@@ -8,6 +8,7 @@ import { registerSimulateCommand } from './simulate-command.ts';
 import { registerStartCommand } from './start-command.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
 import { registerRecordsCommands } from './records-commands.ts';
+import { configDecoder, lazyRecordOpener, openDataKeyStore } from './wiring.ts';
 
 const program = new Command('thingiq')
   .description('ThingIQ Gateway: privacy-first MQTT telemetry gateway')
@@ -18,7 +19,7 @@ registerStartCommand(program);
 registerPkiCommands(program);
 registerSimulateCommand(program);
 registerPolicyCommands(program);
-registerKeysCommands(program);
-registerRecordsCommands(program);
+registerKeysCommands(program, { openDataKeyStore });
+registerRecordsCommands(program, { openRecord: lazyRecordOpener(program), decode: configDecoder(program) });
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,53 @@
+/**
+ * How the CLI's commands reach the keys, storage and codec: the same pieces
+ * the gateway composes, opened on demand for one command and closed after.
+ */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config/load.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
+import { TelemetryCodec } from '../messages/codec.ts';
+import type { PayloadEncoding, SealedRecord } from '../pipeline/message.ts';
+import { RoutedDataKeyStore } from '../sinks/routed-data-key-store.ts';
+import { StorageRouter } from '../sinks/sink-router.ts';
+import { resolveStorageConfig } from '../sinks/sinks-config.ts';
+import type { OpenedDataKeyStore } from './keys-commands.ts';
+
+export async function openDataKeyStore(config: GatewayConfig): Promise<OpenedDataKeyStore> {
+  const router = StorageRouter.fromConfig(resolveStorageConfig(config.storage), { dataDir: resolve(config.dataDir) });
+  await router.start();
+  return { store: new RoutedDataKeyStore(router), close: () => router.close() };
+}
+
+/** Decrypts records for `records export`: opens keys and storage on first use, closes at exit. */
+export function lazyRecordOpener(program: Command) {
+  let opened: Promise<{ ctx: KeyContext; close: () => Promise<void> }> | undefined;
+  const open = () => {
+    opened ??= (async () => {
+      const { config } = loadConfig(program.opts<{ config?: string }>().config);
+      const store = await openDataKeyStore(config);
+      const ctx = await openKeyContext({ ...config, dataDir: resolve(config.dataDir) }, store.store);
+      return { ctx, close: async () => { await ctx.close(); await store.close(); } };
+    })();
+    return opened;
+  };
+  process.once('beforeExit', () => { void opened?.then((o) => o.close()); });
+  return async (record: SealedRecord): Promise<Buffer> => (await open()).ctx.sealer.open(record);
+}
+
+/** Decodes a stored payload by its stream's message type (gateway-wide streams, then tenants'). */
+export function configDecoder(program: Command) {
+  const codec = TelemetryCodec.load();
+  let types: Map<string, string> | undefined;
+  return (stream: string, payload: Buffer, encoding: PayloadEncoding): object => {
+    if (!types) {
+      const { config } = loadConfig(program.opts<{ config?: string }>().config);
+      types = new Map(Object.entries(config.streams).map(([n, s]) => [n, s.messageType]));
+      for (const t of Object.values(config.tenants)) for (const [n, s] of Object.entries(t.streams)) if (!types.has(n)) types.set(n, s.messageType);
+    }
+    const type = types.get(stream);
+    if (!type) return { undecodable: `unknown stream ${stream}` };
+    return codec.decode(type, payload, encoding);
+  };
+}
