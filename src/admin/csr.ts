@@ -15,8 +15,17 @@ export function publicKeyFromCsr(pem: string): string {
     // node-forge parses RSA requests only.
     throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: [`csr: not a PEM PKCS#10 RSA request (${(err as Error).message.slice(0, 120)})`] });
   }
-  if (!csr.verify()) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: ['csr: signature does not verify'] });
+  if (!verifies(csr)) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: ['csr: signature does not verify'] });
   const key = csr.publicKey as forge.pki.rsa.PublicKey | null;
   if (!key || key.n.bitLength() < 2048) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: ['csr: RSA key of at least 2048 bits required'] });
   return forge.pki.publicKeyToPem(key);
+}
+
+/** node-forge throws, rather than returning false, on some malformed signatures. */
+function verifies(csr: forge.pki.CertificateSigningRequest): boolean {
+  try {
+    return csr.verify();
+  } catch {
+    return false;
+  }
 }
