@@ -1,0 +1,109 @@
+/**
+ * `thingiq admin ...`: the admin API from the command line, against a
+ * running gateway, with an operator certificate (mTLS port) or a token.
+ *
+ *   thingiq admin --url https://localhost:8444 --ca certs/ca.crt \
+ *     --cert olga.crt --key olga.key devices list --tenant acme
+ */
+import type { Command } from 'commander';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { AdminClient } from '../admin/admin-client.ts';
+import { TiqError } from '../errors.ts';
+import { assertValidId } from '../identity/identity.ts';
+import { action, printTable } from './context.ts';
+
+export interface AdminCommandDeps {
+  readonly out?: (text: string) => void;
+}
+
+type Opts = Record<string, string | boolean | undefined>;
+
+function clientOf(cmd: Command): { client: AdminClient; json: boolean } {
+  const g = cmd.optsWithGlobals<{ url: string; ca?: string; cert?: string; key?: string; token?: string; json?: boolean }>();
+  if (!g.ca) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['--ca: the gateway CA certificate is required (verification is never turned off)'] });
+  const token = g.token ?? process.env['THINGIQ_ADMIN_TOKEN'];
+  return { client: new AdminClient({ url: g.url, caFile: g.ca, certFile: g.cert, keyFile: g.key, token }), json: g.json === true };
+}
+
+function ids(o: Opts, withDevice = true): { t: string; d: string } {
+  const t = String(o['tenant']);
+  assertValidId('tenant', t);
+  const d = withDevice ? String(o['device']) : '';
+  if (withDevice) assertValidId('device', d);
+  return { t, d };
+}
+
+export function registerAdminCommands(program: Command, deps: AdminCommandDeps = {}): void {
+  const out = deps.out ?? ((t: string) => process.stdout.write(t));
+  const show = (json: boolean, value: Record<string, unknown>, rows?: Record<string, unknown>[]) => {
+    if (json || !rows) out(`${JSON.stringify(value, null, json ? 0 : 2)}\n`);
+    else printTable(rows);
+  };
+  const admin = program.command('admin').description('the admin API of a running gateway')
+    .option('--url <url>', 'admin API base URL (8444: certificates, 8443: tokens)', 'https://localhost:8444')
+    .option('--ca <file>', 'CA certificate that signed the gateway\'s server certificate')
+    .option('--cert <file>', 'operator or app certificate').option('--key <file>', 'its private key')
+    .option('--token <jwt>', 'bearer token (or THINGIQ_ADMIN_TOKEN)')
+    .option('--json', 'print JSON');
+  const run = (fn: (c: AdminClient, json: boolean, o: Opts) => Promise<void>) =>
+    action(async (o: Opts, cmd: Command) => {
+      const { client, json } = clientOf(cmd);
+      await fn(client, json, o);
+    });
+
+  admin.command('tenants').description('list tenants').action(run(async (c, json) => {
+    const r = await c.json('GET', '/v1/tenants');
+    show(json, r, r['tenants'] as Record<string, unknown>[]);
+  }));
+
+  const devices = admin.command('devices').description('devices and their certificates');
+  devices.command('list').requiredOption('--tenant <tenant>').action(run(async (c, json, o) => {
+    const r = await c.json('GET', `/v1/tenants/${ids(o, false).t}/devices`);
+    const rows = (r['devices'] as { deviceId: string; certificates: { serial: string; status: string; notAfter: string }[]; restriction: string; privateMode: boolean }[])
+      .flatMap((d) => d.certificates.map((x) => ({ device: d.deviceId, serial: x.serial, status: x.status, notAfter: x.notAfter, restriction: d.restriction, privateMode: d.privateMode })));
+    show(json, r, rows);
+  }));
+  devices.command('issue').description('issue a certificate from a CSR (PEM file), or generate a key pair')
+    .requiredOption('--tenant <tenant>').requiredOption('--device <device>').option('--csr <file>').option('--days <n>')
+    .action(run(async (c, json, o) => {
+      const { t, d } = ids(o);
+      const body = { ...(typeof o['csr'] === 'string' ? { csr: readFileSync(o['csr'], 'utf8') } : {}), ...(typeof o['days'] === 'string' ? { days: Number(o['days']) } : {}) };
+      const r = await c.json('POST', `/v1/tenants/${t}/devices/${d}/certificates`, body);
+      show(json, r);
+    }));
+  devices.command('revoke').description('revoke a device\'s certificates (all active ones, or --serial)')
+    .requiredOption('--tenant <tenant>').requiredOption('--device <device>').option('--serial <hex>')
+    .action(run(async (c, json, o) => {
+      const { t, d } = ids(o);
+      const r = await c.json('POST', `/v1/tenants/${t}/devices/${d}/revoke`, typeof o['serial'] === 'string' ? { serial: o['serial'] } : {});
+      show(json, r, (r['revoked'] as string[]).map((serial) => ({ revoked: serial })));
+    }));
+  devices.command('restrict').description('restrict processing: drop (connected, nothing kept), refuse (disconnected), none (lift)')
+    .requiredOption('--tenant <tenant>').requiredOption('--device <device>').requiredOption('--mode <mode>').option('--reason <text>')
+    .action(run(async (c, json, o) => {
+      const { t, d } = ids(o);
+      const r = await c.json('PUT', `/v1/tenants/${t}/devices/${d}/restriction`, { mode: o['mode'], ...(typeof o['reason'] === 'string' ? { reason: o['reason'] } : {}) });
+      show(json, r, [r]);
+    }));
+
+  const subject = admin.command('subject').description('data-subject requests');
+  subject.command('access').description('export the device\'s records as NDJSON (to --out, else stdout)')
+    .requiredOption('--tenant <tenant>').requiredOption('--device <device>').option('--out <file>')
+    .action(run(async (c, _json, o) => {
+      const { t, d } = ids(o);
+      const target = typeof o['out'] === 'string' ? createWriteStream(o['out'], { mode: 0o600 }) : process.stdout;
+      await c.stream('GET', `/v1/tenants/${t}/devices/${d}/data`, target);
+      if (target !== process.stdout) {
+        target.end();
+        await once(target, 'finish');
+      }
+    }));
+  subject.command('erase').description('erase the device\'s records and shred its keys (irreversible); prints the receipt')
+    .requiredOption('--tenant <tenant>').requiredOption('--device <device>').option('--yes', 'confirm: this cannot be undone')
+    .action(run(async (c, _json, o) => {
+      const { t, d } = ids(o);
+      if (o['yes'] !== true) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['erasure is irreversible: add --yes to confirm'] });
+      out(`${JSON.stringify(await c.json('POST', `/v1/tenants/${t}/devices/${d}/erasure`), null, 2)}\n`);
+    }));
+}
