@@ -8,7 +8,7 @@ import { BENCH_APP, BENCH_TENANT } from './bench-pki.ts';
 
 export const SQLITE_FILE = 'thingiq.db';
 
-export function benchGatewayConfig(pkiDir: string, dataDir: string): Record<string, unknown> {
+export function benchGatewayConfig(pkiDir: string, dataDir: string, durability: 'fsync' | 'process' = 'fsync'): Record<string, unknown> {
   return {
     mqtt: { host: '127.0.0.1', serverHosts: ['localhost', '127.0.0.1'] },
     pkiDir,
@@ -27,7 +27,7 @@ export function benchGatewayConfig(pkiDir: string, dataDir: string): Record<stri
     },
     keys: { provider: 'local' },
     storage: {
-      sinks: { default: { type: 'sqlite', path: SQLITE_FILE, durability: 'fsync' } },
+      sinks: { default: { type: 'sqlite', path: SQLITE_FILE, durability } },
       defaultSink: 'default',
     },
   };

@@ -16,6 +16,8 @@ export interface BenchOptions {
   readonly window: number;
   readonly connections: number;
   readonly halfRate: boolean;
+  /** The gateway's SQLite durability: fsync (the default, what the targets are about) or process (diagnosis). */
+  readonly durability: 'fsync' | 'process';
   readonly resultsDir: string;
 }
 
@@ -25,6 +27,7 @@ export const USAGE = `npm run bench -- [options]
   --window N          unacknowledged QoS 1 messages per device (default 8)
   --connections N     idle mTLS connections for the scale test (default 1000, quick 300; at most 10000 and ulimit -n)
   --targets LIST      comma-separated: aedes,gateway,mosquitto (default: all; mosquitto when installed)
+  --durability MODE   the gateway sink's durability: fsync (default) or process (diagnosis only)
   --no-half-rate      skip the rate-limited runs at half the maximum rate
   --help`;
 
@@ -45,6 +48,7 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
       connections: { type: 'string' },
       targets: { type: 'string' },
       'no-half-rate': { type: 'boolean', default: false },
+      durability: { type: 'string', default: 'fsync' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -61,8 +65,11 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
   const maxConnections = Math.max(10, Math.min(10_000, fileLimit - 200));
   const targets = (values.targets ?? 'aedes,gateway,mosquitto').split(',').map((t) => t.trim());
   for (const t of targets) if (!['aedes', 'gateway', 'mosquitto'].includes(t)) throw new Error(`unknown target ${t}`);
+  const durability = values.durability ?? 'fsync';
+  if (durability !== 'fsync' && durability !== 'process') throw new Error('--durability must be fsync or process');
   return {
     quick,
+    durability,
     scenarios: quick ? [ALL_SCENARIOS[0]!, ALL_SCENARIOS[3]!] : ALL_SCENARIOS,
     targets: targets as TargetName[],
     warmupMs: quick ? 500 : 1000,

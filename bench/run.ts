@@ -35,7 +35,7 @@ async function startTargets(opts: BenchOptions, pki: BenchPki, work: string, not
   for (const name of opts.targets) {
     if (name === 'aedes') targets.push(await startNodeTarget('aedes', { kind: 'start-aedes', tls }));
     if (name === 'gateway') {
-      const config = benchGatewayConfig(pki.dir, join(work, 'gateway-data'));
+      const config = benchGatewayConfig(pki.dir, join(work, 'gateway-data'), opts.durability);
       targets.push(await startNodeTarget('gateway', { kind: 'start-gateway', config, baseDir: work }));
     }
     if (name === 'mosquitto') {
@@ -127,6 +127,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const work = mkdtempSync(join(tmpdir(), 'thingiq-bench-'));
   const machineAtStart = machine();
+  if (opts.durability !== 'fsync') notes.push(`gateway sink durability ${opts.durability}: a diagnosis run, not comparable with the targets`);
   log(`work dir ${work}; ${opts.quick ? 'quick' : 'full'} run; machine ${JSON.stringify(machineAtStart)}`);
   const pki = createBenchPki(work, Math.max(...opts.scenarios.map((s) => s.devices)));
   const targets = await startTargets(opts, pki, work, notes);
