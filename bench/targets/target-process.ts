@@ -36,10 +36,14 @@ function request(child: ChildProcess, req: TargetRequest, expect: TargetReport['
   });
 }
 
-/** Forks a Node target; `--expose-gc` so memory can be read after a full collection. */
+/**
+ * Forks a Node target; `--expose-gc` so memory can be read after a full collection.
+ * BENCH_CPU_PROF=<dir> adds `--cpu-prof` (a .cpuprofile per target process, for the optimisation work).
+ */
 export async function startNodeTarget(name: 'aedes' | 'gateway', start: TargetRequest): Promise<RunningTarget> {
+  const profileDir = process.env['BENCH_CPU_PROF'];
   const child = fork(join(HERE, `${name}-target.ts`), [], {
-    execArgv: ['--import', 'tsx', '--expose-gc'],
+    execArgv: ['--import', 'tsx', '--expose-gc', ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await request(child, start, 'ready');
