@@ -168,6 +168,24 @@ export class PostgresSink implements StorageSink {
 
   putDataKey(key: WrappedDataKey): Promise<void> { return this.run((p) => putDataKeyPg(p, key)); }
   getDataKey(tenantId: string, dekId: string): Promise<WrappedDataKey | undefined> { return this.run((p) => getDataKeyPg(p, tenantId, dekId)); }
+  deleteDeviceRecords(tenantId: string, deviceId: string): Promise<number> {
+    return this.run(async (pool) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const res = await client.query('DELETE FROM tiq_records WHERE tenant_id = $1 AND device_id = $2', [tenantId, deviceId]);
+        await client.query('DELETE FROM tiq_record_keys WHERE tenant_id = $1 AND device_id = $2', [tenantId, deviceId]);
+        await client.query('COMMIT');
+        return res.rowCount ?? 0;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    });
+  }
+
   listDataKeys(tenantId: string, options: { deviceId?: string; afterDekId?: string; limit?: number } = {}): Promise<WrappedDataKey[]> {
     return this.run((p) => listDataKeysPg(p, tenantId, options));
   }

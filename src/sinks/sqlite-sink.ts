@@ -123,6 +123,10 @@ export class SqliteSink implements StorageSink {
     });
   }
 
+  deleteDeviceRecords(tenantId: string, deviceId: string): Promise<number> {
+    return this.run((db) => db.prepare('DELETE FROM tiq_records WHERE tenant_id = ? AND device_id = ?').run(tenantId, deviceId).changes);
+  }
+
   putDataKey(key: WrappedDataKey): Promise<void> {
     return this.run((db) => {
       db.prepare(`INSERT INTO tiq_data_keys (tenant_id, dek_id, device_id, kek_ref, wrapped, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)

@@ -109,4 +109,10 @@ export interface StorageSink extends DataKeyStore, RetentionStore {
   writeBatch(records: readonly SealedRecord[]): Promise<WriteResult>;
   queryRecords(query: RecordQuery): Promise<SealedRecord[]>;
   countRecords(query: RecordQuery): Promise<number>;
+  /**
+   * Erasure (GDPR Art. 17): deletes every record of the device, legal hold
+   * permitting (callers check the hold first), and forgets its redelivery keys.
+   * Returns how many records were deleted.
+   */
+  deleteDeviceRecords(tenantId: string, deviceId: string): Promise<number>;
 }

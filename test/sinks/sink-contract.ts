@@ -78,6 +78,15 @@ export function sinkContract(label: string, make: MakeSink): void {
       expect(await sink.getDataKey('other', 'dek-a')).toBeDefined();
     }));
 
+    test('erasure deletes every record of one device and nothing else; the sequence may be reused afterwards', () => withSink(make, async ({ sink }) => {
+      await sink.writeBatch([record({ deviceId: 'd1', sequence: 1 }), record({ deviceId: 'd1', sequence: 2 }), record({ deviceId: 'd2', sequence: 1 }), record({ tenantId: 'other', deviceId: 'd1', sequence: 1 })]);
+      expect(await sink.deleteDeviceRecords('acme', 'd1')).toBe(2);
+      expect(await sink.countRecords({ tenantId: 'acme', deviceId: 'd1' })).toBe(0);
+      expect(await sink.countRecords({ tenantId: 'acme', deviceId: 'd2' })).toBe(1);
+      expect(await sink.countRecords({ tenantId: 'other' })).toBe(1);
+      expect((await sink.writeBatch([record({ deviceId: 'd1', sequence: 1 })])).inserted).toBe(1);
+    }));
+
     test('queries filter by device, stream and time, page by keyset, and never cross tenants', () => withSink(make, async ({ sink }) => {
       const all: SealedRecord[] = [];
       for (let i = 0; i < 25; i++) {
