@@ -39,6 +39,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_CLIENT_ID: spec('MQTT client id must equal the device id of the certificate', false, 'connack-refused', 400),
   TIQ_ERR_TENANT_UNKNOWN: spec('tenant is not configured or not active', false, 'connack-refused', 404),
   TIQ_ERR_NOT_AUTHORIZED: spec('identity may not connect to MQTT', false, 'connack-refused', 403),
+  TIQ_ERR_RESTRICTED: spec('processing of this device is restricted (GDPR Art. 18)', false, 'acknowledged-dropped', 409),
 
   // Topics
   TIQ_ERR_TOPIC_DENIED: spec('publish outside the identity\'s own topics', false, 'disconnect', 403),

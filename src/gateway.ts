@@ -32,6 +32,8 @@ import { retentionFromConfig } from './sinks/open-storage.ts';
 import { RoutedDataKeyStore } from './sinks/routed-data-key-store.ts';
 import { StorageRouter } from './sinks/sink-router.ts';
 import { resolveStorageConfig } from './sinks/sinks-config.ts';
+import type { AdminServer } from './admin/admin-server.ts';
+import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -58,6 +60,10 @@ export class Gateway {
   storage!: StorageRouter;
   retention!: RetentionService;
   keys!: KeyContext;
+  admin: AdminParts | undefined;
+  private adminServer: AdminServer | undefined;
+  /** The configuration in force (replaced by a successful reload). */
+  currentConfig: GatewayConfig;
   private sweeper: RetentionSweeper | undefined;
   private dekSweep: NodeJS.Timeout | undefined;
   readonly log: Logger;
@@ -67,6 +73,7 @@ export class Gateway {
 
   private constructor(readonly config: GatewayConfig, readonly baseDir: string, log: Logger) {
     this.log = log;
+    this.currentConfig = config;
     this.directory = new TenantDirectory(config);
     this.codec = TelemetryCodec.load();
     this.checkStreams();
@@ -81,6 +88,12 @@ export class Gateway {
     try {
       await gw.openStores();
       await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
+      if (opts.config.admin.enabled) {
+        const { server, ports } = await startAdmin(gw, gw.admin!);
+        gw.adminServer = server;
+        gw.adminPorts = ports;
+        gw.log.info({ event: 'admin_listening', port: ports.port, mtlsPort: ports.mtlsPort }, 'admin API listening (bearer tokens; client certificates)');
+      }
     } catch (err) {
       await gw.close(0).catch(() => undefined);
       throw err;
@@ -119,6 +132,8 @@ export class Gateway {
     await this.retention.load();
     this.sweeper = new RetentionSweeper(this.retention, { intervalMs: storage.sweeper.intervalMs, logger: this.log });
     void this.sweeper.start();
+    this.admin = openAdminParts(dataDir);
+    watchFile(this.admin.restrictions.path, { interval: 250 }, () => this.onRestrictionsChange());
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
     this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
@@ -154,11 +169,13 @@ export class Gateway {
       log: this.log,
       stats: this.stats,
       maxRefusalsBeforeDisconnect: this.config.mqtt.maxRefusalsBeforeDisconnect,
+      restriction: (tenantId, deviceId) => this.admin?.restrictions.isRestricted(tenantId, deviceId) ?? 'none',
       onPrivateModeCommand: (tenantId, deviceId, payload) => {
         const on = parsePrivateModeCommand(payload);
         if (on === undefined) return false;
         if (this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic')) {
           this.log.info({ event: 'private_mode', tenantId, deviceId, on, source: 'control-topic' }, 'private mode toggled');
+          this.audit({ actor: `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}` });
         }
         return true;
       },
@@ -201,6 +218,31 @@ export class Gateway {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0;
   }
 
+  /** Bound admin ports (0 when the admin API is disabled). */
+  adminPorts = { port: 0, mtlsPort: 0 };
+
+  /** Gateway-originated actions go to the same hash-chained audit log as API calls. */
+  private audit(entry: { actor: string; role: string; action: string; tenant: string; target: string }): void {
+    try {
+      this.admin?.audit.append({ ...entry, result: 'ok' });
+    } catch (err) {
+      this.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
+    }
+  }
+
+  /** A device restricted with "refuse" is disconnected at once; "drop" applies from its next message. */
+  private onRestrictionsChange(): void {
+    if (!this.admin || !this.broker) return;
+    this.admin.restrictions.reload();
+    for (const client of Object.values((this.broker as unknown as { clients: Record<string, import('aedes').Client> }).clients)) {
+      const id = stateOf(client)?.peer.identity;
+      if (id?.kind === 'device' && this.admin.restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse') {
+        this.log.warn({ event: 'restricted_disconnect', code: 'TIQ_ERR_RESTRICTED', sessionId: client.id }, 'restricted device disconnected');
+        client.close();
+      }
+    }
+  }
+
   /** A revoked certificate's live connections are closed (the CLI may revoke while we run). */
   private onRegistryChange(): void {
     const registry = this.registry;
@@ -237,6 +279,8 @@ export class Gateway {
     }
     this.privacy.update(sources);
     this.directory = new TenantDirectory(next);
+    this.currentConfig = next;
+    this.audit({ actor: 'system', role: 'system', action: 'config.reload', tenant: '', target: source });
     const policies = Object.fromEntries(this.directory.ids().map((t) => [t, this.privacy.policyOf(t)]));
     this.log.info({ event: 'config_reloaded', source, policies }, 'configuration reloaded');
     return { ok: true };
@@ -272,6 +316,8 @@ export class Gateway {
     this.closing = true;
     if (this.registry) unwatchFile(this.registry.path);
     if (this.configPath) unwatchFile(this.configPath);
+    if (this.admin) unwatchFile(this.admin.restrictions.path);
+    await this.adminServer?.close();
     this.server?.close();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && this.inFlight() > 0) await new Promise((r) => setTimeout(r, 20));

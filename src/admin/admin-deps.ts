@@ -95,4 +95,6 @@ export interface AdminDeps {
   readonly audit: AuditLog;
   /** Readiness probes by name (sinks, key providers, MQTT listener). */
   readonly probes: Readonly<Record<string, HealthProbe>>;
+  /** Prometheus exposition of the gateway's metrics. */
+  readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
 }

@@ -22,6 +22,8 @@ export interface HookDeps {
   readonly log: Logger;
   readonly stats: GatewayStats;
   readonly maxRefusalsBeforeDisconnect: number;
+  /** Restriction of processing (GDPR Art. 18) set by operators: drop messages, or refuse the device. */
+  readonly restriction: (tenantId: string, deviceId: string) => 'none' | 'drop' | 'refuse';
   /** Private-mode control topic; returns false when the command is not understood. */
   readonly onPrivateModeCommand: (tenantId: string, deviceId: string, payload: Buffer) => boolean;
 }
@@ -64,6 +66,7 @@ export function createHooks(deps: HookDeps) {
       if (id.kind === 'app' && !tenant.apps.has(id.appId)) return refuseConnect(client, desc, 'TIQ_ERR_NOT_AUTHORIZED', 5, done);
       // A device's client id must equal its device id (ARCHITECTURE.md, Identities).
       if (id.kind === 'device' && client.id !== id.deviceId) return refuseConnect(client, desc, 'TIQ_ERR_CLIENT_ID', 2, done);
+      if (id.kind === 'device' && deps.restriction(id.tenantId, id.deviceId) === 'refuse') return refuseConnect(client, desc, 'TIQ_ERR_RESTRICTED', 5, done);
       // Wills are checked like any publish: only to the device's own stream topics.
       const will = (client as unknown as { _will?: PublishPacket | null })._will;
       if (will && classifyPublish(id, will.topic, tenant.streamNames).kind !== 'stream') {
@@ -112,6 +115,11 @@ export function createHooks(deps: HookDeps) {
     if (target.kind === 'private-mode') {
       const ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, packet.payload as Buffer);
       if (!ok) return refusePublish(state, packet, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' }), callback);
+      return acceptDropped(packet, callback);
+    }
+    if (deps.restriction(id.tenantId, id.deviceId) !== 'none') {
+      // Restricted processing: acknowledged so the device does not resend, neither stored nor forwarded.
+      stats.refused('TIQ_ERR_RESTRICTED');
       return acceptDropped(packet, callback);
     }
     const stream = tenant.streams.get(target.stream)!;

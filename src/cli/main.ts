@@ -2,6 +2,8 @@
  * The `thingiq` command. Each area registers its subcommands from its own file.
  */
 import { Command } from 'commander';
+import { registerAdminCommands } from './admin-commands.ts';
+import { registerAuditCommands } from './audit-commands.ts';
 import { registerKeysCommands } from './keys-commands.ts';
 import { registerPkiCommands } from './pki-commands.ts';
 import { registerSimulateCommand } from './simulate-command.ts';
@@ -21,5 +23,7 @@ registerSimulateCommand(program);
 registerPolicyCommands(program);
 registerKeysCommands(program, { openDataKeyStore });
 registerRecordsCommands(program, { openRecord: lazyRecordOpener(program), decode: configDecoder(program) });
+registerAdminCommands(program);
+registerAuditCommands(program);
 
 await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@
  * component receives only its own slice.
  */
 import { z } from 'zod';
+import { AdminConfigSchema } from '../admin/admin-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
 import { KeysConfigSchema, TenantKeysConfigSchema } from '../keys/keys-config.ts';
 import { PrivacyConfigSchema } from '../privacy/policy-config.ts';
@@ -67,10 +68,7 @@ export const GatewayConfigSchema = z.object({
     /** Refused publishes by one client before it is disconnected. */
     maxRefusalsBeforeDisconnect: z.number().int().min(1).default(3),
   }).strict().prefault({}),
-  admin: z.object({
-    host: z.string().default('0.0.0.0'),
-    port: Port.default(8443),
-  }).strict().prefault({}),
+  admin: AdminConfigSchema.prefault({}),
   /** Where generated certificates, the issuance registry and the CA live. */
   pkiDir: z.string().min(1).default('certs'),
   /** Where the keyring and the default SQLite database live. */

@@ -48,7 +48,7 @@ describe('durability under kill -9', () => {
     const pki = new TestPki();
     const port = await freePort();
     writeFileSync(join(pki.baseDir, 'gateway.yaml'), stringify({
-      mqtt: { host: '127.0.0.1', port }, pkiDir: 'certs', dataDir: 'data', log: { level: 'info' },
+      mqtt: { host: '127.0.0.1', port }, admin: { enabled: false }, pkiDir: 'certs', dataDir: 'data', log: { level: 'info' },
       tenants: { acme: { apps: { dashboard: {} } } },
     }));
     const device = pki.device('acme', 'truck-1');

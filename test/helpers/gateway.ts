@@ -35,7 +35,7 @@ export const TEST_TENANTS = {
 
 export async function startGateway(pki: TestPki, overrides: Record<string, unknown> = {}, components: GatewayOptions['components'] = {}) {
   const logs = new LogCapture();
-  const config = parseConfig({ pkiDir: pki.dir, dataDir: `${pki.baseDir}/data`, tenants: TEST_TENANTS, ...overrides });
+  const config = parseConfig({ pkiDir: pki.dir, dataDir: `${pki.baseDir}/data`, tenants: TEST_TENANTS, admin: { port: 0, mtlsPort: 0 }, ...overrides });
   const gateway = await Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0, components });
   return { gateway, logs, port: gateway.mqttPort };
 }

@@ -3,6 +3,7 @@
  * they say only ok or not per probe, never why (details go to the log).
  */
 import { openApiDocument } from '../openapi.ts';
+import { TiqError } from '../../errors.ts';
 import { route, type RouteContext } from './route.ts';
 
 export function registerHealthRoutes({ app, deps }: RouteContext): void {
@@ -23,6 +24,14 @@ export function registerHealthRoutes({ app, deps }: RouteContext): void {
     const ok = Object.values(checks).every(Boolean);
     reply.code(ok ? 200 : 503);
     return { status: ok ? 'ok' : 'unavailable', checks };
+  });
+
+  // Operators only: labels name tenants. Prometheus scrapes with an operator certificate or token.
+  route(app, 'GET', '/metrics', { needs: 'operator', action: 'metrics' }, async (_request, reply) => {
+    if (!deps.metrics) throw new TiqError('TIQ_ERR_NOT_FOUND');
+    const m = await deps.metrics();
+    reply.header('content-type', m.contentType);
+    return m.body;
   });
 
   route(app, 'GET', '/openapi.json', { needs: 'public', action: 'openapi' }, async () => openApiDocument());

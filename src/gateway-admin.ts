@@ -1,0 +1,71 @@
+/**
+ * Builds the admin API's dependencies from a running gateway: the same PKI,
+ * tenants, privacy engine, keys, storage and retention the broker uses, plus
+ * the restriction and objection registries and the audit log.
+ */
+import { join } from 'node:path';
+import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantsAdmin } from './admin/admin-adapters.ts';
+import type { AdminDeps } from './admin/admin-deps.ts';
+import { createAdminServer, type AdminServer } from './admin/admin-server.ts';
+import { ObjectionRegistry } from './admin/objection-registry.ts';
+import { RestrictionRegistry } from './admin/restriction-registry.ts';
+import { AuditLog, auditDirOf } from './audit/audit-log.ts';
+import type { GatewayConfig } from './config/schema.ts';
+import type { Gateway } from './gateway.ts';
+
+export interface AdminParts {
+  readonly restrictions: RestrictionRegistry;
+  readonly objections: ObjectionRegistry;
+  readonly audit: AuditLog;
+}
+
+export function openAdminParts(dataDir: string): AdminParts {
+  return {
+    restrictions: new RestrictionRegistry(join(dataDir, 'admin')),
+    objections: new ObjectionRegistry(join(dataDir, 'admin')),
+    audit: new AuditLog(auditDirOf(dataDir)),
+  };
+}
+
+/** Stream → message type for one tenant's records (tenant streams override gateway-wide ones). */
+function typeOf(config: GatewayConfig, tenantId: string, stream: string): string | undefined {
+  return config.tenants[tenantId]?.streams[stream]?.messageType ?? config.streams[stream]?.messageType;
+}
+
+export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
+  const current = () => gw.currentConfig;
+  return {
+    tenants: tenantsAdmin(current),
+    pki: pkiAdmin(gw.path(gw.config.pkiDir)),
+    privacy: privacyAdmin(current, gw.privacy),
+    privateMode: gw.privateMode,
+    retention: retentionAdmin(gw.retention, gw.storage),
+    keys: keysAdmin(gw.keys),
+    records: recordsAdmin({
+      sinks: gw.storage,
+      openRecord: (r) => gw.keys.sealer.open(r),
+      decode: (stream, payload, encoding) => {
+        const type = Object.keys(current().tenants).map((t) => typeOf(current(), t, stream)).find(Boolean);
+        return type ? gw.codec.decode(type, payload, encoding) : { undecodable: `unknown stream ${stream}` };
+      },
+      deleteDeviceRecords: (t, d) => gw.storage.sinkFor(t).deleteDeviceRecords(t, d),
+    }),
+    restrictions: parts.restrictions,
+    objections: parts.objections,
+    audit: parts.audit,
+    probes: {
+      storage: async () => {
+        const h = await gw.storage.health();
+        return { ok: h.ok };
+      },
+      keys: async () => gw.keys.provider.health(),
+      mqtt: async () => ({ ok: gw.mqttPort > 0 }),
+    },
+    metrics: async () => ({ contentType: gw.stats.registry.contentType, body: await gw.stats.registry.metrics() }),
+  };
+}
+
+export async function startAdmin(gw: Gateway, parts: AdminParts): Promise<{ server: AdminServer; ports: { port: number; mtlsPort: number } }> {
+  const server = createAdminServer(adminDeps(gw, parts), { config: gw.config.admin, baseDir: gw.baseDir, logger: gw.log });
+  return { server, ports: await server.start() };
+}
