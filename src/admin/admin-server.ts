@@ -81,7 +81,7 @@ export function createAdminServer(deps: AdminDeps, options: AdminServerOptions):
   return {
     app,
     async start() {
-      await app.listen({ port: config.port, host: config.host });
+      await app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `admin API (HTTPS, bearer tokens) listening at ${address.replace(/^http:/, 'https:')}` });
       try {
         await listen(mtlsServer!, config.mtlsPort, config.host);
       } catch (err) {
