@@ -7,7 +7,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Server } from 'node:tls';
-import { Aedes } from 'aedes';
+import { Aedes, type Client } from 'aedes';
 import { parse as parseYaml } from 'yaml';
 import { stateOf } from './broker/client-state.ts';
 import { createHooks } from './broker/hooks.ts';
@@ -234,7 +234,7 @@ export class Gateway {
   private onRestrictionsChange(): void {
     if (!this.admin || !this.broker) return;
     this.admin.restrictions.reload();
-    for (const client of Object.values((this.broker as unknown as { clients: Record<string, import('aedes').Client> }).clients)) {
+    for (const client of Object.values((this.broker as unknown as { clients: Record<string, Client> }).clients)) {
       const id = stateOf(client)?.peer.identity;
       if (id?.kind === 'device' && this.admin.restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse') {
         this.log.warn({ event: 'restricted_disconnect', code: 'TIQ_ERR_RESTRICTED', sessionId: client.id }, 'restricted device disconnected');
@@ -248,7 +248,7 @@ export class Gateway {
     const registry = this.registry;
     if (!registry || !this.broker) return;
     registry.reload();
-    for (const client of Object.values((this.broker as unknown as { clients: Record<string, import('aedes').Client> }).clients)) {
+    for (const client of Object.values((this.broker as unknown as { clients: Record<string, Client> }).clients)) {
       const state = stateOf(client);
       if (state && registry.isRevoked(normaliseSerial(state.peer.serial))) {
         this.log.warn({ event: 'revoked_disconnect', code: 'TIQ_ERR_CERT_REVOKED', sessionId: client.id }, 'revoked certificate disconnected');
@@ -332,7 +332,7 @@ export class Gateway {
   private inFlight(): number {
     if (!this.broker) return 0;
     let n = 0;
-    for (const client of Object.values((this.broker as unknown as { clients: Record<string, import('aedes').Client> }).clients)) {
+    for (const client of Object.values((this.broker as unknown as { clients: Record<string, Client> }).clients)) {
       n += stateOf(client)?.order.pending ?? 0;
     }
     return n;

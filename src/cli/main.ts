@@ -1,6 +1,7 @@
 /**
  * The `thingiq` command. Each area registers its subcommands from its own file.
  */
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
@@ -14,6 +15,7 @@ import { configDecoder, lazyRecordOpener, openDataKeyStore } from './wiring.ts';
 
 const program = new Command('thingiq')
   .description('ThingIQ Gateway: privacy-first MQTT telemetry gateway')
+  .version(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string)
   .option('-c, --config <file>', 'configuration file (default: config/gateway.yaml if present, else development defaults)')
   .showHelpAfterError();
 
