@@ -1,15 +1,15 @@
 /**
  * The embedded default sink: one SQLite file in WAL mode (better-sqlite3).
+ * Durability modes: see sqlite-open.ts.
  *
- * Durability (https://www.sqlite.org/pragma.html#pragma_synchronous):
- * `fsync` sets synchronous=FULL: the WAL is fsynced at every commit, so a
- * committed batch survives power loss. `process` sets synchronous=NORMAL: in
- * WAL mode a commit survives a crash of the process (the OS still holds the
- * write) but the last commits may be lost on power loss or an OS crash.
+ * Record batches are committed by a writer thread with its own connection
+ * (sqlite-worker.ts), so the INSERTs, the COMMIT and its fsync do not block
+ * the event loop that serves MQTT; writeBatch still resolves only after the
+ * COMMIT. Everything else (queries, data keys, retention) stays on this
+ * thread's connection. An in-memory database cannot be shared between two
+ * connections, so `:memory:` writes on this thread.
  */
-import BetterSqlite3, { type Database } from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type { Database } from 'better-sqlite3';
 import { TiqError } from '../errors.ts';
 import type { WrappedDataKey } from '../keys/key-provider.ts';
 import type { SealedRecord } from '../pipeline/message.ts';
@@ -17,7 +17,8 @@ import { RECORD_COLUMNS, assertStorableRecord, recordToValues, rowToRecord } fro
 import { fromSqliteError } from './sink-errors.ts';
 import type { Durability } from './sinks-config.ts';
 import { queryConditions, queryLimit } from './sql-filters.ts';
-import { SQLITE_SCHEMA } from './sqlite-schema.ts';
+import { openSqliteDatabase } from './sqlite-open.ts';
+import { SqliteWriterThread } from './sqlite-worker-client.ts';
 import {
   listHoldsSqlite, listRulesSqlite, putHoldSqlite, putRuleSqlite, retagSqlite, setHoldSqlite, sweepSqlite,
 } from './sqlite-retention.ts';
@@ -34,6 +35,16 @@ export interface SqliteSinkOptions {
 const INSERT_RECORD = `INSERT INTO tiq_records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})
   ON CONFLICT (tenant_id, device_id, stream, sequence) DO NOTHING`;
 
+function toWriteResult(flags: Uint8Array): WriteResult {
+  const outcomes = new Array<RecordOutcome>(flags.length);
+  let inserted = 0;
+  for (let i = 0; i < flags.length; i++) {
+    if (flags[i] === 1) inserted++;
+    outcomes[i] = flags[i] === 1 ? 'inserted' : 'duplicate';
+  }
+  return { inserted, duplicates: flags.length - inserted, outcomes };
+}
+
 function keyFromRow(row: Record<string, unknown>): WrappedDataKey {
   return {
     tenantId: String(row.tenant_id), dekId: String(row.dek_id), deviceId: String(row.device_id),
@@ -44,28 +55,41 @@ function keyFromRow(row: Record<string, unknown>): WrappedDataKey {
 export class SqliteSink implements StorageSink {
   readonly type = 'sqlite';
   #db: Database | undefined;
+  #writer: SqliteWriterThread | undefined;
+  #writerStarting: Promise<SqliteWriterThread> | undefined;
 
   constructor(readonly name: string, private readonly options: SqliteSinkOptions) {}
 
   async start(): Promise<void> {
     if (this.#db) return;
+    let db: Database | undefined;
     try {
-      if (this.options.path !== ':memory:') mkdirSync(dirname(this.options.path), { recursive: true });
-      const db = new BetterSqlite3(this.options.path);
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${this.options.durability === 'fsync' ? 'FULL' : 'NORMAL'}`);
-      // Another process (the CLI) may hold the write lock briefly.
-      db.pragma('busy_timeout = 5000');
-      db.exec(SQLITE_SCHEMA);
+      db = openSqliteDatabase({ ...this.options, createSchema: true });
+      if (this.options.path !== ':memory:') this.#writer = await SqliteWriterThread.start(this.options);
       this.#db = db;
     } catch (err) {
+      db?.close();
       throw fromSqliteError(err, this.name);
     }
   }
 
   async close(): Promise<void> {
+    const writer = this.#writer;
+    this.#writer = undefined;
+    await writer?.close();
     this.#db?.close();
     this.#db = undefined;
+  }
+
+  /** The writer thread, restarted if it died (the failed batch was rejected as retryable). */
+  private writerThread(): SqliteWriterThread | Promise<SqliteWriterThread> {
+    const writer = this.#writer;
+    if (writer?.alive) return writer;
+    this.#writerStarting ??= SqliteWriterThread.start(this.options).then((w) => {
+      this.#writer = w;
+      return w;
+    }).finally(() => { this.#writerStarting = undefined; });
+    return this.#writerStarting;
   }
 
   private get db(): Database {
@@ -92,6 +116,20 @@ export class SqliteSink implements StorageSink {
   }
 
   writeBatch(records: readonly SealedRecord[]): Promise<WriteResult> {
+    if (this.#writer === undefined) return this.writeBatchHere(records);
+    try {
+      if (!this.#db) throw new TiqError('TIQ_ERR_STORE_UNAVAILABLE', { sink: this.name, reason: 'not started' });
+      for (const r of records) assertStorableRecord(r);
+      const writer = this.writerThread();
+      const written = writer instanceof Promise ? writer.then((w) => w.write(records)) : writer.write(records);
+      return written.then(toWriteResult, (err: unknown) => { throw fromSqliteError(err, this.name); });
+    } catch (err) {
+      return Promise.reject(fromSqliteError(err, this.name));
+    }
+  }
+
+  /** In-thread commit, for `:memory:`. */
+  private writeBatchHere(records: readonly SealedRecord[]): Promise<WriteResult> {
     return this.run((db) => {
       const insert = db.prepare(INSERT_RECORD);
       // One transaction per batch: every record is committed or none is.

@@ -1,0 +1,91 @@
+/**
+ * The wire format between the SQLite sink and its writer thread: one batch of
+ * SealedRecords packed into a single ArrayBuffer, so postMessage can transfer
+ * it (no structured clone, no copy of the Node buffer pool slabs that IVs and
+ * ciphertexts may be views of).
+ *
+ * Per record, in RECORD_COLUMNS order: strings as uint32 byte length + UTF-8,
+ * integers as float64 (every field is a safe integer, checked before), byte
+ * fields as uint32 length + bytes, legal_hold as one byte. Little-endian.
+ */
+import type { SealedRecord } from '../pipeline/message.ts';
+
+/** Fixed bytes per record: 9 string and 3 byte-field length prefixes, 6 float64s, 1 flag. */
+const FIXED_BYTES = 12 * 4 + 6 * 8 + 1;
+const HEADER_BYTES = 4;
+
+/** An upper bound: a UTF-16 code unit never takes more than 3 UTF-8 bytes. */
+function maxStringBytes(r: SealedRecord): number {
+  return 3 * (r.tenantId.length + r.deviceId.length + r.stream.length + r.recordId.length + r.dekId.length
+    + r.kekRef.length + r.encoding.length + r.policyId.length + r.retentionClass.length);
+}
+
+class Writer {
+  at = HEADER_BYTES;
+  constructor(readonly buf: Buffer) {}
+  str(s: string): void {
+    const n = this.buf.write(s, this.at + 4, 'utf8');
+    this.buf.writeUInt32LE(n, this.at);
+    this.at += 4 + n;
+  }
+  num(n: number): void {
+    this.at = this.buf.writeDoubleLE(n, this.at);
+  }
+  bytes(b: Buffer): void {
+    this.at = this.buf.writeUInt32LE(b.length, this.at);
+    this.at += b.copy(this.buf, this.at);
+  }
+}
+
+/** Packs records (already checked by assertStorableRecord) into one transferable buffer. */
+export function encodeRecordBatch(records: readonly SealedRecord[]): { buffer: ArrayBuffer; byteLength: number } {
+  let size = HEADER_BYTES;
+  for (const r of records) size += FIXED_BYTES + maxStringBytes(r) + r.iv.length + r.ciphertext.length + r.tag.length;
+  const buffer = new ArrayBuffer(size);
+  const w = new Writer(Buffer.from(buffer));
+  w.buf.writeUInt32LE(records.length, 0);
+  for (const r of records) {
+    w.str(r.tenantId); w.str(r.deviceId); w.str(r.stream); w.str(r.recordId);
+    w.num(r.sequence); w.num(r.deviceTimeMs); w.num(r.receivedAtMs); w.num(r.formatVersion);
+    w.str(r.dekId); w.str(r.kekRef);
+    w.bytes(r.iv); w.bytes(r.ciphertext); w.bytes(r.tag);
+    w.str(r.encoding); w.str(r.policyId);
+    w.num(r.policyVersion);
+    w.str(r.retentionClass);
+    w.num(r.expiresAtMs);
+    w.buf[w.at++] = r.legalHold ? 1 : 0;
+  }
+  return { buffer, byteLength: w.at };
+}
+
+export type RowValues = (string | number | Buffer)[];
+
+/** Unpacks a batch into positional values for the INSERT, in RECORD_COLUMNS order (legal_hold as 0/1). */
+export function decodeRecordBatch(buffer: ArrayBuffer, byteLength: number): RowValues[] {
+  const buf = Buffer.from(buffer, 0, byteLength);
+  let at = HEADER_BYTES;
+  const str = (): string => {
+    const n = buf.readUInt32LE(at);
+    at += 4 + n;
+    return buf.toString('utf8', at - n, at);
+  };
+  const num = (): number => {
+    const n = buf.readDoubleLE(at);
+    at += 8;
+    return n;
+  };
+  const bytes = (): Buffer => {
+    const n = buf.readUInt32LE(at);
+    at += 4 + n;
+    return buf.subarray(at - n, at);
+  };
+  const count = buf.readUInt32LE(0);
+  const rows: RowValues[] = new Array<RowValues>(count);
+  for (let i = 0; i < count; i++) {
+    rows[i] = [
+      str(), str(), str(), str(), num(), num(), num(), num(), str(), str(),
+      bytes(), bytes(), bytes(), str(), str(), num(), str(), num(), buf[at++]!,
+    ];
+  }
+  return rows;
+}

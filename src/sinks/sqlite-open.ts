@@ -1,0 +1,38 @@
+/**
+ * Opening the SQLite file, shared by the sink (main thread: reads, keys,
+ * retention) and its writer thread (record batches).
+ *
+ * Durability (https://www.sqlite.org/pragma.html#pragma_synchronous):
+ * `fsync` sets synchronous=FULL: the WAL is fsynced at every commit, so a
+ * committed batch survives power loss. `process` sets synchronous=NORMAL: in
+ * WAL mode a commit survives a crash of the process (the OS still holds the
+ * write) but the last commits may be lost on power loss or an OS crash.
+ */
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Durability } from './sinks-config.ts';
+import { SQLITE_SCHEMA } from './sqlite-schema.ts';
+
+export interface SqliteOpenOptions {
+  readonly path: string;
+  readonly durability: Durability;
+  /** Create the tables (the main connection does it once, before the writer thread opens). */
+  readonly createSchema?: boolean;
+}
+
+export function openSqliteDatabase(options: SqliteOpenOptions): Database {
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const db = new BetterSqlite3(options.path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.durability === 'fsync' ? 'FULL' : 'NORMAL'}`);
+    // Two connections (this process's main thread and writer thread) and the CLI may each hold the write lock briefly.
+    db.pragma('busy_timeout = 5000');
+    if (options.createSchema) db.exec(SQLITE_SCHEMA);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,43 @@
+/** Messages between the SQLite sink (main thread) and its writer thread (sqlite-worker.ts). */
+import type { Durability } from './sinks-config.ts';
+
+export interface SqliteWorkerData {
+  readonly path: string;
+  readonly durability: Durability;
+}
+
+/** A driver error as plain data: enough for fromSqliteError to classify it the same way. */
+export interface WorkerError {
+  readonly name: string;
+  readonly code: string | undefined;
+  readonly message: string;
+}
+
+export type ToWorker =
+  | { readonly kind: 'write'; readonly id: number; readonly buffer: ArrayBuffer; readonly byteLength: number }
+  | { readonly kind: 'close' };
+
+export type FromWorker =
+  | { readonly kind: 'ready' }
+  | { readonly kind: 'failed'; readonly error: WorkerError }
+  /** outcomes[i] is 1 when record i was inserted, 0 when it was a duplicate. */
+  | { readonly kind: 'written'; readonly id: number; readonly outcomes: Uint8Array }
+  | { readonly kind: 'error'; readonly id: number; readonly error: WorkerError }
+  | { readonly kind: 'closed' };
+
+export function toWorkerError(err: unknown): WorkerError {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  return {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    code: typeof e?.code === 'string' ? e.code : undefined,
+    message: typeof e?.message === 'string' ? e.message : String(err),
+  };
+}
+
+/** Rebuilds an error of the same class and code, so the sink's error mapping does not change. */
+export function fromWorkerError(e: WorkerError): Error {
+  const Ctor = e.name === 'TypeError' ? TypeError : e.name === 'RangeError' ? RangeError : Error;
+  const err = new Ctor(e.message);
+  if (e.code !== undefined) Object.assign(err, { code: e.code });
+  return err;
+}

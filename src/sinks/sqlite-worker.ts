@@ -1,0 +1,51 @@
+/**
+ * The SQLite sink's writer thread: owns one better-sqlite3 connection and
+ * commits record batches, so the synchronous INSERTs, the COMMIT and its
+ * fsync (durability `fsync`) no longer block the gateway's event loop.
+ * Batches are processed one at a time in arrival order; a batch is reported
+ * written only after its COMMIT returned.
+ */
+import type { Database } from 'better-sqlite3';
+import { parentPort, workerData } from 'node:worker_threads';
+import { RECORD_COLUMNS } from './record-row.ts';
+import { decodeRecordBatch, type RowValues } from './sqlite-batch-codec.ts';
+import { openSqliteDatabase } from './sqlite-open.ts';
+import { toWorkerError, type FromWorker, type SqliteWorkerData, type ToWorker } from './sqlite-worker-protocol.ts';
+
+const INSERT_RECORD = `INSERT INTO tiq_records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (tenant_id, device_id, stream, sequence) DO NOTHING`;
+
+const port = parentPort!;
+const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+
+let db: Database;
+try {
+  db = openSqliteDatabase(workerData as SqliteWorkerData);
+} catch (err) {
+  post({ kind: 'failed', error: toWorkerError(err) });
+  port.close();
+  throw err;
+}
+const insert = db.prepare(INSERT_RECORD);
+// One transaction per batch: every record is committed or none is.
+const writeAll = db.transaction((rows: RowValues[]): Uint8Array => {
+  const outcomes = new Uint8Array(rows.length);
+  for (let i = 0; i < rows.length; i++) outcomes[i] = insert.run(...rows[i]!).changes === 1 ? 1 : 0;
+  return outcomes;
+});
+
+port.on('message', (m: ToWorker) => {
+  if (m.kind === 'close') {
+    db.close();
+    post({ kind: 'closed' });
+    port.close();
+    return;
+  }
+  try {
+    const outcomes = writeAll(decodeRecordBatch(m.buffer, m.byteLength));
+    post({ kind: 'written', id: m.id, outcomes }, [outcomes.buffer as ArrayBuffer]);
+  } catch (err) {
+    post({ kind: 'error', id: m.id, error: toWorkerError(err) });
+  }
+});
+post({ kind: 'ready' });
