@@ -1,12 +1,14 @@
 /**
  * One AES-256-GCM encryption per record (NIST SP 800-38D): a fresh random
- * 96-bit IV (§8.2.2, RBG-based construction), a 128-bit tag, and the record's
+ * 96-bit IV (§8.2.2, RBG-based construction; drawn from random-pool.ts, every
+ * IV its own never-reused bytes), a 128-bit tag, and the record's
  * binding as AAD. On decrypt the tag length is fixed at 16 bytes: without
  * `authTagLength` Node accepts truncated tags, which weakens forgery
  * resistance (§5.2.1.2, Appendix C).
  */
-import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
 import { TiqError } from '../errors.ts';
+import { takeRandomBytes } from './random-pool.ts';
 
 export const IV_BYTES = 12;
 export const TAG_BYTES = 16;
@@ -19,10 +21,13 @@ export interface GcmOutput {
 }
 
 export function gcmEncrypt(key: KeyObject, plaintext: Buffer, aad: Buffer): GcmOutput {
-  const iv = randomBytes(IV_BYTES);
+  const iv = takeRandomBytes(IV_BYTES);
   const cipher = createCipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  const body = cipher.update(plaintext);
+  // GCM is a stream mode: final() emits nothing, so the common case needs no concatenation.
+  const rest = cipher.final();
+  const ciphertext = rest.length === 0 ? body : Buffer.concat([body, rest]);
   return { iv, ciphertext, tag: cipher.getAuthTag() };
 }
 
