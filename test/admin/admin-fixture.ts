@@ -84,6 +84,7 @@ export class AdminFixture {
       objections: new ObjectionRegistry(join(this.dir, 'data', 'admin')),
       audit: new AuditLog(join(this.dir, 'data', 'audit')),
       probes: { storage: async () => ({ ok: true }) },
+      metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'thingiq_up 1\n' }),
     };
     const adminConfig = AdminConfigSchema.parse({
       host: '127.0.0.1', port: 0, mtlsPort: 0,

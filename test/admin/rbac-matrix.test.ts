@@ -17,6 +17,7 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: '/healthz', needs: 'public', ok: 200, tenantScoped: false },
   { method: 'GET', path: '/readyz', needs: 'public', ok: 200, tenantScoped: false },
   { method: 'GET', path: '/openapi.json', needs: 'public', ok: 200, tenantScoped: false },
+  { method: 'GET', path: '/metrics', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'GET', path: '/v1/tenants', needs: 'tenant-reader', ok: 200, tenantScoped: false },
   { method: 'GET', path: T, needs: 'tenant-reader', ok: 200, tenantScoped: true },
   { method: 'GET', path: `${T}/apps`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
