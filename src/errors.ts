@@ -82,6 +82,19 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_BAD_REQUEST: spec('request is malformed or fails validation', false, 'none', 400),
   TIQ_ERR_LEGAL_HOLD: spec('a legal hold covers this data; release it before erasure', false, 'none', 409),
   TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'none', 503),
+
+  // Abuse limits (docs/SECURITY.md)
+  TIQ_ERR_PACKET_TOO_LARGE: spec('MQTT packet announces more than limits.maxPacketBytes', false, 'disconnect', 413),
+  TIQ_ERR_MALFORMED_PACKET: spec('malformed MQTT packet (fixed header, reserved flags, remaining length, UTF-8 or NUL in a string)', false, 'disconnect', 400),
+  TIQ_ERR_PROTOCOL_VIOLATION: spec('MQTT packet out of order (not CONNECT first, or a second CONNECT)', false, 'disconnect', 400),
+  TIQ_ERR_TOPIC_TOO_LONG: spec('topic or filter longer than limits.maxTopicLength or deeper than limits.maxTopicLevels', false, 'disconnect', 414),
+  TIQ_ERR_TOO_MANY_PENDING: spec('too many publishes waiting for acknowledgement on one connection', true, 'disconnect', 429),
+  TIQ_ERR_RATE_LIMITED: spec('device publishes faster than its rate limit', true, 'disconnect', 429),
+  TIQ_ERR_QUOTA: spec('tenant message or byte quota exceeded', true, 'disconnect', 429),
+  TIQ_ERR_CONNECTION_LIMIT: spec('too many connections for this tenant or source address', true, 'connack-refused', 429),
+  TIQ_ERR_FLAPPING: spec('identity reconnects too often; refused for a back-off period', true, 'connack-refused', 429),
+  TIQ_ERR_CONNECT_TIMEOUT: spec('CONNECT did not arrive in time after the TLS handshake', false, 'disconnect', 408),
+  TIQ_ERR_KEEPALIVE: spec('keepalive outside the allowed bounds, or the client went silent past 1.5 times its keepalive', false, 'disconnect', 400),
 } as const satisfies Record<string, CodeSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

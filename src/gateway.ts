@@ -10,10 +10,12 @@ import type { Server } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
 import { parse as parseYaml } from 'yaml';
 import { stateOf } from './broker/client-state.ts';
+import { watchConnectionErrors } from './broker/connection-errors.ts';
 import { createHooks } from './broker/hooks.ts';
 import { createMqttListener } from './broker/mqtt-listener.ts';
 import { GatewayStats } from './broker/stats.ts';
 import { TenantDirectory } from './broker/tenant-directory.ts';
+import { AbuseLimits } from './limits/abuse-limits.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { TiqError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -162,6 +164,8 @@ export class Gateway {
     const externalPem = external ? readFileSync(this.path(external.caFile), 'utf8') : undefined;
     this.registry = new IssuanceRegistry(paths.registry);
     const registry = this.registry;
+    const limits = new AbuseLimits(this.config.limits, Object.fromEntries(Object.entries(this.config.tenants).map(([t, c]) => [t, c.quotas])));
+    this.limits = limits;
 
     const hooks = createHooks({
       directory: () => this.directory,
@@ -169,6 +173,8 @@ export class Gateway {
       log: this.log,
       stats: this.stats,
       maxRefusalsBeforeDisconnect: this.config.mqtt.maxRefusalsBeforeDisconnect,
+      limits,
+      keepaliveLimitS: this.config.mqtt.keepaliveLimitS,
       restriction: (tenantId, deviceId) => this.admin?.restrictions.isRestricted(tenantId, deviceId) ?? 'none',
       onPrivateModeCommand: (tenantId, deviceId, payload) => {
         const on = parsePrivateModeCommand(payload);
@@ -184,16 +190,19 @@ export class Gateway {
       ...hooks,
       connectTimeout: this.config.mqtt.connectTimeoutMs,
       keepaliveLimit: this.config.mqtt.keepaliveLimitS,
+      maxTopicLevels: this.config.limits.maxTopicLevels,
+      // QoS 2 is refused in authorizePublish; this bounds aedes's own store should one get past.
+      maxInflightInbound: 16,
     });
     this.broker.on('clientReady', () => this.stats.connectedClients.inc());
     this.broker.on('clientDisconnect', () => this.stats.connectedClients.dec());
-    this.broker.on('clientError', (client, err) => this.log.debug({ event: 'client_error', sessionId: client.id, reason: err.message }, 'client error'));
+    watchConnectionErrors(this.broker, this.log, this.stats);
 
     this.server = createMqttListener({
       caPems: externalPem ? [caPem, externalPem] : [caPem],
       certPem: readFileSync(paths.serverCert, 'utf8'),
       keyPem: readFileSync(paths.serverKey, 'utf8'),
-      handshakeTimeoutMs: this.config.mqtt.connectTimeoutMs,
+      limits,
       identity: {
         ownCa: new X509Certificate(caPem),
         externalCa: external && externalPem
@@ -213,6 +222,9 @@ export class Gateway {
     watchFile(paths.registry, { interval: 250 }, () => this.onRegistryChange());
     this.log.info({ event: 'listening', port: this.mqttPort, host: this.config.mqtt.host }, 'MQTT over mutual TLS listening');
   }
+
+  /** Abuse limits in force (set by listen()). */
+  limits: AbuseLimits | undefined;
 
   get mqttPort(): number {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0;

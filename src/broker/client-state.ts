@@ -1,7 +1,9 @@
 /** What the gateway knows about a connection and an MQTT client, keyed by object identity. */
 import type { Client } from 'aedes';
 import type { Identity } from '../identity/identity.ts';
+import type { TokenBucket } from '../limits/token-bucket.ts';
 import { OrderedCompletions } from './ordered-acks.ts';
+import { PublishGate } from './publish-gate.ts';
 
 export interface PeerInfo {
   readonly identity: Identity;
@@ -13,8 +15,18 @@ export interface PeerInfo {
 export interface ClientState {
   readonly peer: PeerInfo;
   readonly order: OrderedCompletions;
+  /** Pipelines of this client running at once, and those waiting for a slot. */
+  readonly gate: PublishGate;
+  /** The device's publish-rate bucket (devices only). */
+  readonly bucket: TokenBucket | undefined;
   /** Publishes refused on this connection; past the limit the client is disconnected. */
   refusals: number;
+}
+
+export interface ClientLimits {
+  readonly maxPendingPublishes: number;
+  readonly maxQueuedPublishes: number;
+  readonly bucket?: TokenBucket | undefined;
 }
 
 const peers = new WeakMap<object, PeerInfo>();
@@ -28,8 +40,13 @@ export function peerOf(socket: object): PeerInfo | undefined {
   return peers.get(socket);
 }
 
-export function attachClient(client: Client, peer: PeerInfo): ClientState {
-  const state: ClientState = { peer, order: new OrderedCompletions(), refusals: 0 };
+const UNBOUNDED: ClientLimits = { maxPendingPublishes: Number.MAX_SAFE_INTEGER, maxQueuedPublishes: 0 };
+
+export function attachClient(client: Client, peer: PeerInfo, limits: ClientLimits = UNBOUNDED): ClientState {
+  const state: ClientState = {
+    peer, order: new OrderedCompletions(), refusals: 0,
+    gate: new PublishGate(limits.maxPendingPublishes, limits.maxQueuedPublishes), bucket: limits.bucket,
+  };
   clients.set(client, state);
   return state;
 }

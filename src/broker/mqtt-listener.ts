@@ -1,12 +1,20 @@
 /**
- * The MQTT-over-mutual-TLS listener. Connections that fail the handshake or
- * carry no acceptable identity never reach MQTT; each refusal is one
- * structured log line with a reason code.
+ * The MQTT-over-mutual-TLS listener. Connections over the per-address limit
+ * are closed before the handshake; connections that fail the handshake (or
+ * do not finish it in time) or carry no acceptable identity never reach
+ * MQTT; the rest reach aedes through a GuardedSocket that checks packet
+ * framing and size before parsing. Each refusal is one structured log line
+ * with a reason code and one counter.
  */
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createServer, type Server } from 'node:tls';
 import { toTiqError } from '../errors.ts';
+import { FrameScanner } from '../limits/frame-scanner.ts';
+import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../log.ts';
 import { attachPeer } from './client-state.ts';
+import { GuardedSocket } from './guarded-socket.ts';
 import { identifyPeer, type PeerIdentityContext } from './peer-identity.ts';
 import type { GatewayStats } from './stats.ts';
 
@@ -14,14 +22,18 @@ export interface MqttListenerOptions {
   readonly caPems: readonly string[];
   readonly certPem: string;
   readonly keyPem: string;
-  readonly handshakeTimeoutMs: number;
   readonly identity: PeerIdentityContext;
+  readonly limits: AbuseLimits;
   readonly log: Logger;
   readonly stats: GatewayStats;
-  readonly onConnection: (socket: TLSSocket) => void;
+  readonly onConnection: (stream: Duplex) => void;
 }
 
+/** Raw sockets closed for the per-address limit: their handshake errors are not logged twice. */
+const refusedSockets = new WeakSet<object>();
+
 export function createMqttListener(o: MqttListenerOptions): Server {
+  const { limits, log, stats } = o;
   const server = createServer({
     ca: [...o.caPems],
     cert: o.certPem,
@@ -29,23 +41,44 @@ export function createMqttListener(o: MqttListenerOptions): Server {
     requestCert: true,
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
-    handshakeTimeout: o.handshakeTimeoutMs,
+    handshakeTimeout: limits.config.tlsHandshakeTimeoutMs,
+  });
+  server.on('connection', (raw: Socket) => {
+    const address = raw.remoteAddress ?? '';
+    const release = limits.perAddress.acquire(address, limits.config.connections.perAddress);
+    if (release) {
+      raw.once('close', release);
+      return;
+    }
+    refusedSockets.add(raw);
+    stats.refused('TIQ_ERR_CONNECTION_LIMIT');
+    log.warn({ event: 'tls_refused', code: 'TIQ_ERR_CONNECTION_LIMIT', scope: 'address', remoteAddress: address, limit: limits.config.connections.perAddress }, 'connection refused');
+    raw.destroy();
   });
   server.on('secureConnection', (socket) => {
+    let guarded: GuardedSocket;
     try {
-      attachPeer(socket, identifyPeer(socket, o.identity));
+      const peer = identifyPeer(socket, o.identity);
+      guarded = new GuardedSocket(socket, new FrameScanner(limits.config.maxPacketBytes), (v) => {
+        stats.refused(v.code);
+        log.warn({ event: 'packet_refused', code: v.code, reason: v.reason, remoteAddress: peer.remoteAddress }, 'connection closed: bad packet framing');
+      });
+      attachPeer(socket, peer);
+      attachPeer(guarded, peer);
     } catch (err) {
       const e = toTiqError(err, 'TIQ_ERR_IDENTITY');
-      o.stats.refused(e.code);
-      o.log.warn({ event: 'tls_refused', code: e.code, remoteAddress: socket.remoteAddress }, 'connection refused');
+      stats.refused(e.code);
+      log.warn({ event: 'tls_refused', code: e.code, remoteAddress: socket.remoteAddress }, 'connection refused');
       socket.destroy();
       return;
     }
-    o.onConnection(socket);
+    o.onConnection(guarded);
   });
   server.on('tlsClientError', (err: Error & { code?: string; reason?: string }, socket) => {
-    o.stats.refused('TIQ_ERR_TLS_HANDSHAKE');
-    o.log.warn({
+    const raw = (socket as unknown as { _parent?: object })._parent;
+    if (raw && refusedSockets.has(raw)) return;
+    stats.refused('TIQ_ERR_TLS_HANDSHAKE');
+    log.warn({
       event: 'tls_refused', code: 'TIQ_ERR_TLS_HANDSHAKE', reason: err.reason ?? err.code ?? err.message,
       remoteAddress: socket.remoteAddress,
     }, 'TLS handshake refused');

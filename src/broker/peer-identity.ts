@@ -4,7 +4,7 @@
  * not check for client certificates: the clientAuth extended key usage,
  * revocation by serial, and a well-formed ThingIQ identity.
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { TiqError } from '../errors.ts';
 import { isValidId, parseIdentityUri, type Identity } from '../identity/identity.ts';

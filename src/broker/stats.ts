@@ -18,6 +18,12 @@ export class GatewayStats {
   private readonly connections = new Counter({
     name: 'thingiq_connections_total', help: 'Accepted MQTT connections by kind and tenant', labelNames: ['kind', 'tenant'], registers: [this.registry],
   });
+  private readonly throttles = new Counter({
+    name: 'thingiq_throttled_messages_total', help: 'Messages held back by a rate limit or quota (the slow policy)', registers: [this.registry],
+  });
+  private readonly throttleDelay = new Counter({
+    name: 'thingiq_throttle_delay_seconds_total', help: 'Total time messages were held back by rate limits and quotas', registers: [this.registry],
+  });
   readonly connectedClients = new Gauge({ name: 'thingiq_connected_clients', help: 'Connected MQTT clients', registers: [this.registry] });
 
   constructor(defaultMetrics = false) {
@@ -30,6 +36,16 @@ export class GatewayStats {
 
   refused(code: ErrorCode): void {
     this.refusals.inc({ code });
+  }
+
+  throttled(delayMs: number): void {
+    this.throttles.inc();
+    this.throttleDelay.inc(delayMs / 1000);
+  }
+
+  async throttledCount(): Promise<number> {
+    const m = await this.throttles.get();
+    return m.values[0]?.value ?? 0;
   }
 
   connected(id: Identity): void {

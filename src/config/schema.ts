@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { AdminConfigSchema } from '../admin/admin-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
 import { KeysConfigSchema, TenantKeysConfigSchema } from '../keys/keys-config.ts';
+import { LimitsConfigSchema, TenantQuotasSchema } from '../limits/limits-config.ts';
 import { PrivacyConfigSchema } from '../privacy/policy-config.ts';
 import { StorageConfigSchema, TenantRetentionConfigSchema } from '../sinks/sinks-config.ts';
 
@@ -40,6 +41,8 @@ export const TenantConfigSchema = z.object({
   privacy: PrivacyConfigSchema.optional(),
   keys: TenantKeysConfigSchema.optional(),
   retention: TenantRetentionConfigSchema.optional(),
+  /** This tenant's message, byte and connection quotas (the rest from limits.tenantDefaults). */
+  quotas: TenantQuotasSchema.optional(),
 }).strict();
 
 export const ExternalCaSchema = z.object({
@@ -59,7 +62,7 @@ export const GatewayConfigSchema = z.object({
     port: Port.default(8883),
     /** Hostnames and addresses put in the development server certificate. */
     serverHosts: z.array(z.string().min(1)).min(1).default(['localhost', '127.0.0.1']),
-    /** Close connections that do not finish the TLS handshake and CONNECT in time. */
+    /** Close connections that do not send CONNECT this long after the TLS handshake. */
     connectTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
     /** Largest keepalive a client may ask for, seconds (0 = no limit). */
     keepaliveLimitS: z.number().int().min(0).max(65535).default(1200),
@@ -68,6 +71,8 @@ export const GatewayConfigSchema = z.object({
     /** Refused publishes by one client before it is disconnected. */
     maxRefusalsBeforeDisconnect: z.number().int().min(1).default(3),
   }).strict().prefault({}),
+  /** Packet size, topic, rate, quota, connection and flapping limits (docs/SECURITY.md). */
+  limits: LimitsConfigSchema.prefault({}),
   admin: AdminConfigSchema.prefault({}),
   /** Where generated certificates, the issuance registry and the CA live. */
   pkiDir: z.string().min(1).default('certs'),

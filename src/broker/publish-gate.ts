@@ -1,0 +1,36 @@
+/**
+ * Bounds the publishes of one client that run through the pipeline at once.
+ * aedes dispatches a whole socket read concurrently and reads on only when
+ * every packet of it has called back, so holding the extra ones here also
+ * stops reading from that socket: a client cannot start more work than
+ * `maxRunning` pipelines, and cannot queue more than `maxWaiting` behind them.
+ */
+export class PublishGate {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly maxRunning: number, private readonly maxWaiting: number) {}
+
+  /** Runs `work` now or when a slot frees; false (and nothing queued) when the queue is full. */
+  enter(work: () => void): boolean {
+    if (this.running < this.maxRunning) {
+      this.running++;
+      work();
+      return true;
+    }
+    if (this.waiting.length >= this.maxWaiting) return false;
+    this.waiting.push(work);
+    return true;
+  }
+
+  /** Frees a slot; the next waiting work takes it over (on a fresh stack). */
+  leave(): void {
+    const next = this.waiting.shift();
+    if (next) setImmediate(next);
+    else this.running--;
+  }
+
+  get load(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * authorizePublish: the checks of one PUBLISH in order (topic form, QoS,
+ * namespace, restriction, rate and quotas, payload size), then the ingest
+ * pipeline; its callback releases the PUBACK and the fan-out. Every message
+ * that passes the namespace check takes its place in the client's PUBACK
+ * order at once ([MQTT-4.6.0-2]), so delays (rate limits, the pending-publish
+ * gate) never reorder acknowledgements.
+ */
+import type { Client, PublishPacket } from 'aedes';
+import { TiqError, toTiqError, type ErrorCode } from '../errors.ts';
+import { describeIdentity } from '../identity/identity.ts';
+import type { IngestMessage } from '../pipeline/message.ts';
+import { runPipeline } from '../pipeline/pipeline.ts';
+import type { ClientState } from './client-state.ts';
+import { stateOf } from './client-state.ts';
+import type { HookDeps } from './hooks.ts';
+import { isWellFormedMqttString, topicLevels } from './mqtt-strings.ts';
+import type { TenantEntry } from './tenant-directory.ts';
+import { classifyPublish } from './topics.ts';
+
+/** A published message the gateway acknowledged but will not forward (policy drop, refused payload). */
+export const DROPPED_PAYLOAD = Buffer.alloc(0);
+
+type Callback = (e?: Error | null) => void;
+
+/** Refusals that close the connection at once, whatever the refusal count. */
+const DISCONNECT_AT_ONCE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'TIQ_ERR_TOPIC_DENIED', 'TIQ_ERR_QOS_UNSUPPORTED', 'TIQ_ERR_TOPIC_TOO_LONG', 'TIQ_ERR_MALFORMED_PACKET',
+]);
+
+export function createPublishHook(deps: HookDeps) {
+  const { log, stats, limits } = deps;
+
+  function topicRefusal(packet: PublishPacket): TiqError | undefined {
+    const topic = packet.topic;
+    if (!isWellFormedMqttString(topic)) return new TiqError('TIQ_ERR_MALFORMED_PACKET', { reason: 'topic with NUL or invalid UTF-8' });
+    if (topic.length > limits.config.maxTopicLength || topicLevels(topic) > limits.config.maxTopicLevels) {
+      return new TiqError('TIQ_ERR_TOPIC_TOO_LONG', { length: topic.length, limit: limits.config.maxTopicLength });
+    }
+    // QoS 2 is refused, not bounded (docs/SECURITY.md): the PUBACK-after-commit contract is QoS 1's.
+    if (packet.qos === 2) return new TiqError('TIQ_ERR_QOS_UNSUPPORTED');
+    return undefined;
+  }
+
+  return function authorizePublish(client: Client | null, packet: PublishPacket, callback: Callback): void {
+    const state = stateOf(client);
+    if (!state) return callback(new TiqError('TIQ_ERR_TOPIC_DENIED'));
+    const early = topicRefusal(packet);
+    if (early) return refusePublish(state, packet, early, callback);
+    const id = state.peer.identity;
+    const tenant = id.kind === 'operator' ? undefined : deps.directory().get(id.tenantId);
+    const target = classifyPublish(id, packet.topic, tenant?.streamNames ?? new Set());
+    if (target.kind === 'denied' || id.kind !== 'device' || !tenant || !state.bucket) {
+      return refusePublish(state, packet, new TiqError('TIQ_ERR_TOPIC_DENIED', { reason: target.kind === 'denied' ? target.reason : 'not a device' }), callback);
+    }
+    const complete = state.order.reserve();
+    const payload = packet.payload as Buffer;
+    const admission = limits.publishes.admit(id.tenantId, state.bucket, payload.length, deps.pipeline.now());
+    if ('refused' in admission) {
+      return complete(() => refusePublish(state, packet, new TiqError(admission.refused, { limit: admission.limit }), callback));
+    }
+    const proceed = () => {
+      if (client!.closed) return complete(() => callback(new TiqError('TIQ_ERR_SHUTTING_DOWN', 'connection closed while held')));
+      const entered = state.gate.enter(() => process(state, tenant, packet, target, (run) => complete(() => { state.gate.leave(); run(); }), callback));
+      if (!entered) complete(() => refusePublish(state, packet, new TiqError('TIQ_ERR_TOO_MANY_PENDING', { limit: limits.config.maxQueuedPublishes }), callback));
+    };
+    if (admission.delayMs === 0) return proceed();
+    stats.throttled(admission.delayMs);
+    setTimeout(proceed, admission.delayMs);
+  };
+
+  /** One admitted message: private-mode command, restriction, size, then the pipeline. `done` fires in PUBACK order. */
+  function process(state: ClientState, tenant: TenantEntry, packet: PublishPacket, target: ReturnType<typeof classifyPublish>,
+    done: (run: () => void) => void, callback: Callback): void {
+    const id = state.peer.identity;
+    if (id.kind !== 'device' || target.kind === 'denied') return done(() => callback(new TiqError('TIQ_ERR_TOPIC_DENIED')));
+    const payload = packet.payload as Buffer;
+    if (target.kind === 'private-mode') {
+      const ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);
+      if (!ok) return done(() => refusePublish(state, packet, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' }), callback));
+      return done(() => acceptDropped(packet, callback));
+    }
+    if (deps.restriction(id.tenantId, id.deviceId) !== 'none') {
+      // Restricted processing: acknowledged so the device does not resend, neither stored nor forwarded.
+      stats.refused('TIQ_ERR_RESTRICTED');
+      return done(() => acceptDropped(packet, callback));
+    }
+    const stream = tenant.streams.get(target.stream)!;
+    if (payload.length > stream.maxPayloadBytes) {
+      return done(() => refusePublish(state, packet, new TiqError('TIQ_ERR_PAYLOAD_TOO_LARGE', { limit: stream.maxPayloadBytes, size: payload.length }), callback));
+    }
+    const msg: IngestMessage = {
+      tenantId: id.tenantId, deviceId: id.deviceId, stream: target.stream, messageType: stream.messageType,
+      topic: packet.topic, qos: packet.qos, receivedAtMs: deps.pipeline.now(), payload, encoding: 'protobuf',
+      body: undefined, deviceTimeMs: 0, sequence: 0, applied: undefined, sealed: undefined,
+    };
+    const finish = (err: unknown, dropped: boolean) => done(() => {
+      if (err) return refusePublish(state, packet, toTiqError(err), callback);
+      stats.accepted(msg.stream, dropped ? 'dropped' : 'stored');
+      if (dropped) return acceptDropped(packet, callback);
+      packet.payload = msg.payload; // subscribers receive the pipeline's output, never the device's bytes
+      callback(null);
+    });
+    try {
+      const result = runPipeline(msg, deps.pipeline);
+      if (result instanceof Promise) result.then((r) => finish(null, r.kind === 'drop'), (e: unknown) => finish(e, false));
+      else finish(null, result.kind === 'drop');
+    } catch (err) {
+      finish(err, false);
+    }
+  }
+
+  function acceptDropped(packet: PublishPacket, callback: Callback): void {
+    packet.payload = DROPPED_PAYLOAD;
+    packet.retain = false;
+    callback(null);
+  }
+
+  /**
+   * MQTT 3.1.1 has no negative PUBACK. A retryable failure (keys, storage,
+   * rate and quota limits) closes the connection without PUBACK so the device
+   * resends later; a poison payload is acknowledged and discarded so the
+   * device does not resend it forever, until too many refusals close the
+   * connection; a publish outside the device's own topics, a QoS 2 publish or
+   * a malformed topic closes the connection at once.
+   */
+  function refusePublish(state: ClientState, packet: PublishPacket, err: TiqError, callback: Callback): void {
+    state.refusals++;
+    stats.refused(err.code);
+    const disconnect = err.retryable || DISCONNECT_AT_ONCE.has(err.code) || state.refusals >= deps.maxRefusalsBeforeDisconnect;
+    log.warn({
+      event: 'publish_refused', code: err.code, identity: describeIdentity(state.peer.identity),
+      topic: packet.topic.slice(0, 256), detail: err.detail, disconnect,
+    }, 'publish refused');
+    if (disconnect) return callback(err);
+    acceptDropped(packet, callback);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Reads MQTT 3.1.1 fixed headers off the raw byte stream, incrementally,
+ * without buffering or parsing packet bodies: mqtt-packet has no size limit
+ * and buffers whatever a remaining length promises (up to 256 MiB), so the
+ * size and the framing rules are checked here, before the parser sees a byte.
+ */
+import type { ErrorCode } from '../errors.ts';
+
+export interface FrameViolation {
+  readonly code: ErrorCode;
+  readonly reason: string;
+}
+
+const CONNECT = 1;
+const PUBLISH = 3;
+/** Packet types a client may send [MQTT-2.2.1]; CONNACK, SUBACK, UNSUBACK, PINGRESP are server-only. */
+const CLIENT_TYPES = new Set([1, 3, 4, 5, 6, 7, 8, 10, 12, 14]);
+/** Types whose fixed-header flags are 0b0010; all others but PUBLISH are 0 [MQTT-2.2.2-1], [MQTT-2.2.2-2]. */
+const FLAGS_0010 = new Set([6, 8, 10]);
+
+type State = 'header' | 'length' | 'body';
+
+export class FrameScanner {
+  private state: State = 'header';
+  private lengthBytes = 0;
+  private multiplier = 1;
+  private remaining = 0;
+  private packets = 0;
+
+  constructor(private readonly maxPacketBytes: number) {}
+
+  /** Scans one chunk; returns the first violation, after which the connection must be closed. */
+  scan(chunk: Uint8Array): FrameViolation | undefined {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.state === 'body') {
+        const skip = Math.min(this.remaining, chunk.length - i);
+        i += skip;
+        this.remaining -= skip;
+        if (this.remaining === 0) this.state = 'header';
+        continue;
+      }
+      const byte = chunk[i++]!;
+      const violation = this.state === 'header' ? this.header(byte) : this.length(byte);
+      if (violation) return violation;
+    }
+    return undefined;
+  }
+
+  private header(byte: number): FrameViolation | undefined {
+    const type = byte >> 4;
+    const flags = byte & 0x0f;
+    if (!CLIENT_TYPES.has(type)) return { code: 'TIQ_ERR_MALFORMED_PACKET', reason: `packet type ${type} is not sent by clients` };
+    // [MQTT-3.1.0-1] CONNECT first; [MQTT-3.1.0-2] and only once.
+    if (this.packets === 0 && type !== CONNECT) return { code: 'TIQ_ERR_PROTOCOL_VIOLATION', reason: 'first packet is not CONNECT' };
+    if (this.packets > 0 && type === CONNECT) return { code: 'TIQ_ERR_PROTOCOL_VIOLATION', reason: 'second CONNECT' };
+    if (type === PUBLISH) {
+      if ((flags & 0x06) === 0x06) return { code: 'TIQ_ERR_MALFORMED_PACKET', reason: 'PUBLISH with QoS 3' }; // [MQTT-3.3.1-4]
+    } else if (flags !== (FLAGS_0010.has(type) ? 0x02 : 0)) {
+      return { code: 'TIQ_ERR_MALFORMED_PACKET', reason: `reserved flags of packet type ${type}` };
+    }
+    this.packets++;
+    this.state = 'length';
+    this.lengthBytes = 0;
+    this.multiplier = 1;
+    this.remaining = 0;
+    return undefined;
+  }
+
+  /** The remaining length: a variable byte integer of at most four bytes [MQTT-2.2.3]. */
+  private length(byte: number): FrameViolation | undefined {
+    this.remaining += (byte & 0x7f) * this.multiplier;
+    this.multiplier *= 128;
+    this.lengthBytes++;
+    if (byte & 0x80) {
+      if (this.lengthBytes === 4) return { code: 'TIQ_ERR_MALFORMED_PACKET', reason: 'remaining length longer than 4 bytes' };
+      return undefined;
+    }
+    if (this.remaining > this.maxPacketBytes) return { code: 'TIQ_ERR_PACKET_TOO_LARGE', reason: `packet announces ${this.remaining} bytes` };
+    this.state = this.remaining === 0 ? 'header' : 'body';
+    return undefined;
+  }
+}
