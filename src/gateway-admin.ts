@@ -37,7 +37,10 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
   return {
     tenants: tenantsAdmin(current),
     pki: pkiAdmin(gw.path(gw.config.pkiDir)),
-    privacy: privacyAdmin(current, gw.privacy),
+    privacy: privacyAdmin(current, gw.privacy, {
+      get: (t) => gw.policyOverrides.get(t),
+      put: (t, policy, actor) => gw.putPolicy(t, policy, actor),
+    }),
     privateMode: gw.privateMode,
     retention: retentionAdmin(gw.retention, gw.storage),
     keys: keysAdmin(gw.keys),

@@ -24,6 +24,7 @@ import type { PipelineContext } from './pipeline/context.ts';
 import { initPki, pkiPaths } from './pki/pki-store.ts';
 import { IssuanceRegistry, normaliseSerial } from './pki/issuance-registry.ts';
 import { privacySourcesFromConfig } from './privacy/config-sources.ts';
+import { PolicyOverrides } from './privacy/policy-overrides.ts';
 import { createPrivacyEngine, type ReloadablePrivacyEngine } from './privacy/privacy-engine.ts';
 import { createPrivateModeRegistry, parsePrivateModeCommand, type PrivateModeRegistry } from './privacy/private-mode.ts';
 import { parseConfig } from './config/load.ts';
@@ -72,6 +73,7 @@ export class Gateway {
   readonly codec: TelemetryCodec;
   readonly privateMode: PrivateModeRegistry;
   readonly privacy: ReloadablePrivacyEngine;
+  readonly policyOverrides: PolicyOverrides;
 
   private constructor(readonly config: GatewayConfig, readonly baseDir: string, log: Logger) {
     this.log = log;
@@ -80,7 +82,8 @@ export class Gateway {
     this.codec = TelemetryCodec.load();
     this.checkStreams();
     this.privateMode = createPrivateModeRegistry({ dir: this.path(`${config.dataDir}/privacy`) });
-    this.privacy = createPrivacyEngine({ tenants: privacySourcesFromConfig(config), privateMode: this.privateMode });
+    this.policyOverrides = new PolicyOverrides(this.path(`${config.dataDir}/privacy`));
+    this.privacy = createPrivacyEngine({ tenants: this.policyOverrides.apply(privacySourcesFromConfig(config)), privateMode: this.privateMode });
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -230,6 +233,18 @@ export class Gateway {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0;
   }
 
+  /**
+   * A tenant's policy put through the admin API: validated against the
+   * policy in force (a changed policy needs a higher version), persisted,
+   * applied to the next message, audited. Throws TIQ_ERR_POLICY_INVALID.
+   */
+  putPolicy(tenantId: string, policy: unknown, actor: string): { policyId: string; policyVersion: number } {
+    const inForce = this.policyOverrides.put(this.privacy, privacySourcesFromConfig(this.currentConfig), tenantId, policy);
+    this.log.info({ event: 'policy_put', tenantId, ...inForce }, 'privacy policy replaced through the admin API');
+    this.audit({ actor, role: 'api', action: 'privacy.put', tenant: tenantId, target: `policy:${inForce.policyId}@${inForce.policyVersion}` });
+    return inForce;
+  }
+
   /** Bound admin ports (0 when the admin API is disabled). */
   adminPorts = { port: 0, mtlsPort: 0 };
 
@@ -283,7 +298,7 @@ export class Gateway {
       this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_CONFIG', source, problems }, 'configuration change refused; previous one stays in force');
       return { ok: false, problems };
     }
-    const sources = privacySourcesFromConfig(next);
+    const sources = this.policyOverrides.apply(privacySourcesFromConfig(next));
     const problems = this.privacy.validate(sources);
     if (problems.length) {
       this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_POLICY_INVALID', source, problems }, 'privacy policy change refused; previous one stays in force');

@@ -47,10 +47,14 @@ export function tenantsAdmin(config: () => GatewayConfig): AdminTenants {
   };
 }
 
-export function privacyAdmin(config: () => GatewayConfig, engine: ReloadablePrivacyEngine): AdminPrivacy {
+export function privacyAdmin(
+  config: () => GatewayConfig, engine: ReloadablePrivacyEngine,
+  overrides: { get(tenantId: string): unknown; put: AdminPrivacy['put'] },
+): AdminPrivacy {
   return {
-    policyOf: (id) => config().tenants[id]?.privacy ?? config().privacy,
+    policyOf: (id) => overrides.get(id) ?? config().tenants[id]?.privacy ?? config().privacy,
     inForce: (id) => engine.policyOf(id),
+    put: overrides.put,
   };
 }
 

@@ -22,6 +22,7 @@ import { initPki, issueIdentity } from '../../src/pki/pki-store.ts';
 import { privacySourcesFromConfig } from '../../src/privacy/config-sources.ts';
 import { createPrivacyEngine } from '../../src/privacy/privacy-engine.ts';
 import { createPrivateModeRegistry } from '../../src/privacy/private-mode.ts';
+import { PolicyOverrides } from '../../src/privacy/policy-overrides.ts';
 import { MemoryKeys, MemoryRecords, MemoryRetention } from './memory-deps.ts';
 
 export const ISSUER = 'https://idp.test.invalid/';
@@ -75,7 +76,7 @@ export class AdminFixture {
     this.deps = {
       tenants: tenantsAdmin(config),
       pki,
-      privacy: privacyAdmin(config, createPrivacyEngine({ tenants: privacySourcesFromConfig(GATEWAY_CONFIG) })),
+      privacy: this.privacyDeps(config),
       privateMode: createPrivateModeRegistry({ dir: join(this.dir, 'data', 'privacy') }),
       retention: this.retention,
       keys: this.keys,
@@ -93,6 +94,14 @@ export class AdminFixture {
     this.server = createAdminServer(this.deps, { config: adminConfig });
     this.ports = await this.server.start();
     return this;
+  }
+
+  /** The real policy engine with API overrides, as the gateway wires them. */
+  private privacyDeps(config: () => typeof GATEWAY_CONFIG) {
+    const base = privacySourcesFromConfig(GATEWAY_CONFIG);
+    const overrides = new PolicyOverrides(join(this.dir, 'data', 'privacy'));
+    const engine = createPrivacyEngine({ tenants: overrides.apply(base) });
+    return privacyAdmin(config, engine, { get: (t) => overrides.get(t), put: (t, policy) => overrides.put(engine, base, t, policy) });
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,7 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: `${D}/private-mode`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
   { method: 'PUT', path: `${D}/private-mode`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({ on: true }) },
   { method: 'GET', path: `${T}/privacy-policy`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
+  { method: 'PUT', path: `${T}/privacy-policy`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({ policy: { policyId: 'acme-default', version: Date.now() % 1_000_000_000, defaults: { '*': { action: 'strip' } } } }) },
   { method: 'POST', path: `${T}/privacy-policy/validate`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({ policy: { policyId: 'p', version: 2 } }) },
   { method: 'POST', path: `${T}/privacy-policy/preview`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({ deviceId: 'truck-1', points: [{ latitude: 52.52, longitude: 13.405, timeUnixMs: 1717578000000 }] }) },
   { method: 'GET', path: `${T}/retention`, needs: 'tenant-reader', ok: 200, tenantScoped: true },

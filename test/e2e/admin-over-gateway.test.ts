@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connect, sleep, startGateway, subscribe } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
-import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
+import { decode, encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 function call(port: number, pem: ClientPem, method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: () => Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
@@ -88,6 +88,23 @@ describe('admin API on a running gateway', () => {
     const after = await api('GET', '/v1/tenants/acme/devices/van-7/data');
     expect(after.status).toBe(200);
     expect(after.text.trim()).toBe('');
+  });
+
+  it('a policy put through the API applies to the next message and survives in the policy store', async () => {
+    const device = await connect(gw.port, pki.device('acme', 'car-5'), { clientId: 'car-5' });
+    devices.push(device);
+    const sub = await subscribe(app, 'tenants/acme/devices/car-5/#');
+    const bad = await api('PUT', '/v1/tenants/acme/privacy-policy', { policy: { policyId: 'api', version: 1, defaults: { '*': { action: 'teleport' } } } });
+    expect(bad.status).toBe(422);
+    expect(bad.json()['code']).toBe('TIQ_ERR_POLICY_INVALID');
+    const ok = await api('PUT', '/v1/tenants/acme/privacy-policy', { policy: { policyId: 'api', version: 7, defaults: { '*': { action: 'strip' } } } });
+    expect(ok.status).toBe(200);
+    await device.publishAsync('tenants/acme/devices/car-5/location', encode(VEHICLE, vehicle()), { qos: 1 });
+    const [msg] = await sub.next(1);
+    const body = decode(VEHICLE, msg!.payload);
+    expect(body).not.toHaveProperty('latitude');
+    expect(body['appliedPolicy']).toEqual({ policyId: 'api', version: 7, locationAction: 'strip' });
+    expect((await api('GET', '/v1/tenants/acme/privacy-policy')).json()['inForce']).toEqual({ policyId: 'api', policyVersion: 7 });
   });
 
   it('serves Prometheus metrics to operators, never device ids in labels', async () => {

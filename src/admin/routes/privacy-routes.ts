@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { TiqError } from '../../errors.ts';
 import { runPreview } from '../../privacy/preview/run-preview.ts';
 import { validateTenantPolicies } from '../../privacy/policy-validation.ts';
-import { noteAudit } from '../route-access.ts';
+import { noteAudit, principalOf } from '../route-access.ts';
 import { idsOf, parseInput, route, type RouteContext } from './route.ts';
 
 const ValidateBody = z.object({ policy: z.unknown() }).strict();
@@ -19,6 +19,14 @@ export function registerPrivacyRoutes({ app, deps }: RouteContext): void {
   route(app, 'GET', '/v1/tenants/:tenant/privacy-policy', { needs: 'tenant-reader', action: 'privacy.get' }, async (request) => {
     const { tenant } = idsOf(request);
     return { inForce: deps.privacy.inForce(tenant) ?? null, policy: deps.privacy.policyOf(tenant) ?? null };
+  });
+
+  route(app, 'PUT', '/v1/tenants/:tenant/privacy-policy', { needs: 'tenant-admin', action: 'privacy.put' }, async (request) => {
+    const { tenant } = idsOf(request);
+    const { policy } = parseInput(ValidateBody, request.body);
+    const inForce = deps.privacy.put(tenant, policy, principalOf(request).actor);
+    noteAudit(request, `policy=${inForce.policyId}@${inForce.policyVersion}`);
+    return { inForce };
   });
 
   route(app, 'POST', '/v1/tenants/:tenant/privacy-policy/validate', { needs: 'tenant-admin', action: 'privacy.validate' }, async (request) => {
