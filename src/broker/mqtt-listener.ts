@@ -82,6 +82,8 @@ export function createMqttListener(o: MqttListenerOptions): Server {
       event: 'tls_refused', code: 'TIQ_ERR_TLS_HANDSHAKE', reason: err.reason ?? err.code ?? err.message,
       remoteAddress: socket.remoteAddress,
     }, 'TLS handshake refused');
+    // With a tlsClientError listener Node leaves the socket open: a handshake timeout would not close it.
+    socket.destroy();
   });
   return server;
 }
