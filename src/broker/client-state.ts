@@ -21,6 +21,8 @@ export interface ClientState {
   readonly bucket: TokenBucket | undefined;
   /** Publishes refused on this connection; past the limit the client is disconnected. */
   refusals: number;
+  /** A refusal is closing this connection. */
+  disconnecting: boolean;
 }
 
 export interface ClientLimits {
@@ -44,7 +46,7 @@ const UNBOUNDED: ClientLimits = { maxPendingPublishes: Number.MAX_SAFE_INTEGER, 
 
 export function attachClient(client: Client, peer: PeerInfo, limits: ClientLimits = UNBOUNDED): ClientState {
   const state: ClientState = {
-    peer, order: new OrderedCompletions(), refusals: 0,
+    peer, order: new OrderedCompletions(), refusals: 0, disconnecting: false,
     gate: new PublishGate(limits.maxPendingPublishes, limits.maxQueuedPublishes), bucket: limits.bucket,
   };
   clients.set(client, state);

@@ -42,9 +42,11 @@ export function createPublishHook(deps: HookDeps) {
     return undefined;
   }
 
-  return function authorizePublish(client: Client | null, packet: PublishPacket, callback: Callback): void {
+  return function authorizePublish(client: Client | null, packet: PublishPacket, aedesCallback: Callback): void {
     const state = stateOf(client);
-    if (!state) return callback(new TiqError('TIQ_ERR_TOPIC_DENIED'));
+    if (!state) return aedesCallback(new TiqError('TIQ_ERR_TOPIC_DENIED'));
+    // Once a refusal closes the connection, nothing after it in PUBACK order is acknowledged.
+    const callback: Callback = (e) => aedesCallback(!e && state.disconnecting ? new TiqError('TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
     const early = topicRefusal(packet);
     if (early) return refusePublish(state, packet, early, callback);
     const id = state.peer.identity;
@@ -132,7 +134,9 @@ export function createPublishHook(deps: HookDeps) {
       event: 'publish_refused', code: err.code, identity: describeIdentity(state.peer.identity),
       topic: packet.topic.slice(0, 256), detail: err.detail, disconnect,
     }, 'publish refused');
-    if (disconnect) return callback(err);
-    acceptDropped(packet, callback);
+    if (!disconnect) return acceptDropped(packet, callback);
+    // The PUBACKs released just before this one are written on the next tick; let them out before aedes closes.
+    state.disconnecting = true;
+    setImmediate(callback, err);
   }
 }
