@@ -19,6 +19,8 @@ export interface SqliteOpenOptions {
   readonly durability: Durability;
   /** Create the tables (the main connection does it once, before the writer thread opens). */
   readonly createSchema?: boolean;
+  /** Page cache in KiB (SQLite's default is 2,000). */
+  readonly cacheKiB?: number;
 }
 
 export function openSqliteDatabase(options: SqliteOpenOptions): Database {
@@ -29,6 +31,7 @@ export function openSqliteDatabase(options: SqliteOpenOptions): Database {
     db.pragma(`synchronous = ${options.durability === 'fsync' ? 'FULL' : 'NORMAL'}`);
     // Two connections (this process's main thread and writer thread) and the CLI may each hold the write lock briefly.
     db.pragma('busy_timeout = 5000');
+    if (options.cacheKiB !== undefined) db.pragma(`cache_size = -${Math.trunc(options.cacheKiB)}`);
     if (options.createSchema) db.exec(SQLITE_SCHEMA);
     return db;
   } catch (err) {
