@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { EncryptedPayload, PipelineContext } from '../context.ts';
 import { CONTINUE, type IngestMessage, type StageResult } from '../message.ts';
+import { newRecordId } from '../record-id.ts';
 
 /** AES-256-GCM under the tenant's (and device's) data key; no network round trip while the key is cached. */
 export function encryptRecord(msg: IngestMessage, ctx: PipelineContext): StageResult | Promise<StageResult> {
   if (!ctx.sealer) return CONTINUE;
-  const recordId = randomUUID();
+  const recordId = newRecordId(msg.receivedAtMs);
   const sealed = ctx.sealer.seal({
     tenantId: msg.tenantId, deviceId: msg.deviceId, stream: msg.stream, recordId, plaintext: msg.payload,
   });

@@ -1,0 +1,19 @@
+/**
+ * Record ids: UUID version 7 (RFC 9562 §5.7), 48 bits of Unix milliseconds
+ * then 74 random bits (from the CSPRNG pool, never reused).
+ *
+ * Time-ordered rather than version 4 because record_id is a UNIQUE index:
+ * random ids land on random B-tree pages and made each insert touch cold
+ * pages as the table grew (about twice the SQLite insert cost at 100,000
+ * rows). The time the id reveals is the receive time stored beside it anyway.
+ */
+import { takeRandomBytes } from '../keys/random-pool.ts';
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+export function newRecordId(nowMs: number): string {
+  const ms = Math.min(Math.max(0, Math.trunc(nowMs)), 2 ** 48 - 1).toString(16).padStart(12, '0');
+  const r = takeRandomBytes(10);
+  return `${ms.slice(0, 8)}-${ms.slice(8)}-7${HEX[r[0]! & 0x0f]!.charAt(1)}${HEX[r[1]!]}-${HEX[(r[2]! & 0x3f) | 0x80]}${HEX[r[3]!]}-`
+    + `${HEX[r[4]!]}${HEX[r[5]!]}${HEX[r[6]!]}${HEX[r[7]!]}${HEX[r[8]!]}${HEX[r[9]!]}`;
+}
