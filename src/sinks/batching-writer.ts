@@ -81,15 +81,31 @@ export class BatchingWriter {
     };
   }
 
-  /** Resolves once the record is committed ('inserted') or known to be stored already ('duplicate'). */
-  async write(record: SealedRecord): Promise<WriteOutcome> {
-    if (this.#closing) throw new TiqError('TIQ_ERR_SHUTTING_DOWN', { sink: this.sink.name });
-    assertStorableRecord(record);
+  /**
+   * Resolves once the record is committed ('inserted') or known to be stored already ('duplicate').
+   * Not async: with room in the queue this is one promise per record, no more (it runs per message).
+   */
+  write(record: SealedRecord): Promise<WriteOutcome> {
+    if (this.#closing) return Promise.reject(new TiqError('TIQ_ERR_SHUTTING_DOWN', { sink: this.sink.name }));
+    try {
+      assertStorableRecord(record);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#queue.length + this.#inFlight >= this.options.maxPendingRecords) return this.writeWhenRoom(record);
+    return this.enqueue(record);
+  }
+
+  private async writeWhenRoom(record: SealedRecord): Promise<WriteOutcome> {
     while (this.#queue.length + this.#inFlight >= this.options.maxPendingRecords) {
       this.setBackpressure(true);
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
       if (this.#closing) throw new TiqError('TIQ_ERR_SHUTTING_DOWN', { sink: this.sink.name });
     }
+    return this.enqueue(record);
+  }
+
+  private enqueue(record: SealedRecord): Promise<WriteOutcome> {
     return new Promise<WriteOutcome>((resolve, reject) => {
       this.#queue.push({ record, resolve, reject });
       this.schedule();
