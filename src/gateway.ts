@@ -306,6 +306,7 @@ export class Gateway {
     }
     this.privacy.update(sources);
     this.directory = new TenantDirectory(next);
+    this.limits?.setTenantQuotas(Object.fromEntries(Object.entries(next.tenants).map(([t, c]) => [t, c.quotas])));
     this.currentConfig = next;
     this.audit({ actor: 'system', role: 'system', action: 'config.reload', tenant: '', target: source });
     const policies = Object.fromEntries(this.directory.ids().map((t) => [t, this.privacy.policyOf(t)]));

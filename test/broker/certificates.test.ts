@@ -2,11 +2,38 @@
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IssuanceRegistry } from '../../src/pki/issuance-registry.ts';
-import { pkiPaths } from '../../src/pki/pki-store.ts';
+import forge from 'node-forge';
+import { pkiPaths, readCa } from '../../src/pki/pki-store.ts';
 import { connect, sleep, startGateway, subackCode } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 
 const DAY = 24 * 3600 * 1000;
+
+/** A device certificate issued by an intermediate CA that the gateway's CA signed: [leaf, intermediate]. */
+function intermediateChain(pki: TestPki): { cert: string; key: string } {
+  const ca = readCa(pki.dir);
+  const caCert = forge.pki.certificateFromPem(ca.certPem);
+  const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
+  const make = (subject: string, issuerCert: forge.pki.Certificate | undefined, signKey: forge.pki.PrivateKey, isCa: boolean, san?: string) => {
+    const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
+    const c = forge.pki.createCertificate();
+    c.publicKey = keys.publicKey;
+    c.serialNumber = '0' + Math.floor(Math.random() * 1e12).toString(16);
+    c.validity.notBefore = new Date(Date.now() - 60_000);
+    c.validity.notAfter = new Date(Date.now() + DAY);
+    c.setSubject([{ shortName: 'CN', value: subject }]);
+    c.setIssuer((issuerCert ?? caCert).subject.attributes);
+    c.setExtensions([
+      { name: 'basicConstraints', cA: isCa },
+      ...(isCa ? [{ name: 'keyUsage', keyCertSign: true }] : [{ name: 'extKeyUsage', clientAuth: true }, { name: 'subjectAltName', altNames: [{ type: 6, value: san }] }]),
+    ]);
+    c.sign(signKey as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
+    return { cert: c, key: keys.privateKey };
+  };
+  const inter = make('Intermediate', undefined, caKey, true);
+  const leaf = make('deep-1', inter.cert, inter.key, false, 'urn:thingiq:tenant:acme:device:deep-1');
+  return { cert: forge.pki.certificateToPem(leaf.cert) + forge.pki.certificateToPem(inter.cert), key: forge.pki.privateKeyToPem(leaf.key) };
+}
 
 describe('client certificate matrix', () => {
   const pki = new TestPki();
@@ -39,6 +66,12 @@ describe('client certificate matrix', () => {
     await sleep(50);
     // OpenSSL refuses the purpose in the handshake (peer-identity.test.ts covers the gateway's own check behind it).
     expect(gw.logs.events('tls_refused').length).toBeGreaterThan(before);
+  });
+
+  it('a chain through an intermediate CA is refused (the CA has pathLen 0; identity only from certificates it issued)', async () => {
+    const chain = intermediateChain(pki);
+    await expect(connect(gw.port, { ...pki.device('acme', 'x'), cert: chain.cert, key: chain.key }, { clientId: 'deep-1' })).rejects.toThrow();
+    expect(await gw.gateway.stats.messageCount('location', 'stored')).toBe(0);
   });
 
   it('no client certificate at all fails the handshake', async () => {
