@@ -52,7 +52,7 @@ export interface GatewayOptions {
 }
 
 export class Gateway {
-  readonly stats = new GatewayStats();
+  readonly stats = new GatewayStats(true);
   private server: Server | undefined;
   private broker: Aedes | undefined;
   private registry: IssuanceRegistry | undefined;
@@ -143,6 +143,20 @@ export class Gateway {
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
     this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
     this.dekSweep.unref();
+    this.registerStateMetrics();
+  }
+
+  /** Metrics read from components' state at scrape time. Labels: tenants and sinks, never devices. */
+  private registerStateMetrics(): void {
+    const s = this.stats;
+    s.gaugeFrom('thingiq_tenant_connections', 'Live MQTT connections by tenant', ['tenant'],
+      () => [...(this.limits?.perTenant.entries() ?? [])].map(([tenant, n]) => [{ tenant }, n]));
+    s.gaugeFrom('thingiq_sink_pending_records', 'Records accepted but not yet committed, by sink', ['sink'],
+      async () => Object.entries((await this.storage.health()).sinks).map(([sink, h]) => [{ sink }, h.writer.pending]));
+    s.gaugeFrom('thingiq_sink_up', 'Whether the sink and its writer are healthy (1) or not (0)', ['sink'],
+      async () => Object.entries((await this.storage.health()).sinks).map(([sink, h]) => [{ sink }, h.ok ? 1 : 0]));
+    s.gaugeFrom('thingiq_data_key_provider_calls', 'Calls to key providers since start: data keys generated or unwrapped (a cached key costs none)', ['call'],
+      () => [[{ call: 'generate' }, this.keys.sealer.stats.dataKeysGenerated], [{ call: 'unwrap' }, this.keys.sealer.stats.dataKeysUnwrapped]]);
   }
 
   private pipelineContext(): PipelineContext {

@@ -10,7 +10,9 @@ import type { Client, PublishPacket } from 'aedes';
 import { TiqError, toTiqError, type ErrorCode } from '../errors.ts';
 import { describeIdentity } from '../identity/identity.ts';
 import type { IngestMessage } from '../pipeline/message.ts';
-import { runPipeline } from '../pipeline/pipeline.ts';
+import { INGEST_STAGES, runPipeline } from '../pipeline/pipeline.ts';
+
+const STAGE_SAMPLE = 16;
 import type { ClientState } from './client-state.ts';
 import { stateOf } from './client-state.ts';
 import type { HookDeps } from './hooks.ts';
@@ -30,6 +32,7 @@ const DISCONNECT_AT_ONCE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 
 export function createPublishHook(deps: HookDeps) {
   const { log, stats, limits } = deps;
+  let sampled = 0;
 
   function topicRefusal(packet: PublishPacket): TiqError | undefined {
     const topic = packet.topic;
@@ -96,15 +99,19 @@ export function createPublishHook(deps: HookDeps) {
       topic: packet.topic, qos: packet.qos, receivedAtMs: deps.pipeline.now(), payload, encoding: 'protobuf',
       body: undefined, deviceTimeMs: 0, sequence: 0, applied: undefined, sealed: undefined,
     };
+    const startedAt = performance.now();
     const finish = (err: unknown, dropped: boolean) => done(() => {
       if (err) return refusePublish(state, packet, toTiqError(err), callback);
       stats.accepted(msg.stream, dropped ? 'dropped' : 'stored');
+      stats.pipelineDone(msg.stream, (performance.now() - startedAt) / 1000);
       if (dropped) return acceptDropped(packet, callback);
       packet.payload = msg.payload; // subscribers receive the pipeline's output, never the device's bytes
       callback(null);
     });
     try {
-      const result = runPipeline(msg, deps.pipeline);
+      // One message in STAGE_SAMPLE has each stage timed: the histogram stays representative at no cost to the rest.
+      const observe = (sampled++ & (STAGE_SAMPLE - 1)) === 0 ? stats.observeStage : undefined;
+      const result = runPipeline(msg, deps.pipeline, INGEST_STAGES, 0, observe);
       if (result instanceof Promise) result.then((r) => finish(null, r.kind === 'drop'), (e: unknown) => finish(e, false));
       else finish(null, result.kind === 'drop');
     } catch (err) {

@@ -3,7 +3,7 @@
  * run several). Labels never carry device ids or coordinates: tenant, stream,
  * outcome and error code only, all of bounded cardinality.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 
@@ -24,10 +24,41 @@ export class GatewayStats {
   private readonly throttleDelay = new Counter({
     name: 'thingiq_throttle_delay_seconds_total', help: 'Total time messages were held back by rate limits and quotas', registers: [this.registry],
   });
+  private readonly stageSeconds = new Histogram({
+    name: 'thingiq_stage_seconds', help: 'Duration of each pipeline stage (a sample of messages)', labelNames: ['stage'],
+    buckets: [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry],
+  });
+  private readonly pipelineSeconds = new Histogram({
+    name: 'thingiq_pipeline_seconds', help: 'From PUBLISH received to PUBACK released, by stream', labelNames: ['stream'],
+    buckets: [0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [this.registry],
+  });
   readonly connectedClients = new Gauge({ name: 'thingiq_connected_clients', help: 'Connected MQTT clients', registers: [this.registry] });
 
   constructor(defaultMetrics = false) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** For runPipeline's observer. */
+  readonly observeStage = (stage: string, seconds: number): void => {
+    this.stageSeconds.observe({ stage }, seconds);
+  };
+
+  pipelineDone(stream: string, seconds: number): void {
+    this.pipelineSeconds.observe({ stream }, seconds);
+  }
+
+  /**
+   * A metric read at scrape time from a component's own state (no cost on
+   * the message path): the storage writers, the key cache, connection counts.
+   */
+  gaugeFrom(name: string, help: string, labelNames: readonly string[], read: () => Promise<Iterable<[Record<string, string>, number]>> | Iterable<[Record<string, string>, number]>): void {
+    new Gauge({
+      name, help, labelNames: [...labelNames], registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const [labels, value] of await read()) this.set(labels, value);
+      },
+    });
   }
 
   accepted(stream: string, outcome: 'stored' | 'dropped'): void {

@@ -25,6 +25,11 @@ export class ConnectionCounter {
     return this.counts.get(key) ?? 0;
   }
 
+  /** Live counts, for metrics. */
+  entries(): IterableIterator<[string, number]> {
+    return this.counts.entries();
+  }
+
   get keys(): number {
     return this.counts.size;
   }

@@ -22,18 +22,29 @@ export const INGEST_STAGES: readonly Stage[] = [
   storeRecord,
 ];
 
+/** Receives the duration of one stage of a sampled message (see runPipeline's `timed`). */
+export type StageObserver = (stage: string, seconds: number) => void;
+
 /**
  * Walks the stages. Stays synchronous while stages are (no promise per
- * message on the hot path); a thrown TiqError is the refusal.
+ * message on the hot path); a thrown TiqError is the refusal. With an
+ * observer, each stage's duration is reported (the broker samples a share of
+ * messages, so timing costs nothing on the others).
  */
 export function runPipeline(
-  msg: IngestMessage, ctx: PipelineContext, stages: readonly Stage[] = INGEST_STAGES, from = 0,
+  msg: IngestMessage, ctx: PipelineContext, stages: readonly Stage[] = INGEST_STAGES, from = 0, observe?: StageObserver,
 ): StageResult | Promise<StageResult> {
   for (let i = from; i < stages.length; i++) {
-    const result = stages[i]!(msg, ctx);
+    const stage = stages[i]!;
+    const t0 = observe ? performance.now() : 0;
+    const result = stage(msg, ctx);
     if (result instanceof Promise) {
-      return result.then((r) => (r.kind === 'drop' ? r : runPipeline(msg, ctx, stages, i + 1)));
+      return result.then((r) => {
+        observe?.(stage.name, (performance.now() - t0) / 1000);
+        return r.kind === 'drop' ? r : runPipeline(msg, ctx, stages, i + 1, observe);
+      });
     }
+    observe?.(stage.name, (performance.now() - t0) / 1000);
     if (result.kind === 'drop') return result;
   }
   return { kind: 'continue' };

@@ -113,6 +113,12 @@ describe('admin API on a running gateway', () => {
     expect(res.text).toMatch(/thingiq_messages_total\{stream="location",outcome="stored"\} \d+/);
     expect(res.text).toContain('thingiq_refusals_total{code="TIQ_ERR_RESTRICTED"}');
     expect(res.text).not.toContain('truck-2');
+    expect(res.text).toMatch(/thingiq_stage_seconds_count\{stage="encryptRecord"\} \d+/);
+    expect(res.text).toMatch(/thingiq_pipeline_seconds_count\{stream="location"\} [1-9]/);
+    expect(res.text).toMatch(/thingiq_sink_up\{sink="default"\} 1/);
+    expect(res.text).toMatch(/thingiq_tenant_connections\{tenant="acme"\} [1-9]/);
+    expect(res.text).toMatch(/thingiq_data_key_provider_calls\{call="generate"\} [1-9]/);
+    expect(res.text).toContain('nodejs_eventloop_lag_seconds');
     const tenantApp = await call(gw.gateway.adminPorts.mtlsPort, pki.app('acme', 'dashboard'), 'GET', '/metrics');
     expect(tenantApp.status).toBe(403);
   });
