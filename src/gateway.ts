@@ -2,7 +2,6 @@
  * The gateway: composes PKI, the MQTT listener, the broker hooks and the
  * pipeline's components, and owns their lifecycle (start, drain, close).
  */
-import { X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -22,6 +21,7 @@ import { createLogger, type Logger } from './log.ts';
 import { TelemetryCodec } from './messages/codec.ts';
 import type { PipelineContext } from './pipeline/context.ts';
 import { initPki, pkiPaths } from './pki/pki-store.ts';
+import { loadTlsMaterial } from './pki/tls-material.ts';
 import { IssuanceRegistry, normaliseSerial } from './pki/issuance-registry.ts';
 import { privacySourcesFromConfig } from './privacy/config-sources.ts';
 import { PolicyOverrides } from './privacy/policy-overrides.ts';
@@ -176,9 +176,8 @@ export class Gateway {
     const created = initPki(pkiDir, this.config.mqtt.serverHosts);
     if (created.createdCa) this.log.info({ event: 'pki_created', pkiDir }, `created a development CA and server certificate in ${pkiDir}`);
     const paths = pkiPaths(pkiDir);
-    const caPem = readFileSync(paths.caCert, 'utf8');
     const external = this.config.externalCa;
-    const externalPem = external ? readFileSync(this.path(external.caFile), 'utf8') : undefined;
+    const tls = loadTlsMaterial(paths, external ? this.path(external.caFile) : undefined);
     this.registry = new IssuanceRegistry(paths.registry);
     const registry = this.registry;
     const limits = new AbuseLimits(this.config.limits, Object.fromEntries(Object.entries(this.config.tenants).map(([t, c]) => [t, c.quotas])));
@@ -216,14 +215,14 @@ export class Gateway {
     watchConnectionErrors(this.broker, this.log, this.stats);
 
     this.server = createMqttListener({
-      caPems: externalPem ? [caPem, externalPem] : [caPem],
-      certPem: readFileSync(paths.serverCert, 'utf8'),
-      keyPem: readFileSync(paths.serverKey, 'utf8'),
+      caPems: tls.externalCaPem ? [tls.caPem, tls.externalCaPem] : [tls.caPem],
+      certPem: tls.certPem,
+      keyPem: tls.keyPem,
       limits,
       identity: {
-        ownCa: new X509Certificate(caPem),
-        externalCa: external && externalPem
-          ? { ca: new X509Certificate(externalPem), tenantFrom: external.tenantFrom, deviceFrom: external.deviceFrom }
+        ownCa: tls.ca,
+        externalCa: external && tls.externalCa
+          ? { ca: tls.externalCa, tenantFrom: external.tenantFrom, deviceFrom: external.deviceFrom }
           : undefined,
         isRevoked: (serial) => registry.isRevoked(serial),
       },

@@ -46,6 +46,16 @@ describe('thingiq start', () => {
     expect(r.stderr).toContain(`port ${port} is already in use`);
   });
 
+  it('a corrupt server key stops the start with TIQ_ERR_PKI naming the file', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'thingiq-start-'));
+    config(cwd);
+    expect((await runCli(cwd, ['--config', 'gateway.yaml', 'pki', 'init'])).code).toBe(0);
+    writeFileSync(join(cwd, 'certs', 'server.key'), '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n', { mode: 0o600 });
+    const r = await runCli(cwd, ['--config', 'gateway.yaml', 'start']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/TIQ_ERR_PKI.*server key .*server\.key/);
+  });
+
   it('a keyring that the root key cannot unseal stops the start with TIQ_ERR_KEYRING_SEALED', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'thingiq-start-'));
     config(cwd);
