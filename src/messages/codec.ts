@@ -67,8 +67,22 @@ export class TelemetryCodec {
   encode(messageType: string, body: TelemetryBody, encoding: PayloadEncoding): Buffer {
     const type = this.type(messageType);
     if (encoding === 'json') return Buffer.from(JSON.stringify(type.toObject(type.fromObject(body), JSON_OUT)));
-    const w = type.encode(type.fromObject(body)).finish();
+    // A body in BODY_OPTIONS form already holds what the encoder writes (numbers for 64-bit
+    // fields, buffers for bytes); only enum names need fromObject. Skipping it saves a copy per message.
+    const w = type.encode(this.encodesPlain(type) ? body : type.fromObject(body)).finish();
     return Buffer.from(w.buffer, w.byteOffset, w.byteLength);
+  }
+
+  private readonly plainTypes = new Map<protobuf.Type, boolean>();
+
+  /** True when no field of the type, at any depth, is an enum (whose names fromObject turns into numbers). */
+  private encodesPlain(type: protobuf.Type): boolean {
+    let plain = this.plainTypes.get(type);
+    if (plain === undefined) {
+      plain = hasNoEnums(type, new Set());
+      this.plainTypes.set(type, plain);
+    }
+    return plain;
   }
 
   private decodeBinary(type: protobuf.Type, payload: Buffer): TelemetryBody {
@@ -97,6 +111,16 @@ export class TelemetryCodec {
 
 const BODY_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: false, arrays: false };
 const JSON_OUT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: false, json: true };
+
+function hasNoEnums(type: protobuf.Type, seen: Set<protobuf.Type>): boolean {
+  if (seen.has(type)) return true;
+  seen.add(type);
+  return type.fieldsArray.every((f) => {
+    const resolved = f.resolve().resolvedType;
+    if (resolved instanceof protobuf.Enum || f.map) return false;
+    return !(resolved instanceof protobuf.Type) || hasNoEnums(resolved, seen);
+  });
+}
 
 const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 
