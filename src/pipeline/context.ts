@@ -3,16 +3,10 @@ import type { TelemetryCodec } from '../messages/codec.ts';
 import type { PrivacyEngine } from '../privacy/privacy-policy.ts';
 import type { SealedRecord } from './message.ts';
 
-/** The encrypt stage's view of the keys module. Synchronous while the device's data key is cached. */
-export interface EncryptedPayload {
-  readonly formatVersion: number;
-  readonly dekId: string;
-  readonly kekRef: string;
-  readonly iv: Buffer;
-  readonly ciphertext: Buffer;
-  readonly tag: Buffer;
-}
+/** What the encrypt stage adds to a record: the envelope fields of a SealedRecord. */
+export type EncryptedPayload = Pick<SealedRecord, 'formatVersion' | 'dekId' | 'kekRef' | 'iv' | 'ciphertext' | 'tag'>;
 
+/** The encrypt stage's view of the keys module. Synchronous while the device's data key is cached. */
 export interface RecordSealer {
   seal(input: {
     tenantId: string; deviceId: string; stream: string; recordId: string; plaintext: Buffer;
