@@ -81,6 +81,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_NOT_FOUND: spec('no such object', false, 'none', 404),
   TIQ_ERR_BAD_REQUEST: spec('request is malformed or fails validation', false, 'none', 400),
   TIQ_ERR_LEGAL_HOLD: spec('a legal hold covers this data; release it before erasure', false, 'none', 409),
+  TIQ_ERR_CONFLICT: spec('conflicts with what exists: the object is still referenced, or already exists', false, 'none', 409),
   TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'none', 503),
 
   // Abuse limits (docs/SECURITY.md)

@@ -4,7 +4,7 @@
  * the restriction and objection registries and the audit log.
  */
 import { join } from 'node:path';
-import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantsAdmin } from './admin/admin-adapters.ts';
+import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from './admin/admin-adapters.ts';
 import type { AdminDeps } from './admin/admin-deps.ts';
 import { createAdminServer, type AdminServer } from './admin/admin-server.ts';
 import { ObjectionRegistry } from './admin/objection-registry.ts';
@@ -36,6 +36,7 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
   const current = () => gw.currentConfig;
   return {
     tenants: tenantsAdmin(current),
+    tenantChanges: tenantChangesAdmin(gw.tenantOverrides, (next, change) => gw.changeTenants(next, change)),
     pki: pkiAdmin(gw.path(gw.config.pkiDir)),
     privacy: privacyAdmin(current, gw.privacy, {
       get: (t) => gw.policyOverrides.get(t),

@@ -36,6 +36,8 @@ import { RoutedDataKeyStore } from './sinks/routed-data-key-store.ts';
 import { StorageRouter } from './sinks/sink-router.ts';
 import { resolveStorageConfig } from './sinks/sinks-config.ts';
 import type { AdminServer } from './admin/admin-server.ts';
+import type { TenantChange } from './admin/admin-adapters.ts';
+import { TenantOverrides, type TenantOverridesState } from './admin/tenant-overrides.ts';
 import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
 
 export interface GatewayOptions {
@@ -75,7 +77,13 @@ export class Gateway {
   readonly privacy: ReloadablePrivacyEngine;
   readonly policyOverrides: PolicyOverrides;
 
-  private constructor(readonly config: GatewayConfig, readonly baseDir: string, log: Logger) {
+  /**
+   * `config` is the base config with the API's tenant changes applied;
+   * `baseConfig` is the base itself (file or start options), kept so that an
+   * API change can be validated and applied as a reload of base + changes.
+   */
+  private constructor(readonly config: GatewayConfig, readonly baseDir: string, log: Logger,
+    readonly tenantOverrides: TenantOverrides, private baseConfig: unknown) {
     this.log = log;
     this.currentConfig = config;
     this.directory = new TenantDirectory(config);
@@ -88,7 +96,10 @@ export class Gateway {
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const baseDir = opts.baseDir ?? process.cwd();
-    const gw = new Gateway(opts.config, baseDir, opts.logger ?? createLogger(opts.config.log.level));
+    const tenantOverrides = new TenantOverrides(resolve(baseDir, opts.config.dataDir, 'admin'));
+    // Re-parsing a parsed config is the identity; with API changes it validates them as a reload would.
+    const config = parseConfig(tenantOverrides.apply(opts.config), '(config with admin API changes)');
+    const gw = new Gateway(config, baseDir, opts.logger ?? createLogger(opts.config.log.level), tenantOverrides, opts.config);
     gw.components = opts.components ?? {};
     try {
       await gw.openStores();
@@ -299,10 +310,35 @@ export class Gateway {
 
   /**
    * Applies a changed configuration without restart: tenants, apps, grants and
-   * privacy policies. An invalid file or policy is refused with every problem
-   * listed, and what is in force stays in force.
+   * privacy policies, with the admin API's tenant changes merged over it. An
+   * invalid file or policy is refused with every problem listed, and what is
+   * in force stays in force.
    */
   reload(raw: unknown, source = '(reload)'): { ok: true } | { ok: false; problems: readonly string[] } {
+    const checked = this.checkConfig(this.tenantOverrides.apply(raw), source);
+    if (!checked.ok) return checked;
+    this.baseConfig = raw;
+    this.install(checked.next, source);
+    this.audit({ actor: 'system', role: 'system', action: 'config.reload', tenant: '', target: source });
+    return { ok: true };
+  }
+
+  /**
+   * An admin API change of apps, grants or device groups: the base config
+   * with the staged state is checked exactly like a reload, then persisted,
+   * then in force for the next message (grants, privacy groups, retention).
+   * Throws TIQ_ERR_BAD_REQUEST with every problem; a refused change is not persisted.
+   */
+  changeTenants(next: TenantOverridesState, change: TenantChange): void {
+    const source = `admin-api:${change.action}`;
+    const checked = this.checkConfig(this.tenantOverrides.apply(this.baseConfig, next), source);
+    if (!checked.ok) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: checked.problems });
+    this.tenantOverrides.commit(next);
+    this.install(checked.next, source);
+    this.audit({ actor: change.actor, role: 'api', action: change.action, tenant: change.tenantId, target: change.target });
+  }
+
+  private checkConfig(raw: unknown, source: string): { ok: true; next: GatewayConfig } | { ok: false; problems: readonly string[] } {
     let next: GatewayConfig;
     try {
       next = parseConfig(raw, source);
@@ -311,20 +347,30 @@ export class Gateway {
       this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_CONFIG', source, problems }, 'configuration change refused; previous one stays in force');
       return { ok: false, problems };
     }
-    const sources = this.policyOverrides.apply(privacySourcesFromConfig(next));
-    const problems = this.privacy.validate(sources);
+    const problems = this.privacy.validate(this.policyOverrides.apply(privacySourcesFromConfig(next)));
     if (problems.length) {
       this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_POLICY_INVALID', source, problems }, 'privacy policy change refused; previous one stays in force');
       return { ok: false, problems };
     }
-    this.privacy.update(sources);
+    return { ok: true, next };
+  }
+
+  /** Everything a checked config changes: privacy sources, tenant directory (ACL, grants), quotas, retention. */
+  private install(next: GatewayConfig, source: string): void {
+    this.privacy.update(this.policyOverrides.apply(privacySourcesFromConfig(next)));
     this.directory = new TenantDirectory(next);
     this.limits?.setTenantQuotas(Object.fromEntries(Object.entries(next.tenants).map(([t, c]) => [t, c.quotas])));
     this.currentConfig = next;
-    this.audit({ actor: 'system', role: 'system', action: 'config.reload', tenant: '', target: source });
+    if (this.retention.policy.replaceTenants(next.tenants)) {
+      // Stored records take the new groups' retention tags; messages already do (retentionFor reads the policy).
+      // Queued behind any sweep in progress, never overlapping one; errors are logged, not thrown at the caller.
+      void (this.sweeper?.reconcileNow() ?? this.retention.reconcile()).then(
+        (r) => this.log.info({ event: 'retention_reconciled', source, ...r }, 'stored records re-tagged after a device-group or retention change'),
+        (err: unknown) => this.log.error({ event: 'retention_reconcile_failed', code: 'TIQ_ERR_STORE_UNAVAILABLE', source, reason: (err as Error).message }, 'cannot re-tag stored records; the sweeper keeps the old tags until the next change'),
+      );
+    }
     const policies = Object.fromEntries(this.directory.ids().map((t) => [t, this.privacy.policyOf(t)]));
     this.log.info({ event: 'config_reloaded', source, policies }, 'configuration reloaded');
-    return { ok: true };
   }
 
   private configPath: string | undefined;

@@ -15,7 +15,8 @@ import { issueIdentity, pkiPaths, readCa } from '../pki/pki-store.ts';
 import type { ReloadablePrivacyEngine } from '../privacy/privacy-engine.ts';
 import type { RetentionService, SinkDirectory } from '../retention/retention-service.ts';
 import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/record-export.ts';
-import type { AdminKeys, AdminPki, AdminPrivacy, AdminRecords, AdminRetention, AdminTenants } from './admin-deps.ts';
+import type { AdminKeys, AdminPki, AdminPrivacy, AdminRecords, AdminRetention, AdminTenantChanges, AdminTenants, AppGrantInput } from './admin-deps.ts';
+import type { TenantOverrides, TenantOverridesState } from './tenant-overrides.ts';
 
 export function pkiAdmin(pkiDir: string): AdminPki {
   const paths = pkiPaths(pkiDir);
@@ -44,6 +45,30 @@ export function tenantsAdmin(config: () => GatewayConfig): AdminTenants {
       if (!t) return undefined;
       return { id, active: t.active, streams: [...new Set([...Object.keys(c.streams), ...Object.keys(t.streams)])].sort(), deviceGroups: t.deviceGroups, apps: t.apps };
     },
+  };
+}
+
+export interface TenantChange {
+  readonly actor: string;
+  /** Audit verb, e.g. `apps.put`. */
+  readonly action: string;
+  readonly tenantId: string;
+  readonly target: string;
+}
+
+/** Validates a staged state like a reload, then commits it and puts it in force (the gateway: Gateway.changeTenants). */
+export type ApplyTenantChange = (next: TenantOverridesState, change: TenantChange) => void;
+
+export function tenantChangesAdmin(store: TenantOverrides, apply: ApplyTenantChange): AdminTenantChanges {
+  const grantOf = (g: AppGrantInput) => ({ ...(g.streams ? { streams: [...g.streams] } : {}), ...(g.deviceGroups ? { deviceGroups: [...g.deviceGroups] } : {}) });
+  return {
+    putApp: (t, a, grant, actor) => apply(store.withApp(t, a, grantOf(grant)), { actor, action: 'apps.put', tenantId: t, target: `app:${a}` }),
+    deleteApp: (t, a, actor) => apply(store.withApp(t, a, null), { actor, action: 'apps.delete', tenantId: t, target: `app:${a}` }),
+    putDeviceGroup: (t, g, devices, actor) => apply(store.withGroup(t, g, devices), { actor, action: 'device-groups.put', tenantId: t, target: `device-group:${g}` }),
+    deleteDeviceGroup: (t, g, actor) => apply(store.withGroup(t, g, null), { actor, action: 'device-groups.delete', tenantId: t, target: `device-group:${g}` }),
+    // Registration changes no config: nothing to validate or reload.
+    registerDevice: (t, d, device) => store.commit(store.withDevice(t, d, device)),
+    registeredDevices: (t) => store.devices(t),
   };
 }
 

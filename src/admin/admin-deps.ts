@@ -11,6 +11,7 @@ import type { IssuedPem } from '../pki/certificates.ts';
 import type { IssuedRecord } from '../pki/issuance-registry.ts';
 import type { PrivateModeState } from '../privacy/private-mode.ts';
 import type { ObjectionRegistry } from './objection-registry.ts';
+import type { RegisteredDevice } from './tenant-overrides.ts';
 import type { RestrictionRegistry } from './restriction-registry.ts';
 
 export interface TenantView {
@@ -25,6 +26,26 @@ export interface TenantView {
 export interface AdminTenants {
   ids(): readonly string[];
   get(tenantId: string): TenantView | undefined;
+}
+
+export interface AppGrantInput {
+  readonly streams?: readonly string[] | undefined;
+  readonly deviceGroups?: readonly string[] | undefined;
+}
+
+/**
+ * Apps, grants, device groups and device registration changed through the
+ * API (TenantOverrides). Changes are validated like a config reload and are
+ * in force for the next message; a refused one changes nothing and throws
+ * TIQ_ERR_BAD_REQUEST with every problem. Callers check references first.
+ */
+export interface AdminTenantChanges {
+  putApp(tenantId: string, appId: string, grant: AppGrantInput, actor: string): void;
+  deleteApp(tenantId: string, appId: string, actor: string): void;
+  putDeviceGroup(tenantId: string, group: string, devices: readonly string[], actor: string): void;
+  deleteDeviceGroup(tenantId: string, group: string, actor: string): void;
+  registerDevice(tenantId: string, deviceId: string, device: RegisteredDevice): void;
+  registeredDevices(tenantId: string): Readonly<Record<string, RegisteredDevice>>;
 }
 
 export interface AdminPki {
@@ -85,6 +106,7 @@ export interface HealthProbe {
 
 export interface AdminDeps {
   readonly tenants: AdminTenants;
+  readonly tenantChanges: AdminTenantChanges;
   readonly pki: AdminPki;
   readonly privacy: AdminPrivacy;
   /** The gateway's PrivateModeRegistry fits as is; toggles are recorded with source 'api'. */

@@ -46,7 +46,19 @@ export class RetentionPolicy {
   #storedRules = new Map<string, Map<string, RetentionRule>>();
   #storedHolds = new Map<string, Map<string, boolean>>();
 
-  constructor(private readonly input: RetentionPolicyInput) {}
+  constructor(private input: RetentionPolicyInput) {}
+
+  /**
+   * Takes the tenants' device groups and retention config after a reload or
+   * an API change. Returns whether anything that decides a record's tags
+   * changed, i.e. whether stored records need a reconcile.
+   */
+  replaceTenants(tenants: RetentionPolicyInput['tenants']): boolean {
+    const before = this.input.tenants;
+    this.input = { ...this.input, tenants };
+    const ids = new Set([...Object.keys(before), ...Object.keys(tenants)]);
+    return [...ids].some((id) => tagInputOf(before[id]) !== tagInputOf(tenants[id]));
+  }
 
   retentionFor(tenantId: string, stream: string, deviceId: string, receivedAtMs: number): RetentionTags {
     const rule = this.ruleFor(tenantId, stream, deviceId);
@@ -145,6 +157,10 @@ export class RetentionPolicy {
     this.#storedHolds = nextHolds;
     return { rules: uniquePairs(changedRules), holds: changedHolds };
   }
+}
+
+function tagInputOf(t: RetentionTenantInput | undefined): string {
+  return JSON.stringify([t?.deviceGroups ?? {}, t?.retention ?? null]);
 }
 
 function diffKeys<V>(before: Map<string, Map<string, V>>, after: Map<string, Map<string, V>>, same: (a: V, b: V) => boolean): [string, string][] {

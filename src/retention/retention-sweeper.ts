@@ -39,6 +39,11 @@ export class RetentionSweeper {
     return run;
   }
 
+  /** Re-tag and re-flag everything now (after any run in progress): device groups or retention config changed. */
+  reconcileNow(): Promise<{ retagged: number; flagged: number }> {
+    return this.enqueue(() => this.service.reconcile());
+  }
+
   /** Refresh and sweep now (after any run in progress). */
   sweepNow(): Promise<SweepReport> {
     return this.enqueue(() => this.tick());

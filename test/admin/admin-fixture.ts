@@ -1,8 +1,10 @@
 /**
  * A real admin server for tests: PKI made per run, the real PKI, tenant and
  * privacy adapters, the real private-mode, restriction, objection and audit
- * stores, a JWKS file with a key made per run; keys, records and retention
- * are small in-memory implementations of their AdminDeps interfaces.
+ * stores, tenant changes over a real TenantOverrides (validated by the config
+ * schema, as the gateway does), a JWKS file with a key made per run; keys,
+ * records and retention are small in-memory implementations of their
+ * AdminDeps interfaces.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -11,12 +13,15 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { AdminConfigSchema } from '../../src/admin/admin-config.ts';
-import { pkiAdmin, privacyAdmin, tenantsAdmin } from '../../src/admin/admin-adapters.ts';
+import { pkiAdmin, privacyAdmin, tenantChangesAdmin, tenantsAdmin } from '../../src/admin/admin-adapters.ts';
 import type { AdminDeps } from '../../src/admin/admin-deps.ts';
 import { createAdminServer, type AdminServer } from '../../src/admin/admin-server.ts';
 import { ObjectionRegistry } from '../../src/admin/objection-registry.ts';
 import { RestrictionRegistry } from '../../src/admin/restriction-registry.ts';
-import { GatewayConfigSchema } from '../../src/config/schema.ts';
+import { TenantOverrides, type TenantOverridesState } from '../../src/admin/tenant-overrides.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { GatewayConfigSchema, type GatewayConfig } from '../../src/config/schema.ts';
+import { TiqError } from '../../src/errors.ts';
 import type { Identity } from '../../src/identity/identity.ts';
 import { initPki, issueIdentity } from '../../src/pki/pki-store.ts';
 import { privacySourcesFromConfig } from '../../src/privacy/config-sources.ts';
@@ -62,6 +67,9 @@ export class AdminFixture {
   records = new MemoryRecords();
   keys = new MemoryKeys();
   retention = new MemoryRetention();
+  readonly tenantOverrides = new TenantOverrides(join(this.dir, 'data', 'admin'));
+  /** GATEWAY_CONFIG with the API's tenant changes. */
+  config: GatewayConfig = parseConfig(this.tenantOverrides.apply(GATEWAY_CONFIG));
   private signingKey!: CryptoKey;
 
   async start(): Promise<this> {
@@ -72,9 +80,10 @@ export class AdminFixture {
     writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
     const pki = pkiAdmin(this.pkiDir);
     this.caPem = pki.caCertPem;
-    const config = () => GATEWAY_CONFIG;
+    const config = () => this.config;
     this.deps = {
       tenants: tenantsAdmin(config),
+      tenantChanges: tenantChangesAdmin(this.tenantOverrides, (next) => this.changeTenants(next)),
       pki,
       privacy: this.privacyDeps(config),
       privateMode: createPrivateModeRegistry({ dir: join(this.dir, 'data', 'privacy') }),
@@ -96,8 +105,16 @@ export class AdminFixture {
     return this;
   }
 
+  /** Like Gateway.changeTenants, without the broker: validate base + changes, persist, put in force. */
+  private changeTenants(next: TenantOverridesState): void {
+    const result = GatewayConfigSchema.safeParse(this.tenantOverrides.apply(GATEWAY_CONFIG, next));
+    if (!result.success) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: result.error.issues.map((i) => i.message) });
+    this.tenantOverrides.commit(next);
+    this.config = result.data;
+  }
+
   /** The real policy engine with API overrides, as the gateway wires them. */
-  private privacyDeps(config: () => typeof GATEWAY_CONFIG) {
+  private privacyDeps(config: () => GatewayConfig) {
     const base = privacySourcesFromConfig(GATEWAY_CONFIG);
     const overrides = new PolicyOverrides(join(this.dir, 'data', 'privacy'));
     const engine = createPrivacyEngine({ tenants: overrides.apply(base) });

@@ -8,9 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminFixture, type Credentials } from './admin-fixture.ts';
 
 type Needs = 'public' | 'operator' | 'tenant-admin' | 'tenant-reader';
-interface Endpoint { method: string; path: string; needs: Needs; ok: number; tenantScoped: boolean; body?: () => unknown }
+/** `prepare` runs before every call: what a successful call consumes (an app to delete) is there each time. */
+interface Endpoint { method: string; path: string; needs: Needs; ok: number; tenantScoped: boolean; body?: () => unknown; prepare?: () => void }
 
 let csrPem = '';
+let registrations = 0;
 const T = '/v1/tenants/acme';
 const D = `${T}/devices/truck-1`;
 export const ENDPOINTS: Endpoint[] = [
@@ -21,7 +23,13 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: '/v1/tenants', needs: 'tenant-reader', ok: 200, tenantScoped: false },
   { method: 'GET', path: T, needs: 'tenant-reader', ok: 200, tenantScoped: true },
   { method: 'GET', path: `${T}/apps`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
+  { method: 'PUT', path: `${T}/apps/reporting`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({ streams: ['sensor'], deviceGroups: ['fleet'] }) },
+  { method: 'DELETE', path: `${T}/apps/temp`, needs: 'tenant-admin', ok: 200, tenantScoped: true, prepare: () => fx.deps.tenantChanges.putApp('acme', 'temp', {}, 'test') },
+  { method: 'GET', path: `${T}/device-groups`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
+  { method: 'PUT', path: `${T}/device-groups/vans`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({ devices: ['van-1', 'van-2'] }) },
+  { method: 'DELETE', path: `${T}/device-groups/old`, needs: 'tenant-admin', ok: 200, tenantScoped: true, prepare: () => fx.deps.tenantChanges.putDeviceGroup('acme', 'old', ['van-9'], 'test') },
   { method: 'GET', path: `${T}/devices`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
+  { method: 'POST', path: `${T}/devices`, needs: 'tenant-admin', ok: 201, tenantScoped: true, body: () => ({ deviceId: `reg-${++registrations}`, note: 'matrix' }) },
   { method: 'POST', path: `${D}/certificates`, needs: 'tenant-admin', ok: 201, tenantScoped: true, body: () => ({ csr: csrPem }) },
   { method: 'POST', path: `${D}/revoke`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({}) },
   { method: 'GET', path: `${D}/restriction`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
@@ -105,13 +113,15 @@ afterAll(() => fx.close());
 
 describe('RBAC matrix', () => {
   it('covers every route of the server', () => {
-    const tested = ENDPOINTS.map((e) => `${e.method} ${e.path.replace('/acme', '/:tenant').replace('/truck-1', '/:device')}`).sort();
+    const tested = ENDPOINTS.map((e) => `${e.method} ${e.path.replace('/acme', '/:tenant').replace('/truck-1', '/:device')
+      .replace(/\/apps\/[a-z]+$/, '/apps/:app').replace(/\/device-groups\/[a-z]+$/, '/device-groups/:group')}`).sort();
     expect(tested).toEqual(fx.server.routes());
   });
 
   for (const e of ENDPOINTS) {
     it.each(CALLERS.map((c) => [c.name, c] as const))(`${e.method} ${e.path} as %s`, async (_name, c) => {
       const [status, code] = expected(e, c);
+      e.prepare?.();
       const res = await fx.call(e.method, e.path, c.creds(), e.body?.());
       expect({ status: res.status, code: res.json['code'] }).toEqual({ status, code });
       // The same 404 whether or not the object exists: compare with a tenant that does not exist.

@@ -1,10 +1,10 @@
 /**
- * Devices: certificates (list, issue from a CSR or generate, revoke),
- * restriction of processing and private mode.
+ * Devices: registration, certificates (list, issue from a CSR or generate,
+ * revoke), restriction of processing and private mode.
  */
 import { z } from 'zod';
 import { TiqError } from '../../errors.ts';
-import { deviceUri, parseIdentityUri } from '../../identity/identity.ts';
+import { deviceUri, ID_PATTERN, parseIdentityUri } from '../../identity/identity.ts';
 import { normaliseSerial } from '../../pki/issuance-registry.ts';
 import { publicKeyFromCsr } from '../csr.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
@@ -18,11 +18,14 @@ const IssueBody = z.object({
 const RevokeBody = z.object({ serial: z.string().regex(/^[0-9a-fA-F]{1,40}$/).optional() }).strict();
 const RestrictionBody = z.object({ mode: z.enum(['none', 'drop', 'refuse']), reason: z.string().max(500).optional() }).strict();
 const PrivateModeBody = z.object({ on: z.boolean() }).strict();
+const RegisterBody = z.object({ deviceId: z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`), note: z.string().max(500).optional() }).strict();
 
 export function registerDeviceRoutes({ app, deps }: RouteContext): void {
+  // Registered devices and devices with certificates: a device may be registered before its first certificate.
   route(app, 'GET', '/v1/tenants/:tenant/devices', { needs: 'tenant-reader', action: 'devices.list' }, async (request) => {
     const { tenant } = idsOf(request);
-    const byDevice = new Map<string, object[]>();
+    const registered = deps.tenantChanges.registeredDevices(tenant);
+    const byDevice = new Map<string, object[]>(Object.keys(registered).map((d) => [d, []]));
     for (const c of deps.pki.listCertificates(tenant)) {
       const id = parseIdentityUri(c.uri);
       if (id?.kind !== 'device') continue;
@@ -31,9 +34,22 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
       byDevice.set(id.deviceId, list);
     }
     const devices = [...byDevice].sort(([a], [b]) => a.localeCompare(b)).map(([deviceId, certificates]) => ({
-      deviceId, certificates, restriction: deps.restrictions.isRestricted(tenant, deviceId), privateMode: deps.privateMode.isOn(tenant, deviceId),
+      deviceId, registration: registered[deviceId] ?? null, certificates, restriction: deps.restrictions.isRestricted(tenant, deviceId), privateMode: deps.privateMode.isOn(tenant, deviceId),
     }));
     return { devices };
+  });
+
+  route(app, 'POST', '/v1/tenants/:tenant/devices', { needs: 'tenant-admin', action: 'devices.register' }, async (request, reply) => {
+    const { tenant } = idsOf(request);
+    const { deviceId, note } = parseInput(RegisterBody, request.body);
+    if (Object.hasOwn(deps.tenantChanges.registeredDevices(tenant), deviceId)) {
+      throw new TiqError('TIQ_ERR_CONFLICT', { problems: [`deviceId: ${deviceId} is already registered`] });
+    }
+    const registration = { registeredAt: new Date().toISOString(), registeredBy: principalOf(request).actor, ...(note !== undefined ? { note } : {}) };
+    deps.tenantChanges.registerDevice(tenant, deviceId, registration);
+    noteAudit(request, `device=${deps.audit.pseudonyms.device(tenant, deviceId)}`);
+    reply.code(201);
+    return { deviceId, ...registration };
   });
 
   route(app, 'POST', '/v1/tenants/:tenant/devices/:device/certificates', { needs: 'tenant-admin', action: 'devices.issue' }, async (request, reply) => {
