@@ -260,12 +260,12 @@ export class Gateway {
   /**
    * A tenant's policy put through the admin API: validated against the
    * policy in force (a changed policy needs a higher version), persisted,
-   * applied to the next message, audited. Throws TIQ_ERR_POLICY_INVALID.
+   * applied to the next message. Throws TIQ_ERR_POLICY_INVALID.
    */
   putPolicy(tenantId: string, policy: unknown, actor: string): { policyId: string; policyVersion: number } {
     const inForce = this.policyOverrides.put(this.privacy, privacySourcesFromConfig(this.currentConfig), tenantId, policy);
-    this.log.info({ event: 'policy_put', tenantId, ...inForce }, 'privacy policy replaced through the admin API');
-    this.audit({ actor, role: 'api', action: 'privacy.put', tenant: tenantId, target: `policy:${inForce.policyId}@${inForce.policyVersion}` });
+    // The admin API's route audits the call (actor, role, result); the gateway only logs.
+    this.log.info({ event: 'policy_put', tenantId, actor, ...inForce }, 'privacy policy replaced through the admin API');
     return inForce;
   }
 
@@ -335,7 +335,7 @@ export class Gateway {
     if (!checked.ok) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: checked.problems });
     this.tenantOverrides.commit(next);
     this.install(checked.next, source);
-    this.audit({ actor: change.actor, role: 'api', action: change.action, tenant: change.tenantId, target: change.target });
+    this.log.info({ event: 'tenants_changed', tenantId: change.tenantId, action: change.action, actor: change.actor }, 'tenant settings changed through the admin API');
   }
 
   private checkConfig(raw: unknown, source: string): { ok: true; next: GatewayConfig } | { ok: false; problems: readonly string[] } {
