@@ -2,13 +2,12 @@
  * The gateway: composes PKI, the MQTT listener, the broker hooks and the
  * pipeline's components, and owns their lifecycle (start, drain, close).
  */
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Server } from 'node:tls';
-import { Aedes, type Client } from 'aedes';
-import { parse as parseYaml } from 'yaml';
-import { stateOf } from './broker/client-state.ts';
+import { Aedes } from 'aedes';
+import { closeClientsWhere, pendingPublishes } from './broker/live-clients.ts';
 import { watchConnectionErrors } from './broker/connection-errors.ts';
 import { createHooks } from './broker/hooks.ts';
 import { createMqttListener } from './broker/mqtt-listener.ts';
@@ -39,6 +38,8 @@ import type { AdminServer } from './admin/admin-server.ts';
 import type { TenantChange } from './admin/admin-adapters.ts';
 import { TenantOverrides, type TenantOverridesState } from './admin/tenant-overrides.ts';
 import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
+import { checkConfig, ConfigFileWatcher, type ReloadResult } from './gateway-config.ts';
+import { registerStateMetrics } from './gateway-metrics.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -154,20 +155,7 @@ export class Gateway {
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
     this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
     this.dekSweep.unref();
-    this.registerStateMetrics();
-  }
-
-  /** Metrics read from components' state at scrape time. Labels: tenants and sinks, never devices. */
-  private registerStateMetrics(): void {
-    const s = this.stats;
-    s.gaugeFrom('thingiq_tenant_connections', 'Live MQTT connections by tenant', ['tenant'],
-      () => [...(this.limits?.perTenant.entries() ?? [])].map(([tenant, n]) => [{ tenant }, n]));
-    s.gaugeFrom('thingiq_sink_pending_records', 'Records accepted but not yet committed, by sink', ['sink'],
-      async () => Object.entries((await this.storage.health()).sinks).map(([sink, h]) => [{ sink }, h.writer.pending]));
-    s.gaugeFrom('thingiq_sink_up', 'Whether the sink and its writer are healthy (1) or not (0)', ['sink'],
-      async () => Object.entries((await this.storage.health()).sinks).map(([sink, h]) => [{ sink }, h.ok ? 1 : 0]));
-    s.gaugeFrom('thingiq_data_key_provider_calls', 'Calls to key providers since start: data keys generated or unwrapped (a cached key costs none)', ['call'],
-      () => [[{ call: 'generate' }, this.keys.sealer.stats.dataKeysGenerated], [{ call: 'unwrap' }, this.keys.sealer.stats.dataKeysUnwrapped]]);
+    registerStateMetrics(this);
   }
 
   private pipelineContext(): PipelineContext {
@@ -283,29 +271,21 @@ export class Gateway {
 
   /** A device restricted with "refuse" is disconnected at once; "drop" applies from its next message. */
   private onRestrictionsChange(): void {
-    if (!this.admin || !this.broker) return;
-    this.admin.restrictions.reload();
-    for (const client of Object.values((this.broker as unknown as { clients: Record<string, Client> }).clients)) {
-      const id = stateOf(client)?.peer.identity;
-      if (id?.kind === 'device' && this.admin.restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse') {
-        this.log.warn({ event: 'restricted_disconnect', code: 'TIQ_ERR_RESTRICTED', sessionId: client.id }, 'restricted device disconnected');
-        client.close();
-      }
-    }
+    const restrictions = this.admin?.restrictions;
+    if (!restrictions) return;
+    restrictions.reload();
+    const closed = closeClientsWhere(this.broker, ({ peer: { identity: id } }) =>
+      id.kind === 'device' && restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse');
+    for (const sessionId of closed) this.log.warn({ event: 'restricted_disconnect', code: 'TIQ_ERR_RESTRICTED', sessionId }, 'restricted device disconnected');
   }
 
   /** A revoked certificate's live connections are closed (the CLI may revoke while we run). */
   private onRegistryChange(): void {
     const registry = this.registry;
-    if (!registry || !this.broker) return;
+    if (!registry) return;
     registry.reload();
-    for (const client of Object.values((this.broker as unknown as { clients: Record<string, Client> }).clients)) {
-      const state = stateOf(client);
-      if (state && registry.isRevoked(normaliseSerial(state.peer.serial))) {
-        this.log.warn({ event: 'revoked_disconnect', code: 'TIQ_ERR_CERT_REVOKED', sessionId: client.id }, 'revoked certificate disconnected');
-        client.close();
-      }
-    }
+    const closed = closeClientsWhere(this.broker, (state) => registry.isRevoked(normaliseSerial(state.peer.serial)));
+    for (const sessionId of closed) this.log.warn({ event: 'revoked_disconnect', code: 'TIQ_ERR_CERT_REVOKED', sessionId }, 'revoked certificate disconnected');
   }
 
   /**
@@ -314,8 +294,8 @@ export class Gateway {
    * invalid file or policy is refused with every problem listed, and what is
    * in force stays in force.
    */
-  reload(raw: unknown, source = '(reload)'): { ok: true } | { ok: false; problems: readonly string[] } {
-    const checked = this.checkConfig(this.tenantOverrides.apply(raw), source);
+  reload(raw: unknown, source = '(reload)'): ReloadResult {
+    const checked = checkConfig(this.tenantOverrides.apply(raw), source, this.privacy, this.policyOverrides, this.log);
     if (!checked.ok) return checked;
     this.baseConfig = raw;
     this.install(checked.next, source);
@@ -331,28 +311,11 @@ export class Gateway {
    */
   changeTenants(next: TenantOverridesState, change: TenantChange): void {
     const source = `admin-api:${change.action}`;
-    const checked = this.checkConfig(this.tenantOverrides.apply(this.baseConfig, next), source);
+    const checked = checkConfig(this.tenantOverrides.apply(this.baseConfig, next), source, this.privacy, this.policyOverrides, this.log);
     if (!checked.ok) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: checked.problems });
     this.tenantOverrides.commit(next);
     this.install(checked.next, source);
     this.log.info({ event: 'tenants_changed', tenantId: change.tenantId, action: change.action, actor: change.actor }, 'tenant settings changed through the admin API');
-  }
-
-  private checkConfig(raw: unknown, source: string): { ok: true; next: GatewayConfig } | { ok: false; problems: readonly string[] } {
-    let next: GatewayConfig;
-    try {
-      next = parseConfig(raw, source);
-    } catch (err) {
-      const problems = ((err as TiqError).detail?.['problems'] as string[] | undefined) ?? [(err as Error).message];
-      this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_CONFIG', source, problems }, 'configuration change refused; previous one stays in force');
-      return { ok: false, problems };
-    }
-    const problems = this.privacy.validate(this.policyOverrides.apply(privacySourcesFromConfig(next)));
-    if (problems.length) {
-      this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_POLICY_INVALID', source, problems }, 'privacy policy change refused; previous one stays in force');
-      return { ok: false, problems };
-    }
-    return { ok: true, next };
   }
 
   /** Everything a checked config changes: privacy sources, tenant directory (ACL, grants), quotas, retention. */
@@ -373,28 +336,16 @@ export class Gateway {
     this.log.info({ event: 'config_reloaded', source, policies }, 'configuration reloaded');
   }
 
-  private configPath: string | undefined;
+  private configWatcher: ConfigFileWatcher | undefined;
 
-  /** Picks up changes to the config file (polling: works on every filesystem, including bind mounts). */
+  /** Applies changes of the config file without restart. */
   watchConfig(path: string): void {
-    this.configPath = path;
-    watchFile(path, { interval: 500 }, (cur, prev) => {
-      if (cur.mtimeMs !== prev.mtimeMs) this.reloadFromFile();
-    });
+    this.configWatcher = new ConfigFileWatcher(path, (raw, source) => this.reload(raw, source), this.log);
   }
 
-  /** SIGHUP and file changes land here. */
-  reloadFromFile(): ReturnType<Gateway['reload']> | undefined {
-    if (!this.configPath) return undefined;
-    let raw: unknown;
-    try {
-      raw = parseYaml(readFileSync(this.configPath, 'utf8'));
-    } catch (err) {
-      const problems = [`cannot read or parse: ${(err as Error).message}`];
-      this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_CONFIG', source: this.configPath, problems }, 'configuration change refused; previous one stays in force');
-      return { ok: false, problems };
-    }
-    return this.reload(raw, this.configPath);
+  /** SIGHUP lands here. */
+  reloadFromFile(): ReloadResult | undefined {
+    return this.configWatcher?.reloadNow();
   }
 
   /** Stops accepting connections, lets in-flight publishes finish (bounded), then closes. */
@@ -402,26 +353,17 @@ export class Gateway {
     if (this.closing) return;
     this.closing = true;
     if (this.registry) unwatchFile(this.registry.path);
-    if (this.configPath) unwatchFile(this.configPath);
+    this.configWatcher?.close();
     if (this.admin) unwatchFile(this.admin.restrictions.path);
     await this.adminServer?.close();
     this.server?.close();
     const deadline = Date.now() + drainMs;
-    while (Date.now() < deadline && this.inFlight() > 0) await new Promise((r) => setTimeout(r, 20));
+    while (Date.now() < deadline && pendingPublishes(this.broker) > 0) await new Promise((r) => setTimeout(r, 20));
     await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));
     if (this.dekSweep) clearInterval(this.dekSweep);
     await this.sweeper?.close();
     await this.keys?.close();
     await this.storage?.close();
     this.log.info({ event: 'closed' }, 'gateway closed');
-  }
-
-  private inFlight(): number {
-    if (!this.broker) return 0;
-    let n = 0;
-    for (const client of Object.values((this.broker as unknown as { clients: Record<string, Client> }).clients)) {
-      n += stateOf(client)?.order.pending ?? 0;
-    }
-    return n;
   }
 }
