@@ -85,7 +85,12 @@ export class SqliteSink implements StorageSink {
   private writerThread(): SqliteWriterThread | Promise<SqliteWriterThread> {
     const writer = this.#writer;
     if (writer?.alive) return writer;
-    this.#writerStarting ??= SqliteWriterThread.start(this.options).then((w) => {
+    this.#writerStarting ??= SqliteWriterThread.start(this.options).then(async (w) => {
+      if (!this.#db) {
+        // Closed while the thread was starting: it must not outlive the sink.
+        await w.close();
+        throw new TiqError('TIQ_ERR_STORE_UNAVAILABLE', { sink: this.name, reason: 'not started' });
+      }
       this.#writer = w;
       return w;
     }).finally(() => { this.#writerStarting = undefined; });
