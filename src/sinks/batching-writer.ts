@@ -53,6 +53,7 @@ export class BatchingWriter {
   readonly #roomWaiters: (() => void)[] = [];
   #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
   #draining: Promise<void> | undefined;
   #closing = false;
   #aborted = false;
@@ -112,18 +113,31 @@ export class BatchingWriter {
     });
   }
 
+  /**
+   * Group commit. With maxBatchDelayMs 0 (the default) a batch starts once the
+   * current turn of the event loop is over, so every record of the socket
+   * reads in that turn joins it, and records that arrive while it commits form
+   * the next one: batches grow with load, and an idle gateway adds no delay.
+   * A positive value waits that long for companions instead.
+   */
   private schedule(): void {
     if (this.#draining) return;
-    if (this.#queue.length >= this.options.maxBatchRecords || this.options.maxBatchDelayMs === 0) {
+    if (this.#queue.length >= this.options.maxBatchRecords) {
       this.startDrain();
-    } else if (!this.#timer) {
+    } else if (this.#timer || this.#immediate) {
+      // a batch is already due
+    } else if (this.options.maxBatchDelayMs === 0) {
+      this.#immediate = setImmediate(() => this.startDrain());
+    } else {
       this.#timer = setTimeout(() => this.startDrain(), this.options.maxBatchDelayMs);
     }
   }
 
   private startDrain(): void {
     clearTimeout(this.#timer);
+    clearImmediate(this.#immediate);
     this.#timer = undefined;
+    this.#immediate = undefined;
     if (this.#draining) return;
     this.#draining = this.drain().finally(() => {
       this.#draining = undefined;

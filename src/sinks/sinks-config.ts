@@ -46,8 +46,8 @@ export type RetentionRule = z.infer<typeof RetentionRuleSchema>;
 export const BatchingConfigSchema = z.object({
   /** Group commit: a batch is written when it holds this many records... */
   maxBatchRecords: z.number().int().min(1).max(10_000).default(256),
-  /** ...or when its first record has waited this long. */
-  maxBatchDelayMs: z.number().int().min(0).max(1000).default(5),
+  /** ...or when its first record has waited this long; 0 (default): at the end of the event-loop turn, batches grow with load while a commit is in flight. */
+  maxBatchDelayMs: z.number().int().min(0).max(1000).default(0),
   /** Records accepted but not yet committed; beyond this new writes wait (backpressure). */
   maxPendingRecords: z.number().int().min(1).max(1_000_000).default(10_000),
   /** Backoff between retries of a failed batch. */

@@ -26,6 +26,20 @@ describe('BatchingWriter', () => {
     expect(c.committedBatches).toEqual([3]);
   });
 
+  test('with no delay (the default), one event-loop turn makes one batch, and what arrives during a commit makes the next', async () => {
+    const c = await controlledSink();
+    let open!: () => void;
+    c.gate = new Promise<void>((resolve) => { open = resolve; });
+    const writer = new BatchingWriter(c.sink, { ...base, maxBatchDelayMs: 0 });
+    const first = [writer.write(record()), writer.write(record()), writer.write(record())];
+    await sleep(10); // the first batch is committing, held at the gate
+    const second = Array.from({ length: 5 }, () => writer.write(record()));
+    c.gate = undefined;
+    open();
+    await Promise.all([...first, ...second]);
+    expect(c.committedBatches).toEqual([3, 5]);
+  });
+
   test('write() resolves only after the commit, when the record is readable', async () => {
     const c = await controlledSink();
     let open!: () => void;

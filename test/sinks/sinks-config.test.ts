@@ -7,10 +7,10 @@ import { createSink } from '../../src/sinks/sink-registry.ts';
 import { StorageConfigSchema, TenantRetentionConfigSchema } from '../../src/sinks/sinks-config.ts';
 
 describe('storage configuration', () => {
-  test('defaults: one fsync SQLite sink under dataDir, batching 256 records / 5 ms', () => {
+  test('defaults: one fsync SQLite sink under dataDir, batching 256 records, committed at the end of the event-loop turn', () => {
     const c = StorageConfigSchema.parse({});
     expect(c.sinks).toEqual({ default: { type: 'sqlite', path: 'thingiq.db', durability: 'fsync' } });
-    expect(c).toMatchObject({ defaultSink: 'default', tenantSinks: {}, batching: { maxBatchRecords: 256, maxBatchDelayMs: 5, maxPendingRecords: 10_000 } });
+    expect(c).toMatchObject({ defaultSink: 'default', tenantSinks: {}, batching: { maxBatchRecords: 256, maxBatchDelayMs: 0, maxPendingRecords: 10_000 } });
     expect(c.sweeper.intervalMs).toBe(900_000);
   });
 
