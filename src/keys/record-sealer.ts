@@ -14,6 +14,7 @@ import type { DataKeyStore, KeyProvider } from './key-provider.ts';
 import type { DekCacheConfig } from './keys-config.ts';
 import { encodeRecordAad } from './record-aad.ts';
 import { gcmDecrypt, gcmEncrypt } from './record-cipher.ts';
+import type { EncryptedPayload } from '../pipeline/context.ts';
 
 /** Envelope format 1: AES-256-GCM, 96-bit IV, 128-bit tag, AAD per record-aad.ts. */
 export const RECORD_FORMAT_VERSION = 1;
@@ -26,14 +27,8 @@ export interface SealInput {
   readonly plaintext: Buffer;
 }
 
-export interface SealedEnvelope {
-  readonly formatVersion: number;
-  readonly dekId: string;
-  readonly kekRef: string;
-  readonly iv: Buffer;
-  readonly ciphertext: Buffer;
-  readonly tag: Buffer;
-}
+/** The envelope fields of a stored record (see SealedRecord). */
+export type SealedEnvelope = EncryptedPayload;
 
 /** What open() needs; a SealedRecord has all of it. */
 export interface OpenInput extends SealedEnvelope {

@@ -48,7 +48,7 @@ export interface SealedRecord {
   readonly tenantId: string;
   readonly deviceId: string;
   readonly stream: string;
-  /** Random id (UUID); bound into the AAD. */
+  /** UUID version 7 (receive time + random bits, src/pipeline/record-id.ts); bound into the AAD. */
   readonly recordId: string;
   /** Idempotency key with tenant, device and stream. */
   readonly sequence: number;
