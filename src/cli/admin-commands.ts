@@ -7,6 +7,7 @@
  */
 import type { Command } from 'commander';
 import { createWriteStream, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { once } from 'node:events';
 import { AdminClient } from '../admin/admin-client.ts';
 import { TiqError } from '../errors.ts';
@@ -105,5 +106,37 @@ export function registerAdminCommands(program: Command, deps: AdminCommandDeps =
       const { t, d } = ids(o);
       if (o['yes'] !== true) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['erasure is irreversible: add --yes to confirm'] });
       out(`${JSON.stringify(await c.json('POST', `/v1/tenants/${t}/devices/${d}/erasure`), null, 2)}\n`);
+    }));
+
+  const privateMode = admin.command('private-mode').description('switch a device\'s private mode (recorded with the operator as actor)');
+  for (const state of ['on', 'off'] as const) {
+    privateMode.command(state).requiredOption('--tenant <tenant>').requiredOption('--device <device>')
+      .action(run(async (c, json, o) => {
+        const { t, d } = ids(o);
+        const r = await c.json('PUT', `/v1/tenants/${t}/devices/${d}/private-mode`, { on: state === 'on' });
+        show(json, r, [r]);
+      }));
+  }
+
+  admin.command('policy-put').description('replace a tenant\'s privacy policy (YAML or JSON file; validated, effective on the next message)')
+    .requiredOption('--tenant <tenant>').requiredOption('--file <file>')
+    .action(run(async (c, json, o) => {
+      const { t } = ids(o, false);
+      const policy = parseYaml(readFileSync(String(o['file']), 'utf8')) as unknown;
+      show(json, await c.json('PUT', `/v1/tenants/${t}/privacy-policy`, { policy }));
+    }));
+
+  // Every other resource (apps and grants, device groups, retention, keys, audit): any route of docs/openapi.yaml.
+  admin.command('call').description('call any admin API route, e.g. `call PUT /v1/tenants/acme/device-groups/trucks --data \'{"devices":["truck-1"]}\'`')
+    .argument('<method>', 'GET, POST, PUT or DELETE').argument('<path>', 'route path, /v1/...')
+    .option('--data <json>', 'request body as JSON, or @file')
+    .action(action(async (method: string, path: string, o: Opts, cmd: Command) => {
+      const { client } = clientOf(cmd);
+      const raw = typeof o['data'] === 'string' ? (o['data'].startsWith('@') ? readFileSync(o['data'].slice(1), 'utf8') : o['data']) : undefined;
+      const upper = method.toUpperCase();
+      if (!['GET', 'POST', 'PUT', 'DELETE'].includes(upper) || !path.startsWith('/')) {
+        throw new TiqError('TIQ_ERR_CONFIG', { problems: ['usage: call <GET|POST|PUT|DELETE> </path> [--data JSON]'] });
+      }
+      out(`${JSON.stringify(await client.json(upper, path, raw === undefined ? undefined : JSON.parse(raw)), null, 2)}\n`);
     }));
 }

@@ -54,6 +54,17 @@ describe('thingiq admin', () => {
     expect(receipt.recordsDeleted).toBe(1);
   });
 
+  it('switches private mode, puts a policy, and reaches any route with `call`', async () => {
+    expect(JSON.parse((await thingiq(...global, 'private-mode', 'on', '--tenant', 'acme', '--device', 'van-3')).out)).toMatchObject({ on: true });
+    const policyFile = join(fx.dir, 'policy.yaml');
+    writeFileSync(policyFile, 'policyId: cli\nversion: 9\ndefaults:\n  "*": { action: strip }\n');
+    expect(JSON.parse((await thingiq(...global, 'policy-put', '--tenant', 'acme', '--file', policyFile)).out)).toEqual({ inForce: { policyId: 'cli', policyVersion: 9 } });
+    const groups = JSON.parse((await thingiq(...global, 'call', 'GET', '/v1/tenants/acme/device-groups')).out) as Record<string, unknown>;
+    expect(groups).toHaveProperty('deviceGroups');
+    const bad = await thingiq(...global, 'call', 'FETCH', '/v1/tenants');
+    expect(bad.exitCode).toBe(2);
+  });
+
   it('reports the server\'s error code', async () => {
     const r = await thingiq(...global, 'devices', 'restrict', '--tenant', 'nope', '--device', 'van-2', '--mode', 'drop');
     expect(r.exitCode).toBe(1);
