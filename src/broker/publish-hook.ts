@@ -66,7 +66,7 @@ export function createPublishHook(deps: HookDeps) {
     }
     const proceed = () => {
       if (client!.closed) return complete(() => callback(new TiqError('TIQ_ERR_SHUTTING_DOWN', 'connection closed while held')));
-      const entered = state.gate.enter(() => process(state, tenant, packet, target, (run) => complete(() => { state.gate.leave(); run(); }), callback));
+      const entered = state.gate.enter(() => processAdmitted(state, tenant, packet, target, (run) => complete(() => { state.gate.leave(); run(); }), callback));
       if (!entered) complete(() => refusePublish(state, packet, new TiqError('TIQ_ERR_TOO_MANY_PENDING', { limit: limits.config.maxQueuedPublishes }), callback));
     };
     if (admission.delayMs === 0) return proceed();
@@ -75,7 +75,7 @@ export function createPublishHook(deps: HookDeps) {
   };
 
   /** One admitted message: private-mode command, restriction, size, then the pipeline. `done` fires in PUBACK order. */
-  function process(state: ClientState, tenant: TenantEntry, packet: PublishPacket, target: ReturnType<typeof classifyPublish>,
+  function processAdmitted(state: ClientState, tenant: TenantEntry, packet: PublishPacket, target: ReturnType<typeof classifyPublish>,
     done: (run: () => void) => void, callback: Callback): void {
     const id = state.peer.identity;
     if (id.kind !== 'device' || target.kind === 'denied') return done(() => callback(new TiqError('TIQ_ERR_TOPIC_DENIED')));
