@@ -38,7 +38,7 @@ function chunks(b: Buffer, cuts: number[]): Buffer[] {
   return out;
 }
 
-describe('FrameScanner', () => {
+describe('FrameScanner', { timeout: LONG_RUN ? 0 : 30_000 }, () => {
   it('accepts every valid client packet stream, however chunked', () => {
     fc.assert(fc.property(fc.array(clientPacket, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (packets, cuts) => {
       const stream = Buffer.concat([connectPacket('d'), ...packets.map((p) => mqttPacket.generate(p))]);
