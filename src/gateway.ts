@@ -143,6 +143,7 @@ export class Gateway {
       onBackpressure: (sink, active) => this.log.warn({ event: 'backpressure', sink, active }, active
         ? 'storage is behind: publishers wait for their acknowledgements'
         : 'storage caught up'),
+      onCommit: (sink, records, seconds) => this.stats.batchCommitted(sink, records, seconds),
     });
     await this.storage.start();
     this.retention = retentionFromConfig(this.config, this.storage, this.log);

@@ -32,6 +32,14 @@ export class GatewayStats {
     name: 'thingiq_pipeline_seconds', help: 'From PUBLISH received to PUBACK released, by stream', labelNames: ['stream'],
     buckets: [0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [this.registry],
   });
+  private readonly batchRecords = new Histogram({
+    name: 'thingiq_sink_batch_records', help: 'Records per committed batch (group commit), by sink', labelNames: ['sink'],
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers: [this.registry],
+  });
+  private readonly commitSeconds = new Histogram({
+    name: 'thingiq_sink_commit_seconds', help: 'Duration of one batch commit, by sink', labelNames: ['sink'],
+    buckets: [0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [this.registry],
+  });
   readonly connectedClients = new Gauge({ name: 'thingiq_connected_clients', help: 'Connected MQTT clients', registers: [this.registry] });
 
   constructor(defaultMetrics = false) {
@@ -42,6 +50,11 @@ export class GatewayStats {
   readonly observeStage = (stage: string, seconds: number): void => {
     this.stageSeconds.observe({ stage }, seconds);
   };
+
+  batchCommitted(sink: string, records: number, seconds: number): void {
+    this.batchRecords.observe({ sink }, records);
+    this.commitSeconds.observe({ sink }, seconds);
+  }
 
   pipelineDone(stream: string, seconds: number): void {
     this.pipelineSeconds.observe({ stream }, seconds);

@@ -40,6 +40,8 @@ export interface BatchingWriterOptions extends Omit<BatchingConfig, 'maxPendingR
   readonly logger?: WriterLogger;
   /** Called when backpressure starts (true) or ends (false): pause or resume reading from publishers. */
   readonly onBackpressure?: (active: boolean) => void;
+  /** Called after each committed batch with its size and how long the commit took (for metrics). */
+  readonly onCommit?: (records: number, seconds: number) => void;
 }
 
 interface Entry {
@@ -166,7 +168,9 @@ export class BatchingWriter {
     for (let attempt = 0; ; attempt++) {
       if (this.#aborted) return this.rejectAll(batch, new TiqError('TIQ_ERR_SHUTTING_DOWN', { sink: this.sink.name }));
       try {
+        const started = performance.now();
         const result = await this.sink.writeBatch(batch.map((e) => e.record));
+        this.options.onCommit?.(batch.length, (performance.now() - started) / 1000);
         this.markHealthy();
         batch.forEach((e, i) => e.resolve(result.outcomes[i] ?? 'inserted'));
         return;

@@ -15,6 +15,8 @@ export interface StorageRouterOptions {
   readonly logger?: WriterLogger;
   /** Called with the sink name when its writer starts (true) or stops (false) pushing back. */
   readonly onBackpressure?: (sink: string, active: boolean) => void;
+  /** Each committed batch: sink, records, seconds. */
+  readonly onCommit?: (sink: string, records: number, seconds: number) => void;
 }
 
 export interface StorageHealth {
@@ -36,6 +38,7 @@ export class StorageRouter {
         ...config.batching,
         ...(options.logger ? { logger: options.logger } : {}),
         onBackpressure: (active) => options.onBackpressure?.(name, active),
+        onCommit: (records, seconds) => options.onCommit?.(name, records, seconds),
       }));
     }
   }

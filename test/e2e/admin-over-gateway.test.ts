@@ -119,6 +119,8 @@ describe('admin API on a running gateway', () => {
     expect(res.text).toMatch(/thingiq_tenant_connections\{tenant="acme"\} [1-9]/);
     expect(res.text).toMatch(/thingiq_data_key_provider_calls\{call="generate"\} [1-9]/);
     expect(res.text).toContain('nodejs_eventloop_lag_seconds');
+    expect(res.text).toMatch(/thingiq_sink_batch_records_count\{sink="default"\} [1-9]/);
+    expect(res.text).toMatch(/thingiq_sink_commit_seconds_sum\{sink="default"\} \d/);
     const tenantApp = await call(gw.gateway.adminPorts.mtlsPort, pki.app('acme', 'dashboard'), 'GET', '/metrics');
     expect(tenantApp.status).toBe(403);
   });
