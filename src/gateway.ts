@@ -333,8 +333,19 @@ export class Gateway {
         (err: unknown) => this.log.error({ event: 'retention_reconcile_failed', code: 'TIQ_ERR_STORE_UNAVAILABLE', source, reason: (err as Error).message }, 'cannot re-tag stored records; the sweeper keeps the old tags until the next change'),
       );
     }
+    this.closeSessionsNoLongerAllowed();
     const policies = Object.fromEntries(this.directory.ids().map((t) => [t, this.privacy.policyOf(t)]));
     this.log.info({ event: 'config_reloaded', source, policies }, 'configuration reloaded');
+  }
+
+  /** After a change, live sessions of removed apps and of removed or deactivated tenants end too (least privilege). */
+  private closeSessionsNoLongerAllowed(): void {
+    const closed = closeClientsWhere(this.broker, ({ peer: { identity: id } }) => {
+      if (id.kind === 'operator') return false;
+      const tenant = this.directory.get(id.tenantId);
+      return !tenant || !tenant.active || (id.kind === 'app' && !tenant.apps.has(id.appId));
+    });
+    for (const sessionId of closed) this.log.warn({ event: 'access_withdrawn_disconnect', code: 'TIQ_ERR_NOT_AUTHORIZED', sessionId }, 'session closed: its tenant or app is no longer configured');
   }
 
   private configWatcher: ConfigFileWatcher | undefined;

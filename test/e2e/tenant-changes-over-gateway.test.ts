@@ -88,11 +88,13 @@ describe('tenant changes through the admin API on a running gateway', () => {
     expect(apps).toContainEqual({ id: 'dashboard', streams: null, deviceGroups: ['trucks'] });
   });
 
-  it('deleting an app refuses its next CONNECT (the app came from the config file)', async () => {
+  it('deleting an app closes its live session and refuses its next CONNECT (the app came from the config file)', async () => {
     const pem = pki.app('acme', 'trucks-only');
-    (await connect(gw.port, pem, { clientId: 'trucks-only-1' })).end(true);
+    const live = await connect(gw.port, pem, { clientId: 'trucks-only-1' });
+    const closed = new Promise<boolean>((r) => { live.once('close', () => r(true)); setTimeout(() => r(false), 3000); });
     const del = await api('DELETE', '/v1/tenants/acme/apps/trucks-only');
     expect(del.status).toBe(200);
+    expect(await closed).toBe(true);
     await expect(connect(gw.port, pem, { clientId: 'trucks-only-2' })).rejects.toThrow();
     expect((await api('DELETE', '/v1/tenants/acme/apps/trucks-only')).status).toBe(404);
   });
