@@ -33,6 +33,7 @@ export const ERROR_CATALOGUE = {
   // Connection and identity
   TIQ_ERR_TLS_HANDSHAKE: spec('TLS handshake failed (untrusted CA, expired or not-yet-valid certificate, or none)', false, 'tls-refused', 401),
   TIQ_ERR_CERT_USAGE: spec('client certificate lacks the clientAuth extended key usage', false, 'tls-refused', 401),
+  TIQ_ERR_CERT_EXPIRED: spec('client certificate is expired or not yet valid (checked on resumed TLS sessions too)', false, 'tls-refused', 401),
   TIQ_ERR_CERT_REVOKED: spec('client certificate has been revoked', false, 'tls-refused', 401),
   TIQ_ERR_IDENTITY: spec('certificate carries no valid ThingIQ identity', false, 'tls-refused', 401),
   TIQ_ERR_INVALID_ID: spec('id must match ^[a-z0-9][a-z0-9-]{0,62}$', false, 'connack-refused', 400),

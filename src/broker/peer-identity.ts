@@ -27,8 +27,12 @@ export interface PeerIdentityContext {
 export function identifyPeer(socket: TLSSocket, ctx: PeerIdentityContext): PeerInfo {
   const cert = socket.getPeerX509Certificate();
   if (!cert) throw new TiqError('TIQ_ERR_TLS_HANDSHAKE', 'no client certificate');
-  // OpenSSL does not enforce the purpose of a client certificate: a server
-  // certificate from the same CA must not pass as a device (RFC 5280 §4.2.1.12).
+  // A resumed TLS session is not verified again by OpenSSL: it brings back the
+  // certificate of the full handshake, whatever happened since. Validity,
+  // usage and revocation are therefore checked here on every connection.
+  const now = Date.now();
+  if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) throw new TiqError('TIQ_ERR_CERT_EXPIRED');
+  // A server certificate of the same CA must not pass as a device (RFC 5280 §4.2.1.12).
   if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH_OID)) throw new TiqError('TIQ_ERR_CERT_USAGE');
   const identity = cert.checkIssued(ctx.ownCa)
     ? ownIdentity(cert, ctx)
