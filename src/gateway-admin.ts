@@ -10,8 +10,8 @@ import { createAdminServer, type AdminServer } from './admin/admin-server.ts';
 import { ObjectionRegistry } from './admin/objection-registry.ts';
 import { RestrictionRegistry } from './admin/restriction-registry.ts';
 import { AuditLog, auditDirOf } from './audit/audit-log.ts';
-import type { GatewayConfig } from './config/schema.ts';
 import type { Gateway } from './gateway.ts';
+import { recordDecoder } from './messages/record-decoder.ts';
 
 export interface AdminParts {
   readonly restrictions: RestrictionRegistry;
@@ -25,11 +25,6 @@ export function openAdminParts(dataDir: string): AdminParts {
     objections: new ObjectionRegistry(join(dataDir, 'admin')),
     audit: new AuditLog(auditDirOf(dataDir)),
   };
-}
-
-/** Stream → message type for one tenant's records (tenant streams override gateway-wide ones). */
-function typeOf(config: GatewayConfig, tenantId: string, stream: string): string | undefined {
-  return config.tenants[tenantId]?.streams[stream]?.messageType ?? config.streams[stream]?.messageType;
 }
 
 export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
@@ -48,10 +43,7 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
     records: recordsAdmin({
       sinks: gw.storage,
       openRecord: (r) => gw.keys.sealer.open(r),
-      decode: (stream, payload, encoding) => {
-        const type = Object.keys(current().tenants).map((t) => typeOf(current(), t, stream)).find(Boolean);
-        return type ? gw.codec.decode(type, payload, encoding) : { undecodable: `unknown stream ${stream}` };
-      },
+      decode: recordDecoder(gw.codec, current),
       deleteDeviceRecords: (t, d) => gw.storage.sinkFor(t).deleteDeviceRecords(t, d),
     }),
     restrictions: parts.restrictions,

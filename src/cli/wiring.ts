@@ -8,7 +8,8 @@ import { loadConfig } from '../config/load.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import { TelemetryCodec } from '../messages/codec.ts';
-import type { PayloadEncoding, SealedRecord } from '../pipeline/message.ts';
+import { recordDecoder } from '../messages/record-decoder.ts';
+import type { SealedRecord } from '../pipeline/message.ts';
 import { RoutedDataKeyStore } from '../sinks/routed-data-key-store.ts';
 import { StorageRouter } from '../sinks/sink-router.ts';
 import { resolveStorageConfig } from '../sinks/sinks-config.ts';
@@ -36,18 +37,8 @@ export function lazyRecordOpener(program: Command) {
   return async (record: SealedRecord): Promise<Buffer> => (await open()).ctx.sealer.open(record);
 }
 
-/** Decodes a stored payload by its stream's message type (gateway-wide streams, then tenants'). */
+/** Decodes a stored payload by its stream's message type (the config is read on first use). */
 export function configDecoder(program: Command) {
-  const codec = TelemetryCodec.load();
-  let types: Map<string, string> | undefined;
-  return (stream: string, payload: Buffer, encoding: PayloadEncoding): object => {
-    if (!types) {
-      const { config } = loadConfig(program.opts<{ config?: string }>().config);
-      types = new Map(Object.entries(config.streams).map(([n, s]) => [n, s.messageType]));
-      for (const t of Object.values(config.tenants)) for (const [n, s] of Object.entries(t.streams)) if (!types.has(n)) types.set(n, s.messageType);
-    }
-    const type = types.get(stream);
-    if (!type) return { undecodable: `unknown stream ${stream}` };
-    return codec.decode(type, payload, encoding);
-  };
+  let config: GatewayConfig | undefined;
+  return recordDecoder(TelemetryCodec.load(), () => (config ??= loadConfig(program.opts<{ config?: string }>().config).config));
 }

@@ -44,8 +44,13 @@ describe('client certificate matrix', () => {
   afterAll(async () => { await gw?.gateway.close(); });
 
   async function refusedBeforeMqtt(pem: ReturnType<TestPki['device']>) {
+    const refusals = gw.logs.events('tls_refused').length;
     await expect(connect(gw.port, pem, { clientId: 'd' })).rejects.toThrow();
     expect(await gw.gateway.stats.messageCount('location', 'stored')).toBe(0);
+    // refused at TLS, with one log line, not later at CONNECT
+    await sleep(50);
+    expect(gw.logs.events('tls_refused').length).toBe(refusals + 1);
+    expect(gw.logs.events('connect_refused')).toEqual([]);
   }
 
   it('a certificate from a foreign CA fails the handshake', async () => {
