@@ -1,6 +1,6 @@
 /** The full ThingIQ gateway (Gateway.start) in its own process, on port 0, with the config run.ts made. */
 import { parseConfig } from '../../src/config/load.ts';
-import { Gateway } from '../../src/gateway.ts';
+import { Gateway } from '../../src/gateway/gateway.ts';
 import { createLogger } from '../../src/log.ts';
 import { serveTarget } from './target-messages.ts';
 

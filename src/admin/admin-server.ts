@@ -16,7 +16,7 @@ import { createServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { TiqError } from '../errors.ts';
-import type { AdminConfig } from './admin-config.ts';
+import type { AdminConfig } from '../config/admin-config.ts';
 import type { AdminDeps } from './admin-deps.ts';
 import { createCertificateAuthenticator } from './certificate-auth.ts';
 import { installErrorHandlers } from './http-errors.ts';

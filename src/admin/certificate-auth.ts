@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { identifyPeer } from '../broker/peer-identity.ts';
 import { TiqError } from '../errors.ts';
-import type { AdminConfig } from './admin-config.ts';
+import type { AdminConfig } from '../config/admin-config.ts';
 import type { Principal } from './principal.ts';
 
 export interface CertificateAuthContext {

@@ -3,7 +3,7 @@
  * what a tenant-admin may, a tenant-admin what a tenant-reader may; only an
  * operator is not bound to one tenant.
  */
-import type { Role } from './admin-config.ts';
+import type { Role } from '../config/admin-config.ts';
 
 export interface Principal {
   /** Recorded in the audit log: `operator:<name>`, `app:<tenant>/<app>`, `token:<sub>`. */

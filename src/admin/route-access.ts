@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { isTiqError, TiqError } from '../errors.ts';
-import type { Role } from './admin-config.ts';
+import type { Role } from '../config/admin-config.ts';
 import type { AdminDeps } from './admin-deps.ts';
 import { canSeeTenant, roleAtLeast, type Principal } from './principal.ts';
 

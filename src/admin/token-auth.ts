@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { TiqError } from '../errors.ts';
 import { isValidId } from '../identity/identity.ts';
-import type { OAuthConfig } from './admin-config.ts';
+import type { OAuthConfig } from '../config/admin-config.ts';
 import { strongestRole, type Principal } from './principal.ts';
 
 export type TokenAuthenticator = (authorization: string | undefined) => Promise<Principal>;

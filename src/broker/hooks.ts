@@ -8,33 +8,16 @@
 import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
 import { TiqError, type ErrorCode } from '../errors.ts';
 import { describeIdentity, type Identity } from '../identity/identity.ts';
-import type { AbuseLimits } from '../limits/abuse-limits.ts';
-import type { Logger } from '../log.ts';
-import type { PipelineContext } from '../pipeline/context.ts';
 import { attachClient, peerOf, stateOf } from './client-state.ts';
 import { createConnectGuards } from './connect-guards.ts';
 import { isWellFormedMqttString, topicLevels } from './mqtt-strings.ts';
+import type { HookDeps } from './hook-deps.ts';
 import { createPublishHook, DROPPED_PAYLOAD } from './publish-hook.ts';
-import { appMaySee, type TenantDirectory } from './tenant-directory.ts';
+import { appMaySee } from './tenant-directory.ts';
 import { classifyPublish, parseTelemetryTopic, subscriptionAllowed } from './topics.ts';
-import type { GatewayStats } from './stats.ts';
 
 export { DROPPED_PAYLOAD } from './publish-hook.ts';
-
-export interface HookDeps {
-  readonly directory: () => TenantDirectory;
-  readonly pipeline: PipelineContext;
-  readonly log: Logger;
-  readonly stats: GatewayStats;
-  readonly maxRefusalsBeforeDisconnect: number;
-  readonly limits: AbuseLimits;
-  /** Largest keepalive a client may ask for, seconds (mqtt.keepaliveLimitS; 0 = no limit). */
-  readonly keepaliveLimitS: number;
-  /** Restriction of processing (GDPR Art. 18) set by operators: drop messages, or refuse the device. */
-  readonly restriction: (tenantId: string, deviceId: string) => 'none' | 'drop' | 'refuse';
-  /** Private-mode control topic; returns false when the command is not understood. */
-  readonly onPrivateModeCommand: (tenantId: string, deviceId: string, payload: Buffer) => boolean;
-}
+export type { HookDeps } from './hook-deps.ts';
 
 function connackError(code: ErrorCode, returnCode: 2 | 3 | 4 | 5): AuthenticateError {
   const err = new TiqError(code) as TiqError & { returnCode: number };

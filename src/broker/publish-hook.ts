@@ -9,13 +9,13 @@
 import type { Client, PublishPacket } from 'aedes';
 import { TiqError, toTiqError, type ErrorCode } from '../errors.ts';
 import { describeIdentity } from '../identity/identity.ts';
-import type { IngestMessage } from '../pipeline/message.ts';
+import type { IngestMessage } from '../records/message.ts';
 import { INGEST_STAGES, runPipeline } from '../pipeline/pipeline.ts';
 
 const STAGE_SAMPLE = 16;
 import type { ClientState } from './client-state.ts';
 import { stateOf } from './client-state.ts';
-import type { HookDeps } from './hooks.ts';
+import type { HookDeps } from './hook-deps.ts';
 import { isWellFormedMqttString, topicLevels } from './mqtt-strings.ts';
 import type { TenantEntry } from './tenant-directory.ts';
 import { classifyPublish } from './topics.ts';

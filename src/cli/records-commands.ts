@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { isTiqError } from '../errors.ts';
 import { assertValidId } from '../identity/identity.ts';
-import { openStorage, type OpenedStorage } from '../sinks/open-storage.ts';
+import { openStorage, type OpenedStorage } from '../gateway/open-storage.ts';
 import { progressBar } from '../sinks/progress-bar.ts';
 import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/record-export.ts';
 import type { RecordQuery } from '../sinks/storage-sink.ts';

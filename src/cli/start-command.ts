@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Gateway } from '../gateway.ts';
+import { Gateway } from '../gateway/gateway.ts';
 import { createLogger } from '../log.ts';
 import { cliConfig, exitCodeFor, reportError } from './context.ts';
 

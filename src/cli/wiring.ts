@@ -9,10 +9,10 @@ import type { GatewayConfig } from '../config/schema.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import { TelemetryCodec } from '../messages/codec.ts';
 import { recordDecoder } from '../messages/record-decoder.ts';
-import type { SealedRecord } from '../pipeline/message.ts';
+import type { SealedRecord } from '../records/message.ts';
 import { RoutedDataKeyStore } from '../sinks/routed-data-key-store.ts';
 import { StorageRouter } from '../sinks/sink-router.ts';
-import { resolveStorageConfig } from '../sinks/sinks-config.ts';
+import { resolveStorageConfig } from '../config/sinks-config.ts';
 import type { OpenedDataKeyStore } from './keys-commands.ts';
 
 export async function openDataKeyStore(config: GatewayConfig): Promise<OpenedDataKeyStore> {

@@ -4,12 +4,12 @@
  * component receives only its own slice.
  */
 import { z } from 'zod';
-import { AdminConfigSchema } from '../admin/admin-config.ts';
+import { AdminConfigSchema } from './admin-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
-import { KeysConfigSchema, TenantKeysConfigSchema } from '../keys/keys-config.ts';
-import { LimitsConfigSchema, TenantQuotasSchema } from '../limits/limits-config.ts';
-import { PrivacyConfigSchema } from '../privacy/policy-config.ts';
-import { StorageConfigSchema, TenantRetentionConfigSchema } from '../sinks/sinks-config.ts';
+import { KeysConfigSchema, TenantKeysConfigSchema } from './keys-config.ts';
+import { LimitsConfigSchema, TenantQuotasSchema } from './limits-config.ts';
+import { PrivacyConfigSchema } from './policy-config.ts';
+import { StorageConfigSchema, TenantRetentionConfigSchema } from './sinks-config.ts';
 
 const Id = z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`);
 const StreamName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'stream names match ^[a-z][a-z0-9-]{0,31}$');

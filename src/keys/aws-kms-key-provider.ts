@@ -17,7 +17,7 @@ import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient, 
 import { TiqError } from '../errors.ts';
 import { withBoundedRetry, type RetryContext } from './bounded-retry.ts';
 import type { GeneratedDataKey, KekVersionInfo, KeyProvider, RotateResult } from './key-provider.ts';
-import type { AwsKmsProviderConfig } from './keys-config.ts';
+import type { AwsKmsProviderConfig } from '../config/keys-config.ts';
 import { classifyKmsError, isTransientKmsError } from './kms-errors.ts';
 
 export const KMS_KEK_PREFIX = 'aws-kms:';

@@ -7,7 +7,7 @@ import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import { resolve } from 'node:path';
 import { TiqError } from '../errors.ts';
 import type { DataKeyStore, KeyProvider } from './key-provider.ts';
-import { KeysConfigSchema, type KeysConfig, type TenantKeysConfig } from './keys-config.ts';
+import { KeysConfigSchema, type KeysConfig, type TenantKeysConfig } from '../config/keys-config.ts';
 import { createKeyProvider, type ProviderSettings } from './provider-registry.ts';
 import { RecordSealer } from './record-sealer.ts';
 import { TenantKeyRouter } from './tenant-key-router.ts';

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { TiqError } from '../errors.ts';
 import { AwsKmsKeyProvider } from './aws-kms-key-provider.ts';
 import type { KeyProvider } from './key-provider.ts';
-import { AwsKmsProviderConfigSchema, type KeysConfig, type TenantKeysConfig } from './keys-config.ts';
+import { AwsKmsProviderConfigSchema, type KeysConfig, type TenantKeysConfig } from '../config/keys-config.ts';
 import { LocalKeyProvider } from './local-key-provider.ts';
 
 export interface ProviderSettings {

@@ -11,10 +11,10 @@ import { createSecretKey, randomUUID } from 'node:crypto';
 import { TiqError, toTiqError } from '../errors.ts';
 import { ActiveKeyCache, OpenKeyCache, deviceKey, type ActiveDataKey } from './data-key-cache.ts';
 import type { DataKeyStore, KeyProvider } from './key-provider.ts';
-import type { DekCacheConfig } from './keys-config.ts';
+import type { DekCacheConfig } from '../config/keys-config.ts';
 import { encodeRecordAad } from './record-aad.ts';
 import { gcmDecrypt, gcmEncrypt } from './record-cipher.ts';
-import type { EncryptedPayload } from '../pipeline/context.ts';
+import type { EncryptedPayload } from '../records/message.ts';
 
 /** Envelope format 1: AES-256-GCM, 96-bit IV, 128-bit tag, AAD per record-aad.ts. */
 export const RECORD_FORMAT_VERSION = 1;

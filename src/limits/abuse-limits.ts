@@ -6,7 +6,7 @@
  */
 import { ConnectionCounter } from './connection-counter.ts';
 import { FlapDetector } from './flap-detector.ts';
-import { effectiveQuotas, type EffectiveQuotas, type LimitsConfig, type TenantQuotas } from './limits-config.ts';
+import { effectiveQuotas, type EffectiveQuotas, type LimitsConfig, type TenantQuotas } from '../config/limits-config.ts';
 import { PublishLimiter } from './publish-limiter.ts';
 
 export class AbuseLimits {

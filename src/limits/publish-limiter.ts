@@ -6,7 +6,7 @@
  * delay beyond maxSlowDelayMs).
  */
 import type { ErrorCode } from '../errors.ts';
-import type { EffectiveQuotas, LimitsConfig } from './limits-config.ts';
+import type { EffectiveQuotas, LimitsConfig } from '../config/limits-config.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 export type Admission = { readonly delayMs: number } | { readonly refused: ErrorCode; readonly limit: string };

@@ -9,7 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { TiqError } from '../errors.ts';
-import type { PayloadEncoding, TelemetryBody } from '../pipeline/message.ts';
+import type { PayloadEncoding, TelemetryBody } from '../records/message.ts';
 
 export const PROTO_ROOT_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 export const TELEMETRY_PROTO = 'thingiq/telemetry/v1/telemetry.proto';

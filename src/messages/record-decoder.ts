@@ -4,7 +4,7 @@
  * API and the CLI share it.
  */
 import type { GatewayConfig } from '../config/schema.ts';
-import type { PayloadEncoding } from '../pipeline/message.ts';
+import type { PayloadEncoding } from '../records/message.ts';
 import type { TelemetryCodec } from './codec.ts';
 
 export function streamMessageType(config: GatewayConfig, stream: string): string | undefined {

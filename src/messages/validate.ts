@@ -5,7 +5,7 @@
  * echoing the value (it may be a coordinate).
  */
 import { TiqError } from '../errors.ts';
-import type { TelemetryBody } from '../pipeline/message.ts';
+import type { TelemetryBody } from '../records/message.ts';
 
 export interface ValidationLimits {
   readonly nowMs: number;

@@ -1,10 +1,10 @@
 /** What the pipeline's stages are given: the components they use, never the next stage. */
 import type { TelemetryCodec } from '../messages/codec.ts';
 import type { PrivacyEngine } from '../privacy/privacy-policy.ts';
-import type { SealedRecord } from './message.ts';
+import type { EncryptedPayload, SealedRecord } from '../records/message.ts';
 
-/** What the encrypt stage adds to a record: the envelope fields of a SealedRecord. */
-export type EncryptedPayload = Pick<SealedRecord, 'formatVersion' | 'dekId' | 'kekRef' | 'iv' | 'ciphertext' | 'tag'>;
+export type { EncryptedPayload };
+
 
 /** The encrypt stage's view of the keys module. Synchronous while the device's data key is cached. */
 export interface RecordSealer {

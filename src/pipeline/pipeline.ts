@@ -5,7 +5,7 @@
  * callback fires. This list is the only place the order is written.
  */
 import type { PipelineContext } from './context.ts';
-import type { IngestMessage, StageResult } from './message.ts';
+import type { IngestMessage, StageResult } from '../records/message.ts';
 import { decodePayload } from './stages/decode.ts';
 import { encryptRecord } from './stages/encrypt.ts';
 import { applyPrivacyPolicy } from './stages/privacy.ts';

@@ -3,7 +3,7 @@
  * mode → privacy zones → schedule → device / group / tenant rule; the first
  * that decides wins. Everything mutates `body` in place.
  */
-import type { AppliedPolicy, TelemetryBody } from '../pipeline/message.ts';
+import type { AppliedPolicy, TelemetryBody } from '../records/message.ts';
 import type { CompiledPolicy, CompiledRule } from './compile-policy.ts';
 import type { LatLon } from './geo/sphere.ts';
 import type { StickyNoise } from './geo-indistinguishability.ts';

@@ -5,8 +5,8 @@
 import type { Coarsener } from './geo/cell.ts';
 import { createCoarsener } from './geo/coarsener.ts';
 import { compileFieldOp, type FieldOp } from './location-fields.ts';
-import type { PrivacyConfig } from './policy-config.ts';
-import { LEAKING_FIELDS, type LocationAction, type Rule, type StreamRules } from './rule-config.ts';
+import type { PrivacyConfig } from '../config/policy-config.ts';
+import { LEAKING_FIELDS, type LocationAction, type Rule, type StreamRules } from '../config/rule-config.ts';
 import { compileSchedule, type CompiledSchedule } from './schedule.ts';
 import { compileZones, type CompiledZone } from './zones.ts';
 

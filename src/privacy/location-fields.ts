@@ -5,9 +5,9 @@
  * SensorReading and of tenant streams built like it. Both layouts are always
  * handled, so a stream type the engine has not seen cannot smuggle location.
  */
-import type { TelemetryBody } from '../pipeline/message.ts';
+import type { TelemetryBody } from '../records/message.ts';
 import type { LatLon } from './geo/sphere.ts';
-import type { FieldRule, LeakingField } from './rule-config.ts';
+import type { FieldRule, LeakingField } from '../config/rule-config.ts';
 
 /** Leaking field → property names, flat and inside the GeoPoint. */
 const FLAT_PROPS: Record<LeakingField, string> = { speed: 'speedMps', heading: 'headingDeg', altitude: 'altitudeM', accuracy: 'accuracyM' };

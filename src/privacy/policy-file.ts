@@ -9,7 +9,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { PrivacyConfig } from './policy-config.ts';
+import type { PrivacyConfig } from '../config/policy-config.ts';
 import { formatPolicyIssues, validateTenantPolicies, type TenantPrivacySources } from './policy-validation.ts';
 
 const Id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'ids match ^[a-z0-9][a-z0-9-]{0,62}$');

@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { DeviceGroups } from './compile-policy.ts';
-import { PrivacyConfigSchema, type PrivacyConfig } from './policy-config.ts';
+import { PrivacyConfigSchema, type PrivacyConfig } from '../config/policy-config.ts';
 
 export interface TenantPrivacySource {
   /** The tenant's `privacy` section, raw or already parsed; undefined = no policy. */

@@ -7,7 +7,7 @@ import { TiqError } from '../errors.ts';
 import { applyCompiledPolicy, type ApplyContext } from './apply-policy.ts';
 import { compilePolicy, compileRule, type CompiledPolicy } from './compile-policy.ts';
 import { StickyNoise } from './geo-indistinguishability.ts';
-import type { PrivacyConfig } from './policy-config.ts';
+import type { PrivacyConfig } from '../config/policy-config.ts';
 import { validateTenantPolicies, type TenantPrivacySources } from './policy-validation.ts';
 import type { PrivacyEngine, PrivacyInput, PrivacyOutcome } from './privacy-policy.ts';
 import type { PrivateModeState } from './private-mode.ts';

@@ -6,7 +6,7 @@
  * fields handled) or a drop. Pre-policy location must not survive anywhere in
  * a forwarded body.
  */
-import type { AppliedPolicy, TelemetryBody } from '../pipeline/message.ts';
+import type { AppliedPolicy, TelemetryBody } from '../records/message.ts';
 
 export interface PrivacyInput {
   readonly tenantId: string;

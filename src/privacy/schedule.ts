@@ -1,6 +1,6 @@
 /** Working-hours schedules compiled to minute ranges per weekday and per exception date. */
 import { createLocalClock, type LocalTime } from './local-time.ts';
-import { minutesOf, WEEKDAYS, type IntervalConfig, type ScheduleConfig } from './schedule-config.ts';
+import { minutesOf, WEEKDAYS, type IntervalConfig, type ScheduleConfig } from '../config/schedule-config.ts';
 
 export interface CompiledSchedule {
   readonly outside: 'strip' | 'drop';

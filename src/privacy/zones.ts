@@ -3,7 +3,7 @@
  * most points before any trigonometry.
  */
 import { DEG, EARTH_RADIUS_M, distanceM } from './geo/sphere.ts';
-import type { ZoneConfig } from './zone-config.ts';
+import type { ZoneConfig } from '../config/zone-config.ts';
 
 export interface CompiledZone {
   readonly name: string;

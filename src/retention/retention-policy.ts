@@ -10,7 +10,7 @@
  * hold applies when the tenant or the device is held; a stored hold or
  * release wins over config for the same tenant or device.
  */
-import type { RetentionRule, TenantRetentionConfig } from '../sinks/sinks-config.ts';
+import type { RetentionRule, TenantRetentionConfig } from '../config/sinks-config.ts';
 import type { RecordSelection, RetentionTag, StoredLegalHold, StoredRetentionRule } from '../sinks/storage-sink.ts';
 
 export const DAY_MS = 86_400_000;

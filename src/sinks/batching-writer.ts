@@ -10,9 +10,9 @@
  * from publishers rather than growing memory.
  */
 import { TiqError, toTiqError } from '../errors.ts';
-import type { SealedRecord } from '../pipeline/message.ts';
+import type { SealedRecord } from '../records/message.ts';
 import { assertStorableRecord } from './record-row.ts';
-import type { BatchingConfig } from './sinks-config.ts';
+import type { BatchingConfig } from '../config/sinks-config.ts';
 import type { RecordOutcome, StorageSink } from './storage-sink.ts';
 
 export type WriteOutcome = RecordOutcome;

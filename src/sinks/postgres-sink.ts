@@ -13,7 +13,7 @@
 import pg from 'pg';
 import { TiqError } from '../errors.ts';
 import type { WrappedDataKey } from '../keys/key-provider.ts';
-import type { SealedRecord } from '../pipeline/message.ts';
+import type { SealedRecord } from '../records/message.ts';
 import {
   deleteDataKeysPg, getDataKeyPg, listDataKeysPg, putDataKeyPg, updateWrappedDataKeyPg,
 } from './postgres-data-keys.ts';
@@ -24,7 +24,7 @@ import {
 import { DDL_LOCK_KEY, PG_SCHEMA } from './postgres-schema.ts';
 import { RECORD_COLUMNS, assertStorableRecord, recordToValues, rowToRecord } from './record-row.ts';
 import { fromPgError } from './sink-errors.ts';
-import type { Durability } from './sinks-config.ts';
+import type { Durability } from '../config/sinks-config.ts';
 import { queryConditions, queryLimit } from './sql-filters.ts';
 import type {
   RecordOutcome, RecordQuery, RecordSelection, RetentionTag, SinkHealth, StorageSink, StoredLegalHold,

@@ -6,7 +6,7 @@
  * integrator wires the keys module and the codec.
  */
 import type { Writable } from 'node:stream';
-import type { PayloadEncoding, SealedRecord } from '../pipeline/message.ts';
+import type { PayloadEncoding, SealedRecord } from '../records/message.ts';
 import type { RecordQuery, StorageSink } from './storage-sink.ts';
 
 export type OpenRecord = (record: SealedRecord) => Promise<Buffer>;

@@ -3,7 +3,7 @@
  * sinks so they store exactly the same fields: ciphertext, never plaintext.
  */
 import { TiqError } from '../errors.ts';
-import type { SealedRecord } from '../pipeline/message.ts';
+import type { SealedRecord } from '../records/message.ts';
 
 /** Column order of the records table in both sinks. */
 export const RECORD_COLUMNS = [

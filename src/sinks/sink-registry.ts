@@ -4,7 +4,7 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { PostgresSink } from './postgres-sink.ts';
-import type { SinkSettings } from './sinks-config.ts';
+import type { SinkSettings } from '../config/sinks-config.ts';
 import { SqliteSink } from './sqlite-sink.ts';
 import type { StorageSink } from './storage-sink.ts';
 

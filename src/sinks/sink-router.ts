@@ -5,10 +5,10 @@
  * its sink).
  */
 import { TiqError } from '../errors.ts';
-import type { SealedRecord } from '../pipeline/message.ts';
+import type { SealedRecord } from '../records/message.ts';
 import { BatchingWriter, type WriteOutcome, type WriterLogger, type WriterState } from './batching-writer.ts';
 import { createSink, type SinkContext } from './sink-registry.ts';
-import type { StorageConfig } from './sinks-config.ts';
+import type { StorageConfig } from '../config/sinks-config.ts';
 import type { SinkHealth, StorageSink } from './storage-sink.ts';
 
 export interface StorageRouterOptions {

@@ -8,7 +8,7 @@
  * integers as float64 (every field is a safe integer, checked before), byte
  * fields as uint32 length + bytes, legal_hold as one byte. Little-endian.
  */
-import type { SealedRecord } from '../pipeline/message.ts';
+import type { SealedRecord } from '../records/message.ts';
 
 /** Fixed bytes per record: 9 string and 3 byte-field length prefixes, 6 float64s, 1 flag. */
 const FIXED_BYTES = 12 * 4 + 6 * 8 + 1;

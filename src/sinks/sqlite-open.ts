@@ -11,7 +11,7 @@
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Durability } from './sinks-config.ts';
+import type { Durability } from '../config/sinks-config.ts';
 import { SQLITE_SCHEMA } from './sqlite-schema.ts';
 
 export interface SqliteOpenOptions {

@@ -12,10 +12,10 @@
 import type { Database } from 'better-sqlite3';
 import { TiqError } from '../errors.ts';
 import type { WrappedDataKey } from '../keys/key-provider.ts';
-import type { SealedRecord } from '../pipeline/message.ts';
+import type { SealedRecord } from '../records/message.ts';
 import { RECORD_COLUMNS, assertStorableRecord, recordToValues, rowToRecord } from './record-row.ts';
 import { fromSqliteError } from './sink-errors.ts';
-import type { Durability } from './sinks-config.ts';
+import type { Durability } from '../config/sinks-config.ts';
 import { queryConditions, queryLimit } from './sql-filters.ts';
 import { openSqliteDatabase } from './sqlite-open.ts';
 import { SqliteWriterThread } from './sqlite-worker-client.ts';

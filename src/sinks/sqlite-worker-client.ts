@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { SealedRecord } from '../pipeline/message.ts';
+import type { SealedRecord } from '../records/message.ts';
 import { encodeRecordBatch } from './sqlite-batch-codec.ts';
 import {
   fromWorkerError, type FromWorker, type SqliteWorkerData, type ToWorker, type WorkerError,

@@ -1,5 +1,5 @@
 /** Messages between the SQLite sink (main thread) and its writer thread (sqlite-worker.ts). */
-import type { Durability } from './sinks-config.ts';
+import type { Durability } from '../config/sinks-config.ts';
 
 export interface SqliteWorkerData {
   readonly path: string;

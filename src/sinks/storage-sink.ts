@@ -8,7 +8,7 @@
  * retention rules and legal holds (so they survive restarts).
  */
 import type { DataKeyStore } from '../keys/key-provider.ts';
-import type { SealedRecord } from '../pipeline/message.ts';
+import type { SealedRecord } from '../records/message.ts';
 
 export interface RecordQuery {
   readonly tenantId: string;

@@ -4,7 +4,7 @@ import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { expect } from 'vitest';
 import type { ErrorCode } from '../../src/errors.ts';
-import type { Gateway } from '../../src/gateway.ts';
+import type { Gateway } from '../../src/gateway/gateway.ts';
 import { connect } from '../helpers/gateway.ts';
 import type { TestPki } from '../helpers/pki.ts';
 import { RawMqtt } from '../helpers/raw-mqtt.ts';

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RecordWriter } from '../../src/pipeline/context.ts';
-import type { SealedRecord } from '../../src/pipeline/message.ts';
+import type { SealedRecord } from '../../src/records/message.ts';
 import { connect, sleep, startGateway } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { publishPacket, RawMqtt } from '../helpers/raw-mqtt.ts';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { AuditLog } from '../../src/audit/audit-log.ts';
-import { AdminConfigSchema } from '../../src/admin/admin-config.ts';
+import { AdminConfigSchema } from '../../src/config/admin-config.ts';
 import { pkiAdmin, privacyAdmin, tenantChangesAdmin, tenantsAdmin } from '../../src/admin/admin-adapters.ts';
 import type { AdminDeps } from '../../src/admin/admin-deps.ts';
 import { createAdminServer, type AdminServer } from '../../src/admin/admin-server.ts';

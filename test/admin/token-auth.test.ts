@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OAuthConfigSchema } from '../../src/admin/admin-config.ts';
+import { OAuthConfigSchema } from '../../src/config/admin-config.ts';
 import { createTokenAuthenticator, type TokenAuthenticator } from '../../src/admin/token-auth.ts';
 
 let server: Server;

@@ -1,7 +1,7 @@
 /** [MQTT-4.6.0-2]: PUBACKs leave in the order the PUBLISHes came in, even when the pipeline finishes out of order. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordWriter } from '../../src/pipeline/context.ts';
-import type { SealedRecord } from '../../src/pipeline/message.ts';
+import type { SealedRecord } from '../../src/records/message.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { publishPacket, RawMqtt } from '../helpers/raw-mqtt.ts';

@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { parseConfig } from '../../src/config/load.ts';
-import { Gateway, type GatewayOptions } from '../../src/gateway.ts';
+import { Gateway, type GatewayOptions } from '../../src/gateway/gateway.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ClientPem, TestPki } from './pki.ts';
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AwsKmsKeyProvider } from '../../src/keys/aws-kms-key-provider.ts';
-import { AwsKmsProviderConfigSchema } from '../../src/keys/keys-config.ts';
+import { AwsKmsProviderConfigSchema } from '../../src/config/keys-config.ts';
 import { FakeKms } from '../helpers/fake-kms.ts';
 import { MemoryDataKeyStore } from '../helpers/memory-data-key-store.ts';
 import { expectCode, newSealer, sealInput, sealRecord } from './fixtures.ts';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openKeyContext } from '../../src/keys/key-context.ts';
-import { KeysConfigSchema } from '../../src/keys/keys-config.ts';
+import { KeysConfigSchema } from '../../src/config/keys-config.ts';
 import { FakeKms } from '../helpers/fake-kms.ts';
 import { MemoryDataKeyStore } from '../helpers/memory-data-key-store.ts';
 import { expectCode, rootKeyB64, sealInput, sealRecord, tempDir } from './fixtures.ts';

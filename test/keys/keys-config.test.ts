@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateTenantKeys } from '../../src/keys/key-context.ts';
-import { KeysConfigSchema, TenantKeysConfigSchema } from '../../src/keys/keys-config.ts';
+import { KeysConfigSchema, TenantKeysConfigSchema } from '../../src/config/keys-config.ts';
 import { expectCode } from './fixtures.ts';
 
 describe('keys config', () => {

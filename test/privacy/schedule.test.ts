@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileSchedule } from '../../src/privacy/schedule.ts';
-import { ScheduleSchema } from '../../src/privacy/schedule-config.ts';
+import { ScheduleSchema } from '../../src/config/schedule-config.ts';
 import { createPrivacyEngine } from '../../src/privacy/privacy-engine.ts';
 import { input, vehicle } from './helpers.ts';
 

@@ -1,7 +1,7 @@
 /** RetentionPolicy follows device-group changes (reload or admin API) and says when stored records need a reconcile. */
 import { describe, expect, it } from 'vitest';
 import { RetentionPolicy } from '../../src/retention/retention-policy.ts';
-import { TenantRetentionConfigSchema } from '../../src/sinks/sinks-config.ts';
+import { TenantRetentionConfigSchema } from '../../src/config/sinks-config.ts';
 
 const retention = TenantRetentionConfigSchema.parse({ deviceGroups: { trucks: { location: { class: 'trucks-90d', days: 90 } } } });
 const DEFAULT = { class: 'default-30d', days: 30 };

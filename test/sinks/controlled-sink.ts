@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SealedRecord } from '../../src/pipeline/message.ts';
+import type { SealedRecord } from '../../src/records/message.ts';
 import { SqliteSink } from '../../src/sinks/sqlite-sink.ts';
 import type { StorageSink, WriteResult } from '../../src/sinks/storage-sink.ts';
 

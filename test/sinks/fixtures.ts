@@ -1,6 +1,6 @@
 /** Records sealed with a real AES-256-GCM key, so tests can prove only ciphertext is stored. */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import type { SealedRecord } from '../../src/pipeline/message.ts';
+import type { SealedRecord } from '../../src/records/message.ts';
 
 export const TEST_KEY = randomBytes(32);
 export const T0 = Date.UTC(2030, 0, 15, 12, 0, 0);

@@ -6,7 +6,7 @@ import { RetentionPolicy, type RetentionPolicyInput } from '../../src/retention/
 import { RetentionService } from '../../src/retention/retention-service.ts';
 import { RetentionSweeper } from '../../src/retention/retention-sweeper.ts';
 import { StorageRouter } from '../../src/sinks/sink-router.ts';
-import { StorageConfigSchema, TenantRetentionConfigSchema } from '../../src/sinks/sinks-config.ts';
+import { StorageConfigSchema, TenantRetentionConfigSchema } from '../../src/config/sinks-config.ts';
 import { DAY, T0, record } from './fixtures.ts';
 
 const acmeRetention = TenantRetentionConfigSchema.parse({

@@ -5,7 +5,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, test } from 'vitest';
 import { isTiqError } from '../../src/errors.ts';
-import type { SealedRecord } from '../../src/pipeline/message.ts';
+import type { SealedRecord } from '../../src/records/message.ts';
 import { exportRecords } from '../../src/sinks/record-export.ts';
 import type { StorageSink } from '../../src/sinks/storage-sink.ts';
 import { DAY, T0, decodeJson, openRecord, record, sealJson } from './fixtures.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { createSink } from '../../src/sinks/sink-registry.ts';
-import { StorageConfigSchema, TenantRetentionConfigSchema } from '../../src/sinks/sinks-config.ts';
+import { StorageConfigSchema, TenantRetentionConfigSchema } from '../../src/config/sinks-config.ts';
 
 describe('storage configuration', () => {
   test('defaults: one fsync SQLite sink under dataDir, batching 256 records, committed at the end of the event-loop turn', () => {

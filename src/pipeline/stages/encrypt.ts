@@ -1,5 +1,5 @@
 import type { EncryptedPayload, PipelineContext } from '../context.ts';
-import { CONTINUE, type IngestMessage, type StageResult } from '../message.ts';
+import { CONTINUE, type IngestMessage, type StageResult } from '../../records/message.ts';
 import { newRecordId } from '../record-id.ts';
 
 /** AES-256-GCM under the tenant's (and device's) data key; no network round trip while the key is cached. */

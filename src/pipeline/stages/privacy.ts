@@ -1,5 +1,5 @@
 import type { PipelineContext } from '../context.ts';
-import { CONTINUE, type IngestMessage, type StageResult } from '../message.ts';
+import { CONTINUE, type IngestMessage, type StageResult } from '../../records/message.ts';
 
 /**
  * The tenant's location-privacy policy rewrites the body in place, then the

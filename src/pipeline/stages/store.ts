@@ -1,5 +1,5 @@
 import type { PipelineContext } from '../context.ts';
-import { CONTINUE, type IngestMessage, type StageResult } from '../message.ts';
+import { CONTINUE, type IngestMessage, type StageResult } from '../../records/message.ts';
 
 /** Group-committed durable write; the PUBACK waits for it. Only sealed (encrypted) records are written. */
 export function storeRecord(msg: IngestMessage, ctx: PipelineContext): StageResult | Promise<StageResult> {

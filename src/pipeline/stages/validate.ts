@@ -1,6 +1,6 @@
 import { VALIDATORS, validateGeneric } from '../../messages/validate.ts';
 import type { PipelineContext } from '../context.ts';
-import { CONTINUE, type IngestMessage, type StageResult } from '../message.ts';
+import { CONTINUE, type IngestMessage, type StageResult } from '../../records/message.ts';
 
 /** Finite numbers, coordinates in range, a sane device clock, a sequence number. */
 export function validateMessage(msg: IngestMessage, ctx: PipelineContext): StageResult {

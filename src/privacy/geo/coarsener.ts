@@ -1,5 +1,5 @@
 /** Compiles a coarsen setting once, at policy load. */
-import type { CoarsenConfig } from '../rule-config.ts';
+import type { CoarsenConfig } from '../../config/rule-config.ts';
 import type { Coarsener } from './cell.ts';
 import { createDecimalGrid } from './decimal-grid.ts';
 import { createEqualAreaGrid } from './equal-area-grid.ts';

@@ -8,7 +8,7 @@ import { loadConfig } from '../../config/load.ts';
 import { isTiqError } from '../../errors.ts';
 import type { DeviceGroups } from '../compile-policy.ts';
 import { privacySourcesFromConfig } from '../config-sources.ts';
-import { PrivacyConfigSchema } from '../policy-config.ts';
+import { PrivacyConfigSchema } from '../../config/policy-config.ts';
 import { ANY_TENANT, validatePolicyFileText } from '../policy-file.ts';
 import { formatPreviewTable } from './preview-table.ts';
 import { renderPreviewSvg } from './preview-svg.ts';

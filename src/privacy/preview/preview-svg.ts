@@ -8,7 +8,7 @@
 import { compilePolicy, type DeviceGroups } from '../compile-policy.ts';
 import type { Cell } from '../geo/cell.ts';
 import { DEG, destination, type LatLon } from '../geo/sphere.ts';
-import type { PrivacyConfig } from '../policy-config.ts';
+import type { PrivacyConfig } from '../../config/policy-config.ts';
 import type { PreviewRow } from './run-preview.ts';
 
 const SIZE = 800;

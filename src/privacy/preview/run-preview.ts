@@ -3,7 +3,7 @@
  * The schedule is evaluated at each point's own time, as if it had arrived
  * when it was recorded.
  */
-import type { AppliedPolicy } from '../../pipeline/message.ts';
+import type { AppliedPolicy } from '../../records/message.ts';
 import type { DeviceGroups } from '../compile-policy.ts';
 import { createPrivacyEngine } from '../privacy-engine.ts';
 import { createInMemoryPrivateModeState } from '../private-mode.ts';

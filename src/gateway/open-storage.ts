@@ -6,8 +6,8 @@ import { loadConfig } from '../config/load.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { RetentionPolicy } from '../retention/retention-policy.ts';
 import { RetentionService, type RetentionLogger } from '../retention/retention-service.ts';
-import { StorageRouter } from './sink-router.ts';
-import { resolveStorageConfig } from './sinks-config.ts';
+import { StorageRouter } from '../sinks/sink-router.ts';
+import { resolveStorageConfig } from '../config/sinks-config.ts';
 
 export interface OpenedStorage {
   readonly config: GatewayConfig;

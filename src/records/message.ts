@@ -76,3 +76,6 @@ export interface SealedRecord {
 export type StageResult = { readonly kind: 'continue' } | { readonly kind: 'drop'; readonly reason: string };
 
 export const CONTINUE: StageResult = Object.freeze({ kind: 'continue' });
+
+/** What the encrypt stage adds to a record: the envelope fields of a SealedRecord. */
+export type EncryptedPayload = Pick<SealedRecord, 'formatVersion' | 'dekId' | 'kekRef' | 'iv' | 'ciphertext' | 'tag'>;

@@ -4,13 +4,13 @@
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { parseConfig } from './config/load.ts';
-import type { GatewayConfig } from './config/schema.ts';
-import type { TiqError } from './errors.ts';
-import type { Logger } from './log.ts';
-import { privacySourcesFromConfig } from './privacy/config-sources.ts';
-import type { PolicyOverrides } from './privacy/policy-overrides.ts';
-import type { ReloadablePrivacyEngine } from './privacy/privacy-engine.ts';
+import { parseConfig } from '../config/load.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import type { TiqError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { privacySourcesFromConfig } from '../privacy/config-sources.ts';
+import type { PolicyOverrides } from '../privacy/policy-overrides.ts';
+import type { ReloadablePrivacyEngine } from '../privacy/privacy-engine.ts';
 
 export type ReloadResult = { ok: true } | { ok: false; problems: readonly string[] };
 export type CheckedConfig = { ok: true; next: GatewayConfig } | { ok: false; problems: readonly string[] };

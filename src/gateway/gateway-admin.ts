@@ -4,14 +4,14 @@
  * the restriction and objection registries and the audit log.
  */
 import { join } from 'node:path';
-import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from './admin/admin-adapters.ts';
-import type { AdminDeps } from './admin/admin-deps.ts';
-import { createAdminServer, type AdminServer } from './admin/admin-server.ts';
-import { ObjectionRegistry } from './admin/objection-registry.ts';
-import { RestrictionRegistry } from './admin/restriction-registry.ts';
-import { AuditLog, auditDirOf } from './audit/audit-log.ts';
+import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from '../admin/admin-adapters.ts';
+import type { AdminDeps } from '../admin/admin-deps.ts';
+import { createAdminServer, type AdminServer } from '../admin/admin-server.ts';
+import { ObjectionRegistry } from '../admin/objection-registry.ts';
+import { RestrictionRegistry } from '../admin/restriction-registry.ts';
+import { AuditLog, auditDirOf } from '../audit/audit-log.ts';
 import type { Gateway } from './gateway.ts';
-import { recordDecoder } from './messages/record-decoder.ts';
+import { recordDecoder } from '../messages/record-decoder.ts';
 
 export interface AdminParts {
   readonly restrictions: RestrictionRegistry;

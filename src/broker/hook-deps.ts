@@ -1,0 +1,21 @@
+/** What the broker hooks are given: the gateway's services they use, nothing more. */
+import type { AbuseLimits } from '../limits/abuse-limits.ts';
+import type { Logger } from '../log.ts';
+import type { PipelineContext } from '../pipeline/context.ts';
+import type { GatewayStats } from './stats.ts';
+import type { TenantDirectory } from './tenant-directory.ts';
+
+export interface HookDeps {
+  readonly directory: () => TenantDirectory;
+  readonly pipeline: PipelineContext;
+  readonly log: Logger;
+  readonly stats: GatewayStats;
+  readonly maxRefusalsBeforeDisconnect: number;
+  readonly limits: AbuseLimits;
+  /** Largest keepalive a client may ask for, seconds (mqtt.keepaliveLimitS; 0 = no limit). */
+  readonly keepaliveLimitS: number;
+  /** Restriction of processing (GDPR Art. 18) set by operators: drop messages, or refuse the device. */
+  readonly restriction: (tenantId: string, deviceId: string) => 'none' | 'drop' | 'refuse';
+  /** Private-mode control topic; returns false when the command is not understood. */
+  readonly onPrivateModeCommand: (tenantId: string, deviceId: string, payload: Buffer) => boolean;
+}
