@@ -53,7 +53,7 @@ export function createHooks(deps: HookDeps) {
     if (!tenant || !tenant.active) return ['TIQ_ERR_TENANT_UNKNOWN', 5];
     if (id.kind === 'app' && !tenant.apps.has(id.appId)) return ['TIQ_ERR_NOT_AUTHORIZED', 5];
     if (id.kind === 'app') return undefined;
-    // A device's client id must equal its device id (ARCHITECTURE.md, Identities).
+    // A device's client id must equal its device id (docs/architecture.md, Identities).
     if (client.id !== id.deviceId) return ['TIQ_ERR_CLIENT_ID', 2];
     if (deps.restriction(id.tenantId, id.deviceId) === 'refuse') return ['TIQ_ERR_RESTRICTED', 5];
     // Wills are checked like any publish: only to the device's own stream topics, and not QoS 2.

@@ -1,5 +1,5 @@
 /**
- * Tenant namespaces (ARCHITECTURE.md, Topics). Devices publish to
+ * Tenant namespaces (docs/architecture.md, Topics). Devices publish to
  * tenants/{tenant}/devices/{device}/{stream}; apps subscribe under
  * tenants/{tenant}/ within their grants; operators read $SYS. Everything else
  * is refused.

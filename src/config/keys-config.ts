@@ -1,6 +1,6 @@
 /**
  * Key provider configuration: the gateway-wide `keys` section and a tenant's
- * `keys` section. Unknown keys are rejected (STYLE.md: config is validated once).
+ * `keys` section. Unknown keys are rejected (config is validated once, at start).
  */
 import { z } from 'zod';
 

@@ -1,5 +1,5 @@
 /**
- * Identities of the gateway, as ARCHITECTURE.md fixes them. Identity comes from
+ * Identities of the gateway, as docs/architecture.md fixes them. Identity comes from
  * the certificate's SAN URI, never from the MQTT username or client id.
  */
 import { TiqError } from '../errors.ts';

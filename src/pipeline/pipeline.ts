@@ -1,5 +1,5 @@
 /**
- * The ingest pipeline, in the order ARCHITECTURE.md fixes ("The path of one
+ * The ingest pipeline, in the order docs/architecture.md fixes ("The path of one
  * message"). TLS and authorization happen before it, in the broker; the
  * acknowledgement and fan-out after it, when the broker's authorizePublish
  * callback fires. This list is the only place the order is written.

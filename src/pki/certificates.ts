@@ -132,7 +132,7 @@ export function assertIdentityIds(id: Identity): void {
   else assertValidId('app', id.appId);
 }
 
-/** Issues a client certificate whose SAN URI carries the identity (ARCHITECTURE.md, Identities). */
+/** Issues a client certificate whose SAN URI carries the identity (docs/architecture.md, Identities). */
 export function issueClientCertificate(ca: CaMaterial, id: Identity, opts: ClientCertificateOptions = {}): IssuedPem {
   assertIdentityIds(id);
   const eku = opts.extKeyUsage ?? 'clientAuth';

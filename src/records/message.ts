@@ -1,5 +1,5 @@
 /**
- * The message as it travels the ingest pipeline (ARCHITECTURE.md, "The path of
+ * The message as it travels the ingest pipeline (docs/architecture.md, "The path of
  * one message"). Stages read and fill it; none of them calls the next.
  */
 

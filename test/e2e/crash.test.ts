@@ -1,6 +1,6 @@
 /**
  * A QoS 1 message that was PUBACKed survives `kill -9` of the gateway, and
- * redelivered duplicates are stored once (ARCHITECTURE.md, invariants).
+ * redelivered duplicates are stored once (docs/architecture.md, invariants).
  * The gateway runs as a child process and is killed at random moments.
  */
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * ARCHITECTURE.md invariant: plaintext payloads never reach storage. Reads the
+ * docs/architecture.md invariant: plaintext payloads never reach storage. Reads the
  * raw bytes of the SQLite database, WAL and shared-memory files.
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
