@@ -103,7 +103,8 @@ export function applyCompiledPolicy(policy: CompiledPolicy, input: PrivacyInput,
     policyVersion: policy.policyVersion,
     locationAction: action === 'drop' ? 'strip' : present ? action : 'none',
   };
-  return action === 'drop' ? { kind: 'drop', applied, reason } : { kind: 'forward', applied };
+  const step = rule.timeStepMs > 0 ? { timeStepMs: rule.timeStepMs } : undefined;
+  return action === 'drop' ? { kind: 'drop', applied, reason, ...step } : { kind: 'forward', applied, ...step };
 }
 
 /** Floors the device timestamp to the step (numbers, or int64 strings as protobuf JSON allows). */

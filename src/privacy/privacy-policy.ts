@@ -18,9 +18,14 @@ export interface PrivacyInput {
   readonly body: TelemetryBody;
 }
 
+/**
+ * `timeStepMs` (0 or absent: none) is the policy's time step: every time stored
+ * beside the record (receive time, expiry, the record id's time part) is
+ * floored to it, so storage never holds a finer clock than the body does.
+ */
 export type PrivacyOutcome =
-  | { readonly kind: 'forward'; readonly applied: AppliedPolicy }
-  | { readonly kind: 'drop'; readonly applied: AppliedPolicy; readonly reason: string };
+  | { readonly kind: 'forward'; readonly applied: AppliedPolicy; readonly timeStepMs?: number }
+  | { readonly kind: 'drop'; readonly applied: AppliedPolicy; readonly reason: string; readonly timeStepMs?: number };
 
 export interface PrivacyEngine {
   apply(input: PrivacyInput): PrivacyOutcome;

@@ -25,7 +25,14 @@ export interface IngestMessage {
   readonly messageType: string;
   readonly topic: string;
   readonly qos: 0 | 1 | 2;
-  readonly receivedAtMs: number;
+  /**
+   * When the gateway received it. The privacy stage floors it to the policy's
+   * time step (with `timeStepMs`), so the stored receive time, expiry and
+   * record id are no more precise than the device time the policy left.
+   */
+  receivedAtMs: number;
+  /** The policy's time step, set by the privacy stage when the policy coarsens time. */
+  timeStepMs?: number;
   /** The device's bytes until the privacy stage; the policy-applied encoding after it. */
   payload: Buffer;
   encoding: PayloadEncoding;

@@ -28,7 +28,7 @@ describe('rule resolution: device over first group over tenant defaults, per str
   it('applies the first listed group, rounds leaking fields, strips unset ones under coarsen, floors time', () => {
     const e = engine();
     const body = vehicle(52.123456, 13.654321, { timeUnixMs: 1_717_581_659_999 });
-    expect(e.apply(input(body))).toEqual({ kind: 'forward', applied: { policyId: 'fleet', policyVersion: 1, locationAction: 'keep' } });
+    expect(e.apply(input(body))).toEqual({ kind: 'forward', applied: { policyId: 'fleet', policyVersion: 1, locationAction: 'keep' }, timeStepMs: 60_000 });
     expect(body).toMatchObject({ latitude: 52.123456, longitude: 13.654321, speedMps: 15, headingDeg: 270, accuracyM: 4.2, timeUnixMs: 1_717_581_600_000 });
     expect('altitudeM' in body).toBe(false);
 

@@ -1,6 +1,7 @@
 import type { EncryptedPayload, PipelineContext } from '../context.ts';
 import { CONTINUE, type IngestMessage, type StageResult } from '../../records/message.ts';
 import { newRecordId } from '../record-id.ts';
+import { floorTo } from './privacy.ts';
 
 /** AES-256-GCM under the tenant's (and device's) data key; no network round trip while the key is cached. */
 export function encryptRecord(msg: IngestMessage, ctx: PipelineContext): StageResult | Promise<StageResult> {
@@ -21,7 +22,10 @@ function attach(msg: IngestMessage, ctx: PipelineContext, recordId: string, e: E
     formatVersion: e.formatVersion, dekId: e.dekId, kekRef: e.kekRef, iv: e.iv, ciphertext: e.ciphertext, tag: e.tag,
     encoding: msg.encoding,
     policyId: msg.applied?.policyId ?? 'none', policyVersion: msg.applied?.policyVersion ?? 0,
-    retentionClass: tags.retentionClass, expiresAtMs: tags.expiresAtMs, legalHold: tags.legalHold,
+    retentionClass: tags.retentionClass,
+    // The expiry is stored in plaintext: no finer than the policy's time step either.
+    expiresAtMs: msg.timeStepMs ? floorTo(tags.expiresAtMs, msg.timeStepMs) : tags.expiresAtMs,
+    legalHold: tags.legalHold,
   };
   return CONTINUE;
 }

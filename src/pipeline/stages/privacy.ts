@@ -13,6 +13,11 @@ export function applyPrivacyPolicy(msg: IngestMessage, ctx: PipelineContext): St
     messageType: msg.messageType, receivedAtMs: msg.receivedAtMs, body,
   });
   msg.applied = outcome.applied;
+  const step = outcome.timeStepMs;
+  if (step) {
+    msg.timeStepMs = step;
+    msg.receivedAtMs = floorTo(msg.receivedAtMs, step);
+  }
   if (outcome.kind === 'drop') {
     msg.body = undefined;
     msg.payload = Buffer.alloc(0);
@@ -28,4 +33,8 @@ export function applyPrivacyPolicy(msg: IngestMessage, ctx: PipelineContext): St
   if (typeof body['timeUnixMs'] === 'number') msg.deviceTimeMs = body['timeUnixMs'];
   msg.payload = ctx.codec.encode(msg.messageType, body, msg.encoding);
   return CONTINUE;
+}
+
+export function floorTo(ms: number, stepMs: number): number {
+  return Math.floor(ms / stepMs) * stepMs;
 }
