@@ -2,10 +2,13 @@
 import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../log.ts';
 import type { PipelineContext } from '../pipeline/context.ts';
+import type { RetainedLedger } from './retained-ledger.ts';
 import type { GatewayStats } from './stats.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
 
 export interface HookDeps {
+  /** Stamps retained publishes; checked before a retained message is delivered. */
+  readonly retained?: RetainedLedger;
   readonly directory: () => TenantDirectory;
   readonly pipeline: PipelineContext;
   readonly log: Logger;

@@ -115,6 +115,8 @@ export function createHooks(deps: HookDeps) {
     if (id.kind !== 'app') return null;
     const parts = parseTelemetryTopic(packet.topic);
     if (!parts || parts.tenantId !== id.tenantId) return null;
+    // A retained message (sent on SUBSCRIBE with retain set) must still be what today's rules would forward.
+    if (packet.retain && deps.retained && !deps.retained.mayDeliver(packet.topic)) return null;
     const access = deps.directory().get(id.tenantId)?.apps.get(id.appId);
     return access && appMaySee(access, parts.deviceId, parts.stream) ? packet : null;
   }

@@ -106,6 +106,11 @@ export function createPublishHook(deps: HookDeps) {
       stats.pipelineDone(msg.stream, (performance.now() - startedAt) / 1000);
       if (dropped) return acceptDropped(packet, callback);
       packet.payload = msg.payload; // subscribers receive the pipeline's output, never the device's bytes
+      if (packet.retain) {
+        deps.retained?.note(packet.topic, {
+          tenantId: msg.tenantId, deviceId: msg.deviceId, policyId: msg.applied?.policyId ?? 'none', policyVersion: msg.applied?.policyVersion ?? 0,
+        });
+      }
       callback(null);
     });
     try {

@@ -44,7 +44,11 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
       sinks: gw.storage,
       openRecord: (r) => gw.keys.sealer.open(r),
       decode: recordDecoder(gw.codec, current),
-      deleteDeviceRecords: (t, d) => gw.storage.sinkFor(t).deleteDeviceRecords(t, d),
+      deleteDeviceRecords: async (t, d) => {
+        // A retained message never outlives its device's erasure.
+        gw.retained.clearDevice(t, d);
+        return gw.storage.sinkFor(t).deleteDeviceRecords(t, d);
+      },
     }),
     restrictions: parts.restrictions,
     objections: parts.objections,

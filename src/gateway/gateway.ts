@@ -12,6 +12,7 @@ import { watchConnectionErrors } from '../broker/connection-errors.ts';
 import { createHooks } from '../broker/hooks.ts';
 import { createMqttListener } from '../broker/mqtt-listener.ts';
 import { GatewayStats } from '../broker/stats.ts';
+import { RetainedLedger, removeRetained } from '../broker/retained-ledger.ts';
 import { TenantDirectory } from '../broker/tenant-directory.ts';
 import { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { GatewayConfig } from '../config/schema.ts';
@@ -77,6 +78,8 @@ export class Gateway {
   readonly privateMode: PrivateModeRegistry;
   readonly privacy: ReloadablePrivacyEngine;
   readonly policyOverrides: PolicyOverrides;
+  /** Retained messages stamped with the policy that made them; stale ones are never delivered. */
+  readonly retained: RetainedLedger;
 
   /**
    * `config` is the base config with the API's tenant changes applied;
@@ -93,6 +96,13 @@ export class Gateway {
     this.privateMode = createPrivateModeRegistry({ dir: this.path(`${config.dataDir}/privacy`) });
     this.policyOverrides = new PolicyOverrides(this.path(`${config.dataDir}/privacy`));
     this.privacy = createPrivacyEngine({ tenants: this.policyOverrides.apply(privacySourcesFromConfig(config)), privateMode: this.privateMode });
+    this.retained = new RetainedLedger({
+      restriction: (t, d) => this.admin?.restrictions.isRestricted(t, d) ?? 'none',
+      objected: (t, d) => (this.admin?.objections.list(t, d).length ?? 0) > 0,
+      policyOf: (t) => this.privacy.policyOf(t) ?? { policyId: 'none', policyVersion: 0 },
+    }, (topic) => {
+      removeRetained(this.broker, topic).catch((err: unknown) => this.log.warn({ event: 'retained_remove_failed', err }, 'could not remove a retained message'));
+    });
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -184,6 +194,7 @@ export class Gateway {
     this.limits = limits;
 
     const hooks = createHooks({
+      retained: this.retained,
       directory: () => this.directory,
       pipeline: this.pipelineContext(),
       log: this.log,
@@ -255,6 +266,7 @@ export class Gateway {
     const inForce = this.policyOverrides.put(this.privacy, privacySourcesFromConfig(this.currentConfig), tenantId, policy);
     // The admin API's route audits the call (actor, role, result); the gateway only logs.
     this.log.info({ event: 'policy_put', tenantId, actor, ...inForce }, 'privacy policy replaced through the admin API');
+    this.retained.sweep();
     return inForce;
   }
 
@@ -275,6 +287,7 @@ export class Gateway {
     const restrictions = this.admin?.restrictions;
     if (!restrictions) return;
     restrictions.reload();
+    this.retained.sweep();
     const closed = closeClientsWhere(this.broker, ({ peer: { identity: id } }) =>
       id.kind === 'device' && restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse');
     for (const sessionId of closed) this.log.warn({ event: 'restricted_disconnect', code: 'TIQ_ERR_RESTRICTED', sessionId }, 'restricted device disconnected');

@@ -1,0 +1,97 @@
+/**
+ * Retained messages under privacy rules. aedes keeps the last retained
+ * message of a topic and hands it to every new subscriber, long after the
+ * device sent it; without this ledger a retained position would outlive the
+ * device's erasure, a restriction, an objection or the policy it was made
+ * under. Each retained message is stamped with the policy that produced it;
+ * before a retained message is delivered its stamp is checked against the
+ * state in force, and a stale one is removed from the broker, not delivered.
+ * Erasure removes the device's retained messages at once.
+ */
+export interface RetainedStamp {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly policyId: string;
+  readonly policyVersion: number;
+}
+
+/** What decides whether a retained message may still be delivered. */
+export interface RetainedChecks {
+  restriction(tenantId: string, deviceId: string): 'none' | 'drop' | 'refuse';
+  objected(tenantId: string, deviceId: string): boolean;
+  /** The policy in force for the tenant ('none', 0 when it has none). */
+  policyOf(tenantId: string): { readonly policyId: string; readonly policyVersion: number };
+}
+
+export class RetainedLedger {
+  private readonly stamps = new Map<string, RetainedStamp>();
+
+  /** `remove` deletes a topic's retained message from the broker's persistence. */
+  constructor(private readonly checks: RetainedChecks, private readonly remove: (topic: string) => void) {}
+
+  get size(): number {
+    return this.stamps.size;
+  }
+
+  /** A retained publish was accepted: the broker will keep it under this stamp. */
+  note(topic: string, stamp: RetainedStamp): void {
+    this.stamps.set(topic, stamp);
+  }
+
+  /** Whether the retained message of `topic` may go to a new subscriber; a stale one is removed. */
+  mayDeliver(topic: string): boolean {
+    const stamp = this.stamps.get(topic);
+    if (stamp && this.current(stamp)) return true;
+    this.drop(topic);
+    return false;
+  }
+
+  /** Removes every retained message of one device (erasure); returns how many. */
+  clearDevice(tenantId: string, deviceId: string): number {
+    return this.clearWhere((s) => s.tenantId === tenantId && s.deviceId === deviceId);
+  }
+
+  /** Removes every retained message of one tenant; returns how many. */
+  clearTenant(tenantId: string): number {
+    return this.clearWhere((s) => s.tenantId === tenantId);
+  }
+
+  /** Removes the retained messages a change has made stale (policy, restriction, objection); returns how many. */
+  sweep(): number {
+    return this.clearWhere((s) => !this.current(s));
+  }
+
+  private current(s: RetainedStamp): boolean {
+    if (this.checks.restriction(s.tenantId, s.deviceId) !== 'none') return false;
+    if (this.checks.objected(s.tenantId, s.deviceId)) return false;
+    const policy = this.checks.policyOf(s.tenantId);
+    return policy.policyId === s.policyId && policy.policyVersion === s.policyVersion;
+  }
+
+  private clearWhere(stale: (s: RetainedStamp) => boolean): number {
+    let n = 0;
+    for (const [topic, s] of this.stamps) {
+      if (stale(s)) {
+        this.drop(topic);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private drop(topic: string): void {
+    this.stamps.delete(topic);
+    this.remove(topic);
+  }
+}
+
+/** aedes persistence's retained store (untyped in aedes' declarations): an empty payload deletes [MQTT-3.3.1-10]. */
+interface RetainedStore {
+  storeRetained(packet: object): Promise<void> | void;
+}
+
+/** Deletes the retained message of `topic` from an aedes broker. */
+export async function removeRetained(broker: object | undefined, topic: string): Promise<void> {
+  const store = (broker as { persistence?: RetainedStore } | undefined)?.persistence;
+  await store?.storeRetained({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false });
+}
