@@ -15,6 +15,7 @@ export type MqttOutcome =
   | 'disconnect' // close the network connection
   | 'not-acknowledged' // no PUBACK: the device resends later
   | 'acknowledged-dropped' // PUBACK, nothing stored or forwarded
+  | 'acknowledged-refused' // PUBACK (a resend would fail again), nothing stored or forwarded; mqtt.maxRefusalsBeforeDisconnect of them close the connection
   | 'tls-refused' // the connection never reaches MQTT
   | 'none'; // not an MQTT-path error
 
@@ -33,7 +34,7 @@ export const ERROR_CATALOGUE = {
   // Connection and identity
   TIQ_ERR_TLS_HANDSHAKE: spec('TLS handshake failed (untrusted CA, expired or not-yet-valid certificate, or none)', false, 'tls-refused', 401),
   TIQ_ERR_CERT_USAGE: spec('client certificate lacks the clientAuth extended key usage', false, 'tls-refused', 401),
-  TIQ_ERR_CERT_EXPIRED: spec('client certificate is expired or not yet valid (checked on resumed TLS sessions too)', false, 'tls-refused', 401),
+  TIQ_ERR_CERT_EXPIRED: spec('client certificate is expired or not yet valid (checked on resumed TLS sessions too); a live session is closed when it expires', false, 'tls-refused', 401),
   TIQ_ERR_CERT_REVOKED: spec('client certificate has been revoked', false, 'tls-refused', 401),
   TIQ_ERR_IDENTITY: spec('certificate carries no valid ThingIQ identity', false, 'tls-refused', 401),
   TIQ_ERR_INVALID_ID: spec('id must match ^[a-z0-9][a-z0-9-]{0,62}$', false, 'connack-refused', 400),
@@ -49,9 +50,9 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_WILL_DENIED: spec('will topic or payload refused', false, 'connack-refused', 403),
 
   // Payloads
-  TIQ_ERR_PAYLOAD_TOO_LARGE: spec('payload exceeds the stream\'s size limit', false, 'disconnect', 413),
-  TIQ_ERR_DECODE: spec('payload is not a valid message for this stream', false, 'disconnect', 400),
-  TIQ_ERR_VALIDATION: spec('message fields out of range', false, 'disconnect', 422),
+  TIQ_ERR_PAYLOAD_TOO_LARGE: spec('payload exceeds the stream\'s size limit', false, 'acknowledged-refused', 413),
+  TIQ_ERR_DECODE: spec('payload is not a valid message for this stream', false, 'acknowledged-refused', 400),
+  TIQ_ERR_VALIDATION: spec('message fields out of range', false, 'acknowledged-refused', 422),
   TIQ_ERR_QOS_UNSUPPORTED: spec('QoS 2 is not accepted; use QoS 0 or 1', false, 'disconnect', 400),
 
   // Privacy

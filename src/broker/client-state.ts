@@ -1,5 +1,6 @@
 /** What the gateway knows about a connection and an MQTT client, keyed by object identity. */
 import type { Client } from 'aedes';
+import type { ErrorCode } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { TokenBucket } from '../limits/token-bucket.ts';
 import { OrderedCompletions } from './ordered-acks.ts';
@@ -10,6 +11,8 @@ export interface PeerInfo {
   /** Serial of the client certificate, for revocation of live connections. */
   readonly serial: string;
   readonly remoteAddress: string;
+  /** The certificate's notAfter, ms since the epoch: the session ends when it passes. */
+  readonly notAfterMs: number;
 }
 
 export interface ClientState {
@@ -23,6 +26,12 @@ export interface ClientState {
   refusals: number;
   /** A refusal is closing this connection. */
   disconnecting: boolean;
+  /**
+   * Why the identity lost its right to this session (certificate expired or
+   * revoked, tenant or app removed, processing refused), if it did: its will
+   * is then not delivered.
+   */
+  withdrawn: ErrorCode | undefined;
 }
 
 export interface ClientLimits {
@@ -46,7 +55,7 @@ const UNBOUNDED: ClientLimits = { maxPendingPublishes: Number.MAX_SAFE_INTEGER, 
 
 export function attachClient(client: Client, peer: PeerInfo, limits: ClientLimits = UNBOUNDED): ClientState {
   const state: ClientState = {
-    peer, order: new OrderedCompletions(), refusals: 0, disconnecting: false,
+    peer, order: new OrderedCompletions(), refusals: 0, disconnecting: false, withdrawn: undefined,
     gate: new PublishGate(limits.maxPendingPublishes, limits.maxQueuedPublishes), bucket: limits.bucket,
   };
   clients.set(client, state);

@@ -8,13 +8,15 @@
 import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
 import { TiqError, type ErrorCode } from '../errors.ts';
 import { describeIdentity, type Identity } from '../identity/identity.ts';
+import { closeExpiredSession, isExpired, watchExpiry } from './cert-expiry.ts';
 import { attachClient, peerOf, stateOf } from './client-state.ts';
 import { createConnectGuards } from './connect-guards.ts';
 import { isWellFormedMqttString, topicLevels } from './mqtt-strings.ts';
 import type { HookDeps } from './hook-deps.ts';
 import { createPublishHook, DROPPED_PAYLOAD } from './publish-hook.ts';
 import { appMaySee } from './tenant-directory.ts';
-import { classifyPublish, parseTelemetryTopic, subscriptionAllowed } from './topics.ts';
+import { parseTelemetryTopic, subscriptionAllowed } from './topics.ts';
+import { willRefusal } from './wills.ts';
 
 export { DROPPED_PAYLOAD } from './publish-hook.ts';
 export type { HookDeps } from './hook-deps.ts';
@@ -40,14 +42,25 @@ export function createHooks(deps: HookDeps) {
   const { log, stats, limits } = deps;
   const guards = createConnectGuards({ limits, keepaliveLimitS: deps.keepaliveLimitS, log, stats, now: deps.pipeline.now });
 
-  function refuseConnect(client: Client, peerDesc: string, code: ErrorCode, rc: 2 | 4 | 5, done: AuthDone) {
-    log.warn({ event: 'connect_refused', code, identity: peerDesc, clientId: client.id.slice(0, 64) }, 'connection refused');
+  function refuseConnect(client: Client, peerDesc: string, code: ErrorCode, rc: 2 | 4 | 5, done: AuthDone, detail?: Record<string, unknown>) {
+    log.warn({ event: 'connect_refused', code, identity: peerDesc, clientId: client.id.slice(0, 64), detail }, 'connection refused');
     stats.refused(code);
     done(connackError(code, rc), false);
   }
 
-  /** The identity's own checks; undefined when it may connect. */
-  function identityRefusal(client: Client, id: Identity): [ErrorCode, 2 | 4 | 5] | undefined {
+  /** The identity's own checks, then its will's; undefined when it may connect. */
+  function identityRefusal(client: Client, id: Identity): [ErrorCode, 2 | 4 | 5, Record<string, unknown>?] | undefined {
+    const refusal = accessRefusal(client, id);
+    if (refusal) return refusal;
+    // A will is checked like a publish of that device, payload included (wills.ts).
+    const will = (client as unknown as { _will?: PublishPacket | null })._will;
+    if (!will) return undefined;
+    const tenant = id.kind === 'operator' ? undefined : deps.directory().get(id.tenantId);
+    const reason = willRefusal(id, tenant, will, deps.pipeline);
+    return reason ? ['TIQ_ERR_WILL_DENIED', 5, reason] : undefined;
+  }
+
+  function accessRefusal(client: Client, id: Identity): [ErrorCode, 2 | 4 | 5] | undefined {
     if (id.kind === 'operator') return undefined;
     const tenant = deps.directory().get(id.tenantId);
     if (!tenant || !tenant.active) return ['TIQ_ERR_TENANT_UNKNOWN', 5];
@@ -56,9 +69,6 @@ export function createHooks(deps: HookDeps) {
     // A device's client id must equal its device id (docs/architecture.md, Identities).
     if (client.id !== id.deviceId) return ['TIQ_ERR_CLIENT_ID', 2];
     if (deps.restriction(id.tenantId, id.deviceId) === 'refuse') return ['TIQ_ERR_RESTRICTED', 5];
-    // Wills are checked like any publish: only to the device's own stream topics, and not QoS 2.
-    const will = (client as unknown as { _will?: PublishPacket | null })._will;
-    if (will && (will.qos === 2 || classifyPublish(id, will.topic, tenant.streamNames).kind !== 'stream')) return ['TIQ_ERR_WILL_DENIED', 5];
     return undefined;
   }
 
@@ -69,17 +79,20 @@ export function createHooks(deps: HookDeps) {
     // Refused with 3, "server unavailable": the device may come back later [MQTT-3.2.2-3].
     const flapping = guards.checkFlapping(id, client.id);
     if (flapping) return done(connackError(flapping, 3), false);
+    // The certificate may have expired since the handshake (a slow CONNECT, a resumed session).
+    if (isExpired(peer, deps.pipeline.now())) return refuseConnect(client, describeIdentity(id), 'TIQ_ERR_CERT_EXPIRED', 5, done);
     const refusal = identityRefusal(client, id);
-    if (refusal) return refuseConnect(client, describeIdentity(id), refusal[0], refusal[1], done);
+    if (refusal) return refuseConnect(client, describeIdentity(id), refusal[0], refusal[1], done, refusal[2]);
     const full = guards.acquireTenantPlace(client, id);
     if (full) return done(connackError(full, 3), false);
     (client as { id: string }).id = sessionId(id, client.id);
     const now = deps.pipeline.now();
-    attachClient(client, peer, {
+    const state = attachClient(client, peer, {
       maxPendingPublishes: limits.config.maxPendingPublishes,
       maxQueuedPublishes: limits.config.maxQueuedPublishes,
       bucket: id.kind === 'device' ? limits.publishes.deviceBucket(id.tenantId, now) : undefined,
     });
+    watchExpiry(client.conn, peer.notAfterMs, deps.pipeline.now, () => closeExpiredSession(client, state, deps));
     stats.connected(id);
     done(null, true);
   }

@@ -31,7 +31,8 @@ export function identifyPeer(socket: TLSSocket, ctx: PeerIdentityContext): PeerI
   // certificate of the full handshake, whatever happened since. Validity,
   // usage and revocation are therefore checked here on every connection.
   const now = Date.now();
-  if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) throw new TiqError('TIQ_ERR_CERT_EXPIRED');
+  const notAfterMs = Date.parse(cert.validTo);
+  if (Date.parse(cert.validFrom) > now || notAfterMs < now) throw new TiqError('TIQ_ERR_CERT_EXPIRED');
   // A server certificate of the same CA must not pass as a device (RFC 5280 §4.2.1.12).
   if (!(cert.keyUsage ?? []).includes(CLIENT_AUTH_OID)) throw new TiqError('TIQ_ERR_CERT_USAGE');
   const identity = cert.checkIssued(ctx.ownCa)
@@ -40,7 +41,7 @@ export function identifyPeer(socket: TLSSocket, ctx: PeerIdentityContext): PeerI
       ? externalIdentity(cert, ctx.externalCa)
       : undefined;
   if (!identity) throw new TiqError('TIQ_ERR_IDENTITY');
-  return { identity, serial: cert.serialNumber, remoteAddress: socket.remoteAddress ?? '' };
+  return { identity, serial: cert.serialNumber, remoteAddress: socket.remoteAddress ?? '', notAfterMs };
 }
 
 function ownIdentity(cert: X509Certificate, ctx: PeerIdentityContext): Identity | undefined {

@@ -13,12 +13,14 @@ import type { IngestMessage } from '../records/message.ts';
 import { INGEST_STAGES, runPipeline } from '../pipeline/pipeline.ts';
 
 const STAGE_SAMPLE = 16;
+import { closeExpiredSession, isExpired } from './cert-expiry.ts';
 import type { ClientState } from './client-state.ts';
 import { stateOf } from './client-state.ts';
 import type { HookDeps } from './hook-deps.ts';
 import { isWellFormedMqttString, topicLevels } from './mqtt-strings.ts';
 import type { TenantEntry } from './tenant-directory.ts';
 import { classifyPublish } from './topics.ts';
+import { createWillDelivery, isWillOf } from './wills.ts';
 
 /** A published message the gateway acknowledged but will not forward (policy drop, refused payload). */
 export const DROPPED_PAYLOAD = Buffer.alloc(0);
@@ -27,12 +29,13 @@ type Callback = (e?: Error | null) => void;
 
 /** Refusals that close the connection at once, whatever the refusal count. */
 const DISCONNECT_AT_ONCE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'TIQ_ERR_TOPIC_DENIED', 'TIQ_ERR_QOS_UNSUPPORTED', 'TIQ_ERR_TOPIC_TOO_LONG', 'TIQ_ERR_MALFORMED_PACKET',
+  'TIQ_ERR_TOPIC_DENIED', 'TIQ_ERR_STREAM_UNKNOWN', 'TIQ_ERR_QOS_UNSUPPORTED', 'TIQ_ERR_TOPIC_TOO_LONG', 'TIQ_ERR_MALFORMED_PACKET',
 ]);
 
 export function createPublishHook(deps: HookDeps) {
   const { log, stats, limits } = deps;
   let sampled = 0;
+  const deliverWill = createWillDelivery(deps);
 
   function topicRefusal(packet: PublishPacket): TiqError | undefined {
     const topic = packet.topic;
@@ -47,14 +50,25 @@ export function createPublishHook(deps: HookDeps) {
 
   return function authorizePublish(client: Client | null, packet: PublishPacket, aedesCallback: Callback): void {
     const state = stateOf(client);
+    if (isWillOf(client, packet)) return deliverWill(client, state, packet, aedesCallback);
     if (!state) return aedesCallback(new TiqError('TIQ_ERR_TOPIC_DENIED'));
-    // Once a refusal closes the connection, nothing after it in PUBACK order is acknowledged.
-    const callback: Callback = (e) => aedesCallback(!e && state.disconnecting ? new TiqError('TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
+    if (isExpired(state.peer, deps.pipeline.now())) {
+      closeExpiredSession(client!, state, deps);
+      return aedesCallback(new TiqError('TIQ_ERR_CERT_EXPIRED'));
+    }
+    // Once a refusal or the certificate's expiry closes the connection, nothing after it in PUBACK order is acknowledged.
+    const callback: Callback = (e) => {
+      if (!e && !state.disconnecting && isExpired(state.peer, deps.pipeline.now())) closeExpiredSession(client!, state, deps);
+      aedesCallback(!e && state.disconnecting ? new TiqError(state.withdrawn ?? 'TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
+    };
     const early = topicRefusal(packet);
     if (early) return refusePublish(state, packet, early, callback);
     const id = state.peer.identity;
     const tenant = id.kind === 'operator' ? undefined : deps.directory().get(id.tenantId);
     const target = classifyPublish(id, packet.topic, tenant?.streamNames ?? new Set());
+    if (target.kind === 'unknown-stream' && tenant) {
+      return refusePublish(state, packet, new TiqError('TIQ_ERR_STREAM_UNKNOWN', { stream: target.stream }), callback);
+    }
     if (target.kind === 'denied' || id.kind !== 'device' || !tenant || !state.bucket) {
       return refusePublish(state, packet, new TiqError('TIQ_ERR_TOPIC_DENIED', { reason: target.kind === 'denied' ? target.reason : 'not a device' }), callback);
     }
@@ -78,7 +92,7 @@ export function createPublishHook(deps: HookDeps) {
   function processAdmitted(state: ClientState, tenant: TenantEntry, packet: PublishPacket, target: ReturnType<typeof classifyPublish>,
     done: (run: () => void) => void, callback: Callback): void {
     const id = state.peer.identity;
-    if (id.kind !== 'device' || target.kind === 'denied') return done(() => callback(new TiqError('TIQ_ERR_TOPIC_DENIED')));
+    if (id.kind !== 'device' || target.kind === 'denied' || target.kind === 'unknown-stream') return done(() => callback(new TiqError('TIQ_ERR_TOPIC_DENIED')));
     const payload = packet.payload as Buffer;
     if (target.kind === 'private-mode') {
       const ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);

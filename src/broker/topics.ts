@@ -11,7 +11,12 @@ export const PRIVATE_MODE_CONTROL = 'control/private-mode';
 export type PublishTarget =
   | { readonly kind: 'stream'; readonly stream: string }
   | { readonly kind: 'private-mode' }
+  /** The device's own topic, one level, but no stream of that name is configured for the tenant. */
+  | { readonly kind: 'unknown-stream'; readonly stream: string }
   | { readonly kind: 'denied'; readonly reason: string };
+
+/** The form of a stream name (config schema): a level that could name a stream. */
+const STREAM_LEVEL = /^[a-z][a-z0-9-]{0,31}$/;
 
 /** Where a device may publish: its own stream topics and its private-mode control topic. */
 export function classifyPublish(id: Identity, topic: string, streams: ReadonlySet<string>): PublishTarget {
@@ -20,7 +25,9 @@ export function classifyPublish(id: Identity, topic: string, streams: ReadonlySe
   if (!topic.startsWith(prefix)) return { kind: 'denied', reason: 'outside the device\'s own topics' };
   const rest = topic.slice(prefix.length);
   if (rest === PRIVATE_MODE_CONTROL) return { kind: 'private-mode' };
-  if (!streams.has(rest)) return { kind: 'denied', reason: 'stream not configured' };
+  if (!streams.has(rest)) {
+    return STREAM_LEVEL.test(rest) ? { kind: 'unknown-stream', stream: rest } : { kind: 'denied', reason: 'not a stream topic' };
+  }
   return { kind: 'stream', stream: rest };
 }
 

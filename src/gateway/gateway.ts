@@ -10,6 +10,7 @@ import { Aedes } from 'aedes';
 import { closeClientsWhere, pendingPublishes } from '../broker/live-clients.ts';
 import { watchConnectionErrors } from '../broker/connection-errors.ts';
 import { createHooks } from '../broker/hooks.ts';
+import { capSubscriptionQos } from '../broker/subscribe-qos.ts';
 import { createMqttListener } from '../broker/mqtt-listener.ts';
 import { GatewayStats } from '../broker/stats.ts';
 import { RetainedLedger, removeRetained } from '../broker/retained-ledger.ts';
@@ -239,7 +240,7 @@ export class Gateway {
       },
       log: this.log,
       stats: this.stats,
-      onConnection: (socket) => this.broker!.handle(socket),
+      onConnection: (socket) => capSubscriptionQos(this.broker!.handle(socket)),
     });
     await new Promise<void>((resolveListen, reject) => {
       this.server!.once('error', (err: NodeJS.ErrnoException) => reject(new TiqError('TIQ_ERR_LISTEN',
@@ -289,7 +290,7 @@ export class Gateway {
     restrictions.reload();
     this.retained.sweep();
     const closed = closeClientsWhere(this.broker, ({ peer: { identity: id } }) =>
-      id.kind === 'device' && restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse');
+      id.kind === 'device' && restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse', 'TIQ_ERR_RESTRICTED');
     for (const sessionId of closed) this.log.warn({ event: 'restricted_disconnect', code: 'TIQ_ERR_RESTRICTED', sessionId }, 'restricted device disconnected');
   }
 
@@ -298,7 +299,7 @@ export class Gateway {
     const registry = this.registry;
     if (!registry) return;
     registry.reload();
-    const closed = closeClientsWhere(this.broker, (state) => registry.isRevoked(normaliseSerial(state.peer.serial)));
+    const closed = closeClientsWhere(this.broker, (state) => registry.isRevoked(normaliseSerial(state.peer.serial)), 'TIQ_ERR_CERT_REVOKED');
     for (const sessionId of closed) this.log.warn({ event: 'revoked_disconnect', code: 'TIQ_ERR_CERT_REVOKED', sessionId }, 'revoked certificate disconnected');
   }
 
