@@ -96,6 +96,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_CONNECTION_LIMIT: spec('too many connections for this tenant or source address', true, 'connack-refused', 429),
   TIQ_ERR_FLAPPING: spec('identity reconnects too often; refused for a back-off period', true, 'connack-refused', 429),
   TIQ_ERR_CONNECT_TIMEOUT: spec('CONNECT did not arrive in time after the TLS handshake', false, 'disconnect', 408),
+  TIQ_ERR_SLOW_CONSUMER: spec('client did not read what was sent to it: more than limits.maxOutboundBufferBytes unread, or not drained within limits.drainTimeoutMs', true, 'disconnect', 503),
   TIQ_ERR_KEEPALIVE: spec('keepalive outside the allowed bounds, or the client went silent past 1.5 times its keepalive', false, 'disconnect', 400),
 } as const satisfies Record<string, CodeSpec>;
 
