@@ -83,6 +83,8 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_BAD_REQUEST: spec('request is malformed or fails validation', false, 'none', 400),
   TIQ_ERR_LEGAL_HOLD: spec('a legal hold covers this data; release it before erasure', false, 'none', 409),
   TIQ_ERR_CONFLICT: spec('conflicts with what exists: the object is still referenced, or already exists', false, 'none', 409),
+  TIQ_ERR_BODY_TOO_LARGE: spec('request body larger than admin.bodyLimitBytes', false, 'none', 413),
+  TIQ_ERR_GROUP_LIMIT: spec('too many device groups in the tenant (admin.maxDeviceGroups) or devices in the group (admin.maxGroupDevices)', false, 'none', 422),
   TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'none', 503),
 
   // Abuse limits (docs/SECURITY.md)
