@@ -4,6 +4,8 @@
  * time the gateway itself stopped reading. After the stall, every message
  * waiting is stored and acknowledged.
  */
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import type { RecordWriter } from '../../src/pipeline/context.ts';
@@ -113,5 +115,36 @@ describe('a stalled sink', () => {
     expect(raw.closed).toBe(true);
     expect(await gw.gateway.stats.refusalCount('TIQ_ERR_KEEPALIVE')).toBe(before + 1);
     expect(gw.logs.events('connection_closed').some((l) => l['code'] === 'TIQ_ERR_KEEPALIVE' && l['identity'] === 'device acme/truck-3')).toBe(true);
+  });
+});
+
+describe('a SQLite sink locked by another connection', () => {
+  const pki = new TestPki();
+  let gw: Awaited<ReturnType<typeof startGateway>>;
+
+  beforeAll(async () => { gw = await startGateway(pki, { limits: { minKeepaliveS: 1 } }); });
+  afterAll(async () => { await gw?.gateway.close(); });
+
+  it('keeps a device connected through the lock and acknowledges once it is released', async () => {
+    const device: MqttClient = await connect(gw.port, pki.device('acme', 'truck-4'), { clientId: 'truck-4', keepalive: 1 });
+    await device.publishAsync('tenants/acme/devices/truck-4/location', encode(VEHICLE, vehicle()), { qos: 1 }); // the database exists
+    let pingresps = 0;
+    let closed = false;
+    device.on('packetreceive', (p) => { if (p.cmd === 'pingresp') pingresps++; });
+    device.on('close', () => { closed = true; });
+    const locker = new Database(join(pki.baseDir, 'data', 'thingiq.db'));
+    locker.exec('BEGIN EXCLUSIVE');
+    let acked = 0;
+    const acks = Array.from({ length: 3 }, () => device.publishAsync('tenants/acme/devices/truck-4/location', encode(VEHICLE, vehicle()), { qos: 1 }).then(() => acked++));
+    await sleep(4000);
+    expect(acked).toBe(0); // the lock really held the commit
+    expect(pingresps).toBeGreaterThanOrEqual(2);
+    expect(closed).toBe(false);
+    locker.exec('COMMIT');
+    locker.close();
+    await Promise.all(acks);
+    expect(closed).toBe(false);
+    expect(await gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'truck-4' })).toBe(4);
+    device.end(true);
   });
 });
