@@ -10,6 +10,7 @@ import { openMqtt, withConcurrency, type Endpoint } from './mqtt-connection.ts';
 import { corkTick, PACKET_PUBACK, PACKET_PUBLISH, PACKET_SUBACK, parsePublish, publishQos1, pubackPacket, subscribePacket } from './mqtt-wire.ts';
 import { readSequence, vehicleLocation } from './telemetry-payload.ts';
 import { SequenceLedger } from './sequence-ledger.ts';
+import { stallSubscriber, type StalledSubscriberResult } from './stalled-subscriber.ts';
 import { summarise, type LatencySummary } from './stats.ts';
 
 export interface ClientSpec {
@@ -25,6 +26,8 @@ export interface LoadSpec {
   readonly keyPem: string;
   readonly devices: readonly ClientSpec[];
   readonly subscriber: ClientSpec;
+  /** A second application of the tenant that subscribes to the same, then stops reading (isolation scenario). */
+  readonly stalledSubscriber?: ClientSpec | undefined;
   readonly payloadBytes: number;
   /** Unacknowledged messages per device. */
   readonly window: number;
@@ -47,6 +50,7 @@ export interface LoadResult {
   readonly subscriber: { readonly expected: number; readonly received: number; readonly unique: number; readonly duplicates: number; readonly missing: number; readonly unparsable: number };
   /** Messages acknowledged per device (for the storage check). */
   readonly ackedByDevice: Record<string, number>;
+  readonly stalledSubscriber?: StalledSubscriberResult | undefined;
 }
 
 export type Marker = (name: 'measure-start' | 'measure-end') => void;
@@ -85,6 +89,8 @@ async function connectSubscriber(spec: LoadSpec, ledger: SequenceLedger): Promis
 export async function runPublishLoad(spec: LoadSpec, mark: Marker): Promise<LoadResult> {
   const ledger = new SequenceLedger(spec.sequenceBase);
   const subscriber = await connectSubscriber(spec, ledger);
+  const s = spec.stalledSubscriber;
+  const stalled = s ? await stallSubscriber({ endpoint: spec.endpoint, caPem: spec.caPem, keyPem: spec.keyPem, certPem: s.certPem, clientId: s.id, topic: s.topic }) : undefined;
   const devices = await withConcurrency(spec.devices, 16, async (d): Promise<Device> => {
     const ctx = createSecureContext({ ca: spec.caPem, cert: d.certPem, key: spec.keyPem });
     const conn = await openMqtt({ endpoint: spec.endpoint, secureContext: ctx, clientId: d.id, keepaliveS: 600 });
@@ -151,11 +157,13 @@ export async function runPublishLoad(spec: LoadSpec, mark: Marker): Promise<Load
   await sleep(100); // late duplicates, if any, show up here
   for (const d of devices) d.conn.socket.destroy();
   subscriber.socket.destroy();
+  const stalledSubscriber = await stalled?.finish();
 
   return {
     published, acked, msgsPerSec: ackedInWindow / (spec.durationMs / 1000), latencyMs: summarise(latencies), measuredMs: spec.durationMs,
     subscriber: { expected: published, ...ledger.summary(published) },
     ackedByDevice: Object.fromEntries(devices.map((d) => [d.id, d.acked])),
+    stalledSubscriber,
   };
 }
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { BENCH_TENANT, createBenchPki, issueScaleDevices, telemetryTopic, type BenchPki } from './bench-pki.ts';
 import { GeneratorClient } from './generator-client.ts';
 import { benchGatewayConfig, SQLITE_FILE } from './gateway-config.ts';
+import { isolationTable, runIsolation, type IsolationResult } from './isolation.ts';
 import { measureLoad, measureScale } from './measure.ts';
 import type { Endpoint } from './mqtt-connection.ts';
 import { parseBenchOptions, USAGE, type BenchOptions, type Scenario } from './options.ts';
@@ -50,11 +51,14 @@ function endpointOf(t: RunningTarget): Endpoint {
   return { host: '127.0.0.1', port: t.port, servername: 'localhost' };
 }
 
-function loadSpec(opts: BenchOptions, pki: BenchPki, t: RunningTarget, s: Scenario, ratePerSec: number, runIndex: number): LoadSpec {
+function loadSpec(opts: BenchOptions, pki: BenchPki, t: RunningTarget, s: Scenario, ratePerSec: number, runIndex: number, stalled = false): LoadSpec {
+  const subscriber = { ...pki.subscriber, topic: `tenants/${BENCH_TENANT}/#` };
   return {
     endpoint: endpointOf(t), caPem: pki.caPem, keyPem: pki.clientKeyPem,
     devices: pki.devices.slice(0, s.devices).map((d) => ({ ...d, topic: telemetryTopic(d.id) })),
-    subscriber: { ...pki.subscriber, topic: `tenants/${BENCH_TENANT}/#` },
+    subscriber,
+    // The same application under another client id: a second session of the tenant's app that stops reading.
+    stalledSubscriber: stalled ? { ...subscriber, id: `${subscriber.id}-stalled` } : undefined,
     payloadBytes: s.payloadBytes, window: opts.window, ratePerSec,
     warmupMs: opts.warmupMs, durationMs: opts.durationMs,
     // Sequences increase across runs, so the gateway's store (unique per device and sequence) sees each message once.
@@ -96,6 +100,23 @@ async function runLoadScenarios(opts: BenchOptions, pki: BenchPki, targets: Runn
   return { rows, gatewayAcked };
 }
 
+/** The gateway with and without a stalled subscriber in the measured tenant, on the first scenario. */
+async function runIsolationScenario(opts: BenchOptions, pki: BenchPki, targets: RunningTarget[], gen: GeneratorClient, gatewayAcked: Map<string, number>, notes: string[]): Promise<IsolationResult | undefined> {
+  const gateway = targets.find((t) => t.name === 'gateway');
+  if (!gateway) return undefined;
+  const s = opts.scenarios[0]!;
+  try {
+    // Run indexes past the load scenarios' keep every run's sequences apart.
+    const r = await runIsolation(gateway, gen, (stalled, i) => loadSpec(opts, pki, gateway, s, 0, 900 + i, stalled), opts.quick ? 1 : 2, log);
+    for (const row of r.rows) for (const [d, n] of Object.entries(row.m.ackedByDevice)) gatewayAcked.set(d, (gatewayAcked.get(d) ?? 0) + n);
+    return r;
+  } catch (err) {
+    notes.push(`isolation scenario failed: ${(err as Error).message.split('\n')[0]}`);
+    log(`isolation scenario FAILED: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 async function runScale(opts: BenchOptions, pki: BenchPki, targets: RunningTarget[], gen: GeneratorClient, notes: string[]): Promise<ScaleRow[]> {
   const from = Math.max(...opts.scenarios.map((s) => s.devices));
   log(`issuing ${opts.connections} device certificates for the connection-scale test`);
@@ -134,10 +155,12 @@ async function main(): Promise<void> {
   const gen = new GeneratorClient();
   let storage: StorageCheck | undefined;
   let load: Awaited<ReturnType<typeof runLoadScenarios>>;
+  let isolation: IsolationResult | undefined;
   let scale: ScaleRow[];
   let running = targets;
   try {
     load = await runLoadScenarios(opts, pki, targets, gen, notes);
+    isolation = await runIsolationScenario(opts, pki, targets, gen, load.gatewayAcked, notes);
     // Fresh broker processes: memory per connection is read against a baseline the load runs have not inflated.
     for (const t of targets) await t.stop();
     running = await startTargets(opts, pki, work, []);
@@ -156,13 +179,19 @@ async function main(): Promise<void> {
     machine: { ...machineAtStart, loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
     options: { ...opts, resultsDir: undefined },
     load: load.rows.map((r) => ({ scenario: r.scenario, target: r.target, mode: r.mode, ratePerSec: Math.round(r.ratePerSec), ...r.m, ackedByDevice: undefined })),
-    ratios, scale: scale.map((r) => ({ target: r.target, connections: r.connections, ...r.m })), scaleRatios: scaleRatios(scale),
+    ratios,
+    isolation: isolation && { ...isolation, rows: isolation.rows.map((r) => ({ stalled: r.stalled, ...r.m, ackedByDevice: undefined })) },
+    scale: scale.map((r) => ({ target: r.target, connections: r.connections, ...r.m })), scaleRatios: scaleRatios(scale),
     storage, notes,
   };
   console.log(`\nThroughput and latency (QoS 1, window ${opts.window}/device, ${opts.durationMs / 1000} s measured per run)\n`);
   console.log(loadTable(load.rows));
   console.log('\nRatios (gateway over baseline; p99 in ms at half of each target\'s own maximum rate)\n');
   console.log(ratioTable(ratios));
+  if (isolation) {
+    console.log(`\nIsolation (gateway, ${scenarioName(opts.scenarios[0]!)}, max rate): one application of the tenant subscribes to everything and stops reading\n`);
+    console.log(isolationTable(isolation));
+  }
   console.log(`\nConnection scale (${opts.connections} idle mTLS connections; CPU per connection = TLS handshake + CONNECT, broker process only)\n`);
   console.log(scaleTable(scale));
   console.log(`\n${JSON.stringify(result.scaleRatios)}`);

@@ -84,6 +84,8 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_BAD_REQUEST: spec('request is malformed or fails validation', false, 'none', 400),
   TIQ_ERR_LEGAL_HOLD: spec('a legal hold covers this data; release it before erasure', false, 'none', 409),
   TIQ_ERR_CONFLICT: spec('conflicts with what exists: the object is still referenced, or already exists', false, 'none', 409),
+  TIQ_ERR_BODY_TOO_LARGE: spec('request body larger than admin.bodyLimitBytes', false, 'none', 413),
+  TIQ_ERR_GROUP_LIMIT: spec('too many device groups in the tenant (admin.maxDeviceGroups) or devices in the group (admin.maxGroupDevices)', false, 'none', 422),
   TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'none', 503),
 
   // Abuse limits (docs/SECURITY.md)
@@ -97,6 +99,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_CONNECTION_LIMIT: spec('too many connections for this tenant or source address', true, 'connack-refused', 429),
   TIQ_ERR_FLAPPING: spec('identity reconnects too often; refused for a back-off period', true, 'connack-refused', 429),
   TIQ_ERR_CONNECT_TIMEOUT: spec('CONNECT did not arrive in time after the TLS handshake', false, 'disconnect', 408),
+  TIQ_ERR_SLOW_CONSUMER: spec('client did not read what was sent to it: more than limits.maxOutboundBufferBytes unread, or not drained within limits.drainTimeoutMs', true, 'disconnect', 503),
   TIQ_ERR_KEEPALIVE: spec('keepalive outside the allowed bounds, or the client went silent past 1.5 times its keepalive', false, 'disconnect', 400),
 } as const satisfies Record<string, CodeSpec>;
 

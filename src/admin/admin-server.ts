@@ -20,6 +20,7 @@ import type { AdminConfig } from '../config/admin-config.ts';
 import type { AdminDeps } from './admin-deps.ts';
 import { createCertificateAuthenticator } from './certificate-auth.ts';
 import { installErrorHandlers } from './http-errors.ts';
+import { limitListener, listenerOptions } from './listener-limits.ts';
 import { installAccessControl } from './route-access.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
 import { registerDeviceRoutes } from './routes/device-routes.ts';
@@ -52,7 +53,7 @@ const ROUTE_GROUPS = [registerHealthRoutes, registerTenantRoutes, registerDevice
 
 export function createAdminServer(deps: AdminDeps, options: AdminServerOptions): AdminServer {
   const { config } = options;
-  const tls = { cert: deps.pki.serverCertPem, key: deps.pki.serverKeyPem, minVersion: 'TLSv1.2' as const };
+  const tls = { cert: deps.pki.serverCertPem, key: deps.pki.serverKeyPem, minVersion: 'TLSv1.2' as const, ...listenerOptions(config) };
   const mtlsSockets = new WeakSet<object>();
   let mtlsServer: HttpsServer | undefined;
   const app = Fastify({
@@ -61,9 +62,15 @@ export function createAdminServer(deps: AdminDeps, options: AdminServerOptions):
     serverFactory: (handler) => {
       mtlsServer = createServer({ ...tls, ca: [deps.pki.caCertPem], requestCert: true, rejectUnauthorized: true }, handler);
       mtlsServer.on('secureConnection', (socket: TLSSocket) => mtlsSockets.add(socket));
-      return createServer(tls, handler);
+      const bearerServer = createServer(tls, handler);
+      limitListener(bearerServer, config, () => onDrop('bearer'));
+      limitListener(mtlsServer, config, () => onDrop('mtls'));
+      return bearerServer;
     },
   });
+  function onDrop(listener: string): void {
+    app.log.warn({ event: 'admin_connection_refused', code: 'TIQ_ERR_CONNECTION_LIMIT', listener, limit: config.maxConnections }, 'admin connection refused: listener at its connection limit');
+  }
   installErrorHandlers(app);
   installAccessControl(app, {
     deps,
@@ -75,7 +82,7 @@ export function createAdminServer(deps: AdminDeps, options: AdminServerOptions):
   app.addHook('onRoute', (r) => {
     for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push(`${m} ${r.url}`);
   });
-  for (const register of ROUTE_GROUPS) register({ app, deps });
+  for (const register of ROUTE_GROUPS) register({ app, deps, config });
 
   let ports = { port: 0, mtlsPort: 0 };
   return {

@@ -23,6 +23,7 @@ export function errorBody(err: TiqError): ErrorBody {
 function toHttpError(err: unknown): TiqError {
   if (isTiqError(err)) return err;
   const status = (err as FastifyError).statusCode;
+  if (status === 413) return new TiqError('TIQ_ERR_BODY_TOO_LARGE');
   // Fastify's own 4xx (bad JSON, unsupported media type, body too large).
   if (status !== undefined && status >= 400 && status < 500) return new TiqError('TIQ_ERR_BAD_REQUEST', (err as FastifyError).code ?? 'malformed request');
   return new TiqError('TIQ_ERR_INTERNAL', undefined, { cause: err });

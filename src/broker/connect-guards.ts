@@ -12,6 +12,7 @@ import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../log.ts';
 import { isWellFormedMqttString } from './mqtt-strings.ts';
 import { peerOf } from './client-state.ts';
+import { GuardedSocket } from './guarded-socket.ts';
 import type { GatewayStats } from './stats.ts';
 
 export interface ConnectGuardDeps {
@@ -43,6 +44,11 @@ export function createConnectGuards(deps: ConnectGuardDeps) {
     if (!isWellFormedMqttString(packet.clientId ?? '')) {
       refuse('TIQ_ERR_MALFORMED_PACKET', { identity, reason: 'client id with NUL or invalid UTF-8' });
       return done(new Error('malformed client id'), false);
+    }
+    if (client.conn instanceof GuardedSocket) {
+      // The guarded socket keeps the keepalive (it can tell our backpressure from a silent client); aedes arms none.
+      client.conn.startKeepalive(k);
+      packet.keepalive = 0;
     }
     done(null, true);
   }

@@ -1,9 +1,20 @@
 /**
  * The byte stream aedes reads from: the TLS socket behind a FrameScanner.
- * Every chunk is scanned before it is passed on, so a packet that announces
- * more than the limit, or breaks the fixed-header rules, closes the
- * connection before mqtt-packet allocates or buffers anything for it.
- * Backpressure is kept: when aedes stops reading, the TLS socket is paused.
+ *
+ * Reading: every chunk is scanned before it is passed on, so a packet that
+ * announces more than the limit, or breaks the fixed-header rules, closes the
+ * connection before mqtt-packet allocates or buffers anything for it. When
+ * aedes stops reading (its publishes wait for storage), up to
+ * `readAheadBytes` more are read and held, then the TLS socket is paused.
+ * PINGREQs are answered here, not by aedes, so a device whose publishes wait
+ * for a stalled sink still gets its PINGRESP; and the keepalive is enforced
+ * here, on whole packets received, never counting time this side was not
+ * reading (aedes's own timer would blame the device for our backpressure).
+ *
+ * Writing: aedes is never made to wait for a slow reader (its fan-out would
+ * hold every publisher of the topic). Writes go straight to the TLS socket;
+ * a peer that lets more than `maxOutboundBytes` pile up there, or does not
+ * drain it within `drainTimeoutMs`, is disconnected (TIQ_ERR_SLOW_CONSUMER).
  */
 import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -12,13 +23,35 @@ import type { FrameScanner, FrameViolation } from '../limits/frame-scanner.ts';
 
 type WriteCallback = (error?: Error | null) => void;
 
+export interface GuardedSocketLimits {
+  /** Bytes read ahead of aedes before the socket is paused. */
+  readonly readAheadBytes: number;
+  /** Bytes waiting to be sent before the peer is disconnected. */
+  readonly maxOutboundBytes: number;
+  /** How long the send buffer may stay full before the peer is disconnected. */
+  readonly drainTimeoutMs: number;
+}
+
+const PINGRESP = Buffer.from([0xd0, 0x00]);
+
 export class GuardedSocket extends Duplex {
+  /** Set once aedes has written (its CONNACK): PINGRESPs may not precede it [MQTT-3.2.0-1]. */
+  private answering = false;
+  /** First byte of a PINGREQ held back until its second byte shows whether it is one. */
+  private heldPing = false;
+  private paused = false;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private keepaliveMs = 0;
+  private readonly onDrain = () => this.clearDrainTimer();
+
   constructor(
     readonly socket: TLSSocket,
     private readonly scanner: FrameScanner,
+    private readonly limits: GuardedSocketLimits,
     private readonly onViolation: (v: FrameViolation) => void,
   ) {
-    super({ allowHalfOpen: false });
+    super({ allowHalfOpen: false, readableHighWaterMark: limits.readAheadBytes });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.push(null));
     socket.on('error', (err) => this.destroy(err));
@@ -29,33 +62,94 @@ export class GuardedSocket extends Duplex {
     return this.socket.remoteAddress;
   }
 
+  /**
+   * Takes over the keepalive of the CONNECT ([MQTT-3.1.2-24]: 1.5 times it
+   * without a packet disconnects); the caller stops aedes from arming its own.
+   */
+  startKeepalive(seconds: number): void {
+    if (seconds <= 0 || this.destroyed) return;
+    this.keepaliveMs = seconds * 1500;
+    this.keepaliveTimer = setTimeout(() => this.onKeepaliveTimeout(), this.keepaliveMs);
+  }
+
+  private onKeepaliveTimeout(): void {
+    // Paused by our own backpressure: the silence is ours, not the client's.
+    if (this.paused) return void this.keepaliveTimer?.refresh();
+    this.fail({ code: 'TIQ_ERR_KEEPALIVE', reason: `no packet within ${this.keepaliveMs} ms (1.5 times the keepalive)` });
+  }
+
+  private fail(v: FrameViolation): void {
+    if (this.destroyed) return;
+    this.onViolation(v);
+    this.destroy(new TiqError(v.code, { reason: v.reason }));
+  }
+
   private onData(chunk: Buffer): void {
     if (this.destroyed) return;
     const violation = this.scanner.scan(chunk);
-    if (violation) {
-      this.onViolation(violation);
-      this.destroy(new TiqError(violation.code, { reason: violation.reason }));
-      return;
+    if (violation) return this.fail(violation);
+    if (this.scanner.completed > 0) this.keepaliveTimer?.refresh();
+    const out = this.answering ? this.withoutPings(chunk) : chunk;
+    if (out.length > 0 && !this.push(out)) {
+      this.paused = true;
+      this.socket.pause();
     }
-    if (!this.push(chunk)) this.socket.pause();
+  }
+
+  /** Answers the chunk's PINGREQs and returns the rest of it, for aedes. */
+  private withoutPings(chunk: Buffer): Buffer {
+    const { pings } = this.scanner;
+    const held = this.heldPing;
+    this.heldPing = this.scanner.inPingHeader;
+    if (pings.length === 0 && !held && !this.heldPing) return chunk;
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (const at of pings) {
+      // at -1: the PINGREQ began in the last chunk; only if its first byte was held back here is it ours to answer.
+      if (at < 0 && !held) continue;
+      if (at > from) parts.push(chunk.subarray(from, at));
+      from = at + 2;
+      this.send(PINGRESP);
+    }
+    const end = this.heldPing ? chunk.length - 1 : chunk.length;
+    if (end > from) parts.push(chunk.subarray(from, end));
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   override _read(): void {
+    if (this.paused) this.keepaliveTimer?.refresh();
+    this.paused = false;
     this.socket.resume();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: WriteCallback): void {
-    if (this.socket.write(chunk)) cb();
-    else this.socket.once('drain', () => cb());
+    this.send(chunk);
+    cb();
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: WriteCallback): void {
     this.socket.cork();
-    let ok = true;
-    for (const { chunk } of chunks) ok = this.socket.write(chunk);
+    for (const { chunk } of chunks) this.send(chunk);
     this.socket.uncork();
-    if (ok) cb();
-    else this.socket.once('drain', () => cb());
+    cb();
+  }
+
+  /** Hands bytes to TLS at once and bounds what the peer leaves unread. */
+  private send(chunk: Buffer): void {
+    if (this.socket.destroyed) return;
+    this.answering = true;
+    const flushed = this.socket.write(chunk);
+    if (this.socket.writableLength > this.limits.maxOutboundBytes) {
+      return this.fail({ code: 'TIQ_ERR_SLOW_CONSUMER', reason: `more than ${this.limits.maxOutboundBytes} bytes unread` });
+    }
+    if (flushed || this.drainTimer) return;
+    this.drainTimer = setTimeout(() => this.fail({ code: 'TIQ_ERR_SLOW_CONSUMER', reason: `send buffer not drained within ${this.limits.drainTimeoutMs} ms` }), this.limits.drainTimeoutMs);
+    this.socket.once('drain', this.onDrain);
+  }
+
+  private clearDrainTimer(): void {
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
   }
 
   override _final(cb: WriteCallback): void {
@@ -63,6 +157,9 @@ export class GuardedSocket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: WriteCallback): void {
+    this.clearDrainTimer();
+    this.socket.off('drain', this.onDrain);
+    clearTimeout(this.keepaliveTimer);
     this.socket.destroy();
     cb(err);
   }

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer, type Server } from 'node:tls';
 import { toTiqError } from '../errors.ts';
+import { describeIdentity } from '../identity/identity.ts';
 import { FrameScanner } from '../limits/frame-scanner.ts';
 import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../log.ts';
@@ -59,9 +60,13 @@ export function createMqttListener(o: MqttListenerOptions): Server {
     let guarded: GuardedSocket;
     try {
       const peer = identifyPeer(socket, o.identity);
-      guarded = new GuardedSocket(socket, new FrameScanner(limits.config.maxPacketBytes), (v) => {
+      const { maxReadAheadBytes, maxOutboundBufferBytes, drainTimeoutMs } = limits.config;
+      const socketLimits = { readAheadBytes: maxReadAheadBytes, maxOutboundBytes: maxOutboundBufferBytes, drainTimeoutMs };
+      guarded = new GuardedSocket(socket, new FrameScanner(limits.config.maxPacketBytes), socketLimits, (v) => {
         stats.refused(v.code);
-        log.warn({ event: 'packet_refused', code: v.code, reason: v.reason, remoteAddress: peer.remoteAddress }, 'connection closed: bad packet framing');
+        const framing = v.code !== 'TIQ_ERR_KEEPALIVE' && v.code !== 'TIQ_ERR_SLOW_CONSUMER';
+        log.warn({ event: framing ? 'packet_refused' : 'connection_closed', code: v.code, reason: v.reason, identity: describeIdentity(peer.identity), remoteAddress: peer.remoteAddress },
+          framing ? 'connection closed: bad packet framing' : 'connection closed');
       });
       attachPeer(socket, peer);
       attachPeer(guarded, peer);

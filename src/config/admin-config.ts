@@ -42,8 +42,24 @@ export const AdminConfigSchema = z.object({
   /** Role of app certificates, by `tenant/app`; apps not listed are tenant-reader. */
   appRoles: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}\/[a-z0-9][a-z0-9-]{0,62}$/), z.enum(['tenant-admin', 'tenant-reader'])).default({}),
   oauth: OAuthConfigSchema.optional(),
-  /** Largest request body, bytes (a preview posts a trace). */
+  /** Largest request body, bytes (a preview posts a trace); larger is answered 413 TIQ_ERR_BODY_TOO_LARGE. */
   bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+  /**
+   * Each listener: open connections (more are closed at once, so idle admin
+   * sockets cannot take the descriptors MQTT devices need), the time a TLS
+   * handshake may take, how long a socket may sit idle, and how long a request may take to arrive.
+   */
+  maxConnections: z.number().int().min(1).max(100_000).default(256),
+  handshakeTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+  idleTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  /**
+   * Device groups a tenant may have, and devices in one group, set through the
+   * API (TIQ_ERR_GROUP_LIMIT beyond): every change re-checks the whole
+   * configuration, so their size bounds the work of one request.
+   */
+  maxDeviceGroups: z.number().int().min(1).max(100_000).default(100),
+  maxGroupDevices: z.number().int().min(1).max(1_000_000).default(1000),
 }).strict();
 
 export type AdminConfig = z.infer<typeof AdminConfigSchema>;

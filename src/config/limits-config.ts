@@ -36,6 +36,19 @@ export const LimitsConfigSchema = z.object({
   maxPendingPublishes: z.number().int().min(1).max(65_535).default(64),
   /** Publishes of one client waiting for a pipeline slot; beyond it the client is disconnected. */
   maxQueuedPublishes: z.number().int().min(1).max(1_000_000).default(4096),
+  /**
+   * Bytes of one connection read ahead while its publishes wait (for storage,
+   * a rate limit): PINGREQs among them are still answered; beyond it reading stops.
+   */
+  maxReadAheadBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(64 * 1024),
+  /**
+   * A client (typically a subscribing app) that leaves more than this many
+   * bytes unread in its send buffer is disconnected (TIQ_ERR_SLOW_CONSUMER):
+   * a client that stops reading never slows publishers or other subscribers.
+   */
+  maxOutboundBufferBytes: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** ...and so is one whose full send buffer does not drain within this time. */
+  drainTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   /** A TCP connection must complete the TLS handshake within this time. */
   tlsHandshakeTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
   /** Smallest keepalive a client may ask for, seconds (the largest is mqtt.keepaliveLimitS). */

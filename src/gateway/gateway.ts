@@ -217,7 +217,9 @@ export class Gateway {
     this.broker = await Aedes.createBroker({
       ...hooks,
       connectTimeout: this.config.mqtt.connectTimeoutMs,
-      keepaliveLimit: this.config.mqtt.keepaliveLimitS,
+      // Keepalive bounds are checked in preConnect, and the guarded socket keeps the timer (guarded-socket.ts).
+      // The guarded socket never makes aedes wait for a slow reader; this is aedes's own bound should it ever.
+      drainTimeout: this.config.limits.drainTimeoutMs,
       maxTopicLevels: this.config.limits.maxTopicLevels,
       // QoS 2 is refused in authorizePublish; this bounds aedes's own store should one get past.
       maxInflightInbound: 16,

@@ -13,6 +13,8 @@ export interface FrameViolation {
 
 const CONNECT = 1;
 const PUBLISH = 3;
+const PINGREQ = 12;
+const DISCONNECT = 14;
 /** Packet types a client may send [MQTT-2.2.1]; CONNACK, SUBACK, UNSUBACK, PINGRESP are server-only. */
 const CLIENT_TYPES = new Set([1, 3, 4, 5, 6, 7, 8, 10, 12, 14]);
 /** Types whose fixed-header flags are 0b0010; all others but PUBLISH are 0 [MQTT-2.2.2-1], [MQTT-2.2.2-2]. */
@@ -26,25 +28,49 @@ export class FrameScanner {
   private multiplier = 1;
   private remaining = 0;
   private packets = 0;
+  private type = 0;
+  private headerAt = 0;
+  /** Packets whose last byte was in the last scanned chunk (keepalive counts whole packets [MQTT-3.1.2-24]). */
+  completed = 0;
+  /**
+   * Offsets, in the last scanned chunk, of the first byte of each PINGREQ that
+   * ended in it (always 2 bytes, C0 00); -1 when that byte ended the chunk before.
+   */
+  readonly pings: number[] = [];
 
   constructor(private readonly maxPacketBytes: number) {}
+
+  /** The last chunk ended just after a PINGREQ's first byte: its second byte comes next. */
+  get inPingHeader(): boolean {
+    return this.state === 'length' && this.type === PINGREQ;
+  }
 
   /** Scans one chunk; returns the first violation, after which the connection must be closed. */
   scan(chunk: Uint8Array): FrameViolation | undefined {
     let i = 0;
+    this.completed = 0;
+    this.pings.length = 0;
+    this.headerAt = -1;
     while (i < chunk.length) {
       if (this.state === 'body') {
         const skip = Math.min(this.remaining, chunk.length - i);
         i += skip;
         this.remaining -= skip;
-        if (this.remaining === 0) this.state = 'header';
+        if (this.remaining === 0) this.endPacket();
         continue;
       }
+      if (this.state === 'header') this.headerAt = i;
       const byte = chunk[i++]!;
       const violation = this.state === 'header' ? this.header(byte) : this.length(byte);
       if (violation) return violation;
     }
     return undefined;
+  }
+
+  private endPacket(): void {
+    this.state = 'header';
+    this.completed++;
+    if (this.type === PINGREQ) this.pings.push(this.headerAt);
   }
 
   private header(byte: number): FrameViolation | undefined {
@@ -60,6 +86,7 @@ export class FrameScanner {
       return { code: 'TIQ_ERR_MALFORMED_PACKET', reason: `reserved flags of packet type ${type}` };
     }
     this.packets++;
+    this.type = type;
     this.state = 'length';
     this.lengthBytes = 0;
     this.multiplier = 1;
@@ -77,7 +104,12 @@ export class FrameScanner {
       return undefined;
     }
     if (this.remaining > this.maxPacketBytes) return { code: 'TIQ_ERR_PACKET_TOO_LARGE', reason: `packet announces ${this.remaining} bytes` };
-    this.state = this.remaining === 0 ? 'header' : 'body';
+    // PINGREQ and DISCONNECT have no variable header or payload [MQTT-3.12.1], [MQTT-3.14.1].
+    if (this.remaining > 0 && (this.type === PINGREQ || this.type === DISCONNECT)) {
+      return { code: 'TIQ_ERR_MALFORMED_PACKET', reason: `packet type ${this.type} with a body` };
+    }
+    if (this.remaining === 0) this.endPacket();
+    else this.state = 'body';
     return undefined;
   }
 }

@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import type { z } from 'zod';
 import { TiqError } from '../../errors.ts';
+import type { AdminConfig } from '../admin-config.ts';
 import type { AdminDeps } from '../admin-deps.ts';
 import type { RouteAccess } from '../route-access.ts';
 
@@ -10,10 +11,13 @@ export type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<
 export interface RouteContext {
   readonly app: FastifyInstance;
   readonly deps: AdminDeps;
+  /** The admin section in force at start (limits of bodies and device groups). */
+  readonly config: AdminConfig;
 }
 
-export function route(app: FastifyInstance, method: HTTPMethods, url: string, access: RouteAccess, handler: Handler): void {
-  app.route({ method, url, config: { tiq: access }, handler });
+/** `bodyLimit` lowers admin.bodyLimitBytes for a route whose bodies are known to be small. */
+export function route(app: FastifyInstance, method: HTTPMethods, url: string, access: RouteAccess, handler: Handler, options: { bodyLimit?: number } = {}): void {
+  app.route({ method, url, config: { tiq: access }, handler, ...options });
 }
 
 /** Parses with the schema or answers 400 TIQ_ERR_BAD_REQUEST listing every problem. */

@@ -49,7 +49,19 @@ async function groupReferences(deps: AdminDeps, tenantId: string, group: string)
   return [...grants, ...privacy, ...retention];
 }
 
-export function registerTenantRoutes({ app, deps }: RouteContext): void {
+/** The admin API's bounds on device groups (admin.maxDeviceGroups, admin.maxGroupDevices). */
+function groupLimitProblems(config: RouteContext['config'], t: TenantView, group: string, devices: readonly string[]): string[] {
+  const problems: string[] = [];
+  if (devices.length > config.maxGroupDevices) problems.push(`devices: ${devices.length} devices, at most ${config.maxGroupDevices} in a group`);
+  const groups = Object.keys(t.deviceGroups).length;
+  if (!Object.hasOwn(t.deviceGroups, group) && groups >= config.maxDeviceGroups) problems.push(`deviceGroups: the tenant has ${groups} groups, at most ${config.maxDeviceGroups}`);
+  return problems;
+}
+
+/** A group body: `{"devices": [...]}` with ids of at most 63 characters, quoted and comma-separated. */
+const groupBodyLimit = (maxDevices: number) => 1024 + maxDevices * 70;
+
+export function registerTenantRoutes({ app, deps, config }: RouteContext): void {
   const tenantOf = (request: FastifyRequest) => deps.tenants.get(idsOf(request).tenant)!; // the access stage answered 404 otherwise
 
   route(app, 'GET', '/v1/tenants', { needs: 'tenant-reader', action: 'tenants.list' }, async (request) => {
@@ -101,11 +113,13 @@ export function registerTenantRoutes({ app, deps }: RouteContext): void {
     const t = tenantOf(request);
     const group = paramOf(request, 'group');
     const { devices } = parseInput(GroupBody, request.body);
+    const limits = groupLimitProblems(config, t, group, [...new Set(devices)]);
+    if (limits.length) throw new TiqError('TIQ_ERR_GROUP_LIMIT', { problems: limits });
     const created = !Object.hasOwn(t.deviceGroups, group);
     deps.tenantChanges.putDeviceGroup(t.id, group, devices, principalOf(request).actor);
     noteAudit(request, `group=${group} devices=${devices.length} ${created ? 'created' : 'replaced'}`);
     return { id: group, devices: [...new Set(devices)], created };
-  });
+  }, { bodyLimit: Math.min(config.bodyLimitBytes, groupBodyLimit(config.maxGroupDevices)) });
 
   route(app, 'DELETE', '/v1/tenants/:tenant/device-groups/:group', { needs: 'tenant-admin', action: 'device-groups.delete' }, async (request) => {
     const t = tenantOf(request);
