@@ -6,7 +6,7 @@
  * arrival (slowloris).
  */
 import type { Server as HttpsServer } from 'node:https';
-import type { AdminConfig } from './admin-config.ts';
+import type { AdminConfig } from '../config/admin-config.ts';
 
 type ListenerLimits = Pick<AdminConfig, 'maxConnections' | 'handshakeTimeoutMs' | 'idleTimeoutMs' | 'requestTimeoutMs'>;
 

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import type { RecordWriter } from '../../src/pipeline/context.ts';
-import type { SealedRecord } from '../../src/pipeline/message.ts';
+import type { SealedRecord } from '../../src/records/message.ts';
 import { connect, sleep, startGateway } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { publishPacket, RawMqtt } from '../helpers/raw-mqtt.ts';

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import type { z } from 'zod';
 import { TiqError } from '../../errors.ts';
-import type { AdminConfig } from '../admin-config.ts';
+import type { AdminConfig } from '../../config/admin-config.ts';
 import type { AdminDeps } from '../admin-deps.ts';
 import type { RouteAccess } from '../route-access.ts';
 
