@@ -28,6 +28,7 @@ import { createPrivacyEngine, type ReloadablePrivacyEngine } from './privacy/pri
 import { createPrivateModeRegistry, parsePrivateModeCommand, type PrivateModeRegistry } from './privacy/private-mode.ts';
 import { parseConfig } from './config/load.ts';
 import { openKeyContext, type KeyContext } from './keys/key-context.ts';
+import { CONTENT_DIGEST_SECRET_FILE, contentDigester, loadOrCreateDigestSecret } from './keys/content-digest.ts';
 import { RetentionSweeper } from './retention/retention-sweeper.ts';
 import type { RetentionService } from './retention/retention-service.ts';
 import { retentionFromConfig } from './sinks/open-storage.ts';
@@ -72,6 +73,8 @@ export class Gateway {
   currentConfig: GatewayConfig;
   private sweeper: RetentionSweeper | undefined;
   private dekSweep: NodeJS.Timeout | undefined;
+  /** Keyed digest of a device's payload, part of the idempotency key (set by openStores). */
+  private contentDigest!: (payload: Buffer) => Buffer;
   readonly log: Logger;
   readonly codec: TelemetryCodec;
   readonly privateMode: PrivateModeRegistry;
@@ -153,6 +156,7 @@ export class Gateway {
     this.admin = openAdminParts(dataDir);
     watchFile(this.admin.restrictions.path, { interval: 250 }, () => this.onRestrictionsChange());
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
+    this.contentDigest = contentDigester(loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
     this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
     this.dekSweep.unref();
@@ -168,6 +172,7 @@ export class Gateway {
       retention: (tenantId, stream, deviceId, receivedAtMs) => this.retention.policy.retentionFor(tenantId, stream, deviceId, receivedAtMs),
       now: () => Date.now(),
       maxClockSkewMs: this.config.mqtt.maxClockSkewMs,
+      contentDigest: this.contentDigest,
     };
   }
 

@@ -2,6 +2,8 @@ import type { EncryptedPayload, PipelineContext } from '../context.ts';
 import { CONTINUE, type IngestMessage, type StageResult } from '../message.ts';
 import { newRecordId } from '../record-id.ts';
 
+const NO_DIGEST = Buffer.alloc(0);
+
 /** AES-256-GCM under the tenant's (and device's) data key; no network round trip while the key is cached. */
 export function encryptRecord(msg: IngestMessage, ctx: PipelineContext): StageResult | Promise<StageResult> {
   if (!ctx.sealer) return CONTINUE;
@@ -22,6 +24,7 @@ function attach(msg: IngestMessage, ctx: PipelineContext, recordId: string, e: E
     encoding: msg.encoding,
     policyId: msg.applied?.policyId ?? 'none', policyVersion: msg.applied?.policyVersion ?? 0,
     retentionClass: tags.retentionClass, expiresAtMs: tags.expiresAtMs, legalHold: tags.legalHold,
+    contentDigest: msg.contentDigest ?? NO_DIGEST,
   };
   return CONTINUE;
 }
