@@ -60,7 +60,7 @@ export const ERROR_CATALOGUE = {
 
   // Keys and encryption
   TIQ_ERR_KEY_UNAVAILABLE: spec('no data key can be obtained right now', true, 'not-acknowledged', 503),
-  TIQ_ERR_KEYRING_SEALED: spec('keyring cannot be unsealed with the configured root key', false, 'none', 500),
+  TIQ_ERR_KEYRING_SEALED: spec('keyring cannot be unsealed with the configured root key', true, 'not-acknowledged', 503),
   TIQ_ERR_DECRYPT: spec('record failed authentication on decrypt', false, 'none', 500),
   TIQ_ERR_KEY_SHREDDED: spec('record key has been destroyed (crypto-shredded)', false, 'none', 410),
 
@@ -83,7 +83,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_BAD_REQUEST: spec('request is malformed or fails validation', false, 'none', 400),
   TIQ_ERR_LEGAL_HOLD: spec('a legal hold covers this data; release it before erasure', false, 'none', 409),
   TIQ_ERR_CONFLICT: spec('conflicts with what exists: the object is still referenced, or already exists', false, 'none', 409),
-  TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'none', 503),
+  TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'not-acknowledged', 503),
 
   // Abuse limits (docs/SECURITY.md)
   TIQ_ERR_PACKET_TOO_LARGE: spec('MQTT packet announces more than limits.maxPacketBytes', false, 'disconnect', 413),

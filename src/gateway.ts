@@ -15,7 +15,7 @@ import { GatewayStats } from './broker/stats.ts';
 import { TenantDirectory } from './broker/tenant-directory.ts';
 import { AbuseLimits } from './limits/abuse-limits.ts';
 import type { GatewayConfig } from './config/schema.ts';
-import { TiqError } from './errors.ts';
+import { TiqError, toTiqError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { TelemetryCodec } from './messages/codec.ts';
 import type { PipelineContext } from './pipeline/context.ts';
@@ -73,6 +73,8 @@ export class Gateway {
   currentConfig: GatewayConfig;
   private sweeper: RetentionSweeper | undefined;
   private dekSweep: NodeJS.Timeout | undefined;
+  /** Devices whose private-mode command changed the mode but is not audited yet (tenant/device). */
+  private readonly unauditedCommands = new Set<string>();
   /** Keyed digest of a device's payload, part of the idempotency key (set by openStores). */
   private contentDigest!: (payload: Buffer) => Buffer;
   readonly log: Logger;
@@ -200,9 +202,20 @@ export class Gateway {
       onPrivateModeCommand: (tenantId, deviceId, payload) => {
         const on = parsePrivateModeCommand(payload);
         if (on === undefined) return false;
-        if (this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic')) {
-          this.log.info({ event: 'private_mode', tenantId, deviceId, on, source: 'control-topic' }, 'private mode toggled');
-          this.audit({ actor: `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}` });
+        // Privacy first: the mode changes at once; the command is acknowledged only once it is audited.
+        const changed = this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic');
+        if (changed) this.log.info({ event: 'private_mode', tenantId, deviceId, on, source: 'control-topic' }, 'private mode toggled');
+        const key = `${tenantId}/${deviceId}`;
+        if (changed || this.unauditedCommands.has(key)) {
+          const subject = `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`;
+          try {
+            this.admin?.audit.append({ actor: subject, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: subject, result: 'ok' });
+            this.unauditedCommands.delete(key);
+          } catch (err) {
+            // Not acknowledged: the device resends, and the resend (no longer a change) retries the audit.
+            this.unauditedCommands.add(key);
+            throw toTiqError(err, 'TIQ_ERR_AUDIT');
+          }
         }
         return true;
       },

@@ -81,7 +81,12 @@ export function createPublishHook(deps: HookDeps) {
     if (id.kind !== 'device' || target.kind === 'denied') return done(() => callback(new TiqError('TIQ_ERR_TOPIC_DENIED')));
     const payload = packet.payload as Buffer;
     if (target.kind === 'private-mode') {
-      const ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);
+      let ok: boolean;
+      try {
+        ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);
+      } catch (err) {
+        return done(() => refusePublish(state, packet, toTiqError(err), callback));
+      }
       if (!ok) return done(() => refusePublish(state, packet, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' }), callback));
       return done(() => acceptDropped(packet, callback));
     }
