@@ -199,26 +199,7 @@ export class Gateway {
       limits,
       keepaliveLimitS: this.config.mqtt.keepaliveLimitS,
       restriction: (tenantId, deviceId) => this.admin?.restrictions.isRestricted(tenantId, deviceId) ?? 'none',
-      onPrivateModeCommand: (tenantId, deviceId, payload) => {
-        const on = parsePrivateModeCommand(payload);
-        if (on === undefined) return false;
-        // Privacy first: the mode changes at once; the command is acknowledged only once it is audited.
-        const changed = this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic');
-        if (changed) this.log.info({ event: 'private_mode', tenantId, deviceId, on, source: 'control-topic' }, 'private mode toggled');
-        const key = `${tenantId}/${deviceId}`;
-        if (changed || this.unauditedCommands.has(key)) {
-          const subject = `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`;
-          try {
-            this.admin?.audit.append({ actor: subject, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: subject, result: 'ok' });
-            this.unauditedCommands.delete(key);
-          } catch (err) {
-            // Not acknowledged: the device resends, and the resend (no longer a change) retries the audit.
-            this.unauditedCommands.add(key);
-            throw toTiqError(err, 'TIQ_ERR_AUDIT');
-          }
-        }
-        return true;
-      },
+      onPrivateModeCommand: (tenantId, deviceId, payload) => this.privateModeCommand(tenantId, deviceId, payload),
     });
     this.broker = await Aedes.createBroker({
       ...hooks,
@@ -255,6 +236,30 @@ export class Gateway {
     });
     watchFile(paths.registry, { interval: 250 }, () => this.onRegistryChange());
     this.log.info({ event: 'listening', port: this.mqttPort, host: this.config.mqtt.host }, 'MQTT over mutual TLS listening');
+  }
+
+  /**
+   * A device's private-mode command (control topic). Privacy first: the mode
+   * changes at once; the command is acknowledged only once it is audited, so
+   * an audit failure throws TIQ_ERR_AUDIT (retryable, no PUBACK) and the
+   * device's resend, no longer a change, retries the audit.
+   */
+  private privateModeCommand(tenantId: string, deviceId: string, payload: Buffer): boolean {
+    const on = parsePrivateModeCommand(payload);
+    if (on === undefined) return false;
+    const changed = this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic');
+    if (changed) this.log.info({ event: 'private_mode', tenantId, deviceId, on, source: 'control-topic' }, 'private mode toggled');
+    const key = `${tenantId}/${deviceId}`;
+    if (!changed && !this.unauditedCommands.has(key)) return true;
+    const subject = `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`;
+    try {
+      this.admin?.audit.append({ actor: subject, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: subject, result: 'ok' });
+      this.unauditedCommands.delete(key);
+      return true;
+    } catch (err) {
+      this.unauditedCommands.add(key);
+      throw toTiqError(err, 'TIQ_ERR_AUDIT');
+    }
   }
 
   /** Abuse limits in force (set by listen()). */

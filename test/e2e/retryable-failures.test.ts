@@ -15,7 +15,8 @@ import { encode, VEHICLE } from '../helpers/telemetry.ts';
 
 function readyz(port: number, pem: ClientPem): Promise<{ status: number; checks: Record<string, boolean> }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/readyz', ca: pem.ca, servername: 'localhost' }, (res) => {
+    // agent: false: a fresh connection per probe, never a kept-alive socket the server may just have closed.
+    const req = request({ host: '127.0.0.1', port, path: '/readyz', ca: pem.ca, servername: 'localhost', agent: false }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => { text += d.toString(); });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, checks: (JSON.parse(text) as { checks: Record<string, boolean> }).checks }));
