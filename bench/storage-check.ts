@@ -1,8 +1,9 @@
 /**
  * After the gateway's runs: every acknowledged message is in storage exactly
- * once. The SQLite sink keeps one row per (tenant, device, stream, sequence)
- * (a UNIQUE key), so loss shows as fewer rows than PUBACKs and a duplicate
- * would need a second record id for the same sequence, which the key forbids;
+ * once. The load generator never reuses a sequence number within a run, so
+ * loss shows as fewer rows than PUBACKs and a duplicate as a second row for
+ * the same sequence (the sink's key also holds a content digest, so a
+ * redelivery is caught by it, a restarted counter is not taken for one);
  * rows beyond the PUBACKs would mean records nobody was told about.
  */
 import { existsSync } from 'node:fs';

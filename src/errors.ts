@@ -61,7 +61,7 @@ export const ERROR_CATALOGUE = {
 
   // Keys and encryption
   TIQ_ERR_KEY_UNAVAILABLE: spec('no data key can be obtained right now', true, 'not-acknowledged', 503),
-  TIQ_ERR_KEYRING_SEALED: spec('keyring cannot be unsealed with the configured root key', false, 'none', 500),
+  TIQ_ERR_KEYRING_SEALED: spec('keyring cannot be unsealed with the configured root key', true, 'not-acknowledged', 503),
   TIQ_ERR_DECRYPT: spec('record failed authentication on decrypt', false, 'none', 500),
   TIQ_ERR_KEY_SHREDDED: spec('record key has been destroyed (crypto-shredded)', false, 'none', 410),
 
@@ -86,7 +86,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_CONFLICT: spec('conflicts with what exists: the object is still referenced, or already exists', false, 'none', 409),
   TIQ_ERR_BODY_TOO_LARGE: spec('request body larger than admin.bodyLimitBytes', false, 'none', 413),
   TIQ_ERR_GROUP_LIMIT: spec('too many device groups in the tenant (admin.maxDeviceGroups) or devices in the group (admin.maxGroupDevices)', false, 'none', 422),
-  TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'none', 503),
+  TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'not-acknowledged', 503),
 
   // Abuse limits (docs/SECURITY.md)
   TIQ_ERR_PACKET_TOO_LARGE: spec('MQTT packet announces more than limits.maxPacketBytes', false, 'disconnect', 413),

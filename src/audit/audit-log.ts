@@ -90,6 +90,17 @@ export class AuditLog {
     }
   }
 
+  /** For readiness: the tail parses and the log can be opened for appending. Never throws. */
+  health(): { ok: boolean; detail?: string } {
+    try {
+      this.head();
+      closeSync(openSync(this.paths.log, 'a', 0o600));
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, detail: err instanceof TiqError ? err.code : 'TIQ_ERR_AUDIT' };
+    }
+  }
+
   /** Sequence and hash of the last entry: publish it elsewhere to detect truncation of the tail. */
   head(): { seq: number; hash: string } {
     if (!existsSync(this.paths.log) || statSync(this.paths.log).size === 0) return { seq: 0, hash: GENESIS_HASH };

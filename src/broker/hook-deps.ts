@@ -19,6 +19,9 @@ export interface HookDeps {
   readonly keepaliveLimitS: number;
   /** Restriction of processing (GDPR Art. 18) set by operators: drop messages, or refuse the device. */
   readonly restriction: (tenantId: string, deviceId: string) => 'none' | 'drop' | 'refuse';
-  /** Private-mode control topic; returns false when the command is not understood. */
+  /**
+   * Private-mode control topic; returns false when the command is not
+   * understood, throws (TIQ_ERR_AUDIT, retryable) when it cannot be audited.
+   */
   readonly onPrivateModeCommand: (tenantId: string, deviceId: string, payload: Buffer) => boolean;
 }

@@ -9,7 +9,7 @@
 import type { Client, PublishPacket } from 'aedes';
 import { TiqError, toTiqError, type ErrorCode } from '../errors.ts';
 import { describeIdentity } from '../identity/identity.ts';
-import type { IngestMessage } from '../records/message.ts';
+import { DUPLICATE, type IngestMessage, type StageResult } from '../records/message.ts';
 import { INGEST_STAGES, runPipeline } from '../pipeline/pipeline.ts';
 
 const STAGE_SAMPLE = 16;
@@ -95,7 +95,12 @@ export function createPublishHook(deps: HookDeps) {
     if (id.kind !== 'device' || target.kind === 'denied' || target.kind === 'unknown-stream') return done(() => callback(new TiqError('TIQ_ERR_TOPIC_DENIED')));
     const payload = packet.payload as Buffer;
     if (target.kind === 'private-mode') {
-      const ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);
+      let ok: boolean;
+      try {
+        ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);
+      } catch (err) {
+        return done(() => refusePublish(state, packet, toTiqError(err), callback));
+      }
       if (!ok) return done(() => refusePublish(state, packet, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' }), callback));
       return done(() => acceptDropped(packet, callback));
     }
@@ -111,13 +116,15 @@ export function createPublishHook(deps: HookDeps) {
     const msg: IngestMessage = {
       tenantId: id.tenantId, deviceId: id.deviceId, stream: target.stream, messageType: stream.messageType,
       topic: packet.topic, qos: packet.qos, receivedAtMs: deps.pipeline.now(), payload, encoding: 'protobuf',
-      body: undefined, deviceTimeMs: 0, sequence: 0, applied: undefined, sealed: undefined,
+      body: undefined, deviceTimeMs: 0, sequence: 0, contentDigest: undefined, applied: undefined, sealed: undefined,
     };
     const startedAt = performance.now();
-    const finish = (err: unknown, dropped: boolean) => done(() => {
+    const finish = (err: unknown, result: StageResult | undefined) => done(() => {
       if (err) return refusePublish(state, packet, toTiqError(err), callback);
-      stats.accepted(msg.stream, dropped ? 'dropped' : 'stored');
       stats.pipelineDone(msg.stream, (performance.now() - startedAt) / 1000);
+      if (result === DUPLICATE) return acceptDuplicate(msg, packet, callback);
+      const dropped = result?.kind === 'drop';
+      stats.accepted(msg.stream, dropped ? 'dropped' : 'stored');
       if (dropped) return acceptDropped(packet, callback);
       packet.payload = msg.payload; // subscribers receive the pipeline's output, never the device's bytes
       if (packet.retain) {
@@ -131,11 +138,18 @@ export function createPublishHook(deps: HookDeps) {
       // One message in STAGE_SAMPLE has each stage timed: the histogram stays representative at no cost to the rest.
       const observe = (sampled++ & (STAGE_SAMPLE - 1)) === 0 ? stats.observeStage : undefined;
       const result = runPipeline(msg, deps.pipeline, INGEST_STAGES, 0, observe);
-      if (result instanceof Promise) result.then((r) => finish(null, r.kind === 'drop'), (e: unknown) => finish(e, false));
-      else finish(null, result.kind === 'drop');
+      if (result instanceof Promise) result.then((r) => finish(null, r), (e: unknown) => finish(e, undefined));
+      else finish(null, result);
     } catch (err) {
-      finish(err, false);
+      finish(err, undefined);
     }
+  }
+
+  /** A redelivery of a stored message: PUBACK (the device must stop resending), no second copy to subscribers. */
+  function acceptDuplicate(msg: IngestMessage, packet: PublishPacket, callback: Callback): void {
+    stats.duplicate(msg.tenantId, msg.stream);
+    log.debug({ event: 'publish_duplicate', tenantId: msg.tenantId, stream: msg.stream, sequence: msg.sequence }, 'redelivery of a stored message');
+    acceptDropped(packet, callback);
   }
 
   function acceptDropped(packet: PublishPacket, callback: Callback): void {

@@ -40,6 +40,10 @@ export class GatewayStats {
     name: 'thingiq_sink_commit_seconds', help: 'Duration of one batch commit, by sink', labelNames: ['sink'],
     buckets: [0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [this.registry],
   });
+  private readonly duplicates = new Counter({
+    name: 'thingiq_duplicate_messages_total', help: 'Redeliveries of messages already stored: acknowledged, not stored or forwarded again',
+    labelNames: ['tenant', 'stream'], registers: [this.registry],
+  });
   readonly connectedClients = new Gauge({ name: 'thingiq_connected_clients', help: 'Connected MQTT clients', registers: [this.registry] });
 
   constructor(defaultMetrics = false) {
@@ -76,6 +80,15 @@ export class GatewayStats {
 
   accepted(stream: string, outcome: 'stored' | 'dropped'): void {
     this.messages.inc({ stream, outcome });
+  }
+
+  duplicate(tenant: string, stream: string): void {
+    this.duplicates.inc({ tenant, stream });
+  }
+
+  async duplicateCount(tenant: string, stream: string): Promise<number> {
+    const m = await this.duplicates.get();
+    return m.values.find((v) => v.labels['tenant'] === tenant && v.labels['stream'] === stream)?.value ?? 0;
   }
 
   refused(code: ErrorCode): void {

@@ -41,7 +41,7 @@ function ingestMessage(id: Device, tenant: TenantEntry, stream: string, will: Pu
   return {
     tenantId: id.tenantId, deviceId: id.deviceId, stream, messageType: tenant.streams.get(stream)!.messageType,
     topic: will.topic, qos: will.qos, receivedAtMs: nowMs, payload: will.payload as Buffer, encoding: 'protobuf',
-    body: undefined, deviceTimeMs: 0, sequence: 0, applied: undefined, sealed: undefined,
+    body: undefined, deviceTimeMs: 0, sequence: 0, contentDigest: undefined, applied: undefined, sealed: undefined,
   };
 }
 

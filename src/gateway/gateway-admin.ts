@@ -59,6 +59,7 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
         return { ok: h.ok };
       },
       keys: async () => gw.keys.provider.health(),
+      audit: async () => parts.audit.health(),
       mqtt: async () => ({ ok: gw.mqttPort > 0 }),
     },
     metrics: async () => ({ contentType: gw.stats.registry.contentType, body: await gw.stats.registry.metrics() }),

@@ -17,7 +17,7 @@ import { RetainedLedger, removeRetained } from '../broker/retained-ledger.ts';
 import { TenantDirectory } from '../broker/tenant-directory.ts';
 import { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { GatewayConfig } from '../config/schema.ts';
-import { TiqError } from '../errors.ts';
+import { TiqError, toTiqError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { TelemetryCodec } from '../messages/codec.ts';
 import type { PipelineContext } from '../pipeline/context.ts';
@@ -30,6 +30,7 @@ import { createPrivacyEngine, type ReloadablePrivacyEngine } from '../privacy/pr
 import { createPrivateModeRegistry, parsePrivateModeCommand, type PrivateModeRegistry } from '../privacy/private-mode.ts';
 import { parseConfig } from '../config/load.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
+import { CONTENT_DIGEST_SECRET_FILE, contentDigester, loadOrCreateDigestSecret } from '../keys/content-digest.ts';
 import { RetentionSweeper } from '../retention/retention-sweeper.ts';
 import type { RetentionService } from '../retention/retention-service.ts';
 import { retentionFromConfig } from './open-storage.ts';
@@ -74,6 +75,10 @@ export class Gateway {
   currentConfig: GatewayConfig;
   private sweeper: RetentionSweeper | undefined;
   private dekSweep: NodeJS.Timeout | undefined;
+  /** Devices whose private-mode command changed the mode but is not audited yet (tenant/device). */
+  private readonly unauditedCommands = new Set<string>();
+  /** Keyed digest of a device's payload, part of the idempotency key (set by openStores). */
+  private contentDigest!: (payload: Buffer) => Buffer;
   readonly log: Logger;
   readonly codec: TelemetryCodec;
   readonly privateMode: PrivateModeRegistry;
@@ -164,6 +169,7 @@ export class Gateway {
     this.admin = openAdminParts(dataDir);
     watchFile(this.admin.restrictions.path, { interval: 250 }, () => this.onRestrictionsChange());
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
+    this.contentDigest = contentDigester(loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
     this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
     this.dekSweep.unref();
@@ -179,6 +185,7 @@ export class Gateway {
       retention: (tenantId, stream, deviceId, receivedAtMs) => this.retention.policy.retentionFor(tenantId, stream, deviceId, receivedAtMs),
       now: () => Date.now(),
       maxClockSkewMs: this.config.mqtt.maxClockSkewMs,
+      contentDigest: this.contentDigest,
     };
   }
 
@@ -204,15 +211,7 @@ export class Gateway {
       limits,
       keepaliveLimitS: this.config.mqtt.keepaliveLimitS,
       restriction: (tenantId, deviceId) => this.admin?.restrictions.isRestricted(tenantId, deviceId) ?? 'none',
-      onPrivateModeCommand: (tenantId, deviceId, payload) => {
-        const on = parsePrivateModeCommand(payload);
-        if (on === undefined) return false;
-        if (this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic')) {
-          this.log.info({ event: 'private_mode', tenantId, deviceId, on, source: 'control-topic' }, 'private mode toggled');
-          this.audit({ actor: `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}` });
-        }
-        return true;
-      },
+      onPrivateModeCommand: (tenantId, deviceId, payload) => this.privateModeCommand(tenantId, deviceId, payload),
     });
     this.broker = await Aedes.createBroker({
       ...hooks,
@@ -251,6 +250,30 @@ export class Gateway {
     });
     watchFile(paths.registry, { interval: 250 }, () => this.onRegistryChange());
     this.log.info({ event: 'listening', port: this.mqttPort, host: this.config.mqtt.host }, 'MQTT over mutual TLS listening');
+  }
+
+  /**
+   * A device's private-mode command (control topic). Privacy first: the mode
+   * changes at once; the command is acknowledged only once it is audited, so
+   * an audit failure throws TIQ_ERR_AUDIT (retryable, no PUBACK) and the
+   * device's resend, no longer a change, retries the audit.
+   */
+  private privateModeCommand(tenantId: string, deviceId: string, payload: Buffer): boolean {
+    const on = parsePrivateModeCommand(payload);
+    if (on === undefined) return false;
+    const changed = this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic');
+    if (changed) this.log.info({ event: 'private_mode', tenantId, deviceId, on, source: 'control-topic' }, 'private mode toggled');
+    const key = `${tenantId}/${deviceId}`;
+    if (!changed && !this.unauditedCommands.has(key)) return true;
+    const subject = `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`;
+    try {
+      this.admin?.audit.append({ actor: subject, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: subject, result: 'ok' });
+      this.unauditedCommands.delete(key);
+      return true;
+    } catch (err) {
+      this.unauditedCommands.add(key);
+      throw toTiqError(err, 'TIQ_ERR_AUDIT');
+    }
   }
 
   /** Abuse limits in force (set by listen()). */

@@ -9,7 +9,7 @@
  */
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { TiqError } from '../errors.ts';
+import { TiqError, toTiqError } from '../errors.ts';
 import { unwrapKey, wrapKey } from './aes-key-wrap.ts';
 import type { GeneratedDataKey, KekVersionInfo, KeyProvider, RotateResult } from './key-provider.ts';
 import { loadRootKey, type RootKeySource } from './root-key.ts';
@@ -30,6 +30,17 @@ export function localKekRef(tenantId: string, version: number): string {
 export function parseLocalKekRef(kekRef: string): { tenantId: string; version: number } | undefined {
   const m = /^local:([a-z0-9][a-z0-9-]{0,62}):v([1-9][0-9]{0,8})$/.exec(kekRef);
   return m?.[1] && m[2] ? { tenantId: m[1], version: Number(m[2]) } : undefined;
+}
+
+/**
+ * The owner's read bit decides, for every user: root reads any file, but a
+ * keyring an operator made unreadable (chmod 000) must stop new data keys
+ * the same way whichever user the gateway runs as.
+ */
+function assertReadable(file: string): void {
+  const s = statSync(file, { throwIfNoEntry: false });
+  if (!s) throw new TiqError('TIQ_ERR_KEYRING_SEALED', `${file} is missing`);
+  if ((s.mode & 0o400) === 0) throw new TiqError('TIQ_ERR_KEYRING_SEALED', `${file} is not readable (mode ${(s.mode & 0o777).toString(8)})`);
 }
 
 export class LocalKeyProvider implements KeyProvider {
@@ -111,8 +122,20 @@ export class LocalKeyProvider implements KeyProvider {
       .map((v) => ({ kekRef: localKekRef(tenantId, v.version), primary: v.version === tenant.primary, createdAtMs: v.createdAtMs }));
   }
 
+  /**
+   * Ready only while the keyring file can still be read and unsealed: a
+   * device without a cached data key needs it, and is refused (no PUBACK)
+   * while it cannot be. Reads the file each time; probes are rare.
+   */
   async health(): Promise<{ ok: boolean; detail?: string }> {
-    return this.#rootKey ? { ok: true } : { ok: false, detail: 'keyring not unsealed' };
+    if (!this.#rootKey) return { ok: false, detail: 'keyring not unsealed' };
+    try {
+      assertReadable(this.#options.keyringFile);
+      readKeyring(this.#options.keyringFile, this.#rootKey);
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, detail: toTiqError(err, 'TIQ_ERR_KEYRING_SEALED').code };
+    }
   }
 
   /** The tenant's primary KEK, creating version 1 on first use. */
@@ -152,6 +175,7 @@ export class LocalKeyProvider implements KeyProvider {
   }
 
   #load(): void {
+    assertReadable(this.#options.keyringFile);
     this.#keyring = readKeyring(this.#options.keyringFile, this.#requireRoot());
     this.#fileStamp = this.#stamp();
   }
@@ -169,7 +193,8 @@ export class LocalKeyProvider implements KeyProvider {
 
   #stamp(): string {
     const s = statSync(this.#options.keyringFile, { throwIfNoEntry: false });
-    return s ? `${s.mtimeMs}:${s.size}:${s.ino}` : '';
+    // The mode too: a keyring made unreadable is re-checked (and refused) like a changed one.
+    return s ? `${s.mtimeMs}:${s.size}:${s.ino}:${s.mode}` : '';
   }
 
   #requireRoot(): KeyObject {

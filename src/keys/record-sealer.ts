@@ -139,7 +139,9 @@ export class RecordSealer {
     try {
       generated = await this.#provider.generateDataKey(tenantId);
     } catch (err) {
-      throw toTiqError(err, 'TIQ_ERR_KEY_UNAVAILABLE');
+      // Whatever keeps a data key from being made, the message must not be acknowledged: retryable.
+      const e = toTiqError(err, 'TIQ_ERR_KEY_UNAVAILABLE');
+      throw e.retryable ? e : new TiqError('TIQ_ERR_KEY_UNAVAILABLE', { reason: e.code }, { cause: e });
     }
     const key = createSecretKey(generated.plaintext);
     generated.plaintext.fill(0);

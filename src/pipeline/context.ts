@@ -19,7 +19,10 @@ export interface RetentionTags {
   readonly legalHold: boolean;
 }
 
-/** The store stage's view of storage: resolves once the record is durably committed. */
+/**
+ * The store stage's view of storage: resolves once the record is durably
+ * committed, with 'duplicate' when it was stored before (a redelivery).
+ */
 export interface RecordWriter {
   write(record: SealedRecord): Promise<unknown>;
 }
@@ -33,4 +36,6 @@ export interface PipelineContext {
   retention(tenantId: string, stream: string, deviceId: string, receivedAtMs: number): RetentionTags;
   now(): number;
   readonly maxClockSkewMs: number;
+  /** Keyed digest of a payload (src/keys/content-digest.ts); part of the idempotency key. */
+  contentDigest(payload: Buffer): Buffer;
 }

@@ -41,6 +41,8 @@ export interface IngestMessage {
   /** Device clock and per-device sequence, set by validate. */
   deviceTimeMs: number;
   sequence: number;
+  /** Keyed digest of the device's bytes, set by decode: with the sequence, the idempotency key. */
+  contentDigest: Buffer | undefined;
   /** Set by the privacy stage. */
   applied: AppliedPolicy | undefined;
   /** Set by the encrypt stage; the store stage writes it. */
@@ -57,7 +59,11 @@ export interface SealedRecord {
   readonly stream: string;
   /** UUID version 7 (receive time + random bits, src/pipeline/record-id.ts); bound into the AAD. */
   readonly recordId: string;
-  /** Idempotency key with tenant, device and stream. */
+  /**
+   * With tenant, device, stream and contentDigest, the idempotency key: a
+   * redelivery (same bytes) is stored once; a new message that reuses a
+   * sequence number (the device restarted its counter) is stored too.
+   */
   readonly sequence: number;
   readonly deviceTimeMs: number;
   readonly receivedAtMs: number;
@@ -77,6 +83,11 @@ export interface SealedRecord {
   readonly retentionClass: string;
   readonly expiresAtMs: number;
   readonly legalHold: boolean;
+  /**
+   * Truncated HMAC of the device's payload under a per-installation secret
+   * (src/keys/content-digest.ts); empty for records stored before it existed.
+   */
+  readonly contentDigest: Buffer;
 }
 
 /** A stage either lets the message continue or deliberately drops it (a value, not an exception). */
@@ -86,3 +97,5 @@ export const CONTINUE: StageResult = Object.freeze({ kind: 'continue' });
 
 /** What the encrypt stage adds to a record: the envelope fields of a SealedRecord. */
 export type EncryptedPayload = Pick<SealedRecord, 'formatVersion' | 'dekId' | 'kekRef' | 'iv' | 'ciphertext' | 'tag'>;
+/** The store stage found the message stored already: acknowledged, neither stored nor forwarded again. */
+export const DUPLICATE: StageResult = Object.freeze({ kind: 'drop', reason: 'duplicate' });

@@ -3,7 +3,7 @@
  * sensor readings over mutual TLS, with certificates issued (or reused) from
  * the gateway's CA. A demonstration and a load source.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { TelemetryCodec } from '../messages/codec.ts';
@@ -37,6 +37,21 @@ function deviceCredentials(pkiDir: string, tenantId: string, deviceId: string) {
   return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8'), ca: readCa(pkiDir).certPem };
 }
 
+/**
+ * Where a simulated device's last sequence number is kept, beside its
+ * certificate: a second run continues the count, as a device that keeps its
+ * counter across restarts would (the gateway stores a restarted counter too).
+ */
+function sequenceFile(pkiDir: string, tenantId: string, deviceId: string): string {
+  return join(pkiDir, 'simulator', tenantId, `${deviceId}.seq`);
+}
+
+function lastSequence(path: string): number {
+  if (!existsSync(path)) return 0;
+  const n = Number(readFileSync(path, 'utf8').trim());
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
 function connectDevice(o: SimulateOptions, deviceId: string): Promise<MqttClient> {
   const creds = deviceCredentials(o.pkiDir, o.tenantId, deviceId);
   return new Promise((resolve, reject) => {
@@ -53,7 +68,8 @@ export async function simulate(o: SimulateOptions): Promise<SimulateResult> {
   const codec = TelemetryCodec.load();
   const ids = Array.from({ length: o.devices }, (_, i) => `sim-${String(i + 1).padStart(4, '0')}`);
   const clients = await Promise.all(ids.map((id) => connectDevice(o, id)));
-  const vehicles: VehicleState[] = ids.map((_, i) => startVehicle(i));
+  const seqFiles = ids.map((id) => sequenceFile(o.pkiDir, o.tenantId, id));
+  const vehicles: VehicleState[] = ids.map((_, i) => ({ ...startVehicle(i), sequence: lastSequence(seqFiles[i]!) }));
   let sent = 0;
   let acknowledged = 0;
   let errors = 0;
@@ -77,6 +93,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateResult> {
   await new Promise((r) => setTimeout(r, Math.max(0, endAt - Date.now())));
   timers.forEach(clearInterval);
   clearInterval(progress);
+  vehicles.forEach((v, i) => writeFileSync(seqFiles[i]!, `${v.sequence}\n`, { mode: 0o600 }));
   await new Promise((r) => setTimeout(r, 500));
   await Promise.all(clients.map((c) => c.endAsync()));
   return { sent, acknowledged, errors };

@@ -83,7 +83,7 @@ export class PartitionManager {
         return undefined;
       }
       const removed = await client.query(`DELETE FROM tiq_record_keys k USING ${name} r WHERE k.tenant_id = r.tenant_id
-        AND k.device_id = r.device_id AND k.stream = r.stream AND k.sequence = r.sequence`);
+        AND k.device_id = r.device_id AND k.stream = r.stream AND k.sequence = r.sequence AND k.content_digest = r.content_digest`);
       await client.query(`DROP TABLE ${name}`);
       await client.query('COMMIT');
       this.#known.delete(day);

@@ -65,9 +65,9 @@ export async function sweepPg(pool: pg.Pool, partitions: PartitionManager, nowMs
   }
   const sql = `WITH d AS (DELETE FROM tiq_records WHERE expires_at_ms <= $1 AND record_id IN (
       SELECT record_id FROM tiq_records r WHERE r.expires_at_ms <= $1 AND NOT r.legal_hold AND NOT ${storedHoldExists('r', 'true')} LIMIT $2)
-    RETURNING tenant_id, device_id, stream, sequence),
+    RETURNING tenant_id, device_id, stream, sequence, content_digest),
     k AS (DELETE FROM tiq_record_keys k USING d WHERE k.tenant_id = d.tenant_id AND k.device_id = d.device_id
-      AND k.stream = d.stream AND k.sequence = d.sequence)
+      AND k.stream = d.stream AND k.sequence = d.sequence AND k.content_digest = d.content_digest)
     SELECT count(*)::int AS n FROM d`;
   for (;;) {
     const n = (await pool.query<{ n: number }>(sql, [nowMs, batchSize])).rows[0]?.n ?? 0;

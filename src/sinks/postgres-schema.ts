@@ -6,7 +6,10 @@
  * records have all expired instead of deleting them row by row. A unique index
  * on a partitioned table must contain the partition key, and a redelivery can
  * get a different expiry, so idempotency lives in the unpartitioned
- * tiq_record_keys table, written in the same transaction.
+ * tiq_record_keys table, written in the same transaction. The key is
+ * (tenant, device, stream, sequence, content digest): see docs/storage.md,
+ * "Idempotency". PG_MIGRATIONS brings databases made before the digest
+ * existed to this form; every statement is a no-op on a current database.
  *
  * Ids sort with COLLATE "C" (byte order, as SQLite does) so keyset pages are
  * the same on both sinks.
@@ -31,7 +34,8 @@ CREATE TABLE IF NOT EXISTS tiq_records (
   policy_version integer NOT NULL,
   retention_class text NOT NULL,
   expires_at_ms bigint NOT NULL,
-  legal_hold boolean NOT NULL
+  legal_hold boolean NOT NULL,
+  content_digest bytea NOT NULL DEFAULT ''::bytea
 ) PARTITION BY RANGE (expires_at_ms);
 CREATE INDEX IF NOT EXISTS tiq_records_by_time ON tiq_records (tenant_id, received_at_ms, record_id);
 CREATE INDEX IF NOT EXISTS tiq_records_by_id ON tiq_records (record_id);
@@ -42,7 +46,8 @@ CREATE TABLE IF NOT EXISTS tiq_record_keys (
   stream text NOT NULL,
   sequence bigint NOT NULL,
   record_id text NOT NULL,
-  PRIMARY KEY (tenant_id, device_id, stream, sequence)
+  content_digest bytea NOT NULL DEFAULT ''::bytea,
+  PRIMARY KEY (tenant_id, device_id, stream, sequence, content_digest)
 );
 CREATE TABLE IF NOT EXISTS tiq_data_keys (
   tenant_id text NOT NULL,
@@ -70,6 +75,27 @@ CREATE TABLE IF NOT EXISTS tiq_legal_holds (
   changed_at_ms bigint NOT NULL,
   PRIMARY KEY (tenant_id, device_id)
 );
+`;
+
+/**
+ * Version 2: the content digest joins the idempotency key. Stored records and
+ * keys get an empty digest (no two of them collide: the old key was
+ * stricter), so a redelivery of a record stored before the upgrade may be
+ * stored a second time; no message is lost.
+ */
+export const PG_MIGRATIONS = `
+ALTER TABLE tiq_records ADD COLUMN IF NOT EXISTS content_digest bytea NOT NULL DEFAULT ''::bytea;
+ALTER TABLE tiq_record_keys ADD COLUMN IF NOT EXISTS content_digest bytea NOT NULL DEFAULT ''::bytea;
+DO $$
+BEGIN
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE i.indrelid = 'tiq_record_keys'::regclass AND i.indisprimary AND a.attname = 'content_digest'
+  ) THEN
+    ALTER TABLE tiq_record_keys DROP CONSTRAINT tiq_record_keys_pkey,
+      ADD PRIMARY KEY (tenant_id, device_id, stream, sequence, content_digest);
+  END IF;
+END $$;
 `;
 
 /** Serializes DDL (schema creation, partition creation and drop) across gateway and CLI processes. */

@@ -21,7 +21,7 @@ import { PartitionManager, isMissingPartition } from './postgres-partitions.ts';
 import {
   listHoldsPg, listRulesPg, putHoldPg, putRulePg, retagPg, setHoldPg, sweepPg,
 } from './postgres-retention.ts';
-import { DDL_LOCK_KEY, PG_SCHEMA } from './postgres-schema.ts';
+import { DDL_LOCK_KEY, PG_MIGRATIONS, PG_SCHEMA } from './postgres-schema.ts';
 import { RECORD_COLUMNS, assertStorableRecord, recordToValues, rowToRecord } from './record-row.ts';
 import { fromPgError } from './sink-errors.ts';
 import type { Durability } from '../config/sinks-config.ts';
@@ -37,7 +37,7 @@ export interface PostgresSinkOptions {
   readonly poolSize: number;
 }
 
-const KEY_COLUMNS = 5;
+const KEY_COLUMNS = 6;
 
 export class PostgresSink implements StorageSink {
   readonly type = 'postgres';
@@ -57,6 +57,7 @@ export class PostgresSink implements StorageSink {
         await client.query('BEGIN');
         await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
         await client.query(PG_SCHEMA);
+        await client.query(PG_MIGRATIONS);
         await client.query('COMMIT');
       } finally {
         client.release();
@@ -124,9 +125,9 @@ export class PostgresSink implements StorageSink {
     const client = await this.pool.connect();
     try {
       await client.query(`BEGIN; SET LOCAL synchronous_commit = ${this.options.durability === 'fsync' ? 'on' : 'off'}`);
-      const keyValues = records.flatMap((r) => [r.tenantId, r.deviceId, r.stream, r.sequence, r.recordId]);
+      const keyValues = records.flatMap((r) => [r.tenantId, r.deviceId, r.stream, r.sequence, r.contentDigest, r.recordId]);
       const claimed = await client.query<{ record_id: string }>(
-        `INSERT INTO tiq_record_keys (tenant_id, device_id, stream, sequence, record_id) VALUES ${placeholders(records.length, KEY_COLUMNS)}
+        `INSERT INTO tiq_record_keys (tenant_id, device_id, stream, sequence, content_digest, record_id) VALUES ${placeholders(records.length, KEY_COLUMNS)}
          ON CONFLICT DO NOTHING RETURNING record_id`, keyValues);
       const fresh = new Set(claimed.rows.map((r) => r.record_id));
       // A redelivery inside the same batch carries a different record id, so at most one copy is fresh.

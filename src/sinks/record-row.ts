@@ -9,7 +9,7 @@ import type { SealedRecord } from '../records/message.ts';
 export const RECORD_COLUMNS = [
   'tenant_id', 'device_id', 'stream', 'record_id', 'sequence', 'device_time_ms', 'received_at_ms',
   'format_version', 'dek_id', 'kek_ref', 'iv', 'ciphertext', 'tag', 'encoding',
-  'policy_id', 'policy_version', 'retention_class', 'expires_at_ms', 'legal_hold',
+  'policy_id', 'policy_version', 'retention_class', 'expires_at_ms', 'legal_hold', 'content_digest',
 ] as const;
 
 export type RecordValue = string | number | boolean | Buffer;
@@ -18,7 +18,7 @@ export function recordToValues(r: SealedRecord): RecordValue[] {
   return [
     r.tenantId, r.deviceId, r.stream, r.recordId, r.sequence, r.deviceTimeMs, r.receivedAtMs,
     r.formatVersion, r.dekId, r.kekRef, r.iv, r.ciphertext, r.tag, r.encoding,
-    r.policyId, r.policyVersion, r.retentionClass, r.expiresAtMs, r.legalHold,
+    r.policyId, r.policyVersion, r.retentionClass, r.expiresAtMs, r.legalHold, r.contentDigest,
   ];
 }
 
@@ -48,12 +48,13 @@ export function rowToRecord(row: Record<string, unknown>): SealedRecord {
     retentionClass: String(row.retention_class),
     expiresAtMs: num(row.expires_at_ms),
     legalHold: row.legal_hold === true || row.legal_hold === 1,
+    contentDigest: row.content_digest ? Buffer.from(row.content_digest as Uint8Array) : Buffer.alloc(0),
   };
 }
 
 const STRING_FIELDS = ['tenantId', 'deviceId', 'stream', 'recordId', 'dekId', 'kekRef', 'policyId', 'retentionClass'] as const;
 const INT_FIELDS = ['sequence', 'deviceTimeMs', 'receivedAtMs', 'formatVersion', 'policyVersion', 'expiresAtMs'] as const;
-const BYTES_FIELDS = ['iv', 'ciphertext', 'tag'] as const;
+const BYTES_FIELDS = ['iv', 'ciphertext', 'tag', 'contentDigest'] as const;
 
 /**
  * Refuses a record no sink could store faithfully. Buffer lengths (12-byte IV,
@@ -72,6 +73,6 @@ export function assertStorableRecord(r: SealedRecord): void {
 }
 
 /** The idempotency key of a record, as one string. */
-export function idempotencyKey(r: { tenantId: string; deviceId: string; stream: string; sequence: number }): string {
-  return `${r.tenantId}\u0000${r.deviceId}\u0000${r.stream}\u0000${r.sequence}`;
+export function idempotencyKey(r: { tenantId: string; deviceId: string; stream: string; sequence: number; contentDigest: Buffer }): string {
+  return `${r.tenantId}\u0000${r.deviceId}\u0000${r.stream}\u0000${r.sequence}\u0000${r.contentDigest.toString('hex')}`;
 }

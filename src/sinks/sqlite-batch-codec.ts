@@ -10,8 +10,8 @@
  */
 import type { SealedRecord } from '../records/message.ts';
 
-/** Fixed bytes per record: 9 string and 3 byte-field length prefixes, 6 float64s, 1 flag. */
-const FIXED_BYTES = 12 * 4 + 6 * 8 + 1;
+/** Fixed bytes per record: 9 string and 4 byte-field length prefixes, 6 float64s, 1 flag. */
+const FIXED_BYTES = 13 * 4 + 6 * 8 + 1;
 const HEADER_BYTES = 4;
 
 /** An upper bound: a UTF-16 code unit never takes more than 3 UTF-8 bytes. */
@@ -40,7 +40,7 @@ class Writer {
 /** Packs records (already checked by assertStorableRecord) into one transferable buffer. */
 export function encodeRecordBatch(records: readonly SealedRecord[]): { buffer: ArrayBuffer; byteLength: number } {
   let size = HEADER_BYTES;
-  for (const r of records) size += FIXED_BYTES + maxStringBytes(r) + r.iv.length + r.ciphertext.length + r.tag.length;
+  for (const r of records) size += FIXED_BYTES + maxStringBytes(r) + r.iv.length + r.ciphertext.length + r.tag.length + r.contentDigest.length;
   const buffer = new ArrayBuffer(size);
   const w = new Writer(Buffer.from(buffer));
   w.buf.writeUInt32LE(records.length, 0);
@@ -54,6 +54,7 @@ export function encodeRecordBatch(records: readonly SealedRecord[]): { buffer: A
     w.str(r.retentionClass);
     w.num(r.expiresAtMs);
     w.buf[w.at++] = r.legalHold ? 1 : 0;
+    w.bytes(r.contentDigest);
   }
   return { buffer, byteLength: w.at };
 }
@@ -84,7 +85,7 @@ export function decodeRecordBatch(buffer: ArrayBuffer, byteLength: number): RowV
   for (let i = 0; i < count; i++) {
     rows[i] = [
       str(), str(), str(), str(), num(), num(), num(), num(), str(), str(),
-      bytes(), bytes(), bytes(), str(), str(), num(), str(), num(), buf[at++]!,
+      bytes(), bytes(), bytes(), str(), str(), num(), str(), num(), buf[at++]!, bytes(),
     ];
   }
   return rows;

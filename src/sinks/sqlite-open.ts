@@ -12,6 +12,7 @@ import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Durability } from '../config/sinks-config.ts';
+import { migrateSqliteSchema } from './sqlite-migrate.ts';
 import { SQLITE_SCHEMA } from './sqlite-schema.ts';
 
 export interface SqliteOpenOptions {
@@ -32,7 +33,10 @@ export function openSqliteDatabase(options: SqliteOpenOptions): Database {
     // Two connections (this process's main thread and writer thread) and the CLI may each hold the write lock briefly.
     db.pragma('busy_timeout = 5000');
     if (options.cacheKiB !== undefined) db.pragma(`cache_size = -${Math.trunc(options.cacheKiB)}`);
-    if (options.createSchema) db.exec(SQLITE_SCHEMA);
+    if (options.createSchema) {
+      migrateSqliteSchema(db);
+      db.exec(SQLITE_SCHEMA);
+    }
     return db;
   } catch (err) {
     db.close();

@@ -1,6 +1,13 @@
-/** Tables of the SQLite sink. Idempotency is the UNIQUE key on (tenant, device, stream, sequence). */
-export const SQLITE_SCHEMA = `
-CREATE TABLE IF NOT EXISTS tiq_records (
+/**
+ * Tables of the SQLite sink. Idempotency is the UNIQUE key on (tenant,
+ * device, stream, sequence, content digest): see docs/storage.md. Databases
+ * made before the digest existed are migrated by sqlite-migrate.ts.
+ */
+import { RECORD_COLUMNS } from './record-row.ts';
+
+/** The records table, named so a migration can build the new form beside the old one. */
+export function sqliteRecordsTable(name: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${name} (
   tenant_id TEXT NOT NULL,
   device_id TEXT NOT NULL,
   stream TEXT NOT NULL,
@@ -20,8 +27,17 @@ CREATE TABLE IF NOT EXISTS tiq_records (
   retention_class TEXT NOT NULL,
   expires_at_ms INTEGER NOT NULL,
   legal_hold INTEGER NOT NULL CHECK (legal_hold IN (0, 1)),
-  UNIQUE (tenant_id, device_id, stream, sequence)
-);
+  content_digest BLOB NOT NULL DEFAULT X'',
+  UNIQUE (tenant_id, device_id, stream, sequence, content_digest)
+);`;
+}
+
+/** The one INSERT of a record, shared by the writer thread and the in-thread (`:memory:`) path. */
+export const SQLITE_INSERT_RECORD = `INSERT INTO tiq_records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (tenant_id, device_id, stream, sequence, content_digest) DO NOTHING`;
+
+export const SQLITE_SCHEMA = `
+${sqliteRecordsTable('tiq_records')}
 CREATE INDEX IF NOT EXISTS tiq_records_by_time ON tiq_records (tenant_id, received_at_ms, record_id);
 CREATE INDEX IF NOT EXISTS tiq_records_by_expiry ON tiq_records (expires_at_ms);
 CREATE TABLE IF NOT EXISTS tiq_data_keys (

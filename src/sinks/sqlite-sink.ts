@@ -13,11 +13,12 @@ import type { Database } from 'better-sqlite3';
 import { TiqError } from '../errors.ts';
 import type { WrappedDataKey } from '../keys/key-provider.ts';
 import type { SealedRecord } from '../records/message.ts';
-import { RECORD_COLUMNS, assertStorableRecord, recordToValues, rowToRecord } from './record-row.ts';
+import { assertStorableRecord, recordToValues, rowToRecord } from './record-row.ts';
 import { fromSqliteError } from './sink-errors.ts';
 import type { Durability } from '../config/sinks-config.ts';
 import { queryConditions, queryLimit } from './sql-filters.ts';
 import { openSqliteDatabase } from './sqlite-open.ts';
+import { SQLITE_INSERT_RECORD } from './sqlite-schema.ts';
 import { SqliteWriterThread } from './sqlite-worker-client.ts';
 import {
   listHoldsSqlite, listRulesSqlite, putHoldSqlite, putRuleSqlite, retagSqlite, setHoldSqlite, sweepSqlite,
@@ -32,8 +33,7 @@ export interface SqliteSinkOptions {
   readonly durability: Durability;
 }
 
-const INSERT_RECORD = `INSERT INTO tiq_records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})
-  ON CONFLICT (tenant_id, device_id, stream, sequence) DO NOTHING`;
+const INSERT_RECORD = SQLITE_INSERT_RECORD;
 
 function toWriteResult(flags: Uint8Array): WriteResult {
   const outcomes = new Array<RecordOutcome>(flags.length);

@@ -7,13 +7,12 @@
  */
 import type { Database } from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
-import { RECORD_COLUMNS } from './record-row.ts';
 import { decodeRecordBatch, type RowValues } from './sqlite-batch-codec.ts';
 import { openSqliteDatabase } from './sqlite-open.ts';
+import { SQLITE_INSERT_RECORD } from './sqlite-schema.ts';
 import { toWorkerError, type FromWorker, type SqliteWorkerData, type ToWorker } from './sqlite-worker-protocol.ts';
 
-const INSERT_RECORD = `INSERT INTO tiq_records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})
-  ON CONFLICT (tenant_id, device_id, stream, sequence) DO NOTHING`;
+const INSERT_RECORD = SQLITE_INSERT_RECORD;
 
 const WRITER_CACHE_KIB = 32 * 1024;
 

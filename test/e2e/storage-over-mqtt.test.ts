@@ -41,12 +41,14 @@ describe('pipeline into storage', () => {
   });
 
   it('stores every acknowledged message exactly once, redeliveries included', async () => {
+    const sent = new Map<number, Buffer>();
     for (let seq = 1; seq <= 50; seq++) {
-      await device.publishAsync(topic, encode(VEHICLE, vehicle({ ...EXACT, sequence: seq, tripId: MARKER })), { qos: 1 });
+      sent.set(seq, encode(VEHICLE, vehicle({ ...EXACT, sequence: seq, tripId: MARKER })));
+      await device.publishAsync(topic, sent.get(seq)!, { qos: 1 });
     }
-    // a device resending after a lost PUBACK: same sequence numbers
+    // a device resending after a lost PUBACK: the same messages again
     for (let seq = 48; seq <= 50; seq++) {
-      await device.publishAsync(topic, encode(VEHICLE, vehicle({ ...EXACT, sequence: seq, tripId: MARKER })), { qos: 1, dup: true });
+      await device.publishAsync(topic, sent.get(seq)!, { qos: 1, dup: true });
     }
     expect(await gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme' })).toBe(50);
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TiqError, isTiqError } from '../../src/errors.ts';
 import { IV_BYTES, TAG_BYTES } from '../../src/keys/record-cipher.ts';
 import { countingProvider, expectCode, newSealer, sealInput, sealRecord, startLocalProvider, type StoredRecord } from './fixtures.ts';
 
@@ -28,6 +29,16 @@ describe('RecordSealer', () => {
     await first;
     const second = sealer.seal(sealInput());
     expect(second).not.toBeInstanceOf(Promise);
+  });
+
+  it('any failure to make a data key is retryable, so the message is never acknowledged', async () => {
+    const provider = await startLocalProvider();
+    for (const thrown of [new TiqError('TIQ_ERR_KEYRING_SEALED'), new TiqError('TIQ_ERR_DECRYPT'), new Error('disk gone')]) {
+      const { sealer } = newSealer({ ...countingProvider(provider), generateDataKey: () => Promise.reject(thrown) });
+      const err = await (sealer.seal(sealInput()) as Promise<unknown>).catch((e: unknown) => e);
+      expect(isTiqError(err) && err.retryable).toBe(true);
+      expect(isTiqError(err) && err.code).toBe(thrown instanceof TiqError && thrown.retryable ? thrown.code : 'TIQ_ERR_KEY_UNAVAILABLE');
+    }
   });
 
   it('opens records with a fresh sealer (cold DEK unwrapped from the store)', async () => {

@@ -4,6 +4,7 @@
  * no finer than the policy's step, in the database and in exports.
  */
 import fc from 'fast-check';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TelemetryCodec } from '../../src/messages/codec.ts';
 import type { PipelineContext } from '../../src/pipeline/context.ts';
 import { runPipeline } from '../../src/pipeline/pipeline.ts';
+import { contentDigester } from '../../src/keys/content-digest.ts';
 import { createPrivacyEngine } from '../../src/privacy/privacy-engine.ts';
 import type { IngestMessage, SealedRecord } from '../../src/records/message.ts';
 import { exportRecords } from '../../src/sinks/record-export.ts';
@@ -22,6 +24,7 @@ import { createSeededRandom } from './helpers.ts';
 
 const DAY = 86_400_000;
 const codec = TelemetryCodec.load();
+const digest = contentDigester(createSecretKey(randomBytes(32)));
 let sink: SqliteSink;
 let sealer: Awaited<ReturnType<typeof newSealer>>['sealer'];
 
@@ -38,7 +41,7 @@ function context(stepMs: number, now: number, written: SealedRecord[]): Pipeline
     random: createSeededRandom(1),
   });
   return {
-    codec, privacy: () => privacy, sealer, now: () => now, maxClockSkewMs: 7 * DAY,
+    codec, privacy: () => privacy, sealer, now: () => now, maxClockSkewMs: 7 * DAY, contentDigest: digest,
     writer: { write: async (r) => { written.push(r); await sink.writeBatch([r]); } },
     retention: (_t, _s, _d, receivedAtMs) => ({ retentionClass: 'location-30d', expiresAtMs: receivedAtMs + 30 * DAY, legalHold: false }),
   };
@@ -49,7 +52,7 @@ function message(receivedAtMs: number, deviceTimeMs: number, sequence: number): 
     tenantId: 'acme', deviceId: 'truck-1', stream: 'location', messageType: VEHICLE,
     topic: 'tenants/acme/devices/truck-1/location', qos: 1, receivedAtMs, encoding: 'protobuf',
     payload: encode(VEHICLE, { timeUnixMs: deviceTimeMs, sequence, latitude: 48.858_37, longitude: 2.294_48, speedMps: 3 }),
-    body: undefined, deviceTimeMs: 0, sequence: 0, applied: undefined, sealed: undefined,
+    body: undefined, deviceTimeMs: 0, sequence: 0, contentDigest: undefined, applied: undefined, sealed: undefined,
   };
 }
 

@@ -1,5 +1,5 @@
 /** Records sealed with a real AES-256-GCM key, so tests can prove only ciphertext is stored. */
-import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { SealedRecord } from '../../src/records/message.ts';
 
 export const TEST_KEY = randomBytes(32);
@@ -18,6 +18,8 @@ export function sealJson(body: object, overrides: Partial<SealedRecord> = {}): S
     deviceTimeMs: receivedAtMs - 100, receivedAtMs, formatVersion: 1, dekId: 'dek-1', kekRef: 'local:acme:v1',
     iv, ciphertext, tag: cipher.getAuthTag(), encoding: 'json', policyId: 'default', policyVersion: 3,
     retentionClass: 'location-30d', expiresAtMs: receivedAtMs + 30 * DAY, legalHold: false,
+    // Same body, same digest: a record rebuilt from the same message is a redelivery.
+    contentDigest: createHash('sha256').update(JSON.stringify(body)).digest().subarray(0, 16),
     ...overrides,
   };
 }

@@ -51,6 +51,16 @@ export function sinkContract(label: string, make: MakeSink): void {
       expect(stored.map((s) => s.recordId).sort()).toEqual([first.recordId, other.recordId].sort());
     }));
 
+    test('a new message that reuses a sequence number (counter restarted) is stored, never taken for a redelivery', () => withSink(make, async ({ sink }) => {
+      const beforeReboot = record({ sequence: 1, contentDigest: Buffer.alloc(16, 1) });
+      await sink.writeBatch([beforeReboot]);
+      const afterReboot = record({ sequence: 1, contentDigest: Buffer.alloc(16, 2) });
+      const resent = record({ sequence: 1, contentDigest: Buffer.alloc(16, 2) });
+      const result = await sink.writeBatch([afterReboot, resent]);
+      expect(result).toEqual({ inserted: 1, duplicates: 1, outcomes: ['inserted', 'duplicate'] });
+      expect((await readAll(sink)).map((r) => r.recordId).sort()).toEqual([beforeReboot.recordId, afterReboot.recordId].sort());
+    }));
+
     test('a batch with a bad record writes nothing, and its good records can be written afterwards', () => withSink(make, async ({ sink }) => {
       const good = [record(), record()];
       const bad = record({ tag: Buffer.alloc(3) });

@@ -3,6 +3,8 @@ import { CONTINUE, type IngestMessage, type StageResult } from '../../records/me
 import { newRecordId } from '../record-id.ts';
 import { floorTo } from './privacy.ts';
 
+const NO_DIGEST = Buffer.alloc(0);
+
 /** AES-256-GCM under the tenant's (and device's) data key; no network round trip while the key is cached. */
 export function encryptRecord(msg: IngestMessage, ctx: PipelineContext): StageResult | Promise<StageResult> {
   if (!ctx.sealer) return CONTINUE;
@@ -26,6 +28,7 @@ function attach(msg: IngestMessage, ctx: PipelineContext, recordId: string, e: E
     // The expiry is stored in plaintext: no finer than the policy's time step either.
     expiresAtMs: msg.timeStepMs ? floorTo(tags.expiresAtMs, msg.timeStepMs) : tags.expiresAtMs,
     legalHold: tags.legalHold,
+    contentDigest: msg.contentDigest ?? NO_DIGEST,
   };
   return CONTINUE;
 }
