@@ -8,7 +8,7 @@
  * builds while holding dist.lock (mkdir is atomic); the others wait for it.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -17,8 +17,6 @@ const DIST = join(ROOT, 'dist');
 const STAMP = join(DIST, '.build-stamp');
 const LOCK = join(ROOT, 'dist.lock');
 const INPUTS = ['src', 'tsconfig.json', 'tsconfig.build.json'];
-/** A lock older than this was left by a build that died. */
-const STALE_LOCK_MS = 5 * 60_000;
 
 function newestMtime(path) {
   if (!existsSync(path)) return 0;
@@ -60,13 +58,27 @@ function compile() {
   renameSync(staging, DIST);
 }
 
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/** The lock names its holder: a lock whose builder died (killed mid-build) is taken over. */
 function tryLock() {
   try {
     mkdirSync(LOCK);
+    writeFileSync(join(LOCK, 'pid'), String(process.pid));
     return true;
   } catch (err) {
     if (err.code !== 'EEXIST') throw err;
-    if (Date.now() - statSync(LOCK).mtimeMs > STALE_LOCK_MS) rmSync(LOCK, { recursive: true, force: true });
+    const pidFile = join(LOCK, 'pid');
+    // No pid yet: just created (wait), unless it has been so for long (its creator died at once).
+    const abandoned = existsSync(pidFile) ? !isAlive(Number(readFileSync(pidFile, 'utf8'))) : Date.now() - statSync(LOCK).mtimeMs > 10_000;
+    if (abandoned) rmSync(LOCK, { recursive: true, force: true });
     return false;
   }
 }
