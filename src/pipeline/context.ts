@@ -33,4 +33,6 @@ export interface PipelineContext {
   retention(tenantId: string, stream: string, deviceId: string, receivedAtMs: number): RetentionTags;
   now(): number;
   readonly maxClockSkewMs: number;
+  /** Told when the store found the record already stored (a device resent it): counted, not an error. */
+  readonly onDuplicate?: (tenantId: string, stream: string) => void;
 }
