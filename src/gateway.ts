@@ -24,6 +24,7 @@ import { initPki, pkiPaths } from './pki/pki-store.ts';
 import { loadTlsMaterial } from './pki/tls-material.ts';
 import { IssuanceRegistry, normaliseSerial, type IssuedRecord } from './pki/issuance-registry.ts';
 import { TrafficMeter } from './broker/traffic-meter.ts';
+import { GatewayTracer } from './observability/tracing.ts';
 import { startMetricsListener, type MetricsListener } from './admin/metrics-listener.ts';
 import { privacySourcesFromConfig } from './privacy/config-sources.ts';
 import { PolicyOverrides } from './privacy/policy-overrides.ts';
@@ -197,8 +198,10 @@ export class Gateway {
     const limits = new AbuseLimits(this.config.limits, Object.fromEntries(Object.entries(this.config.tenants).map(([t, c]) => [t, c.quotas])));
     this.limits = limits;
 
+    this.tracer ??= GatewayTracer.fromConfig(this.config.tracing);
     const hooks = createHooks({
       directory: () => this.directory,
+      tracer: this.tracer,
       pipeline: this.pipelineContext(),
       log: this.log,
       stats: this.stats,
@@ -258,6 +261,8 @@ export class Gateway {
 
   /** Abuse limits in force (set by listen()). */
   limits: AbuseLimits | undefined;
+  /** OpenTelemetry tracing; undefined (no tracing work at all) unless tracing.endpoint is set. */
+  tracer: GatewayTracer | undefined;
   /** The unauthenticated loopback scrape listener, when configured. */
   metricsListener: MetricsListener | undefined;
 
@@ -401,6 +406,7 @@ export class Gateway {
     await this.sweeper?.close();
     await this.keys?.close();
     await this.storage?.close();
+    await this.tracer?.close().catch((err: unknown) => this.log.warn({ event: 'tracing_flush_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not exported at close'));
     this.log.info({ event: 'closed' }, 'gateway closed');
   }
 }

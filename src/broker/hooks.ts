@@ -18,6 +18,7 @@ import { createPublishHook, DROPPED_PAYLOAD } from './publish-hook.ts';
 import { appMaySee, type TenantDirectory } from './tenant-directory.ts';
 import { classifyPublish, parseTelemetryTopic, subscriptionAllowed } from './topics.ts';
 import type { GatewayStats } from './stats.ts';
+import type { GatewayTracer } from '../observability/tracing.ts';
 
 export { DROPPED_PAYLOAD } from './publish-hook.ts';
 
@@ -34,6 +35,8 @@ export interface HookDeps {
   readonly restriction: (tenantId: string, deviceId: string) => 'none' | 'drop' | 'refuse';
   /** Private-mode control topic; returns false when the command is not understood. */
   readonly onPrivateModeCommand: (tenantId: string, deviceId: string, payload: Buffer) => boolean;
+  /** OpenTelemetry tracing of a sampled share of messages; absent when tracing is off. */
+  readonly tracer?: GatewayTracer;
 }
 
 function connackError(code: ErrorCode, returnCode: 2 | 3 | 4 | 5): AuthenticateError {
