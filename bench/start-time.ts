@@ -3,15 +3,17 @@
  * `thingiq --version`, and of `thingiq start` from spawn to the "listening"
  * log line. Each figure is the median of RUNS runs after one warm-up run
  * (which also creates the development PKI). Usage:
- *   node --import tsx bench/start-time.ts [runs]
+ *   node --import tsx bench/start-time.ts [runs] [entry]
+ * `entry` (default bin/thingiq.js) lets the same harness time another entry
+ * point, e.g. one that loads the TypeScript sources through tsx.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = join(import.meta.dirname, '../bin/thingiq.js');
 const RUNS = Number(process.argv[2] ?? 7);
+const BIN = process.argv[3] ?? join(import.meta.dirname, '../bin/thingiq.js');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
