@@ -27,7 +27,7 @@ export interface MessageTrace {
 }
 
 export interface AdminRequestTrace {
-  end(statusCode: number, route: string | undefined): void;
+  end(statusCode: number, route: string | undefined, endMs?: number): void;
 }
 
 export class GatewayTracer {
@@ -66,17 +66,20 @@ export class GatewayTracer {
     };
   }
 
-  adminRequest(method: string): AdminRequestTrace {
-    const span = this.tracer.startSpan('admin.request', { kind: SpanKind.SERVER, attributes: { 'http.request.method': method } }, ROOT_CONTEXT);
+  /** startMs/endMs: epoch milliseconds (default now). */
+  adminRequest(method: string, startMs?: number): AdminRequestTrace {
+    const span = this.tracer.startSpan('admin.request', {
+      kind: SpanKind.SERVER, attributes: { 'http.request.method': method }, ...(startMs === undefined ? {} : { startTime: startMs }),
+    }, ROOT_CONTEXT);
     return {
-      end: (statusCode, route) => {
+      end: (statusCode, route, endMs) => {
         span.setAttribute('http.response.status_code', statusCode);
         if (route) {
           span.setAttribute('http.route', route);
           span.updateName(`${method} ${route}`);
         }
         if (statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
+        span.end(endMs);
       },
     };
   }

@@ -47,9 +47,11 @@ function attr(span: OtlpSpan, key: string): unknown {
   return v && (v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.boolValue ?? v.doubleValue));
 }
 
-function adminGet(port: number, pem: ClientPem, path: string): Promise<number> {
+/** A GET over HTTPS; with a client certificate on the mTLS port, without one (no credentials) on the bearer port. */
+function adminGet(port: number, pem: ClientPem, path: string, withCertificate = true): Promise<number> {
+  const client = withCertificate ? { cert: pem.cert, key: pem.key } : {};
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost' }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, ...client, ca: pem.ca, servername: 'localhost' }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -77,6 +79,7 @@ describe('tracing', () => {
     device.end(true);
     const op = pki.operator('alice');
     expect(await adminGet(gw.gateway.adminPorts.mtlsPort, op, '/v1/tenants/acme')).toBe(200);
+    expect(await adminGet(gw.gateway.adminPorts.port, op, '/v1/tenants/acme', false)).toBe(401);
     // close() flushes the batch of spans to the receiver.
     await gw.gateway.close();
     spans = receiver.requests.flatMap((r) => r.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
@@ -107,10 +110,11 @@ describe('tracing', () => {
     for (const c of children) expect(c.traceId).toBe(root.traceId);
   });
 
-  it('an admin request gives a span named by its route template, without the ids of its URL', () => {
-    const admin = spans.filter((s) => attr(s, 'http.route') !== undefined);
-    expect(admin.map((s) => s.name)).toEqual(['GET /v1/tenants/:tenant']);
-    expect(attr(admin[0]!, 'http.response.status_code')).toBe(200);
+  it('each admin request, refused ones included, gives a span named by its route template, without the ids of its URL', () => {
+    const admin = spans.filter((s) => attr(s, 'http.request.method') !== undefined);
+    expect(admin.map((s) => s.name)).toEqual(['GET /v1/tenants/:tenant', 'GET /v1/tenants/:tenant']);
+    expect(admin.map((s) => attr(s, 'http.response.status_code')).sort()).toEqual([200, 401]);
+    for (const s of admin) expect(JSON.stringify(s)).not.toContain('/v1/tenants/acme');
   });
 
   it('no span attribute holds the payload, a coordinate or the device id', () => {
