@@ -119,8 +119,15 @@ export function createPublishHook(deps: HookDeps) {
       body: undefined, deviceTimeMs: 0, sequence: 0, contentDigest: undefined, applied: undefined, sealed: undefined,
     };
     const startedAt = performance.now();
+    // undefined unless tracing is configured and this message is in its sample.
+    const traced = deps.tracer?.message(msg.tenantId, msg.stream, payload.length);
     const finish = (err: unknown, result: StageResult | undefined) => done(() => {
-      if (err) return refusePublish(state, packet, toTiqError(err), callback);
+      if (err) {
+        const refusal = toTiqError(err);
+        traced?.end({ code: refusal.code });
+        return refusePublish(state, packet, refusal, callback);
+      }
+      traced?.end({ dropped: result?.kind === 'drop' });
       stats.pipelineDone(msg.stream, (performance.now() - startedAt) / 1000);
       if (result === DUPLICATE) return acceptDuplicate(msg, packet, callback);
       const dropped = result?.kind === 'drop';
@@ -136,7 +143,8 @@ export function createPublishHook(deps: HookDeps) {
     });
     try {
       // One message in STAGE_SAMPLE has each stage timed: the histogram stays representative at no cost to the rest.
-      const observe = (sampled++ & (STAGE_SAMPLE - 1)) === 0 ? stats.observeStage : undefined;
+      const timed = (sampled++ & (STAGE_SAMPLE - 1)) === 0 ? stats.observeStage : undefined;
+      const observe = traced ? (stage: string, seconds: number) => { timed?.(stage, seconds); traced.stage(stage, seconds); } : timed;
       const result = runPipeline(msg, deps.pipeline, INGEST_STAGES, 0, observe);
       if (result instanceof Promise) result.then((r) => finish(null, r), (e: unknown) => finish(e, undefined));
       else finish(null, result);

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from '../admin/admin-adapters.ts';
 import type { AdminDeps } from '../admin/admin-deps.ts';
+import { traceAdminRequests } from '../admin/admin-tracing.ts';
 import { createAdminServer, type AdminServer } from '../admin/admin-server.ts';
 import { ObjectionRegistry } from '../admin/objection-registry.ts';
 import { RestrictionRegistry } from '../admin/restriction-registry.ts';
@@ -68,5 +69,6 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
 
 export async function startAdmin(gw: Gateway, parts: AdminParts): Promise<{ server: AdminServer; ports: { port: number; mtlsPort: number } }> {
   const server = createAdminServer(adminDeps(gw, parts), { config: gw.config.admin, baseDir: gw.baseDir, logger: gw.log });
+  if (gw.tracer) traceAdminRequests(server.app, gw.tracer);
   return { server, ports: await server.start() };
 }

@@ -4,6 +4,7 @@
  */
 import { unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Server } from 'node:tls';
 import { Aedes } from 'aedes';
@@ -23,7 +24,10 @@ import { TelemetryCodec } from '../messages/codec.ts';
 import type { PipelineContext } from '../pipeline/context.ts';
 import { initPki, pkiPaths } from '../pki/pki-store.ts';
 import { loadTlsMaterial } from '../pki/tls-material.ts';
-import { IssuanceRegistry, normaliseSerial } from '../pki/issuance-registry.ts';
+import { IssuanceRegistry, normaliseSerial, type IssuedRecord } from '../pki/issuance-registry.ts';
+import { TrafficMeter } from '../broker/traffic-meter.ts';
+import { GatewayTracer } from '../observability/tracing.ts';
+import { startMetricsListener, type MetricsListener } from '../admin/metrics-listener.ts';
 import { privacySourcesFromConfig } from '../privacy/config-sources.ts';
 import { PolicyOverrides } from '../privacy/policy-overrides.ts';
 import { createPrivacyEngine, type ReloadablePrivacyEngine } from '../privacy/privacy-engine.ts';
@@ -62,6 +66,10 @@ export class Gateway {
   private server: Server | undefined;
   private broker: Aedes | undefined;
   private registry: IssuanceRegistry | undefined;
+  /** Bytes on MQTT connections, by tenant (read at scrape time). */
+  readonly traffic = new TrafficMeter();
+  /** notAfter of the CA(s) and the server certificate, ms since the epoch, once listening. */
+  tlsExpiry: { readonly ca: number; readonly externalCa: number | undefined; readonly server: number } | undefined;
   private directory: TenantDirectory;
   private closing = false;
   private components: Partial<Pick<PipelineContext, 'sealer' | 'writer'>> = {};
@@ -127,6 +135,8 @@ export class Gateway {
         gw.adminPorts = ports;
         gw.log.info({ event: 'admin_listening', port: ports.port, mtlsPort: ports.mtlsPort }, 'admin API listening (bearer tokens; client certificates)');
       }
+      const scrape = config.metrics;
+      if (scrape.port !== undefined) gw.metricsListener = await startMetricsListener({ host: scrape.host, port: scrape.port }, gw.stats.registry, gw.log);
     } catch (err) {
       await gw.close(0).catch(() => undefined);
       throw err;
@@ -198,12 +208,18 @@ export class Gateway {
     const tls = loadTlsMaterial(paths, external ? this.path(external.caFile) : undefined);
     this.registry = new IssuanceRegistry(paths.registry);
     const registry = this.registry;
+    this.tlsExpiry = {
+      ca: Date.parse(tls.ca.validTo), externalCa: tls.externalCa && Date.parse(tls.externalCa.validTo),
+      server: Date.parse(new X509Certificate(tls.certPem).validTo),
+    };
     const limits = new AbuseLimits(this.config.limits, Object.fromEntries(Object.entries(this.config.tenants).map(([t, c]) => [t, c.quotas])));
     this.limits = limits;
 
+    this.tracer ??= GatewayTracer.fromConfig(this.config.tracing);
     const hooks = createHooks({
       retained: this.retained,
       directory: () => this.directory,
+      tracer: this.tracer,
       pipeline: this.pipelineContext(),
       log: this.log,
       stats: this.stats,
@@ -241,7 +257,10 @@ export class Gateway {
       },
       log: this.log,
       stats: this.stats,
-      onConnection: (socket) => capSubscriptionQos(this.broker!.handle(socket)),
+      onConnection: (socket) => {
+        this.traffic.track(socket);
+        capSubscriptionQos(this.broker!.handle(socket));
+      },
     });
     await new Promise<void>((resolveListen, reject) => {
       this.server!.once('error', (err: NodeJS.ErrnoException) => reject(new TiqError('TIQ_ERR_LISTEN',
@@ -278,6 +297,10 @@ export class Gateway {
 
   /** Abuse limits in force (set by listen()). */
   limits: AbuseLimits | undefined;
+  /** OpenTelemetry tracing; undefined (no tracing work at all) unless tracing.endpoint is set. */
+  tracer: GatewayTracer | undefined;
+  /** The unauthenticated loopback scrape listener, when configured. */
+  metricsListener: MetricsListener | undefined;
 
   get mqttPort(): number {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0;
@@ -317,6 +340,11 @@ export class Gateway {
     const closed = closeClientsWhere(this.broker, ({ peer: { identity: id } }) =>
       id.kind === 'device' && restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse', 'TIQ_ERR_RESTRICTED');
     for (const sessionId of closed) this.log.warn({ event: 'restricted_disconnect', code: 'TIQ_ERR_RESTRICTED', sessionId }, 'restricted device disconnected');
+  }
+
+  /** The issuance registry's records, re-read if another process changed it (empty before listening). */
+  issuedCertificates(): readonly IssuedRecord[] {
+    return this.registry?.list() ?? [];
   }
 
   /** A revoked certificate's live connections are closed (the CLI may revoke while we run). */
@@ -407,6 +435,7 @@ export class Gateway {
     this.configWatcher?.close();
     if (this.admin) unwatchFile(this.admin.restrictions.path);
     await this.adminServer?.close();
+    await this.metricsListener?.close();
     this.server?.close();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && pendingPublishes(this.broker) > 0) await new Promise((r) => setTimeout(r, 20));
@@ -415,6 +444,7 @@ export class Gateway {
     await this.sweeper?.close();
     await this.keys?.close();
     await this.storage?.close();
+    await this.tracer?.close().catch((err: unknown) => this.log.warn({ event: 'tracing_flush_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not exported at close'));
     this.log.info({ event: 'closed' }, 'gateway closed');
   }
 }
