@@ -27,7 +27,6 @@ export const DROPPED_PAYLOAD = Buffer.alloc(0);
 
 type Callback = (e?: Error | null) => void;
 
-
 export function createPublishHook(deps: HookDeps) {
   const { log, stats, limits } = deps;
   let sampled = 0;
@@ -44,6 +43,14 @@ export function createPublishHook(deps: HookDeps) {
     return undefined;
   }
 
+  /** Once a refusal or the certificate's expiry closes the connection, nothing after it in PUBACK order is acknowledged. */
+  function closingAware(client: Client, state: ClientState, aedesCallback: Callback): Callback {
+    return (e) => {
+      if (!e && !state.disconnecting && isExpired(state.peer, deps.pipeline.now())) closeExpiredSession(client, state, deps);
+      aedesCallback(!e && state.disconnecting ? new TiqError(state.withdrawn ?? 'TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
+    };
+  }
+
   return function authorizePublish(client: Client | null, packet: PublishPacket, aedesCallback: Callback): void {
     const state = stateOf(client);
     if (isWillOf(client, packet)) return deliverWill(client, state, packet, aedesCallback);
@@ -52,11 +59,7 @@ export function createPublishHook(deps: HookDeps) {
       closeExpiredSession(client!, state, deps);
       return aedesCallback(new TiqError('TIQ_ERR_CERT_EXPIRED'));
     }
-    // Once a refusal or the certificate's expiry closes the connection, nothing after it in PUBACK order is acknowledged.
-    const callback: Callback = (e) => {
-      if (!e && !state.disconnecting && isExpired(state.peer, deps.pipeline.now())) closeExpiredSession(client!, state, deps);
-      aedesCallback(!e && state.disconnecting ? new TiqError(state.withdrawn ?? 'TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
-    };
+    const callback = closingAware(client!, state, aedesCallback);
     const early = topicRefusal(packet);
     if (early) return refusePublish(state, packet, early, callback);
     const id = state.peer.identity;
