@@ -51,9 +51,10 @@ export function candidateProblems(raw: unknown, source: string, checks: Candidat
     return { ok: false, code: 'TIQ_ERR_CONFIG', problems };
   }
   const streams = streamProblems(next, (t) => checks.hasMessageType(t));
-  if (streams.length) return { ok: false, code: 'TIQ_ERR_CONFIG', problems: streams };
-  const problems = checks.validatePolicies(privacySourcesFromConfig(next));
-  if (problems.length) return { ok: false, code: 'TIQ_ERR_POLICY_INVALID', problems };
+  const policies = checks.validatePolicies(privacySourcesFromConfig(next));
+  if (streams.length || policies.length) {
+    return { ok: false, code: streams.length ? 'TIQ_ERR_CONFIG' : 'TIQ_ERR_POLICY_INVALID', problems: [...streams, ...policies] };
+  }
   return { ok: true, next };
 }
 
