@@ -40,7 +40,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_INVALID_ID: spec('id must match ^[a-z0-9][a-z0-9-]{0,62}$', false, 'connack-refused', 400),
   TIQ_ERR_CLIENT_ID: spec('MQTT client id must equal the device id of the certificate', false, 'connack-refused', 400),
   TIQ_ERR_TENANT_UNKNOWN: spec('tenant is not configured or not active', false, 'connack-refused', 404),
-  TIQ_ERR_NOT_AUTHORIZED: spec('identity may not connect to MQTT', false, 'connack-refused', 403),
+  TIQ_ERR_NOT_AUTHORIZED: spec('identity may not connect: it may not use MQTT, or its app or tenant is no longer configured', false, 'connack-refused', 403),
   TIQ_ERR_RESTRICTED: spec('processing of this device is restricted (GDPR Art. 18)', false, 'acknowledged-dropped', 409),
 
   // Topics

@@ -74,7 +74,7 @@ export function createAdminServer(deps: AdminDeps, options: AdminServerOptions):
   installErrorHandlers(app);
   installAccessControl(app, {
     deps,
-    fromCertificate: createCertificateAuthenticator({ caCertPem: deps.pki.caCertPem, isRevoked: (s) => deps.pki.isRevoked(s), appRoles: config.appRoles }),
+    fromCertificate: createCertificateAuthenticator({ caCertPem: deps.pki.caCertPem, isRevoked: (s) => deps.pki.isRevoked(s), appRoles: config.appRoles, tenants: deps.tenants }),
     fromToken: createTokenAuthenticator(config.oauth, options.baseDir),
     isMtlsSocket: (socket) => typeof socket === 'object' && socket !== null && mtlsSockets.has(socket),
   });

@@ -4,8 +4,9 @@
  * purpose-specific consumers consult. Recording is all the gateway does
  * itself; it has no purpose-specific processing to stop.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { appendLineDurable } from '../pki/secure-files.ts';
 
 export interface Objection {
   readonly timeMs: number;
@@ -29,19 +30,28 @@ export class ObjectionRegistry {
 
   record(o: Omit<Objection, 'timeMs'>): Objection {
     const entry: Objection = { timeMs: this.now(), ...o };
-    appendFileSync(this.path, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    appendLineDurable(this.path, JSON.stringify(entry));
     return entry;
   }
 
   list(tenantId: string, deviceId: string): Objection[] {
     if (!existsSync(this.path)) return [];
-    return readFileSync(this.path, 'utf8').split('\n').filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as Objection)
+    return readFileSync(this.path, 'utf8').split('\n').flatMap(parseLine)
       .filter((o) => o.tenantId === tenantId && o.deviceId === deviceId);
   }
 
   /** Whether the device's data may be used for the purpose. */
   objected(tenantId: string, deviceId: string, purpose: string): boolean {
     return this.list(tenantId, deviceId).some((o) => o.purpose === purpose);
+  }
+}
+
+/** One objection per line; a torn last line (a crash mid-append: never acknowledged) is skipped. */
+function parseLine(line: string): Objection[] {
+  if (line.trim() === '') return [];
+  try {
+    return [JSON.parse(line) as Objection];
+  } catch {
+    return [];
   }
 }

@@ -54,8 +54,12 @@ export function paramsOf(request: FastifyRequest): { tenant?: string; device?: s
 async function authenticate(request: FastifyRequest, ctx: AccessContext): Promise<Principal> {
   const socket = request.raw.socket as TLSSocket;
   // Each listener accepts one kind of credential: certificates where OpenSSL verified them, tokens elsewhere.
-  if (ctx.isMtlsSocket(socket)) return ctx.fromCertificate(socket);
-  return ctx.fromToken(request.headers.authorization);
+  const principal = ctx.isMtlsSocket(socket) ? ctx.fromCertificate(socket) : await ctx.fromToken(request.headers.authorization);
+  // A credential outlives its tenant: once the tenant is removed or deactivated, its callers have no access left.
+  if (principal.tenantId !== undefined && !ctx.deps.tenants.get(principal.tenantId)?.active) {
+    throw new TiqError('TIQ_ERR_NOT_AUTHORIZED', 'the caller\'s tenant is no longer configured or not active');
+  }
+  return principal;
 }
 
 export function installAccessControl(app: FastifyInstance, ctx: AccessContext): void {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
+import { registerConfigCommands } from './config-commands.ts';
 import { registerKeysCommands } from './keys-commands.ts';
 import { registerPkiCommands } from './pki-commands.ts';
 import { registerSimulateCommand } from './simulate-command.ts';
@@ -27,5 +28,6 @@ registerKeysCommands(program, { openDataKeyStore });
 registerRecordsCommands(program, { openRecord: lazyRecordOpener(program), decode: configDecoder(program) });
 registerAdminCommands(program);
 registerAuditCommands(program);
+registerConfigCommands(program);
 
 await program.parseAsync(process.argv);

@@ -45,7 +45,8 @@ import type { AdminServer } from '../admin/admin-server.ts';
 import type { TenantChange } from '../admin/admin-adapters.ts';
 import { TenantOverrides, type TenantOverridesState } from '../admin/tenant-overrides.ts';
 import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
-import { checkConfig, ConfigFileWatcher, type ReloadResult } from './gateway-config.ts';
+import { checkConfig, ConfigFileWatcher, type CandidateChecks, type ReloadResult } from './gateway-config.ts';
+import { keepRunningValues, liveChanges, restartRequiredChanges } from '../config/restart-sections.ts';
 import { registerStateMetrics } from './gateway-metrics.ts';
 
 export interface GatewayOptions {
@@ -363,12 +364,30 @@ export class Gateway {
    * in force stays in force.
    */
   reload(raw: unknown, source = '(reload)'): ReloadResult {
-    const checked = checkConfig(this.tenantOverrides.apply(raw), source, this.privacy, this.policyOverrides, this.log);
+    const checked = checkConfig(this.tenantOverrides.apply(raw), source, this.candidateChecks(), this.log);
     if (!checked.ok) return checked;
     this.baseConfig = raw;
-    this.install(checked.next, source);
+    const restart = restartRequiredChanges(this.currentConfig, checked.next);
+    if (restart.length) {
+      this.log.warn({ event: 'config_restart_required', source, sections: restart }, 'these changes apply only after a restart; their running values stay in force');
+    }
+    const next = keepRunningValues(this.currentConfig, checked.next);
+    const changed = liveChanges(this.currentConfig, next);
+    if (changed.length === 0) {
+      this.log.info({ event: 'config_unchanged', source }, 'nothing that applies without restart changed');
+      return { ok: true };
+    }
+    this.install(next, source, changed);
     this.audit({ actor: 'system', role: 'system', action: 'config.reload', tenant: '', target: source });
     return { ok: true };
+  }
+
+  /** A candidate is checked against the codec's message types and the privacy engine (with the API's policies). */
+  private candidateChecks(): CandidateChecks {
+    return {
+      validatePolicies: (sources) => this.privacy.validate(this.policyOverrides.apply(sources)),
+      hasMessageType: (type) => this.codec.hasType(type),
+    };
   }
 
   /**
@@ -379,15 +398,20 @@ export class Gateway {
    */
   changeTenants(next: TenantOverridesState, change: TenantChange): void {
     const source = `admin-api:${change.action}`;
-    const checked = checkConfig(this.tenantOverrides.apply(this.baseConfig, next), source, this.privacy, this.policyOverrides, this.log);
+    const checked = checkConfig(this.tenantOverrides.apply(this.baseConfig, next), source, this.candidateChecks(), this.log);
     if (!checked.ok) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: checked.problems });
     this.tenantOverrides.commit(next);
-    this.install(checked.next, source);
+    const config = keepRunningValues(this.currentConfig, checked.next);
+    this.install(config, source, liveChanges(this.currentConfig, config));
     this.log.info({ event: 'tenants_changed', tenantId: change.tenantId, action: change.action, actor: change.actor }, 'tenant settings changed through the admin API');
   }
 
-  /** Everything a checked config changes: privacy sources, tenant directory (ACL, grants), quotas, retention. */
-  private install(next: GatewayConfig, source: string): void {
+  /**
+   * Everything a checked config changes: privacy sources, tenant directory
+   * (ACL, grants), quotas, retention. `next` carries the running values of
+   * the sections that need a restart (restart-sections.ts).
+   */
+  private install(next: GatewayConfig, source: string, changed: readonly string[]): void {
     this.privacy.update(this.policyOverrides.apply(privacySourcesFromConfig(next)));
     this.directory = new TenantDirectory(next);
     this.limits?.setTenantQuotas(Object.fromEntries(Object.entries(next.tenants).map(([t, c]) => [t, c.quotas])));
@@ -402,7 +426,7 @@ export class Gateway {
     }
     this.closeSessionsNoLongerAllowed();
     const policies = Object.fromEntries(this.directory.ids().map((t) => [t, this.privacy.policyOf(t)]));
-    this.log.info({ event: 'config_reloaded', source, policies }, 'configuration reloaded');
+    this.log.info({ event: 'config_reloaded', source, sections: changed, policies }, 'configuration reloaded');
   }
 
   /** After a change, live sessions of removed apps and of removed or deactivated tenants end too (least privilege). */
