@@ -44,7 +44,7 @@ const isIdSchema = (s: Schema | undefined) => s?.pattern === ID_PATTERN.source;
 /** Body properties that are ids (a string or an array of them), per the document. */
 function bodyIdFields(op: Operation): { field: string; array: boolean }[] {
   const props = op.requestBody?.content['application/json']?.schema.properties ?? {};
-  return Object.entries(props).flatMap(([field, s]) => (isIdSchema(s) ? [{ field, array: false }] : isIdSchema(s.items) ? [{ field, array: true }] : []));
+  return Object.entries(props).flatMap<{ field: string; array: boolean }>(([field, s]) => (isIdSchema(s) ? [{ field, array: false }] : isIdSchema(s.items) ? [{ field, array: true }] : []));
 }
 
 function call(port: number, pem: ClientPem, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
