@@ -13,6 +13,10 @@ import { registerPolicyCommands } from './policy-commands.ts';
 import { registerRecordsCommands } from './records-commands.ts';
 import { configDecoder, lazyRecordOpener, openDataKeyStore } from './wiring.ts';
 
+// Owner-only by default for everything the gateway and the commands create (data, exports, SVGs);
+// what must be readable by others (certificates) is written with an explicit mode.
+process.umask(0o077);
+
 const program = new Command('thingiq')
   .description('ThingIQ Gateway: privacy-first MQTT telemetry gateway')
   .version(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string)
