@@ -91,7 +91,7 @@ describe('ids in the admin API', () => {
     const doc = (await api('GET', '/openapi.json')).json as unknown as Doc;
     ops = operations(doc);
     expect((await api('GET', '/v1/tenants')).status).toBe(200); // the first audited call creates the log
-  });
+  }, 240_000);
   afterAll(async () => { await gw?.gateway.close(); });
 
   it('the document lists exactly the routes of the running gateway', () => {
@@ -144,7 +144,7 @@ describe('ids in the admin API', () => {
       expect(e['detail']).toContain('TIQ_ERR_INVALID_ID');
       for (const bad of INVALID) expect(JSON.stringify(e)).not.toContain(JSON.stringify(bad).slice(1, -1));
     }
-  });
+  }, 240_000);
 
   it('still accepts the valid ids it refuses variants of', async () => {
     expect((await api('PUT', '/v1/tenants/acme/devices/truck-1/restriction', { mode: 'drop' })).status).toBe(200);

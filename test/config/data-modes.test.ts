@@ -61,6 +61,9 @@ async function writeEverything(mqttPort: number, adminMtlsPort: number, pem: (ki
   expect(await put(adminMtlsPort, op, '/v1/tenants/demo/device-groups/vans', { devices: ['van-1'] })).toBe(200);
 }
 
+/** Real starts and real writes, on a machine that may be busy. */
+const SLOW = 240_000;
+
 const EXPECTED = ['thingiq.db', 'thingiq.db-wal', 'thingiq.db-shm', 'keyring.json', 'root.key', 'audit', 'audit/audit.jsonl', 'admin', 'admin/restrictions.json', 'admin/tenants.json', 'privacy'];
 
 describe('data directory modes, thingiq start (the CLI)', () => {
@@ -80,7 +83,7 @@ describe('data directory modes, thingiq start (the CLI)', () => {
       child.stderr!.on('data', onData);
       child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
     });
-  });
+  }, SLOW);
   afterAll(() => { child?.kill('SIGTERM'); });
 
   it('after a start, a stored message and API changes, files are 0600 and directories 0700', async () => {
@@ -95,7 +98,7 @@ describe('data directory modes, thingiq start (the CLI)', () => {
     expect(lstatSync(data).mode & 0o777).toBe(0o700);
     for (const p of EXPECTED) expect(existsSync(join(data, p)), p).toBe(true);
     expect(looseEntries(data)).toEqual([]);
-  });
+  }, SLOW);
 });
 
 describe('data directory modes, gateway in-process with a permissive umask', () => {
@@ -134,12 +137,12 @@ describe('data directory modes, gateway in-process with a permissive umask', () 
     } finally {
       await again.gateway.close();
     }
-  });
+  }, SLOW);
 
   it('a root key file readable by others still refuses the start (TIQ_ERR_KEYRING_SEALED), untouched', async () => {
     chmodSync(join(data, 'root.key'), 0o644);
     await expect(startGateway(pki, { tenants })).rejects.toMatchObject({ code: 'TIQ_ERR_KEYRING_SEALED' });
     expect(lstatSync(join(data, 'root.key')).mode & 0o777).toBe(0o644);
     chmodSync(join(data, 'root.key'), 0o600);
-  });
+  }, SLOW);
 });
