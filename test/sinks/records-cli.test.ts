@@ -65,7 +65,7 @@ describe('thingiq records / retention', () => {
     const csv = await cli('records', 'export', '--tenant', 'acme', '--format', 'csv');
     expect(csv.out.split('\r\n').filter(Boolean)).toHaveLength(4);
     expect(csv.out).toContain('"{""temp"":3}"');
-    expect((await cli('records', 'export', '--tenant', 'acme', '--format', 'xml')).code).toBe(1);
+    expect((await cli('records', 'export', '--tenant', 'acme', '--format', 'xml')).code).toBe(2);
   });
 
   test('retention set re-tags, hold protects, sweep deletes what expired', async () => {
