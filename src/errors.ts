@@ -74,6 +74,8 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_LISTEN: spec('cannot open listener', false, 'none', 500),
   TIQ_ERR_SHUTTING_DOWN: spec('gateway is shutting down', true, 'not-acknowledged', 503),
   TIQ_ERR_INTERNAL: spec('internal error', true, 'not-acknowledged', 500),
+  TIQ_ERR_USAGE: spec('invalid command line: a missing, unknown or invalid option or argument, or an irreversible action without --yes', false, 'none', 400),
+  TIQ_ERR_UNREACHABLE: spec('the gateway cannot be reached (connection refused or reset, unknown host, timeout)', true, 'none', 503),
 
   // Admin API (docs/admin.md)
   TIQ_ERR_UNAUTHENTICATED: spec('no credentials: present an operator or app certificate (mTLS listener) or a bearer token', false, 'none', 401),

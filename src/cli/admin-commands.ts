@@ -22,7 +22,7 @@ type Opts = Record<string, string | boolean | undefined>;
 
 function clientOf(cmd: Command): { client: AdminClient; json: boolean } {
   const g = cmd.optsWithGlobals<{ url: string; ca?: string; cert?: string; key?: string; token?: string; json?: boolean }>();
-  if (!g.ca) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['--ca: the gateway CA certificate is required (verification is never turned off)'] });
+  if (!g.ca) throw new TiqError('TIQ_ERR_USAGE', { problems: ['--ca: the gateway CA certificate is required (verification is never turned off)'] });
   const token = g.token ?? process.env['THINGIQ_ADMIN_TOKEN'];
   return { client: new AdminClient({ url: g.url, caFile: g.ca, certFile: g.cert, keyFile: g.key, token }), json: g.json === true };
 }
@@ -104,7 +104,7 @@ export function registerAdminCommands(program: Command, deps: AdminCommandDeps =
     .requiredOption('--tenant <tenant>').requiredOption('--device <device>').option('--yes', 'confirm: this cannot be undone')
     .action(run(async (c, _json, o) => {
       const { t, d } = ids(o);
-      if (o['yes'] !== true) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['erasure is irreversible: add --yes to confirm'] });
+      if (o['yes'] !== true) throw new TiqError('TIQ_ERR_USAGE', { problems: ['erasure is irreversible: add --yes to confirm'] });
       out(`${JSON.stringify(await c.json('POST', `/v1/tenants/${t}/devices/${d}/erasure`), null, 2)}\n`);
     }));
 
@@ -135,7 +135,7 @@ export function registerAdminCommands(program: Command, deps: AdminCommandDeps =
       const raw = typeof o['data'] === 'string' ? (o['data'].startsWith('@') ? readFileSync(o['data'].slice(1), 'utf8') : o['data']) : undefined;
       const upper = method.toUpperCase();
       if (!['GET', 'POST', 'PUT', 'DELETE'].includes(upper) || !path.startsWith('/')) {
-        throw new TiqError('TIQ_ERR_CONFIG', { problems: ['usage: call <GET|POST|PUT|DELETE> </path> [--data JSON]'] });
+        throw new TiqError('TIQ_ERR_USAGE', { problems: ['usage: call <GET|POST|PUT|DELETE> </path> [--data JSON]'] });
       }
       out(`${JSON.stringify(await client.json(upper, path, raw === undefined ? undefined : JSON.parse(raw)), null, 2)}\n`);
     }));

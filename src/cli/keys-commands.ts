@@ -15,6 +15,7 @@ import { shredDevice, writeShredReceipt } from '../keys/crypto-shred.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import type { DataKeyStore } from '../keys/key-provider.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
+import { exitCodeFor } from './context.ts';
 
 export interface OpenedDataKeyStore {
   readonly store: DataKeyStore;
@@ -81,7 +82,7 @@ export function registerKeysCommands(program: Command, partialDeps: Partial<Keys
       const tenantId = tenantOf(opts);
       const deviceId = String(opts.device);
       assertValidId('device', deviceId);
-      if (opts.yes !== true) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['keys shred is irreversible: add --yes to confirm'] });
+      if (opts.yes !== true) throw new TiqError('TIQ_ERR_USAGE', { problems: ['keys shred is irreversible: add --yes to confirm'] });
       const receipt = await shredDevice(ctx, { tenantId, deviceId, actor: typeof opts.actor === 'string' ? opts.actor : osUser(deps), ...(deps.now ? { now: deps.now } : {}) });
       const file = typeof opts.receipt === 'string' ? resolve(opts.receipt)
         : join(resolve(config.dataDir), 'receipts', `shred-${tenantId}-${deviceId}-${receipt.destroyedAt.replace(/[:.]/g, '')}.json`);
@@ -112,7 +113,7 @@ async function runWithContext(
   } catch (err) {
     const e = toTiqError(err);
     writeErr(deps, `thingiq keys ${cmd.name()}: ${e.message}${e.detail ? ` ${JSON.stringify(e.detail)}` : ''}`);
-    process.exitCode = 1;
+    process.exitCode = exitCodeFor(e);
   }
 }
 

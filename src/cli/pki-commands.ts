@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
+import { TiqError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import { IssuanceRegistry } from '../pki/issuance-registry.ts';
 import { initPki, issueIdentity, pkiPaths } from '../pki/pki-store.ts';
@@ -63,9 +64,9 @@ export function registerPkiCommands(program: Command): void {
       const reg = new IssuanceRegistry(pkiPaths(pkiDirOf(cliConfig(cmd))).registry);
       const uri = opts['tenant'] && opts['device'] ? deviceUri(opts['tenant'], opts['device'])
         : opts['tenant'] && opts['app'] ? appUri(opts['tenant'], opts['app']) : undefined;
-      if (!opts['serial'] && !uri) throw new Error('give --serial, or --tenant with --device or --app');
+      if (!opts['serial'] && !uri) throw new TiqError('TIQ_ERR_USAGE', 'give --serial, or --tenant with --device or --app');
       const revoked = reg.revoke({ ...(opts['serial'] ? { serial: opts['serial'] } : {}), ...(uri ? { uri } : {}) }, opts['actor']!);
-      if (revoked.length === 0) throw new Error('no active certificate matched');
+      if (revoked.length === 0) throw new TiqError('TIQ_ERR_NOT_FOUND', 'no active certificate matched');
       for (const r of revoked) process.stdout.write(`revoked ${r.serial} (${r.subject})\n`);
     }));
 }

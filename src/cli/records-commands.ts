@@ -7,12 +7,13 @@ import type { Command } from 'commander';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { isTiqError } from '../errors.ts';
+import { isTiqError, TiqError } from '../errors.ts';
 import { assertValidId } from '../identity/identity.ts';
 import { openStorage, type OpenedStorage } from '../gateway/open-storage.ts';
 import { progressBar } from '../sinks/progress-bar.ts';
 import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/record-export.ts';
 import type { RecordQuery } from '../sinks/storage-sink.ts';
+import { exitCodeFor } from './context.ts';
 
 export interface RecordsCommandDeps {
   readonly openRecord?: OpenRecord;
@@ -61,20 +62,23 @@ export function registerRecordsCommands(program: Command, deps: RecordsCommandDe
     } catch (err) {
       const detail = isTiqError(err) && err.detail ? ` ${JSON.stringify(err.detail)}` : '';
       stderr.write(`${(err as Error).message}${detail}\n`);
-      process.exitCode = 1;
+      process.exitCode = exitCodeFor(err);
     } finally {
       await storage?.close();
     }
   };
 
   const records = program.command('records').description('stored records: count and export (docs/storage.md)');
-  const count = withFilters(records.command('count').description('count stored records'));
-  count.action((o: FilterOptions) => run(async (s) => String(await s.router.sinkFor(o.tenant).countRecords(toQuery(o))))());
+  const count = withFilters(records.command('count').description('count stored records')).option('--json', 'print JSON');
+  count.action((o: FilterOptions & { json?: boolean }) => run(async (s) => {
+    const n = await s.router.sinkFor(o.tenant).countRecords(toQuery(o));
+    return o.json ? JSON.stringify({ tenant: o.tenant, count: n }) : String(n);
+  })());
 
   const exp = withFilters(records.command('export').description('decrypt and export records as NDJSON or CSV'))
     .requiredOption('--format <format>', 'ndjson | csv').option('--out <file>', 'write here (created 0600) instead of stdout');
   exp.action((o: FilterOptions & { format: string; out?: string }) => run(async (s) => {
-    if (o.format !== 'ndjson' && o.format !== 'csv') throw new Error('--format must be ndjson or csv');
+    if (o.format !== 'ndjson' && o.format !== 'csv') throw new TiqError('TIQ_ERR_USAGE', '--format must be ndjson or csv');
     if (!deps.openRecord || !deps.decode) throw new Error('export is not wired to the keys module and codec in this build');
     const out = o.out ? createWriteStream(o.out, { mode: 0o600 }) : stdout;
     const bar = progressBar(stderr, 'export');

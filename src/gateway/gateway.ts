@@ -47,6 +47,7 @@ import { TenantOverrides, type TenantOverridesState } from '../admin/tenant-over
 import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
 import { checkConfig, ConfigFileWatcher, type CandidateChecks, type ReloadResult } from './gateway-config.ts';
 import { keepRunningValues, liveChanges, restartRequiredChanges } from '../config/restart-sections.ts';
+import { rootKeyFiles, secureDataDir } from './data-dir.ts';
 import { registerStateMetrics } from './gateway-metrics.ts';
 
 export interface GatewayOptions {
@@ -122,10 +123,12 @@ export class Gateway {
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const baseDir = opts.baseDir ?? process.cwd();
+    const log = opts.logger ?? createLogger(opts.config.log.level);
+    secureDataDir(resolve(baseDir, opts.config.dataDir), log, { leaveAlone: rootKeyFiles(opts.config, baseDir) });
     const tenantOverrides = new TenantOverrides(resolve(baseDir, opts.config.dataDir, 'admin'));
     // Re-parsing a parsed config is the identity; with API changes it validates them as a reload would.
     const config = parseConfig(tenantOverrides.apply(opts.config), '(config with admin API changes)');
-    const gw = new Gateway(config, baseDir, opts.logger ?? createLogger(opts.config.log.level), tenantOverrides, opts.config);
+    const gw = new Gateway(config, baseDir, log, tenantOverrides, opts.config);
     gw.components = opts.components ?? {};
     try {
       await gw.openStores();

@@ -37,7 +37,7 @@ export function fsyncDirectory(dir: string): void {
 }
 
 export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = writeFlushed(path, data, mode);
   try {
     renameSync(tmp, path);

@@ -65,7 +65,7 @@ function replay(file: string, on: Set<string>): number {
 }
 
 export function createPrivateModeRegistry(options: PrivateModeRegistryOptions): PrivateModeRegistry {
-  mkdirSync(options.dir, { recursive: true });
+  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const file = join(options.dir, PRIVATE_MODE_LOG);
   const now = options.now ?? Date.now;
   const on = new Set<string>();

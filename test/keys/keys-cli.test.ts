@@ -66,8 +66,8 @@ describe('thingiq keys', () => {
     await ctx.close();
 
     await cli('shred', '--tenant', 'acme', '--device', 'truck-1');
-    expect(process.exitCode).toBe(1);
-    expect(err.pop()).toMatch(/TIQ_ERR_CONFIG/);
+    expect(process.exitCode).toBe(2);
+    expect(err.pop()).toMatch(/TIQ_ERR_USAGE/);
     process.exitCode = undefined;
 
     const receiptFile = join(dir, 'receipt.json');
@@ -97,7 +97,7 @@ describe('thingiq keys', () => {
     expect(err.pop()).toMatch(/TIQ_ERR_TENANT_UNKNOWN/);
     await cli('shred', '--tenant', 'acme', '--device', '../etc', '--yes');
     expect(err.pop()).toMatch(/TIQ_ERR_INVALID_ID/);
-    expect(process.exitCode).toBe(1);
+    expect(process.exitCode).toBe(2);
   });
 
   it('without a wired store, says so', async () => {

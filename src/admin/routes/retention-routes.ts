@@ -1,9 +1,9 @@
 /** Retention rules (re-tag what is stored) and legal holds. */
 import { z } from 'zod';
 import { noteAudit } from '../route-access.ts';
-import { idsOf, parseInput, route, type RouteContext } from './route.ts';
+import { IdSchema, idsOf, parseInput, route, type RouteContext } from './route.ts';
 
-const Id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/);
+const Id = IdSchema;
 const RuleBody = z.object({
   stream: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
   days: z.number().int().min(1).max(36_500),

@@ -8,10 +8,10 @@ import { PassThrough } from 'node:stream';
 import { z } from 'zod';
 import { TiqError } from '../../errors.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
-import { idsOf, parseInput, route, type RouteContext } from './route.ts';
+import { IdSchema, idsOf, parseInput, route, type RouteContext } from './route.ts';
 
 const ObjectionBody = z.object({
-  purpose: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  purpose: IdSchema,
   reason: z.string().max(1000).optional(),
 }).strict();
 
