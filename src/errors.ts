@@ -72,6 +72,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_PKI: spec('certificate authority operation failed', false, 'none', 500),
   TIQ_ERR_LISTEN: spec('cannot open listener', false, 'none', 500),
   TIQ_ERR_SHUTTING_DOWN: spec('gateway is shutting down', true, 'not-acknowledged', 503),
+  TIQ_ERR_DATA_DIR_LOCKED: spec('another process (a gateway, or a command working offline) holds this data directory', true, 'none', 409),
   TIQ_ERR_INTERNAL: spec('internal error', true, 'not-acknowledged', 500),
 
   // Admin API (docs/admin.md)

@@ -37,7 +37,8 @@ import { resolveStorageConfig } from './sinks/sinks-config.ts';
 import type { AdminServer } from './admin/admin-server.ts';
 import type { TenantChange } from './admin/admin-adapters.ts';
 import { TenantOverrides, type TenantOverridesState } from './admin/tenant-overrides.ts';
-import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
+import { openAdminParts, publishLocalAdmin, startAdmin, type AdminParts } from './gateway-admin.ts';
+import { DataDirLock } from './instance/data-dir-lock.ts';
 import { checkConfig, ConfigFileWatcher, type ReloadResult } from './gateway-config.ts';
 import { registerStateMetrics } from './gateway-metrics.ts';
 
@@ -71,6 +72,7 @@ export class Gateway {
   /** The configuration in force (replaced by a successful reload). */
   currentConfig: GatewayConfig;
   private sweeper: RetentionSweeper | undefined;
+  private dataDirLock: DataDirLock | undefined;
   private dekSweep: NodeJS.Timeout | undefined;
   readonly log: Logger;
   readonly codec: TelemetryCodec;
@@ -102,6 +104,8 @@ export class Gateway {
     const config = parseConfig(tenantOverrides.apply(opts.config), '(config with admin API changes)');
     const gw = new Gateway(config, baseDir, opts.logger ?? createLogger(opts.config.log.level), tenantOverrides, opts.config);
     gw.components = opts.components ?? {};
+    // One writer per data directory: a second gateway, or an offline CLI command, is refused (TIQ_ERR_DATA_DIR_LOCKED).
+    gw.dataDirLock = DataDirLock.acquire(gw.path(config.dataDir), 'gateway');
     try {
       await gw.openStores();
       await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
@@ -109,6 +113,7 @@ export class Gateway {
         const { server, ports } = await startAdmin(gw, gw.admin!);
         gw.adminServer = server;
         gw.adminPorts = ports;
+        publishLocalAdmin(gw, gw.dataDirLock, ports.mtlsPort);
         gw.log.info({ event: 'admin_listening', port: ports.port, mtlsPort: ports.mtlsPort }, 'admin API listening (bearer tokens; client certificates)');
       }
     } catch (err) {
@@ -376,6 +381,7 @@ export class Gateway {
     await this.sweeper?.close();
     await this.keys?.close();
     await this.storage?.close();
+    this.dataDirLock?.release();
     this.log.info({ event: 'closed' }, 'gateway closed');
   }
 }
