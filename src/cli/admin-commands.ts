@@ -28,8 +28,10 @@ function clientOf(cmd: Command): { client: AdminClient; json: boolean } {
   const g = cmd.optsWithGlobals<{ url: string; ca?: string; cert?: string; key?: string; token?: string; json?: boolean }>();
   if (!g.ca && !g.token && !g.cert && urlIsDefault(cmd)) {
     // No credentials given: the gateway running on this data directory, as the local operator.
-    const local = runningGatewayClient(resolve(cliConfig(cmd).config.dataDir));
+    const dataDir = resolve(cliConfig(cmd).config.dataDir);
+    const local = runningGatewayClient(dataDir);
     if (local) return { client: local, json: g.json === true };
+    throw new TiqError('TIQ_ERR_CONFIG', { problems: [`no gateway runs on ${dataDir}: give --url and --ca (with --cert and --key, or --token) to reach another`] });
   }
   if (!g.ca) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['--ca: the gateway CA certificate is required (verification is never turned off)'] });
   const token = g.token ?? process.env['THINGIQ_ADMIN_TOKEN'];

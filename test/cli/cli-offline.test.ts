@@ -50,7 +50,8 @@ describe('the CLI with no reachable gateway', () => {
     // Expired records of a device about to be held and of one that is not.
     const storage = await openStorage(configFile);
     const old = Date.now() - 86_400_000;
-    await storage.router.sinkFor('acme').writeBatch([record({ deviceId: 'truck-7', expiresAtMs: old }), record({ deviceId: 'truck-5', expiresAtMs: old })]);
+    await storage.router.sinkFor('acme').writeBatch([record({ deviceId: 'truck-7', sequence: 1000, expiresAtMs: old }), record({ deviceId: 'truck-5', sequence: 1000, expiresAtMs: old })]);
+    expect(await storage.router.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'truck-7' })).toBe(3);
     await storage.close();
 
     expect((await cli('retention', 'hold', '--tenant', 'acme', '--device', 'truck-7')).code).toBe(0);
