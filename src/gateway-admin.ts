@@ -12,7 +12,7 @@ import { RestrictionRegistry } from './admin/restriction-registry.ts';
 import { AuditLog, auditDirOf } from './audit/audit-log.ts';
 import type { Gateway } from './gateway.ts';
 import type { DataDirLock } from './instance/data-dir-lock.ts';
-import { ensureLocalOperator } from './instance/local-operator.ts';
+import { ensureLocalOperator, LOCAL_OPERATOR } from './instance/local-operator.ts';
 import { recordDecoder } from './messages/record-decoder.ts';
 
 export interface AdminParts {
@@ -79,7 +79,15 @@ const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
 export function publishLocalAdmin(gw: Gateway, lock: DataDirLock | undefined, mtlsPort: number): void {
   if (!lock) return;
   const files = ensureLocalOperator(gw.path(gw.config.pkiDir), gw.path(gw.config.dataDir));
-  if (files.issued) gw.log.info({ event: 'local_operator_issued', certFile: files.certFile }, 'issued the local operator certificate the CLI uses to reach the admin API');
+  if (files.issued) {
+    gw.log.info({ event: 'local_operator_issued', certFile: files.certFile }, 'issued the local operator certificate the CLI uses to reach the admin API');
+    // A new operator credential is an action like any other: audited.
+    try {
+      gw.admin?.audit.append({ actor: 'system', role: 'system', action: 'operators.issue', target: `operator:${LOCAL_OPERATOR}`, tenant: '', result: 'ok', detail: 'local operator' });
+    } catch (err) {
+      gw.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
+    }
+  }
   const host = WILDCARD_HOSTS.has(gw.config.admin.host) ? '127.0.0.1' : gw.config.admin.host;
   // The server certificate names serverHosts; when it does not name the host the CLI dials, verify against its first name.
   const hosts = gw.config.mqtt.serverHosts;
