@@ -6,7 +6,7 @@ import type { ClientPem } from '../helpers/pki.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 /** Each spawned command starts a Node process that compiles the CLI: seconds apiece on a busy machine. */
-export const CLI_TIMEOUT = 240_000;
+export const CLI_TIMEOUT = 480_000;
 
 export function call(port: number, pem: ClientPem, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
