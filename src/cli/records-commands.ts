@@ -1,6 +1,6 @@
 /**
- * `thingiq records …` (count, export) and `thingiq retention …` (set, hold,
- * sweep). See docs/storage.md. Export decrypts and decodes through injected
+ * `thingiq records …` (count, export); `thingiq retention …` is registered
+ * from retention-commands.ts. See docs/storage.md. Export decrypts and decodes through injected
  * functions: the CLI entry wires the keys module and the codec.
  */
 import type { Command } from 'commander';
