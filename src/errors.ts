@@ -73,6 +73,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_PKI: spec('certificate authority operation failed', false, 'none', 500),
   TIQ_ERR_LISTEN: spec('cannot open listener', false, 'none', 500),
   TIQ_ERR_SHUTTING_DOWN: spec('gateway is shutting down', true, 'not-acknowledged', 503),
+  TIQ_ERR_DATA_DIR_LOCKED: spec('another process (a gateway, or a command working offline) holds this data directory', true, 'none', 409),
   TIQ_ERR_INTERNAL: spec('internal error', true, 'not-acknowledged', 500),
   TIQ_ERR_USAGE: spec('invalid command line: a missing, unknown or invalid option or argument, or an irreversible action without --yes', false, 'none', 400),
   TIQ_ERR_UNREACHABLE: spec('the gateway cannot be reached (connection refused or reset, unknown host, timeout)', true, 'none', 503),

@@ -95,6 +95,10 @@ export function retentionAdmin(service: RetentionService, sinks: SinkDirectory):
     },
     setRule: (req) => service.setRule(req),
     setHold: (req) => service.setHold(req),
+    sweep: async () => {
+      const { deleted, partitionsDropped } = await service.sweep();
+      return { deleted, partitionsDropped };
+    },
     isHeld: (tenantId, deviceId) => service.policy.isHeld(tenantId, deviceId),
   };
 }
@@ -103,7 +107,7 @@ export function keysAdmin(ctx: KeyContext): AdminKeys {
   return {
     status: (t) => tenantKeyStatus({ ...ctx, providerName: ctx.provider.providerFor(t).name }, t),
     rotate: (t) => rotateTenantKey(ctx, t),
-    rewrap: (t) => rewrapTenantKeys(ctx, t),
+    rewrap: (t, o = {}) => rewrapTenantKeys(ctx, t, { ...(o.afterDekId ? { afterDekId: o.afterDekId } : {}), ...(o.all ? { all: true } : {}) }),
     shred: (t, d, actor) => shredDevice(ctx, { tenantId: t, deviceId: d, actor }),
   };
 }

@@ -16,6 +16,8 @@ export interface AdminClientOptions {
   readonly certFile?: string | undefined;
   readonly keyFile?: string | undefined;
   readonly token?: string | undefined;
+  /** Verify the server certificate against this name instead of the URL's host. */
+  readonly servername?: string | undefined;
 }
 
 export class AdminClient {
@@ -47,6 +49,7 @@ export class AdminClient {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(url, {
         method, ca: this.ca, cert: this.cert, key: this.key, agent: false,
+        ...(this.o.servername ? { servername: this.o.servername } : {}),
         headers: {
           ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}),
           ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),

@@ -80,6 +80,8 @@ export interface AdminRetention {
   describe(tenantId: string): Promise<RetentionView>;
   setRule(req: { tenantId: string; stream: string; days: number; retentionClass?: string; deviceGroup?: string }): Promise<{ retentionClass: string; retagged: number }>;
   setHold(req: { tenantId: string; deviceId?: string; held: boolean }): Promise<{ flagged: number }>;
+  /** Deletes expired records that no legal hold covers, in every sink. */
+  sweep(): Promise<{ deleted: number; partitionsDropped: number }>;
   /** A legal hold covers the device's data (erasure is refused: GDPR Art. 17(3)(e)). */
   isHeld(tenantId: string, deviceId: string): boolean;
 }
@@ -87,7 +89,8 @@ export interface AdminRetention {
 export interface AdminKeys {
   status(tenantId: string): Promise<unknown>;
   rotate(tenantId: string): Promise<unknown>;
-  rewrap(tenantId: string): Promise<unknown>;
+  /** Resumable: `afterDekId` continues an earlier run; `all` also re-wraps data keys already under the primary reference. */
+  rewrap(tenantId: string, options?: { afterDekId?: string; all?: boolean }): Promise<unknown>;
   /** Destroys the device's data keys; returns the receipt (key ids, never key material). */
   shred(tenantId: string, deviceId: string, actor: string): Promise<{ readonly receiptId: string; readonly destroyedCount: number; readonly destroyedDekIds: readonly string[] }>;
 }

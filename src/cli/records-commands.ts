@@ -1,6 +1,6 @@
 /**
- * `thingiq records …` (count, export) and `thingiq retention …` (set, hold,
- * sweep). See docs/storage.md. Export decrypts and decodes through injected
+ * `thingiq records …` (count, export); `thingiq retention …` is registered
+ * from retention-commands.ts. See docs/storage.md. Export decrypts and decodes through injected
  * functions: the CLI entry wires the keys module and the codec.
  */
 import type { Command } from 'commander';
@@ -14,6 +14,7 @@ import { progressBar } from '../sinks/progress-bar.ts';
 import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/record-export.ts';
 import type { RecordQuery } from '../sinks/storage-sink.ts';
 import { exitCodeFor } from './context.ts';
+import { registerRetentionCommands } from './retention-commands.ts';
 
 export interface RecordsCommandDeps {
   readonly openRecord?: OpenRecord;
@@ -91,32 +92,5 @@ export function registerRecordsCommands(program: Command, deps: RecordsCommandDe
     return undefined;
   })());
 
-  const retention = program.command('retention').description('retention rules, legal holds and the sweeper (docs/storage.md)');
-  retention.command('set').description('set the retention of a tenant stream (or device group) and re-tag stored records')
-    .requiredOption('--tenant <id>', 'tenant').requiredOption('--stream <name>', 'stream').requiredOption('--days <n>', 'days to keep')
-    .option('--class <name>', 'retention class name (default <stream>-<days>d)').option('--group <id>', 'only this device group')
-    .action((o: { tenant: string; stream: string; days: string; class?: string; group?: string }) => run(async (s) => {
-      assertValidId('--tenant', o.tenant);
-      const r = await s.retention.setRule({
-        tenantId: o.tenant, stream: o.stream, days: Number(o.days),
-        ...(o.class ? { retentionClass: o.class } : {}), ...(o.group ? { deviceGroup: o.group } : {}),
-      });
-      return `${o.tenant}/${o.stream}${o.group ? ` (group ${o.group})` : ''}: ${r.retentionClass}, ${o.days} days; re-tagged ${r.retagged} records`;
-    })());
-
-  retention.command('hold').description('set (or with --off release) a legal hold on a tenant or one device')
-    .requiredOption('--tenant <id>', 'tenant').option('--device <id>', 'only this device').option('--off', 'release the hold')
-    .action((o: { tenant: string; device?: string; off?: boolean }) => run(async (s) => {
-      assertValidId('--tenant', o.tenant);
-      if (o.device !== undefined) assertValidId('--device', o.device);
-      const r = await s.retention.setHold({ tenantId: o.tenant, held: !o.off, ...(o.device ? { deviceId: o.device } : {}) });
-      return `legal hold ${o.off ? 'released' : 'set'} on ${o.tenant}${o.device ? `/${o.device}` : ''}; ${r.flagged} records updated`;
-    })());
-
-  retention.command('sweep').description('delete expired records that are not held, now')
-    .action(() => run(async (s) => {
-      await s.retention.refresh();
-      const r = await s.retention.sweep();
-      return `deleted ${r.deleted} expired records; dropped ${r.partitionsDropped} partitions`;
-    })());
+  registerRetentionCommands(program, { stdout, stderr });
 }

@@ -12,6 +12,8 @@ import { ObjectionRegistry } from '../admin/objection-registry.ts';
 import { RestrictionRegistry } from '../admin/restriction-registry.ts';
 import { AuditLog, auditDirOf } from '../audit/audit-log.ts';
 import type { Gateway } from './gateway.ts';
+import type { DataDirLock } from '../instance/data-dir-lock.ts';
+import { ensureLocalOperator, LOCAL_OPERATOR } from '../instance/local-operator.ts';
 import { recordDecoder } from '../messages/record-decoder.ts';
 
 export interface AdminParts {
@@ -71,4 +73,34 @@ export async function startAdmin(gw: Gateway, parts: AdminParts): Promise<{ serv
   const server = createAdminServer(adminDeps(gw, parts), { config: gw.config.admin, baseDir: gw.baseDir, logger: gw.log });
   if (gw.tracer) traceAdminRequests(server.app, gw.tracer);
   return { server, ports: await server.start() };
+}
+
+/** Hosts that mean "every interface": the CLI on this machine reaches them on the loopback address. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * Makes the running gateway reachable by the CLI on this machine: the local
+ * operator's certificate (issued when needed) and the mTLS listener's URL go
+ * into the data directory's lock file, which only the gateway's user can read.
+ */
+export function publishLocalAdmin(gw: Gateway, lock: DataDirLock | undefined, mtlsPort: number): void {
+  if (!lock) return;
+  const files = ensureLocalOperator(gw.path(gw.config.pkiDir), gw.path(gw.config.dataDir));
+  if (files.issued) {
+    gw.log.info({ event: 'local_operator_issued', certFile: files.certFile }, 'issued the local operator certificate the CLI uses to reach the admin API');
+    // A new operator credential is an action like any other: audited.
+    try {
+      gw.admin?.audit.append({ actor: 'system', role: 'system', action: 'operators.issue', target: `operator:${LOCAL_OPERATOR}`, tenant: '', result: 'ok', detail: 'local operator' });
+    } catch (err) {
+      gw.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
+    }
+  }
+  const host = WILDCARD_HOSTS.has(gw.config.admin.host) ? '127.0.0.1' : gw.config.admin.host;
+  // The server certificate names serverHosts; when it does not name the host the CLI dials, verify against its first name.
+  const hosts = gw.config.mqtt.serverHosts;
+  const servername = hosts.includes(host) ? undefined : hosts[0];
+  lock.publishAdmin({
+    url: `https://${host.includes(':') ? `[${host}]` : host}:${mtlsPort}`,
+    caFile: files.caFile, certFile: files.certFile, keyFile: files.keyFile, ...(servername ? { servername } : {}),
+  });
 }

@@ -44,7 +44,8 @@ import { resolveStorageConfig } from '../config/sinks-config.ts';
 import type { AdminServer } from '../admin/admin-server.ts';
 import type { TenantChange } from '../admin/admin-adapters.ts';
 import { TenantOverrides, type TenantOverridesState } from '../admin/tenant-overrides.ts';
-import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
+import { openAdminParts, publishLocalAdmin, startAdmin, type AdminParts } from './gateway-admin.ts';
+import { DataDirLock } from '../instance/data-dir-lock.ts';
 import { checkConfig, ConfigFileWatcher, type CandidateChecks, type ReloadResult } from './gateway-config.ts';
 import { keepRunningValues, liveChanges, restartRequiredChanges } from '../config/restart-sections.ts';
 import { rootKeyFiles, secureDataDir } from './data-dir.ts';
@@ -84,6 +85,7 @@ export class Gateway {
   /** The configuration in force (replaced by a successful reload). */
   currentConfig: GatewayConfig;
   private sweeper: RetentionSweeper | undefined;
+  private dataDirLock: DataDirLock | undefined;
   private dekSweep: NodeJS.Timeout | undefined;
   /** Devices whose private-mode command changed the mode but is not audited yet (tenant/device). */
   private readonly unauditedCommands = new Set<string>();
@@ -130,6 +132,8 @@ export class Gateway {
     const config = parseConfig(tenantOverrides.apply(opts.config), '(config with admin API changes)');
     const gw = new Gateway(config, baseDir, log, tenantOverrides, opts.config);
     gw.components = opts.components ?? {};
+    // One writer per data directory: a second gateway, or an offline CLI command, is refused (TIQ_ERR_DATA_DIR_LOCKED).
+    gw.dataDirLock = DataDirLock.acquire(gw.path(config.dataDir), 'gateway');
     try {
       await gw.openStores();
       await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
@@ -137,6 +141,7 @@ export class Gateway {
         const { server, ports } = await startAdmin(gw, gw.admin!);
         gw.adminServer = server;
         gw.adminPorts = ports;
+        publishLocalAdmin(gw, gw.dataDirLock, ports.mtlsPort);
         gw.log.info({ event: 'admin_listening', port: ports.port, mtlsPort: ports.mtlsPort }, 'admin API listening (bearer tokens; client certificates)');
       }
       const scrape = config.metrics;
@@ -472,6 +477,7 @@ export class Gateway {
     await this.keys?.close();
     await this.storage?.close();
     await this.tracer?.close().catch((err: unknown) => this.log.warn({ event: 'tracing_flush_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not exported at close'));
+    this.dataDirLock?.release();
     this.log.info({ event: 'closed' }, 'gateway closed');
   }
 }

@@ -34,4 +34,11 @@ export function registerRetentionRoutes({ app, deps }: RouteContext): void {
     noteAudit(request, `held=${body.held} subject=${subject} flagged=${result.flagged}`);
     return result;
   });
+
+  // Held records are never deleted: the sinks skip every record flagged with a legal hold.
+  route(app, 'POST', '/v1/retention/sweep', { needs: 'operator', action: 'retention.sweep' }, async (request) => {
+    const result = await deps.retention.sweep();
+    noteAudit(request, `deleted=${result.deleted} partitions=${result.partitionsDropped}`);
+    return result;
+  });
 }
