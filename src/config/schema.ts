@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { AdminConfigSchema } from '../admin/admin-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
+import { ControlStoreConfigSchema } from '../control/control-config.ts';
 import { KeysConfigSchema, TenantKeysConfigSchema } from '../keys/keys-config.ts';
 import { LimitsConfigSchema, TenantQuotasSchema } from '../limits/limits-config.ts';
 import { PrivacyConfigSchema } from '../privacy/policy-config.ts';
@@ -91,6 +92,8 @@ export const GatewayConfigSchema = z.object({
   privacy: PrivacyConfigSchema.optional(),
   keys: KeysConfigSchema.optional(),
   storage: StorageConfigSchema.optional(),
+  /** Operator-owned state and its change feed (docs/control-store.md); default: SQLite `control.db` in dataDir. */
+  controlStore: ControlStoreConfigSchema.optional(),
 }).strict();
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
