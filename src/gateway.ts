@@ -2,7 +2,6 @@
  * The gateway: composes PKI, the MQTT listener, the broker hooks and the
  * pipeline's components, and owns their lifecycle (start, drain, close).
  */
-import { unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { Server } from 'node:tls';
@@ -40,6 +39,8 @@ import { TenantOverrides, type TenantOverridesState } from './admin/tenant-overr
 import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
 import { checkConfig, ConfigFileWatcher, type ReloadResult } from './gateway-config.ts';
 import { registerStateMetrics } from './gateway-metrics.ts';
+import type { ControlStore } from './control/control-store.ts';
+import { followControlFeed, openGatewayControlStore } from './gateway-control.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -84,7 +85,7 @@ export class Gateway {
    * API change can be validated and applied as a reload of base + changes.
    */
   private constructor(readonly config: GatewayConfig, readonly baseDir: string, log: Logger,
-    readonly tenantOverrides: TenantOverrides, private baseConfig: unknown) {
+    readonly tenantOverrides: TenantOverrides, private baseConfig: unknown, readonly control: ControlStore) {
     this.log = log;
     this.currentConfig = config;
     this.directory = new TenantDirectory(config);
@@ -97,14 +98,24 @@ export class Gateway {
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const baseDir = opts.baseDir ?? process.cwd();
-    const tenantOverrides = new TenantOverrides(resolve(baseDir, opts.config.dataDir, 'admin'));
-    // Re-parsing a parsed config is the identity; with API changes it validates them as a reload would.
-    const config = parseConfig(tenantOverrides.apply(opts.config), '(config with admin API changes)');
-    const gw = new Gateway(config, baseDir, opts.logger ?? createLogger(opts.config.log.level), tenantOverrides, opts.config);
+    const log = opts.logger ?? createLogger(opts.config.log.level);
+    const control = await openGatewayControlStore(opts.config, (p) => resolve(baseDir, p), log);
+    log.info({ event: 'control_store_open', backend: control.backend, version: control.version }, `control store open (${control.backend}, version ${control.version})`);
+    let gw: Gateway;
+    try {
+      const tenantOverrides = new TenantOverrides(resolve(baseDir, opts.config.dataDir, 'admin'));
+      // Re-parsing a parsed config is the identity; with API changes it validates them as a reload would.
+      const config = parseConfig(tenantOverrides.apply(opts.config), '(config with admin API changes)');
+      gw = new Gateway(config, baseDir, log, tenantOverrides, opts.config, control);
+    } catch (err) {
+      await control.close();
+      throw err;
+    }
     gw.components = opts.components ?? {};
     try {
       await gw.openStores();
       await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
+      gw.followControl();
       if (opts.config.admin.enabled) {
         const { server, ports } = await startAdmin(gw, gw.admin!);
         gw.adminServer = server;
@@ -150,8 +161,7 @@ export class Gateway {
     await this.retention.load();
     this.sweeper = new RetentionSweeper(this.retention, { intervalMs: storage.sweeper.intervalMs, logger: this.log });
     void this.sweeper.start();
-    this.admin = openAdminParts(dataDir);
-    watchFile(this.admin.restrictions.path, { interval: 250 }, () => this.onRestrictionsChange());
+    this.admin = openAdminParts(dataDir, this.control);
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
     this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
@@ -178,7 +188,7 @@ export class Gateway {
     const paths = pkiPaths(pkiDir);
     const external = this.config.externalCa;
     const tls = loadTlsMaterial(paths, external ? this.path(external.caFile) : undefined);
-    this.registry = new IssuanceRegistry(paths.registry);
+    this.registry = new IssuanceRegistry(paths.registry, this.control);
     const registry = this.registry;
     const limits = new AbuseLimits(this.config.limits, Object.fromEntries(Object.entries(this.config.tenants).map(([t, c]) => [t, c.quotas])));
     this.limits = limits;
@@ -235,7 +245,6 @@ export class Gateway {
         err.code === 'EADDRINUSE' ? `port ${port} is already in use` : `${err.code ?? ''} ${err.message}`, { cause: err })));
       this.server!.listen(port, this.config.mqtt.host, () => resolveListen());
     });
-    watchFile(paths.registry, { interval: 250 }, () => this.onRegistryChange());
     this.log.info({ event: 'listening', port: this.mqttPort, host: this.config.mqtt.host }, 'MQTT over mutual TLS listening');
   }
 
@@ -270,21 +279,33 @@ export class Gateway {
     }
   }
 
+  private unfollowControl: (() => void) | undefined;
+
+  /** Every change in the control store, whoever made it, applies at once (docs/control-store.md). */
+  private followControl(): void {
+    this.unfollowControl = followControlFeed(this.control, {
+      'restriction': () => this.onRestrictionsChange(),
+      'revocation': () => this.onRegistryChange(),
+      // Cached data keys of a shredded device go everywhere: the next read finds no key (TIQ_ERR_KEY_SHREDDED).
+      'shred': (events) => {
+        for (const e of events) if (e.value) this.keys.sealer.forgetDevice(e.value.tenantId, e.value.deviceId);
+      },
+    }, this.log);
+  }
+
   /** A device restricted with "refuse" is disconnected at once; "drop" applies from its next message. */
   private onRestrictionsChange(): void {
     const restrictions = this.admin?.restrictions;
     if (!restrictions) return;
-    restrictions.reload();
     const closed = closeClientsWhere(this.broker, ({ peer: { identity: id } }) =>
       id.kind === 'device' && restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse');
     for (const sessionId of closed) this.log.warn({ event: 'restricted_disconnect', code: 'TIQ_ERR_RESTRICTED', sessionId }, 'restricted device disconnected');
   }
 
-  /** A revoked certificate's live connections are closed (the CLI may revoke while we run). */
+  /** A revoked certificate's live connections are closed (the CLI or another gateway may revoke while we run). */
   private onRegistryChange(): void {
     const registry = this.registry;
     if (!registry) return;
-    registry.reload();
     const closed = closeClientsWhere(this.broker, (state) => registry.isRevoked(normaliseSerial(state.peer.serial)));
     for (const sessionId of closed) this.log.warn({ event: 'revoked_disconnect', code: 'TIQ_ERR_CERT_REVOKED', sessionId }, 'revoked certificate disconnected');
   }
@@ -364,9 +385,8 @@ export class Gateway {
   async close(drainMs = 5000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.registry) unwatchFile(this.registry.path);
+    this.unfollowControl?.();
     this.configWatcher?.close();
-    if (this.admin) unwatchFile(this.admin.restrictions.path);
     await this.adminServer?.close();
     this.server?.close();
     const deadline = Date.now() + drainMs;
@@ -376,6 +396,7 @@ export class Gateway {
     await this.sweeper?.close();
     await this.keys?.close();
     await this.storage?.close();
+    await this.control.close();
     this.log.info({ event: 'closed' }, 'gateway closed');
   }
 }

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { GatewayConfig } from '../config/schema.ts';
+import type { ControlStore } from '../control/control-store.ts';
 import { shredDevice } from '../keys/crypto-shred.ts';
 import type { KeyContext } from '../keys/key-context.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus } from '../keys/key-rotation.ts';
@@ -18,18 +19,16 @@ import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/reco
 import type { AdminKeys, AdminPki, AdminPrivacy, AdminRecords, AdminRetention, AdminTenantChanges, AdminTenants, AppGrantInput } from './admin-deps.ts';
 import type { TenantOverrides, TenantOverridesState } from './tenant-overrides.ts';
 
-export function pkiAdmin(pkiDir: string): AdminPki {
+export function pkiAdmin(pkiDir: string, control: ControlStore): AdminPki {
   const paths = pkiPaths(pkiDir);
-  const registry = new IssuanceRegistry(paths.registry);
+  const registry = new IssuanceRegistry(paths.registry, control);
   return {
     caCertPem: readCa(pkiDir).certPem,
     serverCertPem: readFileSync(paths.serverCert, 'utf8'),
     serverKeyPem: readFileSync(paths.serverKey, 'utf8'),
     listCertificates: (tenantId) => registry.list({ tenantId }),
-    isRevoked: (serial) => {
-      registry.reload(); // the CLI may have revoked since: a stat per authenticated request
-      return registry.isRevoked(serial);
-    },
+    // The control store's replica: a revocation by any process is there as soon as the feed delivers it.
+    isRevoked: (serial) => registry.isRevoked(serial),
     issue: (identity, o) => issueIdentity(pkiDir, identity, undefined, { ...(o.publicKeyPem ? { publicKeyPem: o.publicKeyPem } : {}), ...(o.days ? { days: o.days } : {}) }),
     revoke: (match, actor) => registry.revoke(match, actor),
   };

@@ -59,7 +59,7 @@ export interface AdminPki {
   /** Issues and records a client certificate; with publicKeyPem the private key never exists here. */
   issue(identity: Identity, options: { publicKeyPem?: string; days?: number }): IssuedPem;
   /** Revokes and records; the MQTT listener drops live sessions of revoked serials. */
-  revoke(match: { serial?: string; uri?: string }, actor: string): readonly IssuedRecord[];
+  revoke(match: { serial?: string; uri?: string }, actor: string): Promise<readonly IssuedRecord[]>;
 }
 
 export interface AdminPrivacy {

@@ -5,6 +5,7 @@ import { IssuanceRegistry } from '../pki/issuance-registry.ts';
 import { initPki, issueIdentity, pkiPaths } from '../pki/pki-store.ts';
 import { appUri, deviceUri } from '../identity/identity.ts';
 import { action, cliConfig, pkiDirOf, printTable } from './context.ts';
+import { withControlStore } from './control-access.ts';
 
 function issueAction(make: (o: Record<string, string>) => Identity) {
   return action(async (opts: Record<string, string>, cmd: Command) => {
@@ -46,8 +47,9 @@ export function registerPkiCommands(program: Command): void {
     .option('--tenant <tenant>')
     .option('--json', 'machine-readable output')
     .action(action(async (opts: { tenant?: string; json?: boolean }, cmd: Command) => {
-      const reg = new IssuanceRegistry(pkiPaths(pkiDirOf(cliConfig(cmd))).registry);
-      const rows = reg.list(opts.tenant ? { tenantId: opts.tenant } : {});
+      const loaded = cliConfig(cmd);
+      const rows = await withControlStore(loaded, async (store) =>
+        new IssuanceRegistry(pkiPaths(pkiDirOf(loaded)).registry, store).list(opts.tenant ? { tenantId: opts.tenant } : {}));
       if (opts.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
       else printTable(rows.map((r) => ({ serial: r.serial, kind: r.kind, identity: r.subject, notAfter: r.notAfter, status: r.status })));
     }));
@@ -60,11 +62,11 @@ export function registerPkiCommands(program: Command): void {
     .option('--app <app>')
     .option('--actor <name>', 'who revokes (recorded)', process.env['USER'] ?? 'operator')
     .action(action(async (opts: Record<string, string>, cmd: Command) => {
-      const reg = new IssuanceRegistry(pkiPaths(pkiDirOf(cliConfig(cmd))).registry);
+      const loaded = cliConfig(cmd);
       const uri = opts['tenant'] && opts['device'] ? deviceUri(opts['tenant'], opts['device'])
         : opts['tenant'] && opts['app'] ? appUri(opts['tenant'], opts['app']) : undefined;
       if (!opts['serial'] && !uri) throw new Error('give --serial, or --tenant with --device or --app');
-      const revoked = reg.revoke({ ...(opts['serial'] ? { serial: opts['serial'] } : {}), ...(uri ? { uri } : {}) }, opts['actor']!);
+      const revoked = await withControlStore(loaded, (store) => new IssuanceRegistry(pkiPaths(pkiDirOf(loaded)).registry, store).revoke({ ...(opts['serial'] ? { serial: opts['serial'] } : {}), ...(uri ? { uri } : {}) }, opts['actor']!));
       if (revoked.length === 0) throw new Error('no active certificate matched');
       for (const r of revoked) process.stdout.write(`revoked ${r.serial} (${r.subject})\n`);
     }));

@@ -14,18 +14,13 @@ export interface RestrictionValue {
   readonly reason: string;
 }
 
-export interface CertificateValue {
+/** A revoked certificate (the CA's files keep what was issued; revocation is operator state). */
+export interface RevocationValue {
+  /** Lower-case hex without leading zeros. */
   readonly serial: string;
   readonly uri: string;
-  readonly kind: 'device' | 'app' | 'operator' | 'server';
-  readonly tenantId?: string;
-  readonly subject: string;
-  readonly notBefore: string;
-  readonly notAfter: string;
-  readonly issuedAt: string;
-  readonly status: 'active' | 'revoked';
-  readonly revokedAt?: string;
-  readonly revokedBy?: string;
+  readonly revokedAt: string;
+  readonly revokedBy: string;
 }
 
 /** An app grant (the config schema validates its shape), or null: deleted through the API. */
@@ -84,7 +79,7 @@ export interface ImportValue { readonly atMs: number; readonly counts: Readonly<
 
 export interface ControlValues {
   'restriction': RestrictionValue;
-  'certificate': CertificateValue;
+  'revocation': RevocationValue;
   'tenant-app': TenantAppValue;
   'tenant-group': TenantGroupValue;
   'tenant-device': TenantDeviceValue;
@@ -100,7 +95,7 @@ export interface ControlValues {
 export type ControlKind = keyof ControlValues;
 
 export const CONTROL_KINDS: readonly ControlKind[] = [
-  'restriction', 'certificate', 'tenant-app', 'tenant-group', 'tenant-device', 'policy',
+  'restriction', 'revocation', 'tenant-app', 'tenant-group', 'tenant-device', 'policy',
   'private-mode', 'objection', 'retention-rule', 'legal-hold', 'shred', 'import',
 ];
 

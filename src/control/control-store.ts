@@ -12,7 +12,7 @@
  */
 import type { ControlKind, ControlValues } from './control-kinds.ts';
 
-export interface ChangeEvent<K extends ControlKind = ControlKind> {
+export interface ChangeEventOf<K extends ControlKind> {
   readonly version: number;
   readonly kind: K;
   readonly key: string;
@@ -21,6 +21,9 @@ export interface ChangeEvent<K extends ControlKind = ControlKind> {
   readonly actor: string;
   readonly atMs: number;
 }
+
+/** A typed change event: switching on `kind` narrows `value`. */
+export type ChangeEvent = { [K in ControlKind]: ChangeEventOf<K> }[ControlKind];
 
 /** One entry to set (value) or delete (value undefined). */
 export type ControlWrite = { [K in ControlKind]: { readonly kind: K; readonly key: string; readonly value: ControlValues[K] | undefined } }[ControlKind];
@@ -39,7 +42,7 @@ export interface ControlStore {
    * applied them (read-your-writes), with their change events.
    */
   write(writes: readonly ControlWrite[], actor: string): Promise<ChangeEvent[]>;
-  put<K extends ControlKind>(kind: K, key: string, value: ControlValues[K], actor: string): Promise<ChangeEvent>;
+  put<K extends ControlKind>(kind: K, key: string, value: ControlValues[K], actor: string): Promise<ChangeEventOf<K>>;
   delete(kind: ControlKind, key: string, actor: string): Promise<ChangeEvent>;
   /** Subscribes to the feed: every change applied after this call. Returns the unsubscribe function. */
   onChange(listener: ChangeListener): () => void;
@@ -70,7 +73,7 @@ export function toEvent(row: ChangeRow): ChangeEvent {
   return {
     version: Number(row.version), kind: row.kind as ControlKind, key: row.key,
     value: row.value === null ? undefined : JSON.parse(row.value) as never, actor: row.actor, atMs: Number(row.atMs),
-  };
+  } as ChangeEvent;
 }
 
 export function encodeValue(value: unknown): string | null {

@@ -131,7 +131,7 @@ export class PostgresControlStore extends ReplicatedControlStore {
   protected async readSnapshot(): Promise<Snapshot> {
     return this.transaction(async (c) => {
       const v = await c.query<{ v: string }>('SELECT COALESCE(MAX(version), 0) AS v FROM control_changes');
-      const rows = await c.query<{ kind: string; key: string; value: string }>('SELECT kind, key, value FROM control_state');
+      const rows = await c.query<{ kind: string; key: string; value: string }>('SELECT kind, key, value FROM control_state ORDER BY version');
       return { version: Number(v.rows[0]!.v), rows: rows.rows };
     }, 'REPEATABLE READ');
   }

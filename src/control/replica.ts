@@ -8,7 +8,7 @@
  */
 import type { ControlKind, ControlValues } from './control-kinds.ts';
 import { CONTROL_KINDS } from './control-kinds.ts';
-import type { ChangeEvent, ChangeListener, ChangeRow, ControlStore, ControlStoreLogger, ControlWrite } from './control-store.ts';
+import type { ChangeEvent, ChangeEventOf, ChangeListener, ChangeRow, ControlStore, ControlStoreLogger, ControlWrite } from './control-store.ts';
 import { toEvent } from './control-store.ts';
 
 export interface Snapshot {
@@ -63,8 +63,8 @@ export abstract class ReplicatedControlStore implements ControlStore {
     return writes.map((w, i) => ({ version: versions[i]!, kind: w.kind, key: w.key, value: w.value, actor, atMs }) as ChangeEvent);
   }
 
-  async put<K extends ControlKind>(kind: K, key: string, value: ControlValues[K], actor: string): Promise<ChangeEvent> {
-    return (await this.write([{ kind, key, value } as ControlWrite], actor))[0]!;
+  async put<K extends ControlKind>(kind: K, key: string, value: ControlValues[K], actor: string): Promise<ChangeEventOf<K>> {
+    return (await this.write([{ kind, key, value } as ControlWrite], actor))[0] as ChangeEventOf<K>;
   }
 
   async delete(kind: ControlKind, key: string, actor: string): Promise<ChangeEvent> {

@@ -91,7 +91,7 @@ export class SqliteControlStore extends ReplicatedControlStore {
   protected async readSnapshot(): Promise<Snapshot> {
     return this.#db.transaction(() => ({
       version: Number((this.#db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM control_changes').get() as { v: number }).v),
-      rows: this.#db.prepare('SELECT kind, key, value FROM control_state').all() as { kind: string; key: string; value: string }[],
+      rows: this.#db.prepare('SELECT kind, key, value FROM control_state ORDER BY version').all() as { kind: string; key: string; value: string }[],
     }))();
   }
 

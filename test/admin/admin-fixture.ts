@@ -16,6 +16,8 @@ import { AdminConfigSchema } from '../../src/admin/admin-config.ts';
 import { pkiAdmin, privacyAdmin, tenantChangesAdmin, tenantsAdmin } from '../../src/admin/admin-adapters.ts';
 import type { AdminDeps } from '../../src/admin/admin-deps.ts';
 import { createAdminServer, type AdminServer } from '../../src/admin/admin-server.ts';
+import type { ControlStore } from '../../src/control/control-store.ts';
+import { SqliteControlStore } from '../../src/control/sqlite-control-store.ts';
 import { ObjectionRegistry } from '../../src/admin/objection-registry.ts';
 import { RestrictionRegistry } from '../../src/admin/restriction-registry.ts';
 import { TenantOverrides, type TenantOverridesState } from '../../src/admin/tenant-overrides.ts';
@@ -72,13 +74,16 @@ export class AdminFixture {
   config: GatewayConfig = parseConfig(this.tenantOverrides.apply(GATEWAY_CONFIG));
   private signingKey!: CryptoKey;
 
+  control!: ControlStore;
+
   async start(): Promise<this> {
     initPki(this.pkiDir, ['localhost', '127.0.0.1']);
+    this.control = await SqliteControlStore.open({ path: join(this.dir, 'data', 'control.db') });
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     this.signingKey = privateKey;
     const jwksFile = join(this.dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
-    const pki = pkiAdmin(this.pkiDir);
+    const pki = pkiAdmin(this.pkiDir, this.control);
     this.caPem = pki.caCertPem;
     const config = () => this.config;
     this.deps = {
@@ -90,8 +95,8 @@ export class AdminFixture {
       retention: this.retention,
       keys: this.keys,
       records: this.records,
-      restrictions: new RestrictionRegistry(join(this.dir, 'data', 'admin')),
-      objections: new ObjectionRegistry(join(this.dir, 'data', 'admin')),
+      restrictions: new RestrictionRegistry(this.control),
+      objections: new ObjectionRegistry(this.control),
       audit: new AuditLog(join(this.dir, 'data', 'audit')),
       probes: { storage: async () => ({ ok: true }) },
       metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'thingiq_up 1\n' }),
@@ -123,6 +128,7 @@ export class AdminFixture {
 
   async close(): Promise<void> {
     await this.server.close();
+    await this.control.close();
   }
 
   /** A client certificate from the gateway's CA (recorded in the issuance registry). */
