@@ -39,7 +39,7 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
     }),
     privateMode: gw.privateMode,
     retention: retentionAdmin(gw.retention, gw.storage),
-    keys: keysAdmin(gw.keys),
+    keys: keysAdmin(gw.keys, gw.control),
     records: recordsAdmin({
       sinks: gw.storage,
       openRecord: (r) => gw.keys.sealer.open(r),

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/control-store.ts';
+import { recordShred } from '../control/shred-tombstone.ts';
 import { shredDevice } from '../keys/crypto-shred.ts';
 import type { KeyContext } from '../keys/key-context.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus } from '../keys/key-rotation.ts';
@@ -98,12 +99,16 @@ export function retentionAdmin(service: RetentionService, sinks: SinkDirectory):
   };
 }
 
-export function keysAdmin(ctx: KeyContext): AdminKeys {
+export function keysAdmin(ctx: KeyContext, control: ControlStore): AdminKeys {
   return {
     status: (t) => tenantKeyStatus({ ...ctx, providerName: ctx.provider.providerFor(t).name }, t),
     rotate: (t) => rotateTenantKey(ctx, t),
     rewrap: (t) => rewrapTenantKeys(ctx, t),
-    shred: (t, d, actor) => shredDevice(ctx, { tenantId: t, deviceId: d, actor }),
+    shred: async (t, d, actor) => {
+      const receipt = await shredDevice(ctx, { tenantId: t, deviceId: d, actor });
+      await recordShred(control, receipt);
+      return receipt;
+    },
   };
 }
 

@@ -6,13 +6,13 @@
  * start would.
  */
 import { resolve } from 'node:path';
-import type { LoadedConfig } from '../config/load.ts';
+import type { GatewayConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/control-store.ts';
 import { openGatewayControlStore } from '../gateway-control.ts';
 import { createLogger } from '../log.ts';
 
-export async function withControlStore<T>(loaded: LoadedConfig, work: (store: ControlStore) => Promise<T>): Promise<T> {
-  const store = await openGatewayControlStore(loaded.config, (p) => resolve(p), createLogger('info', process.stderr));
+export async function withControlStore<T>(config: GatewayConfig, work: (store: ControlStore) => Promise<T>): Promise<T> {
+  const store = await openGatewayControlStore(config, (p) => resolve(p), createLogger('info', process.stderr));
   try {
     return await work(store);
   } finally {

@@ -11,7 +11,7 @@ import { loadConfig } from '../config/load.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { TiqError, toTiqError } from '../errors.ts';
 import { assertValidId } from '../identity/identity.ts';
-import { shredDevice, writeShredReceipt } from '../keys/crypto-shred.ts';
+import { shredDevice, writeShredReceipt, type ShredReceipt } from '../keys/crypto-shred.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import type { DataKeyStore } from '../keys/key-provider.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
@@ -29,6 +29,8 @@ export interface KeysCommandDeps {
   readonly err?: (text: string) => void;
   readonly now?: () => number;
   readonly kmsClientConfig?: KMSClientConfig;
+  /** Records the shred in the control store, so a running gateway evicts the device's cached keys. */
+  readonly recordShred?: (config: GatewayConfig, receipt: ShredReceipt) => Promise<void>;
 }
 
 async function unwiredStore(): Promise<OpenedDataKeyStore> {
@@ -83,6 +85,7 @@ export function registerKeysCommands(program: Command, partialDeps: Partial<Keys
       assertValidId('device', deviceId);
       if (opts.yes !== true) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['keys shred is irreversible: add --yes to confirm'] });
       const receipt = await shredDevice(ctx, { tenantId, deviceId, actor: typeof opts.actor === 'string' ? opts.actor : osUser(deps), ...(deps.now ? { now: deps.now } : {}) });
+      await deps.recordShred?.(config, receipt);
       const file = typeof opts.receipt === 'string' ? resolve(opts.receipt)
         : join(resolve(config.dataDir), 'receipts', `shred-${tenantId}-${deviceId}-${receipt.destroyedAt.replace(/[:.]/g, '')}.json`);
       writeShredReceipt(file, receipt);

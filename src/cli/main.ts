@@ -11,6 +11,8 @@ import { registerSimulateCommand } from './simulate-command.ts';
 import { registerStartCommand } from './start-command.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
 import { registerRecordsCommands } from './records-commands.ts';
+import { recordShred } from '../control/shred-tombstone.ts';
+import { withControlStore } from './control-access.ts';
 import { configDecoder, lazyRecordOpener, openDataKeyStore } from './wiring.ts';
 
 const program = new Command('thingiq')
@@ -23,7 +25,7 @@ registerStartCommand(program);
 registerPkiCommands(program);
 registerSimulateCommand(program);
 registerPolicyCommands(program);
-registerKeysCommands(program, { openDataKeyStore });
+registerKeysCommands(program, { openDataKeyStore, recordShred: (config, receipt) => withControlStore(config, (store) => recordShred(store, receipt)) });
 registerRecordsCommands(program, { openRecord: lazyRecordOpener(program), decode: configDecoder(program) });
 registerAdminCommands(program);
 registerAuditCommands(program);

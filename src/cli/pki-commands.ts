@@ -48,7 +48,7 @@ export function registerPkiCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(action(async (opts: { tenant?: string; json?: boolean }, cmd: Command) => {
       const loaded = cliConfig(cmd);
-      const rows = await withControlStore(loaded, async (store) =>
+      const rows = await withControlStore(loaded.config, async (store) =>
         new IssuanceRegistry(pkiPaths(pkiDirOf(loaded)).registry, store).list(opts.tenant ? { tenantId: opts.tenant } : {}));
       if (opts.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
       else printTable(rows.map((r) => ({ serial: r.serial, kind: r.kind, identity: r.subject, notAfter: r.notAfter, status: r.status })));
@@ -66,7 +66,7 @@ export function registerPkiCommands(program: Command): void {
       const uri = opts['tenant'] && opts['device'] ? deviceUri(opts['tenant'], opts['device'])
         : opts['tenant'] && opts['app'] ? appUri(opts['tenant'], opts['app']) : undefined;
       if (!opts['serial'] && !uri) throw new Error('give --serial, or --tenant with --device or --app');
-      const revoked = await withControlStore(loaded, (store) => new IssuanceRegistry(pkiPaths(pkiDirOf(loaded)).registry, store).revoke({ ...(opts['serial'] ? { serial: opts['serial'] } : {}), ...(uri ? { uri } : {}) }, opts['actor']!));
+      const revoked = await withControlStore(loaded.config, (store) => new IssuanceRegistry(pkiPaths(pkiDirOf(loaded)).registry, store).revoke({ ...(opts['serial'] ? { serial: opts['serial'] } : {}), ...(uri ? { uri } : {}) }, opts['actor']!));
       if (revoked.length === 0) throw new Error('no active certificate matched');
       for (const r of revoked) process.stdout.write(`revoked ${r.serial} (${r.subject})\n`);
     }));
