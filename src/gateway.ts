@@ -29,7 +29,7 @@ import { parseConfig } from './config/load.ts';
 import { openKeyContext, type KeyContext } from './keys/key-context.ts';
 import { RetentionSweeper } from './retention/retention-sweeper.ts';
 import type { RetentionService } from './retention/retention-service.ts';
-import { retentionFromConfig } from './sinks/open-storage.ts';
+import { importRetentionFromSinks, retentionFromConfig } from './sinks/open-storage.ts';
 import { RoutedDataKeyStore } from './sinks/routed-data-key-store.ts';
 import { StorageRouter } from './sinks/sink-router.ts';
 import { resolveStorageConfig } from './sinks/sinks-config.ts';
@@ -157,7 +157,8 @@ export class Gateway {
       onCommit: (sink, records, seconds) => this.stats.batchCommitted(sink, records, seconds),
     });
     await this.storage.start();
-    this.retention = retentionFromConfig(this.config, this.storage, this.log);
+    await importRetentionFromSinks(this.control, this.storage, this.log);
+    this.retention = retentionFromConfig(this.config, this.storage, this.log, this.control);
     await this.retention.load();
     this.sweeper = new RetentionSweeper(this.retention, { intervalMs: storage.sweeper.intervalMs, logger: this.log });
     void this.sweeper.start();
@@ -290,7 +291,21 @@ export class Gateway {
       'shred': (events) => {
         for (const e of events) if (e.value) this.keys.sealer.forgetDevice(e.value.tenantId, e.value.deviceId);
       },
+      'retention-rule': () => this.onRetentionChange(),
+      'legal-hold': () => this.onRetentionChange(),
     }, this.log);
+  }
+
+  /**
+   * A rule or hold changed (by any process): in force for the next message and
+   * the next erasure check at once (the policy is read from the replica), then
+   * stored records are re-tagged or re-flagged in the sweeper's queue.
+   */
+  private onRetentionChange(): void {
+    void this.retention.load().then((changed) => this.sweeper?.run(() => this.retention.applyChanged(changed))).then(
+      (r) => { if (r && (r.retagged > 0 || r.flagged > 0)) this.log.info({ event: 'retention_applied', ...r }, 'retention change applied to stored records'); },
+      (err: unknown) => this.log.error({ event: 'retention_apply_failed', code: 'TIQ_ERR_STORE_UNAVAILABLE', reason: (err as Error).message }, 'cannot apply a retention change to stored records; they keep their old tags until the next change or restart'),
+    );
   }
 
   /** A device restricted with "refuse" is disconnected at once; "drop" applies from its next message. */

@@ -78,8 +78,8 @@ export interface RetentionView {
 
 export interface AdminRetention {
   describe(tenantId: string): Promise<RetentionView>;
-  setRule(req: { tenantId: string; stream: string; days: number; retentionClass?: string; deviceGroup?: string }): Promise<{ retentionClass: string; retagged: number }>;
-  setHold(req: { tenantId: string; deviceId?: string; held: boolean }): Promise<{ flagged: number }>;
+  setRule(req: { tenantId: string; stream: string; days: number; retentionClass?: string; deviceGroup?: string; actor?: string }): Promise<{ retentionClass: string; retagged: number }>;
+  setHold(req: { tenantId: string; deviceId?: string; held: boolean; actor?: string }): Promise<{ flagged: number }>;
   /** A legal hold covers the device's data (erasure is refused: GDPR Art. 17(3)(e)). */
   isHeld(tenantId: string, deviceId: string): boolean;
 }

@@ -7,7 +7,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { TiqError } from '../errors.ts';
+import type { LegalHoldValue, RetentionRuleValue } from './control-kinds.ts';
 import type { ControlStore, ControlStoreLogger, ControlWrite } from './control-store.ts';
+import { holdKey, ruleKey } from './retention-state.ts';
 
 /** A source: the file and how to turn its contents into writes. */
 export interface LegacySource {
@@ -60,8 +62,39 @@ export async function importLegacyFiles(store: ControlStore, sources: readonly L
     } catch (err) {
       throw new TiqError('TIQ_ERR_CONTROL_STORE', { source: source.path, problems: [`cannot import: ${(err as Error).message}`] });
     }
+    // A key the store already has was written since (by a newer process): it wins over the file.
+    writes = writes.filter((w) => store.get(w.kind, w.key) === undefined);
     await store.write([...writes, { kind: 'import', key: source.name, value: { atMs: Date.now(), counts: { entries: writes.length } } }], 'system:import');
     log?.info({ event: 'control_imported', source: source.name, path: source.path, entries: writes.length },
       `imported ${writes.length} entries from ${source.path} into the control store (the file is no longer read)`);
   }
+}
+
+/** What a sink kept of retention before the control store (StorageSink has these). */
+export interface SinkRetentionSource {
+  listRetentionRules(): Promise<readonly RetentionRuleValue[]>;
+  listLegalHolds(): Promise<readonly LegalHoldValue[]>;
+}
+
+/**
+ * Imports, once, the rules and holds older versions kept in each tenant's
+ * sink (`servesTenant` keeps only rows of tenants that sink serves). A key
+ * the store already has is newer than the sink's copy and is kept.
+ */
+export async function importSinkRetention(store: ControlStore, sinks: ReadonlyMap<string, SinkRetentionSource>,
+  servesTenant: (sinkName: string, tenantId: string) => boolean, log?: ControlStoreLogger): Promise<void> {
+  const name = 'sink retention rules and legal holds';
+  if (store.get('import', name) !== undefined) return;
+  const writes: ControlWrite[] = [];
+  for (const [sinkName, sink] of sinks) {
+    for (const r of await sink.listRetentionRules()) {
+      if (servesTenant(sinkName, r.tenantId)) writes.push({ kind: 'retention-rule', key: ruleKey(r.tenantId, r.stream, r.deviceGroup), value: { ...r } });
+    }
+    for (const h of await sink.listLegalHolds()) {
+      if (servesTenant(sinkName, h.tenantId)) writes.push({ kind: 'legal-hold', key: holdKey(h.tenantId, h.deviceId), value: { ...h } });
+    }
+  }
+  const fresh = writes.filter((w) => store.get(w.kind, w.key) === undefined);
+  await store.write([...fresh, { kind: 'import', key: name, value: { atMs: Date.now(), counts: { entries: fresh.length } } }], 'system:import');
+  if (fresh.length > 0) log?.info({ event: 'control_imported', source: name, entries: fresh.length }, `imported ${fresh.length} retention rules and legal holds from the storage sinks into the control store`);
 }

@@ -16,23 +16,24 @@ import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 import { runCli } from '../cli/run-cli.ts';
 
-function get(port: number, pem: ClientPem, path: string): Promise<{ status: number; text: string }> {
+function call(port: number, pem: ClientPem, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'GET', path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost' }, (res) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const req = request({ host: '127.0.0.1', port, method, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost', headers }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => { text += d.toString(); });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
 /** How many records a GET of the device's data returned decrypted (0 when the export fails part-way). */
 async function decryptedLines(port: number, pem: ClientPem, tenant: string, device: string): Promise<number> {
   try {
-    const r = await get(port, pem, `/v1/tenants/${tenant}/devices/${device}/data`);
+    const r = await call(port, pem, 'GET', `/v1/tenants/${tenant}/devices/${device}/data`);
     return r.status === 200 ? r.text.split('\n').filter((l) => l.trim() !== '').length : 0;
   } catch {
     return 0;
@@ -103,4 +104,20 @@ describe('the gateway applies control-store changes made by other processes', ()
     await closed;
     await expect(connect(gw.port, pem, { clientId: 'truck-9' })).rejects.toThrow(/Not authorized/i);
   });
+
+  it('CLI `retention hold` and `retention set` while the gateway runs: in force within a second; erasure through the API is refused', async () => {
+    const device = await connect(gw.port, pki.device('acme', 'truck-5'), { clientId: 'truck-5' });
+    clients.push(device);
+    await device.publishAsync('tenants/acme/devices/truck-5/location', encode(VEHICLE, vehicle()), { qos: 1 });
+    const hold = await runCli(pki.baseDir, ['-c', configFile, 'retention', 'hold', '--tenant', 'acme', '--device', 'truck-5']);
+    expect(hold.code, hold.stderr).toBe(0);
+    await vi.waitFor(() => expect(gw.gateway.retention.policy.isHeld('acme', 'truck-5')).toBe(true), { timeout: 1000, interval: 20 });
+    const erasure = await call(gw.gateway.adminPorts.mtlsPort, op, 'POST', '/v1/tenants/acme/devices/truck-5/erasure', {});
+    expect([erasure.status, JSON.parse(erasure.text).code]).toEqual([409, 'TIQ_ERR_LEGAL_HOLD']);
+    expect(await gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'truck-5' })).toBe(1);
+
+    const set = await runCli(pki.baseDir, ['-c', configFile, 'retention', 'set', '--tenant', 'acme', '--stream', 'location', '--days', '3']);
+    expect(set.code, set.stderr).toBe(0);
+    await vi.waitFor(() => expect(gw.gateway.retention.policy.ruleFor('acme', 'location', 'truck-1')).toEqual({ class: 'location-3d', days: 3 }), { timeout: 1000, interval: 20 });
+  }, 180_000);
 });
