@@ -38,7 +38,7 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
       put: (t, policy, actor) => gw.putPolicy(t, policy, actor),
     }),
     privateMode: gw.privateMode,
-    retention: retentionAdmin(gw.retention, gw.storage),
+    retention: retentionAdmin(gw.retention, gw.storage, gw.control),
     keys: keysAdmin(gw.keys, gw.control),
     records: recordsAdmin({
       sinks: gw.storage,

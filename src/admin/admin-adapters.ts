@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/control-store.ts';
+import { controlRetentionState } from '../control/retention-state.ts';
 import { recordShred } from '../control/shred-tombstone.ts';
 import { shredDevice } from '../keys/crypto-shred.ts';
 import type { KeyContext } from '../keys/key-context.ts';
@@ -83,13 +84,15 @@ export function privacyAdmin(
   };
 }
 
-export function retentionAdmin(service: RetentionService, sinks: SinkDirectory): AdminRetention {
+export function retentionAdmin(service: RetentionService, sinks: SinkDirectory, control?: ControlStore): AdminRetention {
+  const state = control ? controlRetentionState(control) : undefined;
   return {
     async describe(tenantId) {
       const sink = sinks.sinkFor(tenantId);
-      const rules = (await sink.listRetentionRules()).filter((r) => r.tenantId === tenantId)
+      // Rules and holds live in the control store when there is one (older versions kept them in the sink).
+      const rules = (state ? state.rules() : await sink.listRetentionRules()).filter((r) => r.tenantId === tenantId)
         .map(({ stream, deviceGroup, retentionClass, days, changedAtMs }) => ({ stream, deviceGroup, retentionClass, days, changedAtMs }));
-      const holds = (await sink.listLegalHolds()).filter((h) => h.tenantId === tenantId)
+      const holds = (state ? state.holds() : await sink.listLegalHolds()).filter((h) => h.tenantId === tenantId)
         .map(({ deviceId, held, changedAtMs }) => ({ deviceId, held, changedAtMs }));
       return { rules, holds };
     },
