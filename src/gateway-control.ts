@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import type { ControlKind } from './control/control-kinds.ts';
 import type { ChangeEvent, ChangeEventOf, ControlStore } from './control/control-store.ts';
+import { tenantsFileSource } from './admin/tenant-overrides.ts';
 import { importLegacyFiles, legacySources } from './control/legacy-import.ts';
 import { openControlStore } from './control/open-control-store.ts';
 import type { GatewayConfig } from './config/schema.ts';
@@ -21,9 +22,9 @@ export async function openGatewayControlStore(config: GatewayConfig, resolvePath
   const dataDir = resolvePath(config.dataDir);
   const store = await openControlStore(config.controlStore, dataDir, log);
   try {
-    await importLegacyFiles(store, legacySources({
+    await importLegacyFiles(store, [...legacySources({
       adminDir: join(dataDir, 'admin'), privacyDir: join(dataDir, 'privacy'), pkiRegistry: pkiPaths(resolvePath(config.pkiDir)).registry,
-    }), log);
+    }), tenantsFileSource(join(dataDir, 'admin'))], log);
   } catch (err) {
     await store.close();
     throw err;

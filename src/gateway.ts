@@ -103,10 +103,11 @@ export class Gateway {
     log.info({ event: 'control_store_open', backend: control.backend, version: control.version }, `control store open (${control.backend}, version ${control.version})`);
     let gw: Gateway;
     try {
-      const tenantOverrides = new TenantOverrides(resolve(baseDir, opts.config.dataDir, 'admin'));
+      const tenantOverrides = new TenantOverrides(control);
       // Re-parsing a parsed config is the identity; with API changes it validates them as a reload would.
       const config = parseConfig(tenantOverrides.apply(opts.config), '(config with admin API changes)');
       gw = new Gateway(config, baseDir, log, tenantOverrides, opts.config, control);
+      gw.tenantsVersion = control.version;
     } catch (err) {
       await control.close();
       throw err;
@@ -292,8 +293,28 @@ export class Gateway {
         for (const e of events) if (e.value) this.keys.sealer.forgetDevice(e.value.tenantId, e.value.deviceId);
       },
       'retention-rule': () => this.onRetentionChange(),
+      'tenant-app': (events) => this.onTenantOverridesChange(events),
+      'tenant-group': (events) => this.onTenantOverridesChange(events),
       'legal-hold': () => this.onRetentionChange(),
     }, this.log);
+  }
+
+  /** The control-store version of the tenant overrides in force. */
+  private tenantsVersion = 0;
+
+  /**
+   * Apps or device groups changed by another process (another gateway's admin
+   * API): checked like a reload, then in force; sessions of a deleted app are
+   * closed. A change that does not validate against this gateway's config is
+   * refused and logged, and what is in force stays.
+   */
+  private onTenantOverridesChange(events: readonly { version: number }[]): void {
+    if (events.every((e) => e.version <= this.tenantsVersion)) return;
+    const source = 'control-store';
+    const checked = checkConfig(this.tenantOverrides.apply(this.baseConfig), source, this.privacy, this.policyOverrides, this.log);
+    if (!checked.ok) return;
+    this.install(checked.next, source);
+    this.tenantsVersion = this.control.version;
   }
 
   /**
@@ -346,12 +367,14 @@ export class Gateway {
    * then in force for the next message (grants, privacy groups, retention).
    * Throws TIQ_ERR_BAD_REQUEST with every problem; a refused change is not persisted.
    */
-  changeTenants(next: TenantOverridesState, change: TenantChange): void {
+  async changeTenants(next: TenantOverridesState, change: TenantChange): Promise<void> {
     const source = `admin-api:${change.action}`;
     const checked = checkConfig(this.tenantOverrides.apply(this.baseConfig, next), source, this.privacy, this.policyOverrides, this.log);
     if (!checked.ok) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: checked.problems });
-    this.tenantOverrides.commit(next);
+    await this.tenantOverrides.commit(next, change.actor);
+    // Installed here, synchronously after the commit: the feed's echo of this change is then already in force.
     this.install(checked.next, source);
+    this.tenantsVersion = this.control.version;
     this.log.info({ event: 'tenants_changed', tenantId: change.tenantId, action: change.action, actor: change.actor }, 'tenant settings changed through the admin API');
   }
 

@@ -58,7 +58,7 @@ export interface TenantChange {
 }
 
 /** Validates a staged state like a reload, then commits it and puts it in force (the gateway: Gateway.changeTenants). */
-export type ApplyTenantChange = (next: TenantOverridesState, change: TenantChange) => void;
+export type ApplyTenantChange = (next: TenantOverridesState, change: TenantChange) => Promise<void>;
 
 export function tenantChangesAdmin(store: TenantOverrides, apply: ApplyTenantChange): AdminTenantChanges {
   const grantOf = (g: AppGrantInput) => ({ ...(g.streams ? { streams: [...g.streams] } : {}), ...(g.deviceGroups ? { deviceGroups: [...g.deviceGroups] } : {}) });
@@ -68,7 +68,7 @@ export function tenantChangesAdmin(store: TenantOverrides, apply: ApplyTenantCha
     putDeviceGroup: (t, g, devices, actor) => apply(store.withGroup(t, g, devices), { actor, action: 'device-groups.put', tenantId: t, target: `device-group:${g}` }),
     deleteDeviceGroup: (t, g, actor) => apply(store.withGroup(t, g, null), { actor, action: 'device-groups.delete', tenantId: t, target: `device-group:${g}` }),
     // Registration changes no config: nothing to validate or reload.
-    registerDevice: (t, d, device) => store.commit(store.withDevice(t, d, device)),
+    registerDevice: (t, d, device) => store.commit(store.withDevice(t, d, device), device.registeredBy),
     registeredDevices: (t) => store.devices(t),
   };
 }

@@ -40,11 +40,11 @@ export interface AppGrantInput {
  * TIQ_ERR_BAD_REQUEST with every problem. Callers check references first.
  */
 export interface AdminTenantChanges {
-  putApp(tenantId: string, appId: string, grant: AppGrantInput, actor: string): void;
-  deleteApp(tenantId: string, appId: string, actor: string): void;
-  putDeviceGroup(tenantId: string, group: string, devices: readonly string[], actor: string): void;
-  deleteDeviceGroup(tenantId: string, group: string, actor: string): void;
-  registerDevice(tenantId: string, deviceId: string, device: RegisteredDevice): void;
+  putApp(tenantId: string, appId: string, grant: AppGrantInput, actor: string): Promise<void>;
+  deleteApp(tenantId: string, appId: string, actor: string): Promise<void>;
+  putDeviceGroup(tenantId: string, group: string, devices: readonly string[], actor: string): Promise<void>;
+  deleteDeviceGroup(tenantId: string, group: string, actor: string): Promise<void>;
+  registerDevice(tenantId: string, deviceId: string, device: RegisteredDevice): Promise<void>;
   registeredDevices(tenantId: string): Readonly<Record<string, RegisteredDevice>>;
 }
 

@@ -6,7 +6,7 @@
  * TIQ_ERR_CONTROL_STORE rather than being silently skipped.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { TiqError } from '../errors.ts';
+import { isTiqError, TiqError } from '../errors.ts';
 import type { LegalHoldValue, RetentionRuleValue } from './control-kinds.ts';
 import type { ControlStore, ControlStoreLogger, ControlWrite } from './control-store.ts';
 import { holdKey, ruleKey } from './retention-state.ts';
@@ -60,6 +60,7 @@ export async function importLegacyFiles(store: ControlStore, sources: readonly L
     try {
       writes = source.parse(readFileSync(source.path, 'utf8'));
     } catch (err) {
+      if (isTiqError(err)) throw err;
       throw new TiqError('TIQ_ERR_CONTROL_STORE', { source: source.path, problems: [`cannot import: ${(err as Error).message}`] });
     }
     // A key the store already has was written since (by a newer process): it wins over the file.

@@ -69,9 +69,9 @@ export class AdminFixture {
   records = new MemoryRecords();
   keys = new MemoryKeys();
   retention = new MemoryRetention();
-  readonly tenantOverrides = new TenantOverrides(join(this.dir, 'data', 'admin'));
+  tenantOverrides!: TenantOverrides;
   /** GATEWAY_CONFIG with the API's tenant changes. */
-  config: GatewayConfig = parseConfig(this.tenantOverrides.apply(GATEWAY_CONFIG));
+  config: GatewayConfig = parseConfig(GATEWAY_CONFIG);
   private signingKey!: CryptoKey;
 
   control!: ControlStore;
@@ -79,6 +79,8 @@ export class AdminFixture {
   async start(): Promise<this> {
     initPki(this.pkiDir, ['localhost', '127.0.0.1']);
     this.control = await SqliteControlStore.open({ path: join(this.dir, 'data', 'control.db') });
+    this.tenantOverrides = new TenantOverrides(this.control);
+    this.config = parseConfig(this.tenantOverrides.apply(GATEWAY_CONFIG));
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     this.signingKey = privateKey;
     const jwksFile = join(this.dir, 'jwks.json');
@@ -88,7 +90,7 @@ export class AdminFixture {
     const config = () => this.config;
     this.deps = {
       tenants: tenantsAdmin(config),
-      tenantChanges: tenantChangesAdmin(this.tenantOverrides, (next) => this.changeTenants(next)),
+      tenantChanges: tenantChangesAdmin(this.tenantOverrides, (next, change) => this.changeTenants(next, change.actor)),
       pki,
       privacy: this.privacyDeps(config),
       privateMode: createPrivateModeRegistry({ dir: join(this.dir, 'data', 'privacy') }),
@@ -111,10 +113,10 @@ export class AdminFixture {
   }
 
   /** Like Gateway.changeTenants, without the broker: validate base + changes, persist, put in force. */
-  private changeTenants(next: TenantOverridesState): void {
+  private async changeTenants(next: TenantOverridesState, actor: string): Promise<void> {
     const result = GatewayConfigSchema.safeParse(this.tenantOverrides.apply(GATEWAY_CONFIG, next));
     if (!result.success) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: result.error.issues.map((i) => i.message) });
-    this.tenantOverrides.commit(next);
+    await this.tenantOverrides.commit(next, actor);
     this.config = result.data;
   }
 

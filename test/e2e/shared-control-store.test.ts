@@ -2,7 +2,8 @@
  * Two gateways sharing one control store on a real PostgreSQL (embedded):
  * a change made through one gateway's admin API reaches the other through
  * LISTEN/NOTIFY and is applied there within a second: a revocation closes
- * the live session it holds, a restriction refuses, a hold binds.
+ * the live session it holds, a restriction refuses, a deleted app is
+ * disconnected, a hold binds.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -17,12 +18,13 @@ import { startTestPostgres } from '../helpers/postgres.ts';
 
 function call(port: number, pem: ClientPem, method: string, path: string, body: unknown): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const req = request({ host: '127.0.0.1', port, method, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost', headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
     req.on('error', reject);
-    req.end(JSON.stringify(body));
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -106,6 +108,15 @@ if (!available.ok) {
         await new Promise((r) => c.child.once('exit', r));
       }
     }, 180_000);
+
+    it('deleting an app through gateway A closes its session on gateway B within a second and refuses its next CONNECT there', async () => {
+      const pem = pki.app('globex', 'dashboard');
+      const app = await connect(b.port, pem, { clientId: 'globex-dash' });
+      clients.push(app);
+      expect(await viaA('DELETE', '/v1/tenants/globex/apps/dashboard', undefined)).toBe(200);
+      await vi.waitFor(() => expect(b.logs.events('access_withdrawn_disconnect').length).toBeGreaterThan(0), { timeout: 1000, interval: 20 });
+      await expect(connect(b.port, pem, { clientId: 'globex-dash', reconnectPeriod: 0 })).rejects.toThrow();
+    });
 
     it('a legal hold set through gateway A binds on gateway B within a second', async () => {
       expect(b.gateway.retention.policy.isHeld('acme', 'truck-3')).toBe(false);

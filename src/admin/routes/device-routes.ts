@@ -46,7 +46,7 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
       throw new TiqError('TIQ_ERR_CONFLICT', { problems: [`deviceId: ${deviceId} is already registered`] });
     }
     const registration = { registeredAt: new Date().toISOString(), registeredBy: principalOf(request).actor, ...(note !== undefined ? { note } : {}) };
-    deps.tenantChanges.registerDevice(tenant, deviceId, registration);
+    await deps.tenantChanges.registerDevice(tenant, deviceId, registration);
     noteAudit(request, `device=${deps.audit.pseudonyms.device(tenant, deviceId)}`);
     reply.code(201);
     return { deviceId, ...registration };
