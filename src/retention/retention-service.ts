@@ -113,7 +113,8 @@ export class RetentionService {
   async setHold(req: { tenantId: string; deviceId?: string; held: boolean; actor?: string }): Promise<{ flagged: number }> {
     const hold = { tenantId: req.tenantId, deviceId: req.deviceId ?? '', held: req.held, changedAtMs: this.now() };
     if (this.options.state) await this.options.state.putHold(hold, req.actor ?? 'system');
-    else await this.storage.sinkFor(req.tenantId).putLegalHold(hold);
+    // The sink keeps a copy either way: its sweep checks stored holds in the same statement that deletes.
+    await this.storage.sinkFor(req.tenantId).putLegalHold(hold);
     await this.load();
     const flagged = await this.reflagTenant(req.tenantId);
     this.options.logger?.info({ tenantId: req.tenantId, deviceId: req.deviceId, held: req.held, flagged }, req.held ? 'legal hold set' : 'legal hold released');
