@@ -14,6 +14,7 @@ import { openControlStore } from './control/open-control-store.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import type { Logger } from './log.ts';
 import { pkiPaths } from './pki/pki-store.ts';
+import { policiesFileSource } from './privacy/policy-overrides.ts';
 
 export type ControlHandlers = { readonly [K in ControlKind]?: (events: readonly ChangeEventOf<K>[]) => void };
 
@@ -24,7 +25,7 @@ export async function openGatewayControlStore(config: GatewayConfig, resolvePath
   try {
     await importLegacyFiles(store, [...legacySources({
       adminDir: join(dataDir, 'admin'), privacyDir: join(dataDir, 'privacy'), pkiRegistry: pkiPaths(resolvePath(config.pkiDir)).registry,
-    }), tenantsFileSource(join(dataDir, 'admin'))], log);
+    }), tenantsFileSource(join(dataDir, 'admin')), policiesFileSource(join(dataDir, 'privacy'))], log);
   } catch (err) {
     await store.close();
     throw err;

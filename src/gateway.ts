@@ -92,7 +92,7 @@ export class Gateway {
     this.codec = TelemetryCodec.load();
     this.checkStreams();
     this.privateMode = createPrivateModeRegistry({ dir: this.path(`${config.dataDir}/privacy`) });
-    this.policyOverrides = new PolicyOverrides(this.path(`${config.dataDir}/privacy`));
+    this.policyOverrides = new PolicyOverrides(control);
     this.privacy = createPrivacyEngine({ tenants: this.policyOverrides.apply(privacySourcesFromConfig(config)), privateMode: this.privateMode });
   }
 
@@ -262,8 +262,9 @@ export class Gateway {
    * policy in force (a changed policy needs a higher version), persisted,
    * applied to the next message. Throws TIQ_ERR_POLICY_INVALID.
    */
-  putPolicy(tenantId: string, policy: unknown, actor: string): { policyId: string; policyVersion: number } {
-    const inForce = this.policyOverrides.put(this.privacy, privacySourcesFromConfig(this.currentConfig), tenantId, policy);
+  async putPolicy(tenantId: string, policy: unknown, actor: string): Promise<{ policyId: string; policyVersion: number }> {
+    const inForce = await this.policyOverrides.put(this.privacy, privacySourcesFromConfig(this.currentConfig), tenantId, policy, actor);
+    this.policiesVersion = this.control.version;
     // The admin API's route audits the call (actor, role, result); the gateway only logs.
     this.log.info({ event: 'policy_put', tenantId, actor, ...inForce }, 'privacy policy replaced through the admin API');
     return inForce;
@@ -294,10 +295,32 @@ export class Gateway {
       },
       'retention-rule': () => this.onRetentionChange(),
       'tenant-app': (events) => this.onTenantOverridesChange(events),
+      'policy': (events) => { if (events.some((e) => e.version > this.policiesVersion)) this.onPolicyChange(); },
       'tenant-group': (events) => this.onTenantOverridesChange(events),
       'legal-hold': () => this.onRetentionChange(),
     }, this.log);
   }
+
+  /**
+   * A policy put through another gateway sharing the store: validated like a
+   * reload (it was validated where it was put, against that gateway's config),
+   * then in force for the next message. A refused one is logged; the policy
+   * in force stays.
+   */
+  private onPolicyChange(): void {
+    const sources = this.policyOverrides.apply(privacySourcesFromConfig(this.currentConfig));
+    const problems = this.privacy.validate(sources);
+    if (problems.length) {
+      this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_POLICY_INVALID', source: 'control-store', problems }, 'privacy policy change refused; previous one stays in force');
+      return;
+    }
+    this.privacy.update(sources);
+    const policies = Object.fromEntries(this.directory.ids().map((t) => [t, this.privacy.policyOf(t)]));
+    this.log.info({ event: 'policy_changed', source: 'control-store', policies }, 'privacy policy changed through the control store');
+  }
+
+  /** The control-store version of the policy overrides this gateway put in force itself. */
+  private policiesVersion = 0;
 
   /** The control-store version of the tenant overrides in force. */
   private tenantsVersion = 0;

@@ -68,7 +68,7 @@ export interface AdminPrivacy {
   /** Policy id and version in force, as records carry them. */
   inForce(tenantId: string): { readonly policyId: string; readonly policyVersion: number } | undefined;
   /** Replaces the tenant's policy (validated; persisted; effective on the next message). Throws TIQ_ERR_POLICY_INVALID. */
-  put(tenantId: string, policy: unknown, actor: string): { readonly policyId: string; readonly policyVersion: number };
+  put(tenantId: string, policy: unknown, actor: string): Promise<{ readonly policyId: string; readonly policyVersion: number }>;
 }
 
 export interface RetentionView {

@@ -123,9 +123,9 @@ export class AdminFixture {
   /** The real policy engine with API overrides, as the gateway wires them. */
   private privacyDeps(config: () => GatewayConfig) {
     const base = privacySourcesFromConfig(GATEWAY_CONFIG);
-    const overrides = new PolicyOverrides(join(this.dir, 'data', 'privacy'));
+    const overrides = new PolicyOverrides(this.control);
     const engine = createPrivacyEngine({ tenants: overrides.apply(base) });
-    return privacyAdmin(config, engine, { get: (t) => overrides.get(t), put: (t, policy) => overrides.put(engine, base, t, policy) });
+    return privacyAdmin(config, engine, { get: (t) => overrides.get(t), put: (t, policy, actor) => overrides.put(engine, base, t, policy, actor) });
   }
 
   async close(): Promise<void> {

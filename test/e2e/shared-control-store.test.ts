@@ -118,6 +118,12 @@ if (!available.ok) {
       await expect(connect(b.port, pem, { clientId: 'globex-dash', reconnectPeriod: 0 })).rejects.toThrow();
     });
 
+    it('a privacy policy put through gateway A is in force on gateway B within a second', async () => {
+      const policy = { policyId: 'shared', version: 9, defaults: { '*': { action: 'strip' } } };
+      expect(await viaA('PUT', '/v1/tenants/acme/privacy-policy', { policy })).toBe(200);
+      await vi.waitFor(() => expect(b.gateway.privacy.policyOf('acme')).toEqual({ policyId: 'shared', policyVersion: 9 }), { timeout: 1000, interval: 20 });
+    });
+
     it('a legal hold set through gateway A binds on gateway B within a second', async () => {
       expect(b.gateway.retention.policy.isHeld('acme', 'truck-3')).toBe(false);
       expect(await viaA('PUT', '/v1/tenants/acme/legal-holds', { deviceId: 'truck-3', held: true })).toBe(200);
