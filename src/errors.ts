@@ -67,6 +67,7 @@ export const ERROR_CATALOGUE = {
 
   // Storage
   TIQ_ERR_STORE_UNAVAILABLE: spec('storage sink is unavailable', true, 'not-acknowledged', 503),
+  TIQ_ERR_CONTROL_STORE: spec('control store (operator state and its change feed) is unavailable', true, 'none', 503),
 
   // Operations
   TIQ_ERR_CONFIG: spec('configuration is invalid', false, 'none', 500),

@@ -11,13 +11,12 @@ import { loadConfig } from '../config/load.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { TiqError, toTiqError } from '../errors.ts';
 import { assertValidId } from '../identity/identity.ts';
-import { shredDevice, writeShredReceipt } from '../keys/crypto-shred.ts';
+import { shredDevice, writeShredReceipt, type ShredReceipt } from '../keys/crypto-shred.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import type { DataKeyStore } from '../keys/key-provider.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
 import { exitCodeFor } from './context.ts';
 import type { AdminClient } from '../admin/admin-client.ts';
-import type { ShredReceipt } from '../keys/crypto-shred.ts';
 import { viaGatewayOrLocally, type OfflineState } from './state-path.ts';
 
 export interface OpenedDataKeyStore {
@@ -43,6 +42,8 @@ export interface KeysCommandDeps {
   readonly err?: (text: string) => void;
   readonly now?: () => number;
   readonly kmsClientConfig?: KMSClientConfig;
+  /** Records the shred in the control store, so a running gateway evicts the device's cached keys. */
+  readonly recordShred?: (config: GatewayConfig, receipt: ShredReceipt) => Promise<void>;
 }
 
 async function unwiredStore(): Promise<OpenedDataKeyStore> {
@@ -115,6 +116,8 @@ export function registerKeysCommands(program: Command, partialDeps: Partial<Keys
           // GDPR Art. 17(3)(e): held data is kept, on this path as through the API.
           if (await opened.isHeld(tenantId, deviceId)) throw new TiqError('TIQ_ERR_LEGAL_HOLD');
           const r = await shredDevice(ctx, { tenantId, deviceId, actor: typeof opts.actor === 'string' ? opts.actor : osUser(deps), ...(deps.now ? { now: deps.now } : {}) });
+          // The tombstone in the control store: every gateway evicts the device's keys, a restore re-applies it.
+          await deps.recordShred?.(config, r);
           return { result: r, note: `receipt=${r.receiptId} destroyed=${r.destroyedCount}` };
         });
         saveReceipt(deps, config, opts, receipt);

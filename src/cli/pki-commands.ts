@@ -11,6 +11,7 @@ import { initPki, issueIdentity, nameOf, pkiPaths } from '../pki/pki-store.ts';
 import { writeFileAtomic, writePrivateKey } from '../pki/secure-files.ts';
 import { action, cliConfig, pkiDirOf, printTable } from './context.ts';
 import { viaGatewayOrLocally } from './state-path.ts';
+import { withControlStore } from './control-access.ts';
 
 type Opts = Record<string, string>;
 
@@ -108,8 +109,9 @@ export function registerPkiCommands(program: Command): void {
     .option('--tenant <tenant>')
     .option('--json', 'machine-readable output')
     .action(action(async (opts: { tenant?: string; json?: boolean }, cmd: Command) => {
-      const reg = new IssuanceRegistry(pkiPaths(pkiDirOf(cliConfig(cmd))).registry);
-      const rows = reg.list(opts.tenant ? { tenantId: opts.tenant } : {});
+      const loaded = cliConfig(cmd);
+      const rows = await withControlStore(loaded.config, async (store) =>
+        new IssuanceRegistry(pkiPaths(pkiDirOf(loaded)).registry, store).list(opts.tenant ? { tenantId: opts.tenant } : {}));
       if (opts.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
       else printTable(rows.map((r) => ({ serial: r.serial, kind: r.kind, identity: r.subject, notAfter: r.notAfter, status: r.status })));
     }));
@@ -127,7 +129,7 @@ export function registerPkiCommands(program: Command): void {
       const serials = await viaGatewayOrLocally(loaded.config, {
         online: async (c) => (await c.json('POST', t.path, t.body))['revoked'] as string[],
         offline: (state) => state.audited({ action: t.verb, tenant: t.tenant, device: t.device, target: t.target }, async () => {
-          const revoked = new IssuanceRegistry(pkiPaths(pkiDirOf(loaded)).registry).revoke(t.match, opts['actor']!).map((r) => r.serial);
+          const revoked = (await withControlStore(loaded.config, (store) => new IssuanceRegistry(pkiPaths(pkiDirOf(loaded)).registry, store).revoke(t.match, opts['actor']!))).map((r) => r.serial);
           return { result: revoked, note: `revoked=${revoked.join(',') || 'none'}` };
         }),
       });

@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { recordShred } from '../control/shred-tombstone.ts';
+import { withControlStore } from './control-access.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerConfigCommands } from './config-commands.ts';
@@ -40,7 +42,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   registerPkiCommands(program);
   registerSimulateCommand(program);
   registerPolicyCommands(program);
-  registerKeysCommands(program, { openDataKeyStore });
+  registerKeysCommands(program, { openDataKeyStore, recordShred: (config, receipt) => withControlStore(config, (store) => recordShred(store, receipt)) });
   registerRecordsCommands(program, { openRecord: lazyRecordOpener(program), decode: configDecoder(program) });
   registerAdminCommands(program);
   registerAuditCommands(program);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { AdminConfigSchema } from './admin-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
+import { ControlStoreConfigSchema } from './control-config.ts';
 import { KeysConfigSchema, TenantKeysConfigSchema } from './keys-config.ts';
 import { LimitsConfigSchema, TenantQuotasSchema } from './limits-config.ts';
 import { MetricsConfigSchema, TracingConfigSchema } from './observability-config.ts';
@@ -96,6 +97,8 @@ export const GatewayConfigSchema = z.object({
   metrics: MetricsConfigSchema.prefault({}),
   /** OpenTelemetry traces over OTLP/HTTP (docs/operations.md). */
   tracing: TracingConfigSchema.prefault({}),
+  /** Operator-owned state and its change feed (docs/control-store.md); default: SQLite `control.db` in dataDir. */
+  controlStore: ControlStoreConfigSchema.optional(),
 }).strict();
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;

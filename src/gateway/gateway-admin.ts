@@ -3,7 +3,6 @@
  * tenants, privacy engine, keys, storage and retention the broker uses, plus
  * the restriction and objection registries and the audit log.
  */
-import { join } from 'node:path';
 import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from '../admin/admin-adapters.ts';
 import type { AdminDeps } from '../admin/admin-deps.ts';
 import { traceAdminRequests } from '../admin/admin-tracing.ts';
@@ -11,6 +10,7 @@ import { createAdminServer, type AdminServer } from '../admin/admin-server.ts';
 import { ObjectionRegistry } from '../admin/objection-registry.ts';
 import { RestrictionRegistry } from '../admin/restriction-registry.ts';
 import { AuditLog, auditDirOf } from '../audit/audit-log.ts';
+import type { ControlStore } from '../control/control-store.ts';
 import type { Gateway } from './gateway.ts';
 import type { DataDirLock } from '../instance/data-dir-lock.ts';
 import { ensureLocalOperator, LOCAL_OPERATOR } from '../instance/local-operator.ts';
@@ -22,10 +22,10 @@ export interface AdminParts {
   readonly audit: AuditLog;
 }
 
-export function openAdminParts(dataDir: string): AdminParts {
+export function openAdminParts(dataDir: string, control: ControlStore): AdminParts {
   return {
-    restrictions: new RestrictionRegistry(join(dataDir, 'admin')),
-    objections: new ObjectionRegistry(join(dataDir, 'admin')),
+    restrictions: new RestrictionRegistry(control),
+    objections: new ObjectionRegistry(control),
     audit: new AuditLog(auditDirOf(dataDir)),
   };
 }
@@ -35,14 +35,14 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
   return {
     tenants: tenantsAdmin(current),
     tenantChanges: tenantChangesAdmin(gw.tenantOverrides, (next, change) => gw.changeTenants(next, change)),
-    pki: pkiAdmin(gw.path(gw.config.pkiDir)),
+    pki: pkiAdmin(gw.path(gw.config.pkiDir), gw.control),
     privacy: privacyAdmin(current, gw.privacy, {
       get: (t) => gw.policyOverrides.get(t),
       put: (t, policy, actor) => gw.putPolicy(t, policy, actor),
     }),
     privateMode: gw.privateMode,
-    retention: retentionAdmin(gw.retention, gw.storage),
-    keys: keysAdmin(gw.keys),
+    retention: retentionAdmin(gw.retention, gw.storage, gw.control),
+    keys: keysAdmin(gw.keys, gw.control),
     records: recordsAdmin({
       sinks: gw.storage,
       openRecord: (r) => gw.keys.sealer.open(r),

@@ -77,7 +77,7 @@ describe('thingiq records / retention', () => {
     expect((await cli('retention', 'hold', '--tenant', 'acme', '--device', 'truck-1', '--off')).out).toContain('released');
     expect((await cli('retention', 'sweep')).out).toContain('deleted 2 expired records');
     expect((await cli('records', 'count', '--tenant', 'acme')).out).toBe('1\n');
-  });
+  }, 120_000);
 
   test('invalid input is refused with a code and exit status 2 (a usage problem)', async () => {
     const bad = await cli('records', 'count', '--tenant', 'Acme!');

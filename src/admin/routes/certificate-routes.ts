@@ -55,7 +55,7 @@ export function registerCertificateRoutes({ app, deps }: RouteContext): void {
     if (body.serial !== undefined && !deps.pki.listCertificates(tenant).some((c) => c.uri === uri && normaliseSerial(c.serial) === normaliseSerial(body.serial!))) {
       throw new TiqError('TIQ_ERR_NOT_FOUND');
     }
-    const revoked = deps.pki.revoke(body.serial !== undefined ? { serial: body.serial } : { uri }, principalOf(request).actor);
+    const revoked = await deps.pki.revoke(body.serial !== undefined ? { serial: body.serial } : { uri }, principalOf(request).actor);
     noteAudit(request, `revoked=${revoked.map((r) => r.serial).join(',') || 'none'}`);
     return { revoked: revoked.map((r) => r.serial) };
   });
@@ -70,7 +70,7 @@ export function registerCertificateRoutes({ app, deps }: RouteContext): void {
   route(app, 'POST', '/v1/certificates/:serial/revoke', { needs: 'operator', action: 'certificates.revoke' }, async (request) => {
     const serial = param(request, 'serial', SERIAL);
     // Like the device route: an unknown or already revoked serial revokes nothing and says so.
-    const revoked = deps.pki.revoke({ serial }, principalOf(request).actor);
+    const revoked = await deps.pki.revoke({ serial }, principalOf(request).actor);
     noteAudit(request, `revoked=${revoked.map((r) => r.serial).join(',') || 'none'}`);
     return { revoked: revoked.map((r) => r.serial) };
   });

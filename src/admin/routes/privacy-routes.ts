@@ -24,7 +24,7 @@ export function registerPrivacyRoutes({ app, deps }: RouteContext): void {
   route(app, 'PUT', '/v1/tenants/:tenant/privacy-policy', { needs: 'tenant-admin', action: 'privacy.put' }, async (request) => {
     const { tenant } = idsOf(request);
     const { policy } = parseInput(ValidateBody, request.body);
-    const inForce = deps.privacy.put(tenant, policy, principalOf(request).actor);
+    const inForce = await deps.privacy.put(tenant, policy, principalOf(request).actor);
     noteAudit(request, `policy=${inForce.policyId}@${inForce.policyVersion}`);
     return { inForce };
   });

@@ -1,6 +1,6 @@
 /** Retention rules (re-tag what is stored) and legal holds. */
 import { z } from 'zod';
-import { noteAudit } from '../route-access.ts';
+import { noteAudit, principalOf } from '../route-access.ts';
 import { IdSchema, idsOf, parseInput, route, type RouteContext } from './route.ts';
 
 const Id = IdSchema;
@@ -20,7 +20,7 @@ export function registerRetentionRoutes({ app, deps }: RouteContext): void {
   route(app, 'PUT', '/v1/tenants/:tenant/retention/rules', { needs: 'tenant-admin', action: 'retention.rule.set' }, async (request) => {
     const { tenant } = idsOf(request);
     const body = parseInput(RuleBody, request.body);
-    const result = await deps.retention.setRule({ tenantId: tenant, ...body });
+    const result = await deps.retention.setRule({ tenantId: tenant, ...body, actor: principalOf(request).actor });
     noteAudit(request, `stream=${body.stream} days=${body.days} retagged=${result.retagged}`);
     return result;
   });
@@ -29,7 +29,7 @@ export function registerRetentionRoutes({ app, deps }: RouteContext): void {
   route(app, 'PUT', '/v1/tenants/:tenant/legal-holds', { needs: 'operator', action: 'retention.hold.set' }, async (request) => {
     const { tenant } = idsOf(request);
     const body = parseInput(HoldBody, request.body);
-    const result = await deps.retention.setHold({ tenantId: tenant, held: body.held, ...(body.deviceId ? { deviceId: body.deviceId } : {}) });
+    const result = await deps.retention.setHold({ tenantId: tenant, held: body.held, actor: principalOf(request).actor, ...(body.deviceId ? { deviceId: body.deviceId } : {}) });
     const subject = body.deviceId ? deps.audit.pseudonyms.device(tenant, body.deviceId) : 'tenant';
     noteAudit(request, `held=${body.held} subject=${subject} flagged=${result.flagged}`);
     return result;

@@ -74,7 +74,7 @@ export function registerSubjectRoutes({ app, deps }: RouteContext): void {
   route(app, 'POST', '/v1/tenants/:tenant/devices/:device/objections', { needs: 'tenant-admin', action: 'subjects.objection' }, async (request, reply) => {
     const { tenant, device } = idsOf(request);
     const body = parseInput(ObjectionBody, request.body);
-    const o = deps.objections.record({ tenantId: tenant, deviceId: device, purpose: body.purpose, actor: principalOf(request).actor, reason: body.reason ?? '' });
+    const o = await deps.objections.record({ tenantId: tenant, deviceId: device, purpose: body.purpose, actor: principalOf(request).actor, reason: body.reason ?? '' });
     noteAudit(request, `purpose=${body.purpose}`);
     reply.code(201);
     return { purpose: o.purpose, timeMs: o.timeMs };
