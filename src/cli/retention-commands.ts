@@ -4,6 +4,7 @@
  * under the data directory's lock (state-path.ts). Either way the action is
  * audited as the local operator, and the sweep never deletes held records.
  */
+import { exitCodeFor } from './context.ts';
 import type { Command } from 'commander';
 import type { Writable } from 'node:stream';
 import type { AdminClient } from '../admin/admin-client.ts';
@@ -34,7 +35,7 @@ export function registerRetentionCommands(program: Command, io: { stdout: Writab
     } catch (err) {
       const detail = isTiqError(err) && err.detail ? ` ${JSON.stringify(err.detail)}` : '';
       io.stderr.write(`${(err as Error).message}${detail}\n`);
-      process.exitCode = 1;
+      process.exitCode = exitCodeFor(err);
     }
   };
 

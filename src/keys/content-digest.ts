@@ -10,7 +10,8 @@
  * never in the database, so the stored digest says nothing about the content.
  */
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeSecretFileAtomic } from './secure-file.ts';
 import { dirname } from 'node:path';
 import { TiqError } from '../errors.ts';
 
@@ -21,11 +22,16 @@ export const CONTENT_DIGEST_SECRET_FILE = 'idempotency.key';
 export function loadOrCreateDigestSecret(path: string): KeyObject {
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Written whole to a temporary name, then linked: a crash never leaves half a secret, and of a
+    // gateway and a CLI starting together only one secret wins (link fails with EEXIST for the other).
+    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    writeSecretFileAtomic(tmp, `${randomBytes(32).toString('hex')}\n`);
     try {
-      // 'wx': a gateway and a CLI starting together must not both write a secret.
-      writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+      linkSync(tmp, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(tmp, { force: true });
     }
     chmodSync(path, 0o600);
   }

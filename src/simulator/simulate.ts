@@ -3,7 +3,8 @@
  * sensor readings over mutual TLS, with certificates issued (or reused) from
  * the gateway's CA. A demonstration and a load source.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../pki/secure-files.ts';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { TelemetryCodec } from '../messages/codec.ts';
@@ -93,7 +94,7 @@ export async function simulate(o: SimulateOptions): Promise<SimulateResult> {
   await new Promise((r) => setTimeout(r, Math.max(0, endAt - Date.now())));
   timers.forEach(clearInterval);
   clearInterval(progress);
-  vehicles.forEach((v, i) => writeFileSync(seqFiles[i]!, `${v.sequence}\n`, { mode: 0o600 }));
+  vehicles.forEach((v, i) => writeFileAtomic(seqFiles[i]!, `${v.sequence}\n`, 0o600));
   await new Promise((r) => setTimeout(r, 500));
   await Promise.all(clients.map((c) => c.endAsync()));
   return { sent, acknowledged, errors };

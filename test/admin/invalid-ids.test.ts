@@ -17,7 +17,7 @@ import { TestPki, type ClientPem } from '../helpers/pki.ts';
 
 const INVALID = ['A B<x>\n', '../acme/truck-1', 'Truck-1', '-truck', 'truck_1', 'a'.repeat(64), 'truck-1\u0000', 'camión'];
 /** Valid values per path parameter: with one of them replaced by an invalid id, only that id is wrong. */
-const VALID_PARAM: Record<string, string> = { tenant: 'acme', device: 'truck-1', app: 'dashboard', group: 'trucks' };
+const VALID_PARAM: Record<string, string> = { tenant: 'acme', device: 'truck-1', app: 'dashboard', group: 'trucks', operator: 'alice', serial: '0a1b2c' };
 /** A valid body per operation that takes ids in its body; the test fails for an operation missing here. */
 const VALID_BODY: Record<string, Record<string, unknown>> = {
   'apps.put': { streams: ['location'], deviceGroups: ['trucks'] },
@@ -118,6 +118,13 @@ describe('ids in the admin API', () => {
         expect(VALID_PARAM[param], `a valid value for path parameter ${param}`).toBeDefined();
         for (const bad of INVALID) {
           const url = path.replace(/\{(\w+)\}/g, (_, p: string) => encodeURIComponent(p === param ? bad : VALID_PARAM[p]!));
+          if (param === 'serial') {
+            // A serial is hex, not an id: refused as a bad request, and nothing persisted either.
+            const res = await api(method, url, body ?? {});
+            checked++;
+            if (res.status !== 400) failures.push(`${method} ${path} serial=${JSON.stringify(bad)}: ${res.status}`);
+            continue;
+          }
           await expectRefused(`${method} ${path} ${param}=${JSON.stringify(bad)}`, method, url, body ?? (method === 'GET' || method === 'DELETE' ? undefined : {}));
         }
       }
