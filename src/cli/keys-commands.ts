@@ -187,7 +187,7 @@ async function runRouted(deps: KeysCommandDeps, cmd: Command, a: RoutedKeysActio
   } catch (err) {
     const e = toTiqError(err);
     writeErr(deps, `thingiq keys ${cmd.name()}: ${e.message}${e.detail ? ` ${JSON.stringify(e.detail)}` : ''}`);
-    process.exitCode = 1;
+    process.exitCode = exitCodeFor(e);
   }
 }
 

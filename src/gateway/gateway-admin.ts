@@ -11,6 +11,8 @@ import { ObjectionRegistry } from '../admin/objection-registry.ts';
 import { RestrictionRegistry } from '../admin/restriction-registry.ts';
 import { AuditLog, auditDirOf } from '../audit/audit-log.ts';
 import type { ControlStore } from '../control/control-store.ts';
+import { IssuanceRegistry, normaliseSerial } from '../pki/issuance-registry.ts';
+import { pkiPaths } from '../pki/pki-store.ts';
 import type { AdminSources } from './services.ts';
 import type { DataDirLock } from '../instance/data-dir-lock.ts';
 import { ensureLocalOperator, LOCAL_OPERATOR } from '../instance/local-operator.ts';
@@ -85,7 +87,9 @@ const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
  */
 export function publishLocalAdmin(gw: AdminSources & { readonly admin: AdminParts | undefined }, lock: DataDirLock | undefined, mtlsPort: number): void {
   if (!lock) return;
-  const files = ensureLocalOperator(gw.path(gw.config.pkiDir), gw.path(gw.config.dataDir));
+  const pkiDir = gw.path(gw.config.pkiDir);
+  const revocations = new IssuanceRegistry(pkiPaths(pkiDir).registry, gw.control);
+  const files = ensureLocalOperator(pkiDir, gw.path(gw.config.dataDir), (serial) => revocations.isRevoked(normaliseSerial(serial)));
   if (files.issued) {
     gw.log.info({ event: 'local_operator_issued', certFile: files.certFile }, 'issued the local operator certificate the CLI uses to reach the admin API');
     // A new operator credential is an action like any other: audited.

@@ -8,8 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IssuanceRegistry } from '../pki/issuance-registry.ts';
-import { issueIdentity, pkiPaths, readCa } from '../pki/pki-store.ts';
+import { issueIdentity, readCa } from '../pki/pki-store.ts';
 
 export const LOCAL_OPERATOR = 'local';
 export const LOCAL_OPERATOR_ACTOR = `operator:${LOCAL_OPERATOR}`;
@@ -30,9 +29,10 @@ export function localOperatorFiles(dataDir: string): LocalOperatorFiles {
 }
 
 /** Issues the local operator's certificate when it is missing, near expiry, revoked or from another CA. */
-export function ensureLocalOperator(pkiDir: string, dataDir: string): LocalOperatorFiles & { issued: boolean } {
+/** `isRevoked` asks the revocation list in force (the control store's, through the gateway's issuance registry). */
+export function ensureLocalOperator(pkiDir: string, dataDir: string, isRevoked: (serial: string) => boolean): LocalOperatorFiles & { issued: boolean } {
   const files = localOperatorFiles(dataDir);
-  if (usable(pkiDir, files)) return { ...files, issued: false };
+  if (usable(pkiDir, files, isRevoked)) return { ...files, issued: false };
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   issueIdentity(pkiDir, { kind: 'operator', operatorName: LOCAL_OPERATOR, uri: '' }, files.dir, { days: VALID_DAYS });
   // Everything in the data directory is owner-only, certificates included.
@@ -40,14 +40,14 @@ export function ensureLocalOperator(pkiDir: string, dataDir: string): LocalOpera
   return { ...files, issued: true };
 }
 
-function usable(pkiDir: string, files: LocalOperatorFiles): boolean {
+function usable(pkiDir: string, files: LocalOperatorFiles, isRevoked: (serial: string) => boolean): boolean {
   if (!existsSync(files.certFile) || !existsSync(files.keyFile)) return false;
   try {
     const cert = new X509Certificate(readFileSync(files.certFile));
     const ca = new X509Certificate(readCa(pkiDir).certPem);
     if (!cert.verify(ca.publicKey)) return false;
     if (Date.parse(cert.validTo) - Date.now() < RENEW_BEFORE_MS) return false;
-    return !new IssuanceRegistry(pkiPaths(pkiDir).registry).isRevoked(cert.serialNumber);
+    return !isRevoked(cert.serialNumber);
   } catch {
     return false;
   }
