@@ -41,6 +41,7 @@ import type { AdminServer } from '../admin/admin-server.ts';
 import type { TenantChange } from '../admin/admin-adapters.ts';
 import { TenantOverrides, type TenantOverridesState } from '../admin/tenant-overrides.ts';
 import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
+import { WindowCounter } from '../audit/audit-aggregator.ts';
 import { checkConfig, ConfigFileWatcher, type ReloadResult } from './gateway-config.ts';
 import { registerStateMetrics } from './gateway-metrics.ts';
 
@@ -77,6 +78,8 @@ export class Gateway {
   private dekSweep: NodeJS.Timeout | undefined;
   /** Devices whose private-mode command changed the mode but is not audited yet (tenant/device). */
   private readonly unauditedCommands = new Set<string>();
+  /** Private-mode changes audited one by one per device and minute; more are folded into a summary entry. */
+  private readonly privateModeAudits = new WindowCounter(10, 60_000);
   /** Keyed digest of a device's payload, part of the idempotency key (set by openStores). */
   private contentDigest!: (payload: Buffer) => Buffer;
   readonly log: Logger;
@@ -266,8 +269,15 @@ export class Gateway {
     const key = `${tenantId}/${deviceId}`;
     if (!changed && !this.unauditedCommands.has(key)) return true;
     const subject = `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`;
+    const entry = { actor: subject, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: subject, result: 'ok' } as const;
+    if (this.admin && !this.privateModeAudits.hit(key)) {
+      // Past the per-device rate, a toggle still takes effect (privacy first) but is audited in the per-interval summary.
+      this.admin.audit.aggregator.record(`private-mode|${key}|${entry.action}`, entry).catch((err: unknown) => this.logAuditFailure(err));
+      this.unauditedCommands.delete(key);
+      return true;
+    }
     try {
-      this.admin?.audit.append({ actor: subject, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: subject, result: 'ok' });
+      this.admin?.audit.append(entry);
       this.unauditedCommands.delete(key);
       return true;
     } catch (err) {
@@ -302,10 +312,14 @@ export class Gateway {
   /** Gateway-originated actions go to the same hash-chained audit log as API calls. */
   private audit(entry: { actor: string; role: string; action: string; tenant: string; target: string }): void {
     try {
-      this.admin?.audit.append({ ...entry, result: 'ok' });
+      this.admin?.audit.commit({ ...entry, result: 'ok' }).catch((err: unknown) => this.logAuditFailure(err));
     } catch (err) {
-      this.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
+      this.logAuditFailure(err);
     }
+  }
+
+  private logAuditFailure(err: unknown): void {
+    this.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
   }
 
   /** A device restricted with "refuse" is disconnected at once; "drop" applies from its next message. */
@@ -407,6 +421,8 @@ export class Gateway {
     this.configWatcher?.close();
     if (this.admin) unwatchFile(this.admin.restrictions.path);
     await this.adminServer?.close();
+    // Summaries of folded audit events are written before the process goes.
+    await this.admin?.audit.aggregator.close().catch((err: unknown) => this.logAuditFailure(err));
     this.server?.close();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && pendingPublishes(this.broker) > 0) await new Promise((r) => setTimeout(r, 20));
