@@ -257,11 +257,12 @@ export class Gateway {
 
   /**
    * A device's private-mode command (control topic). Privacy first: the mode
-   * changes at once; the command is acknowledged only once it is audited, so
-   * an audit failure throws TIQ_ERR_AUDIT (retryable, no PUBACK) and the
-   * device's resend, no longer a change, retries the audit.
+   * changes at once; the command is acknowledged only once its audit entry
+   * is group-committed, so an audit failure rejects with TIQ_ERR_AUDIT
+   * (retryable, no PUBACK) and the device's resend, no longer a change,
+   * retries the audit. Past a per-device rate the entry is aggregated.
    */
-  private privateModeCommand(tenantId: string, deviceId: string, payload: Buffer): boolean {
+  private privateModeCommand(tenantId: string, deviceId: string, payload: Buffer): boolean | Promise<boolean> {
     const on = parsePrivateModeCommand(payload);
     if (on === undefined) return false;
     const changed = this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic');
@@ -276,14 +277,15 @@ export class Gateway {
       this.unauditedCommands.delete(key);
       return true;
     }
-    try {
-      this.admin?.audit.append(entry);
+    if (!this.admin) return true;
+    // Owed until committed: a resend while the commit is in flight audits again rather than not at all.
+    this.unauditedCommands.add(key);
+    return this.admin.audit.commit(entry).then(() => {
       this.unauditedCommands.delete(key);
       return true;
-    } catch (err) {
-      this.unauditedCommands.add(key);
+    }, (err: unknown) => {
       throw toTiqError(err, 'TIQ_ERR_AUDIT');
-    }
+    });
   }
 
   /** Abuse limits in force (set by listen()). */

@@ -103,4 +103,19 @@ describe('audit log of a running gateway', () => {
     expect(entries().length).toBe(before);
     expect(entries().some((e) => e.action === 'metrics')).toBe(false);
   });
+
+  it('a device toggling private mode 60 times: every toggle acknowledged and in force, at most ten audited one by one', async () => {
+    const before = entries().filter((e) => e.action.startsWith('private-mode.')).length;
+    const device = await connect(gw.port, pki.device('acme', 'truck-32'), { clientId: 'truck-32' });
+    try {
+      for (let i = 0; i < 60; i++) await device.publishAsync('tenants/acme/devices/truck-32/control/private-mode', i % 2 === 0 ? 'on' : 'off', { qos: 1 });
+    } finally {
+      await device.endAsync();
+    }
+    expect(gw.gateway.privateMode.isOn('acme', 'truck-32')).toBe(false);
+    const audited = entries().filter((e) => e.action.startsWith('private-mode.')).length - before;
+    // Ten one by one, then the first of each direction in the interval; the rest in the summaries.
+    expect(audited).toBeGreaterThanOrEqual(10);
+    expect(audited).toBeLessThanOrEqual(12);
+  });
 });
