@@ -5,7 +5,7 @@
  * ones, and repeated events are folded into one entry per interval.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -60,6 +60,19 @@ describe('audit log an auditor can trust', () => {
     const log = logWith(150);
     deleteAndRechain(log, 100, Buffer.from(readFileSync(auditPaths(log.dir).chainKey, 'utf8').trim(), 'hex'));
     expect(verifyAuditLog(log.path)).toMatchObject({ ok: false, entries: 149, firstBreak: { reason: 'truncated' } });
+  });
+
+  it('a checkpoint copied elsewhere catches a rewrite by someone holding the key', () => {
+    const log = logWith(5);
+    const exported = join(mkdtempSync(join(tmpdir(), 'thingiq-anchor-')), 'checkpoint.json');
+    copyFileSync(auditPaths(log.dir).checkpoint, exported);
+    for (let i = 6; i <= 8; i++) log.append(input(i));
+    const key = Buffer.from(readFileSync(auditPaths(log.dir).chainKey, 'utf8').trim(), 'hex');
+    deleteAndRechain(log, 3, key);
+    // The attacker rewrites the local checkpoint too (the first append after re-chaining does it).
+    log.append(input(9));
+    expect(verifyAuditLog(log.path).ok).toBe(true);
+    expect(verifyAuditLog(log.path, { checkpointFile: exported })).toMatchObject({ ok: false, firstBreak: { reason: 'checkpoint' } });
   });
 
   it('a missing, emptied or truncated log fails; a forged or deleted checkpoint fails', () => {
