@@ -123,6 +123,11 @@ async function appendOutcome(request: FastifyRequest, reply: FastifyReply, acces
     await deps.audit.commit(input);
     return;
   }
+  if (!principals.has(request)) {
+    // Unauthenticated: one key per source address, whatever path it tries, and no caller-chosen names in the entry.
+    await deps.audit.aggregator.record(`${request.ip}|anonymous|${result}`, { ...input, target: '-', tenant: '' });
+    return;
+  }
   await deps.audit.aggregator.record([request.ip, input.actor, input.action, input.target, input.detail].join('|'), input);
 }
 

@@ -29,7 +29,7 @@ export class AuditAggregator {
 
   constructor(private readonly commit: (input: AuditInput) => Promise<AuditEntry>, options: AggregationOptions = {}, private readonly now: () => number = Date.now) {
     this.intervalMs = options.intervalMs ?? 60_000;
-    this.maxKeys = options.maxKeys ?? 10_000;
+    this.maxKeys = options.maxKeys ?? 1000;
   }
 
   /** Records one event under `key` (e.g. source address and verb); resolves once any entry it caused is on disk. */
