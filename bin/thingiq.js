@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// Entry point of the `thingiq` command: runs the TypeScript sources through tsx's loader.
-import { register } from 'tsx/esm/api';
+// Entry point of the `thingiq` command: runs the compiled JavaScript in dist/,
+// building it first when it is missing or older than the sources (a fresh
+// clone, or a source edit). No TypeScript loader is involved at run time.
+import { ensureBuilt } from './build.js';
 
-register();
-await import('../src/cli/main.ts');
+try {
+  ensureBuilt();
+} catch (err) {
+  console.error(`thingiq: ${err.message}`);
+  process.exit(1);
+}
+await import('../dist/cli/main.js');

@@ -40,7 +40,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_INVALID_ID: spec('id must match ^[a-z0-9][a-z0-9-]{0,62}$', false, 'connack-refused', 400),
   TIQ_ERR_CLIENT_ID: spec('MQTT client id must equal the device id of the certificate', false, 'connack-refused', 400),
   TIQ_ERR_TENANT_UNKNOWN: spec('tenant is not configured or not active', false, 'connack-refused', 404),
-  TIQ_ERR_NOT_AUTHORIZED: spec('identity may not connect to MQTT', false, 'connack-refused', 403),
+  TIQ_ERR_NOT_AUTHORIZED: spec('identity may not connect: it may not use MQTT, or its app or tenant is no longer configured', false, 'connack-refused', 403),
   TIQ_ERR_RESTRICTED: spec('processing of this device is restricted (GDPR Art. 18)', false, 'acknowledged-dropped', 409),
 
   // Topics
@@ -67,13 +67,17 @@ export const ERROR_CATALOGUE = {
 
   // Storage
   TIQ_ERR_STORE_UNAVAILABLE: spec('storage sink is unavailable', true, 'not-acknowledged', 503),
+  TIQ_ERR_CONTROL_STORE: spec('control store (operator state and its change feed) is unavailable', true, 'none', 503),
 
   // Operations
   TIQ_ERR_CONFIG: spec('configuration is invalid', false, 'none', 500),
   TIQ_ERR_PKI: spec('certificate authority operation failed', false, 'none', 500),
   TIQ_ERR_LISTEN: spec('cannot open listener', false, 'none', 500),
   TIQ_ERR_SHUTTING_DOWN: spec('gateway is shutting down', true, 'not-acknowledged', 503),
+  TIQ_ERR_DATA_DIR_LOCKED: spec('another process (a gateway, or a command working offline) holds this data directory', true, 'none', 409),
   TIQ_ERR_INTERNAL: spec('internal error', true, 'not-acknowledged', 500),
+  TIQ_ERR_USAGE: spec('invalid command line: a missing, unknown or invalid option or argument, or an irreversible action without --yes', false, 'none', 400),
+  TIQ_ERR_UNREACHABLE: spec('the gateway cannot be reached (connection refused or reset, unknown host, timeout)', true, 'none', 503),
 
   // Admin API (docs/admin.md)
   TIQ_ERR_UNAUTHENTICATED: spec('no credentials: present an operator or app certificate (mTLS listener) or a bearer token', false, 'none', 401),

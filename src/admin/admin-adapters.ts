@@ -7,6 +7,9 @@
 import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { GatewayConfig } from '../config/schema.ts';
+import type { ControlStore } from '../control/control-store.ts';
+import { controlRetentionState } from '../control/retention-state.ts';
+import { recordShred } from '../control/shred-tombstone.ts';
 import { shredDevice } from '../keys/crypto-shred.ts';
 import type { KeyContext } from '../keys/key-context.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus } from '../keys/key-rotation.ts';
@@ -18,18 +21,16 @@ import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/reco
 import type { AdminKeys, AdminPki, AdminPrivacy, AdminRecords, AdminRetention, AdminTenantChanges, AdminTenants, AppGrantInput } from './admin-deps.ts';
 import type { TenantOverrides, TenantOverridesState } from './tenant-overrides.ts';
 
-export function pkiAdmin(pkiDir: string): AdminPki {
+export function pkiAdmin(pkiDir: string, control: ControlStore): AdminPki {
   const paths = pkiPaths(pkiDir);
-  const registry = new IssuanceRegistry(paths.registry);
+  const registry = new IssuanceRegistry(paths.registry, control);
   return {
     caCertPem: readCa(pkiDir).certPem,
     serverCertPem: readFileSync(paths.serverCert, 'utf8'),
     serverKeyPem: readFileSync(paths.serverKey, 'utf8'),
     listCertificates: (tenantId) => registry.list({ tenantId }),
-    isRevoked: (serial) => {
-      registry.reload(); // the CLI may have revoked since: a stat per authenticated request
-      return registry.isRevoked(serial);
-    },
+    // The control store's replica: a revocation by any process is there as soon as the feed delivers it.
+    isRevoked: (serial) => registry.isRevoked(serial),
     issue: (identity, o) => issueIdentity(pkiDir, identity, undefined, { ...(o.publicKeyPem ? { publicKeyPem: o.publicKeyPem } : {}), ...(o.days ? { days: o.days } : {}) }),
     revoke: (match, actor) => registry.revoke(match, actor),
   };
@@ -57,7 +58,7 @@ export interface TenantChange {
 }
 
 /** Validates a staged state like a reload, then commits it and puts it in force (the gateway: Gateway.changeTenants). */
-export type ApplyTenantChange = (next: TenantOverridesState, change: TenantChange) => void;
+export type ApplyTenantChange = (next: TenantOverridesState, change: TenantChange) => Promise<void>;
 
 export function tenantChangesAdmin(store: TenantOverrides, apply: ApplyTenantChange): AdminTenantChanges {
   const grantOf = (g: AppGrantInput) => ({ ...(g.streams ? { streams: [...g.streams] } : {}), ...(g.deviceGroups ? { deviceGroups: [...g.deviceGroups] } : {}) });
@@ -67,7 +68,7 @@ export function tenantChangesAdmin(store: TenantOverrides, apply: ApplyTenantCha
     putDeviceGroup: (t, g, devices, actor) => apply(store.withGroup(t, g, devices), { actor, action: 'device-groups.put', tenantId: t, target: `device-group:${g}` }),
     deleteDeviceGroup: (t, g, actor) => apply(store.withGroup(t, g, null), { actor, action: 'device-groups.delete', tenantId: t, target: `device-group:${g}` }),
     // Registration changes no config: nothing to validate or reload.
-    registerDevice: (t, d, device) => store.commit(store.withDevice(t, d, device)),
+    registerDevice: (t, d, device) => store.commit(store.withDevice(t, d, device), device.registeredBy),
     registeredDevices: (t) => store.devices(t),
   };
 }
@@ -83,28 +84,38 @@ export function privacyAdmin(
   };
 }
 
-export function retentionAdmin(service: RetentionService, sinks: SinkDirectory): AdminRetention {
+export function retentionAdmin(service: RetentionService, sinks: SinkDirectory, control?: ControlStore): AdminRetention {
+  const state = control ? controlRetentionState(control) : undefined;
   return {
     async describe(tenantId) {
       const sink = sinks.sinkFor(tenantId);
-      const rules = (await sink.listRetentionRules()).filter((r) => r.tenantId === tenantId)
+      // Rules and holds live in the control store when there is one (older versions kept them in the sink).
+      const rules = (state ? state.rules() : await sink.listRetentionRules()).filter((r) => r.tenantId === tenantId)
         .map(({ stream, deviceGroup, retentionClass, days, changedAtMs }) => ({ stream, deviceGroup, retentionClass, days, changedAtMs }));
-      const holds = (await sink.listLegalHolds()).filter((h) => h.tenantId === tenantId)
+      const holds = (state ? state.holds() : await sink.listLegalHolds()).filter((h) => h.tenantId === tenantId)
         .map(({ deviceId, held, changedAtMs }) => ({ deviceId, held, changedAtMs }));
       return { rules, holds };
     },
     setRule: (req) => service.setRule(req),
     setHold: (req) => service.setHold(req),
+    sweep: async () => {
+      const { deleted, partitionsDropped } = await service.sweep();
+      return { deleted, partitionsDropped };
+    },
     isHeld: (tenantId, deviceId) => service.policy.isHeld(tenantId, deviceId),
   };
 }
 
-export function keysAdmin(ctx: KeyContext): AdminKeys {
+export function keysAdmin(ctx: KeyContext, control: ControlStore): AdminKeys {
   return {
     status: (t) => tenantKeyStatus({ ...ctx, providerName: ctx.provider.providerFor(t).name }, t),
     rotate: (t) => rotateTenantKey(ctx, t),
-    rewrap: (t) => rewrapTenantKeys(ctx, t),
-    shred: (t, d, actor) => shredDevice(ctx, { tenantId: t, deviceId: d, actor }),
+    rewrap: (t, o = {}) => rewrapTenantKeys(ctx, t, { ...(o.afterDekId ? { afterDekId: o.afterDekId } : {}), ...(o.all ? { all: true } : {}) }),
+    shred: async (t, d, actor) => {
+      const receipt = await shredDevice(ctx, { tenantId: t, deviceId: d, actor });
+      await recordShred(control, receipt);
+      return receipt;
+    },
   };
 }
 

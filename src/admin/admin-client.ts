@@ -16,6 +16,8 @@ export interface AdminClientOptions {
   readonly certFile?: string | undefined;
   readonly keyFile?: string | undefined;
   readonly token?: string | undefined;
+  /** Verify the server certificate against this name instead of the URL's host. */
+  readonly servername?: string | undefined;
 }
 
 export class AdminClient {
@@ -47,21 +49,57 @@ export class AdminClient {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(url, {
         method, ca: this.ca, cert: this.cert, key: this.key, agent: false,
+        ...(this.o.servername ? { servername: this.o.servername } : {}),
         headers: {
           ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}),
           ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
         },
       }, (res) => {
+        stage.answered = true;
         const status = res.statusCode ?? 0;
         const errorChunks: Buffer[] = [];
         res.on('data', (c: Buffer) => (status < 400 ? sink.write(c) : errorChunks.push(c)));
         res.on('end', () => (status < 400 ? resolve() : reject(answerError(status, Buffer.concat(errorChunks).toString('utf8')))));
         res.on('error', reject);
       });
-      req.on('error', (err) => reject(new TiqError('TIQ_ERR_UNAUTHENTICATED', `cannot reach ${url.origin}: ${err.message}`, { cause: err })));
+      const stage = { tcp: false, tls: false, answered: false, clientCert: this.cert !== undefined };
+      req.on('socket', (socket) => {
+        socket.once('connect', () => { stage.tcp = true; });
+        socket.once('secureConnect', () => { stage.tls = true; });
+      });
+      req.on('error', (err) => reject(transportError(err, stage, url.origin)));
       req.end(payload);
     });
   }
+}
+
+export interface TransportStage {
+  readonly tcp: boolean;
+  readonly tls: boolean;
+  /** An HTTP answer started. */
+  readonly answered: boolean;
+  /** A client certificate was offered. */
+  readonly clientCert: boolean;
+}
+
+/** TLS failures reported by OpenSSL or Node's certificate checks (server not trusted, name mismatch, client certificate refused). */
+const TLS_ERROR = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_)/;
+
+/**
+ * A failure before any HTTP answer: the network (nothing listening, unknown
+ * host, reset, timeout) and TLS (the gateway's certificate does not verify
+ * against --ca, or the gateway refused ours) are different problems with
+ * different fixes, and neither is a refused credential (that is an HTTP 401).
+ */
+export function transportError(err: NodeJS.ErrnoException, stage: TransportStage, origin: string): TiqError {
+  const code = err.code ?? '';
+  const hungUp = code === 'ECONNRESET' || code === 'EPIPE';
+  // A peer that hangs up during the handshake refused it. With TLS 1.3 the server checks a client certificate
+  // after the client considers the handshake done, so a hang-up before any answer means the same then.
+  if (TLS_ERROR.test(code) || (stage.tcp && hungUp && (!stage.tls || (stage.clientCert && !stage.answered)))) {
+    return new TiqError('TIQ_ERR_TLS_HANDSHAKE', `with ${origin}: ${code || err.message}`, { cause: err });
+  }
+  return new TiqError('TIQ_ERR_UNREACHABLE', `${origin}: ${code || err.message}`, { cause: err });
 }
 
 function answerError(status: number, text: string): TiqError {

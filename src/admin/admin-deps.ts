@@ -40,11 +40,11 @@ export interface AppGrantInput {
  * TIQ_ERR_BAD_REQUEST with every problem. Callers check references first.
  */
 export interface AdminTenantChanges {
-  putApp(tenantId: string, appId: string, grant: AppGrantInput, actor: string): void;
-  deleteApp(tenantId: string, appId: string, actor: string): void;
-  putDeviceGroup(tenantId: string, group: string, devices: readonly string[], actor: string): void;
-  deleteDeviceGroup(tenantId: string, group: string, actor: string): void;
-  registerDevice(tenantId: string, deviceId: string, device: RegisteredDevice): void;
+  putApp(tenantId: string, appId: string, grant: AppGrantInput, actor: string): Promise<void>;
+  deleteApp(tenantId: string, appId: string, actor: string): Promise<void>;
+  putDeviceGroup(tenantId: string, group: string, devices: readonly string[], actor: string): Promise<void>;
+  deleteDeviceGroup(tenantId: string, group: string, actor: string): Promise<void>;
+  registerDevice(tenantId: string, deviceId: string, device: RegisteredDevice): Promise<void>;
   registeredDevices(tenantId: string): Readonly<Record<string, RegisteredDevice>>;
 }
 
@@ -59,7 +59,7 @@ export interface AdminPki {
   /** Issues and records a client certificate; with publicKeyPem the private key never exists here. */
   issue(identity: Identity, options: { publicKeyPem?: string; days?: number }): IssuedPem;
   /** Revokes and records; the MQTT listener drops live sessions of revoked serials. */
-  revoke(match: { serial?: string; uri?: string }, actor: string): readonly IssuedRecord[];
+  revoke(match: { serial?: string; uri?: string }, actor: string): Promise<readonly IssuedRecord[]>;
 }
 
 export interface AdminPrivacy {
@@ -68,7 +68,7 @@ export interface AdminPrivacy {
   /** Policy id and version in force, as records carry them. */
   inForce(tenantId: string): { readonly policyId: string; readonly policyVersion: number } | undefined;
   /** Replaces the tenant's policy (validated; persisted; effective on the next message). Throws TIQ_ERR_POLICY_INVALID. */
-  put(tenantId: string, policy: unknown, actor: string): { readonly policyId: string; readonly policyVersion: number };
+  put(tenantId: string, policy: unknown, actor: string): Promise<{ readonly policyId: string; readonly policyVersion: number }>;
 }
 
 export interface RetentionView {
@@ -78,8 +78,10 @@ export interface RetentionView {
 
 export interface AdminRetention {
   describe(tenantId: string): Promise<RetentionView>;
-  setRule(req: { tenantId: string; stream: string; days: number; retentionClass?: string; deviceGroup?: string }): Promise<{ retentionClass: string; retagged: number }>;
-  setHold(req: { tenantId: string; deviceId?: string; held: boolean }): Promise<{ flagged: number }>;
+  setRule(req: { tenantId: string; stream: string; days: number; retentionClass?: string; deviceGroup?: string; actor?: string }): Promise<{ retentionClass: string; retagged: number }>;
+  setHold(req: { tenantId: string; deviceId?: string; held: boolean; actor?: string }): Promise<{ flagged: number }>;
+  /** Deletes expired records that no legal hold covers, in every sink. */
+  sweep(): Promise<{ deleted: number; partitionsDropped: number }>;
   /** A legal hold covers the device's data (erasure is refused: GDPR Art. 17(3)(e)). */
   isHeld(tenantId: string, deviceId: string): boolean;
 }
@@ -87,7 +89,8 @@ export interface AdminRetention {
 export interface AdminKeys {
   status(tenantId: string): Promise<unknown>;
   rotate(tenantId: string): Promise<unknown>;
-  rewrap(tenantId: string): Promise<unknown>;
+  /** Resumable: `afterDekId` continues an earlier run; `all` also re-wraps data keys already under the primary reference. */
+  rewrap(tenantId: string, options?: { afterDekId?: string; all?: boolean }): Promise<unknown>;
   /** Destroys the device's data keys; returns the receipt (key ids, never key material). */
   shred(tenantId: string, deviceId: string, actor: string): Promise<{ readonly receiptId: string; readonly destroyedCount: number; readonly destroyedDekIds: readonly string[] }>;
 }

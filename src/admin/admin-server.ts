@@ -23,6 +23,7 @@ import { installErrorHandlers } from './http-errors.ts';
 import { limitListener, listenerOptions } from './listener-limits.ts';
 import { installAccessControl } from './route-access.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
+import { registerCertificateRoutes } from './routes/certificate-routes.ts';
 import { registerDeviceRoutes } from './routes/device-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerKeyRoutes } from './routes/key-routes.ts';
@@ -49,7 +50,7 @@ export interface AdminServer {
 }
 
 const ROUTE_GROUPS = [registerHealthRoutes, registerTenantRoutes, registerDeviceRoutes, registerPrivacyRoutes,
-  registerRetentionRoutes, registerKeyRoutes, registerSubjectRoutes, registerAuditRoutes];
+  registerRetentionRoutes, registerKeyRoutes, registerSubjectRoutes, registerAuditRoutes, registerCertificateRoutes];
 
 export function createAdminServer(deps: AdminDeps, options: AdminServerOptions): AdminServer {
   const { config } = options;
@@ -74,7 +75,7 @@ export function createAdminServer(deps: AdminDeps, options: AdminServerOptions):
   installErrorHandlers(app);
   installAccessControl(app, {
     deps,
-    fromCertificate: createCertificateAuthenticator({ caCertPem: deps.pki.caCertPem, isRevoked: (s) => deps.pki.isRevoked(s), appRoles: config.appRoles }),
+    fromCertificate: createCertificateAuthenticator({ caCertPem: deps.pki.caCertPem, isRevoked: (s) => deps.pki.isRevoked(s), appRoles: config.appRoles, tenants: deps.tenants }),
     fromToken: createTokenAuthenticator(config.oauth, options.baseDir),
     isMtlsSocket: (socket) => typeof socket === 'object' && socket !== null && mtlsSockets.has(socket),
   });

@@ -1,43 +1,31 @@
 /**
  * Objections to processing for a purpose (GDPR Art. 21), per device: an
- * append-only JSONL record (0600) of who objected to what and when, which
+ * append-only record of who objected to what and when, which
  * purpose-specific consumers consult. Recording is all the gateway does
- * itself; it has no purpose-specific processing to stop.
+ * itself; it has no purpose-specific processing to stop. Kept in the
+ * control store (`objection` kind); entries are never overwritten.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { ObjectionValue } from '../control/control-kinds.ts';
+import type { ControlStore } from '../control/control-store.ts';
 
-export interface Objection {
-  readonly timeMs: number;
-  readonly tenantId: string;
-  readonly deviceId: string;
-  readonly purpose: string;
-  readonly actor: string;
-  readonly reason: string;
-}
+export type Objection = ObjectionValue;
 
 export const OBJECTIONS_FILE = 'objections.jsonl';
 
 export class ObjectionRegistry {
-  constructor(readonly dir: string, private readonly now: () => number = Date.now) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
+  constructor(private readonly store: ControlStore, private readonly now: () => number = Date.now) {}
 
-  get path(): string {
-    return join(this.dir, OBJECTIONS_FILE);
-  }
-
-  record(o: Omit<Objection, 'timeMs'>): Objection {
+  async record(o: Omit<Objection, 'timeMs'>): Promise<Objection> {
     const entry: Objection = { timeMs: this.now(), ...o };
-    appendFileSync(this.path, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    await this.store.put('objection', `${o.tenantId}/${o.deviceId}/${randomUUID()}`, entry, o.actor);
     return entry;
   }
 
   list(tenantId: string, deviceId: string): Objection[] {
-    if (!existsSync(this.path)) return [];
-    return readFileSync(this.path, 'utf8').split('\n').filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as Objection)
-      .filter((o) => o.tenantId === tenantId && o.deviceId === deviceId);
+    return [...this.store.entries('objection').values()]
+      .filter((o) => o.tenantId === tenantId && o.deviceId === deviceId)
+      .sort((a, b) => a.timeMs - b.timeMs);
   }
 
   /** Whether the device's data may be used for the purpose. */
@@ -45,3 +33,4 @@ export class ObjectionRegistry {
     return this.list(tenantId, deviceId).some((o) => o.purpose === purpose);
   }
 }
+

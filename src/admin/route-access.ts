@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { isTiqError, TiqError } from '../errors.ts';
+import { ID_PATTERN, ID_PROBLEM } from '../identity/identity.ts';
 import type { Role } from '../config/admin-config.ts';
 import type { AuditInput } from '../audit/audit-entry.ts';
 import type { AdminDeps } from './admin-deps.ts';
@@ -58,11 +59,35 @@ export function paramsOf(request: FastifyRequest): { tenant?: string; device?: s
   return (request.params ?? {}) as { tenant?: string; device?: string };
 }
 
+/**
+ * Path parameters that fail the id pattern, as problems. Every path parameter
+ * of the admin API is an id (tenant, device, app, group), so a new route is
+ * covered without declaring anything.
+ */
+export function invalidParams(request: FastifyRequest): string[] {
+  return Object.entries((request.params ?? {}) as Record<string, unknown>)
+    .filter(([, v]) => typeof v !== 'string' || !ID_PATTERN.test(v))
+    .map(([k]) => `${k}: ${ID_PROBLEM}`);
+}
+
+/** Params as the audit log may record them: an invalid id is never written (the log is append-only). */
+function validParamsOf(request: FastifyRequest): { tenant?: string; device?: string } {
+  const { tenant, device } = paramsOf(request);
+  const ok = (v: string | undefined) => (v !== undefined && ID_PATTERN.test(v) ? v : undefined);
+  const t = ok(tenant);
+  const d = ok(device);
+  return { ...(t !== undefined ? { tenant: t } : {}), ...(t !== undefined && d !== undefined ? { device: d } : {}) };
+}
+
 async function authenticate(request: FastifyRequest, ctx: AccessContext): Promise<Principal> {
   const socket = request.raw.socket as TLSSocket;
   // Each listener accepts one kind of credential: certificates where OpenSSL verified them, tokens elsewhere.
-  if (ctx.isMtlsSocket(socket)) return ctx.fromCertificate(socket);
-  return ctx.fromToken(request.headers.authorization);
+  const principal = ctx.isMtlsSocket(socket) ? ctx.fromCertificate(socket) : await ctx.fromToken(request.headers.authorization);
+  // A credential outlives its tenant: once the tenant is removed or deactivated, its callers have no access left.
+  if (principal.tenantId !== undefined && !ctx.deps.tenants.get(principal.tenantId)?.active) {
+    throw new TiqError('TIQ_ERR_NOT_AUTHORIZED', 'the caller\'s tenant is no longer configured or not active');
+  }
+  return principal;
 }
 
 export function installAccessControl(app: FastifyInstance, ctx: AccessContext): void {
@@ -71,6 +96,9 @@ export function installAccessControl(app: FastifyInstance, ctx: AccessContext): 
     if (!access || access.needs === 'public') return;
     const principal = await authenticate(request, ctx);
     principals.set(request, principal);
+    // Before scope: an id that cannot exist is a bad request, whoever asks (nothing to hide).
+    const problems = invalidParams(request);
+    if (problems.length) throw new TiqError('TIQ_ERR_INVALID_ID', { problems });
     const { tenant } = paramsOf(request);
     if (tenant !== undefined && (!canSeeTenant(principal, tenant) || !ctx.deps.tenants.get(tenant))) {
       throw new TiqError('TIQ_ERR_NOT_FOUND');
@@ -103,7 +131,7 @@ export function installAccessControl(app: FastifyInstance, ctx: AccessContext): 
 
 function auditInput(request: FastifyRequest, access: RouteAccess, deps: AdminDeps): Omit<AuditInput, 'result'> {
   const p = principals.get(request);
-  const { tenant, device } = paramsOf(request);
+  const { tenant, device } = validParamsOf(request);
   const target = tenant && device ? `device:${deps.audit.pseudonyms.device(tenant, device)}` : tenant ? `tenant:${tenant}` : '-';
   return { actor: p?.actor ?? 'anonymous', role: p?.role ?? 'none', action: access.action, target, tenant: tenant ?? p?.tenantId ?? '' };
 }

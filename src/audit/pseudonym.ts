@@ -6,24 +6,39 @@
  * data subject's access request by recomputing the pseudonym.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TiqError } from '../errors.ts';
+import { fsyncDirectory, writeFileAtomic } from '../pki/secure-files.ts';
 
 export interface Pseudonymizer {
   device(tenantId: string, deviceId: string): string;
+}
+
+/**
+ * Creates the file whole or not at all: written and flushed under a temporary
+ * name, then linked to its name, which fails if it exists, so two processes
+ * starting together never both write a secret and a crash never leaves an
+ * empty one.
+ */
+function createOnce(path: string, data: string): void {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileAtomic(tmp, data, 0o600);
+  try {
+    linkSync(tmp, path);
+    fsyncDirectory(dirname(path));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }
 
 /** A 32-byte secret kept hex-encoded in a 0600 file, created on first use. */
 export function loadOrCreateSecret(path: string): Buffer {
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    try {
-      // 'wx': two processes starting together must not both write a secret.
-      writeFileSync(path, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    createOnce(path, randomBytes(32).toString('hex') + '\n');
     chmodSync(path, 0o600);
   }
   const hex = readFileSync(path, 'utf8').trim();

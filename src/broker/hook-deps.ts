@@ -2,6 +2,7 @@
 import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../log.ts';
 import type { PipelineContext } from '../pipeline/context.ts';
+import type { GatewayTracer } from '../observability/tracing.ts';
 import type { RetainedLedger } from './retained-ledger.ts';
 import type { GatewayStats } from './stats.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
@@ -25,4 +26,6 @@ export interface HookDeps {
    * when it cannot be audited.
    */
   readonly onPrivateModeCommand: (tenantId: string, deviceId: string, payload: Buffer) => boolean | Promise<boolean>;
+  /** OpenTelemetry tracing of a sampled share of messages; absent when tracing is off. */
+  readonly tracer?: GatewayTracer;
 }

@@ -131,7 +131,14 @@ export function createHooks(deps: HookDeps) {
     // A retained message (sent on SUBSCRIBE with retain set) must still be what today's rules would forward.
     if (packet.retain && deps.retained && !deps.retained.mayDeliver(packet.topic)) return null;
     const access = deps.directory().get(id.tenantId)?.apps.get(id.appId);
-    return access && appMaySee(access, parts.deviceId, parts.stream) ? packet : null;
+    if (!access || !appMaySee(access, parts.deviceId, parts.stream)) return null;
+    // aedes would fail the write to a connection already closing: count it as given up, not delivered.
+    if (client.closed || !client.connected) {
+      stats.deliveryDropped(id.tenantId, 'disconnected');
+      return null;
+    }
+    stats.delivered(id.tenantId);
+    return packet;
   }
 
   const authorizePublish = createPublishHook(deps);

@@ -7,7 +7,7 @@
  * gate) never reorder acknowledgements.
  */
 import type { Client, PublishPacket } from 'aedes';
-import { TiqError, toTiqError, type ErrorCode } from '../errors.ts';
+import { TiqError, toTiqError } from '../errors.ts';
 import { describeIdentity } from '../identity/identity.ts';
 import { DUPLICATE, type IngestMessage, type StageResult } from '../records/message.ts';
 import { INGEST_STAGES, runPipeline } from '../pipeline/pipeline.ts';
@@ -27,11 +27,6 @@ export const DROPPED_PAYLOAD = Buffer.alloc(0);
 
 type Callback = (e?: Error | null) => void;
 
-/** Refusals that close the connection at once, whatever the refusal count. */
-const DISCONNECT_AT_ONCE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'TIQ_ERR_TOPIC_DENIED', 'TIQ_ERR_STREAM_UNKNOWN', 'TIQ_ERR_QOS_UNSUPPORTED', 'TIQ_ERR_TOPIC_TOO_LONG', 'TIQ_ERR_MALFORMED_PACKET',
-]);
-
 export function createPublishHook(deps: HookDeps) {
   const { log, stats, limits } = deps;
   let sampled = 0;
@@ -48,6 +43,14 @@ export function createPublishHook(deps: HookDeps) {
     return undefined;
   }
 
+  /** Once a refusal or the certificate's expiry closes the connection, nothing after it in PUBACK order is acknowledged. */
+  function closingAware(client: Client, state: ClientState, aedesCallback: Callback): Callback {
+    return (e) => {
+      if (!e && !state.disconnecting && isExpired(state.peer, deps.pipeline.now())) closeExpiredSession(client, state, deps);
+      aedesCallback(!e && state.disconnecting ? new TiqError(state.withdrawn ?? 'TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
+    };
+  }
+
   return function authorizePublish(client: Client | null, packet: PublishPacket, aedesCallback: Callback): void {
     const state = stateOf(client);
     if (isWillOf(client, packet)) return deliverWill(client, state, packet, aedesCallback);
@@ -56,11 +59,7 @@ export function createPublishHook(deps: HookDeps) {
       closeExpiredSession(client!, state, deps);
       return aedesCallback(new TiqError('TIQ_ERR_CERT_EXPIRED'));
     }
-    // Once a refusal or the certificate's expiry closes the connection, nothing after it in PUBACK order is acknowledged.
-    const callback: Callback = (e) => {
-      if (!e && !state.disconnecting && isExpired(state.peer, deps.pipeline.now())) closeExpiredSession(client!, state, deps);
-      aedesCallback(!e && state.disconnecting ? new TiqError(state.withdrawn ?? 'TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
-    };
+    const callback = closingAware(client!, state, aedesCallback);
     const early = topicRefusal(packet);
     if (early) return refusePublish(state, packet, early, callback);
     const id = state.peer.identity;
@@ -123,8 +122,15 @@ export function createPublishHook(deps: HookDeps) {
       body: undefined, deviceTimeMs: 0, sequence: 0, contentDigest: undefined, applied: undefined, sealed: undefined,
     };
     const startedAt = performance.now();
+    // undefined unless tracing is configured and this message is in its sample.
+    const traced = deps.tracer?.message(msg.tenantId, msg.stream, payload.length);
     const finish = (err: unknown, result: StageResult | undefined) => done(() => {
-      if (err) return refusePublish(state, packet, toTiqError(err), callback);
+      if (err) {
+        const refusal = toTiqError(err);
+        traced?.end({ code: refusal.code });
+        return refusePublish(state, packet, refusal, callback);
+      }
+      traced?.end({ dropped: result?.kind === 'drop' });
       stats.pipelineDone(msg.stream, (performance.now() - startedAt) / 1000);
       if (result === DUPLICATE) return acceptDuplicate(msg, packet, callback);
       const dropped = result?.kind === 'drop';
@@ -140,7 +146,8 @@ export function createPublishHook(deps: HookDeps) {
     });
     try {
       // One message in STAGE_SAMPLE has each stage timed: the histogram stays representative at no cost to the rest.
-      const observe = (sampled++ & (STAGE_SAMPLE - 1)) === 0 ? stats.observeStage : undefined;
+      const timed = (sampled++ & (STAGE_SAMPLE - 1)) === 0 ? stats.observeStage : undefined;
+      const observe = traced ? (stage: string, seconds: number) => { timed?.(stage, seconds); traced.stage(stage, seconds); } : timed;
       const result = runPipeline(msg, deps.pipeline, INGEST_STAGES, 0, observe);
       if (result instanceof Promise) result.then((r) => finish(null, r), (e: unknown) => finish(e, undefined));
       else finish(null, result);
@@ -163,17 +170,19 @@ export function createPublishHook(deps: HookDeps) {
   }
 
   /**
-   * MQTT 3.1.1 has no negative PUBACK. A retryable failure (keys, storage,
-   * rate and quota limits) closes the connection without PUBACK so the device
-   * resends later; a poison payload is acknowledged and discarded so the
-   * device does not resend it forever, until too many refusals close the
-   * connection; a publish outside the device's own topics, a QoS 2 publish or
-   * a malformed topic closes the connection at once.
+   * MQTT 3.1.1 has no negative PUBACK. What a refusal becomes is the error
+   * catalogue's `mqtt` outcome, as the README's error table shows it: a
+   * poison payload ('acknowledged-refused') is acknowledged and discarded so
+   * the device does not resend it forever, until too many refusals close the
+   * connection; every other refusal (keys or storage unavailable, limits, a
+   * publish outside the device's own topics or streams, QoS 2, a malformed
+   * topic) closes the connection without PUBACK, so nothing refused for a
+   * reason a resend could fix is acknowledged.
    */
   function refusePublish(state: ClientState, packet: PublishPacket, err: TiqError, callback: Callback): void {
     state.refusals++;
     stats.refused(err.code);
-    const disconnect = err.retryable || DISCONNECT_AT_ONCE.has(err.code) || state.refusals >= deps.maxRefusalsBeforeDisconnect;
+    const disconnect = err.mqtt !== 'acknowledged-refused' || state.refusals >= deps.maxRefusalsBeforeDisconnect;
     log.warn({
       event: 'publish_refused', code: err.code, identity: describeIdentity(state.peer.identity),
       topic: packet.topic.slice(0, 256), detail: err.detail, disconnect,

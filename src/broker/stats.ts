@@ -41,8 +41,15 @@ export class GatewayStats {
     buckets: [0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [this.registry],
   });
   private readonly duplicates = new Counter({
-    name: 'thingiq_duplicate_messages_total', help: 'Redeliveries of messages already stored: acknowledged, not stored or forwarded again',
+    name: 'thingiq_duplicates_total', help: 'Messages found already stored (a device resent them), by tenant and stream',
     labelNames: ['tenant', 'stream'], registers: [this.registry],
+  });
+  private readonly deliveries = new Counter({
+    name: 'thingiq_deliveries_total', help: 'Messages forwarded to subscribed apps, by tenant', labelNames: ['tenant'], registers: [this.registry],
+  });
+  private readonly droppedDeliveries = new Counter({
+    name: 'thingiq_deliveries_dropped_total', help: 'Deliveries to subscribed apps given up, by tenant and reason (disconnected, stalled)',
+    labelNames: ['tenant', 'reason'], registers: [this.registry],
   });
   readonly connectedClients = new Gauge({ name: 'thingiq_connected_clients', help: 'Connected MQTT clients', registers: [this.registry] });
 
@@ -78,12 +85,36 @@ export class GatewayStats {
     });
   }
 
-  accepted(stream: string, outcome: 'stored' | 'dropped'): void {
-    this.messages.inc({ stream, outcome });
-  }
-
+  /** A message whose record was already stored: acknowledged again, not stored twice. */
   duplicate(tenant: string, stream: string): void {
     this.duplicates.inc({ tenant, stream });
+  }
+
+  delivered(tenant: string): void {
+    this.deliveries.inc({ tenant });
+  }
+
+  /** reason: 'disconnected' (the app was gone when the message came) or 'stalled' (its queue was full). */
+  deliveryDropped(tenant: string, reason: 'disconnected' | 'stalled'): void {
+    this.droppedDeliveries.inc({ tenant, reason });
+  }
+
+  /**
+   * A counter read at scrape time from totals a component keeps itself (the
+   * MQTT sockets' byte counts): nothing is added on the message path.
+   */
+  counterFrom(name: string, help: string, labelNames: readonly string[], read: () => Iterable<[Record<string, string>, number]>): void {
+    new Counter({
+      name, help, labelNames: [...labelNames], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
+      },
+    });
+  }
+
+  accepted(stream: string, outcome: 'stored' | 'dropped'): void {
+    this.messages.inc({ stream, outcome });
   }
 
   async duplicateCount(tenant: string, stream: string): Promise<number> {

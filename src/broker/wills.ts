@@ -27,7 +27,7 @@ import { decodePayload } from '../pipeline/stages/decode.ts';
 import { validateMessage } from '../pipeline/stages/validate.ts';
 import { isExpired } from './cert-expiry.ts';
 import type { ClientState } from './client-state.ts';
-import type { HookDeps } from './hooks.ts';
+import type { HookDeps } from './hook-deps.ts';
 import type { TenantEntry } from './tenant-directory.ts';
 import { classifyPublish } from './topics.ts';
 

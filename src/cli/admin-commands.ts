@@ -1,6 +1,8 @@
 /**
  * `thingiq admin ...`: the admin API from the command line, against a
  * running gateway, with an operator certificate (mTLS port) or a token.
+ * Without --url and credentials, the gateway running on this data directory,
+ * as the local operator (its lock file says where).
  *
  *   thingiq admin --url https://localhost:8444 --ca certs/ca.crt \
  *     --cert olga.crt --key olga.key devices list --tenant acme
@@ -12,7 +14,9 @@ import { once } from 'node:events';
 import { AdminClient } from '../admin/admin-client.ts';
 import { TiqError } from '../errors.ts';
 import { assertValidId } from '../identity/identity.ts';
-import { action, printTable } from './context.ts';
+import { resolve } from 'node:path';
+import { action, cliConfig, printTable } from './context.ts';
+import { runningGatewayClient } from './state-path.ts';
 
 export interface AdminCommandDeps {
   readonly out?: (text: string) => void;
@@ -22,9 +26,22 @@ type Opts = Record<string, string | boolean | undefined>;
 
 function clientOf(cmd: Command): { client: AdminClient; json: boolean } {
   const g = cmd.optsWithGlobals<{ url: string; ca?: string; cert?: string; key?: string; token?: string; json?: boolean }>();
-  if (!g.ca) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['--ca: the gateway CA certificate is required (verification is never turned off)'] });
+  if (!g.ca && !g.token && !g.cert && urlIsDefault(cmd)) {
+    // No credentials given: the gateway running on this data directory, as the local operator.
+    const dataDir = resolve(cliConfig(cmd).config.dataDir);
+    const local = runningGatewayClient(dataDir);
+    if (local) return { client: local, json: g.json === true };
+    throw new TiqError('TIQ_ERR_UNREACHABLE', { problems: [`no gateway runs on ${dataDir}: give --url and --ca (with --cert and --key, or --token) to reach another`] });
+  }
+  if (!g.ca) throw new TiqError('TIQ_ERR_USAGE', { problems: ['--ca: the gateway CA certificate is required (verification is never turned off)'] });
   const token = g.token ?? process.env['THINGIQ_ADMIN_TOKEN'];
   return { client: new AdminClient({ url: g.url, caFile: g.ca, certFile: g.cert, keyFile: g.key, token }), json: g.json === true };
+}
+
+function urlIsDefault(cmd: Command): boolean {
+  let c: Command | null = cmd;
+  while (c && c.name() !== 'admin') c = c.parent;
+  return !c || c.getOptionValueSource('url') === 'default';
 }
 
 function ids(o: Opts, withDevice = true): { t: string; d: string } {
@@ -104,7 +121,7 @@ export function registerAdminCommands(program: Command, deps: AdminCommandDeps =
     .requiredOption('--tenant <tenant>').requiredOption('--device <device>').option('--yes', 'confirm: this cannot be undone')
     .action(run(async (c, _json, o) => {
       const { t, d } = ids(o);
-      if (o['yes'] !== true) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['erasure is irreversible: add --yes to confirm'] });
+      if (o['yes'] !== true) throw new TiqError('TIQ_ERR_USAGE', { problems: ['erasure is irreversible: add --yes to confirm'] });
       out(`${JSON.stringify(await c.json('POST', `/v1/tenants/${t}/devices/${d}/erasure`), null, 2)}\n`);
     }));
 
@@ -135,7 +152,7 @@ export function registerAdminCommands(program: Command, deps: AdminCommandDeps =
       const raw = typeof o['data'] === 'string' ? (o['data'].startsWith('@') ? readFileSync(o['data'].slice(1), 'utf8') : o['data']) : undefined;
       const upper = method.toUpperCase();
       if (!['GET', 'POST', 'PUT', 'DELETE'].includes(upper) || !path.startsWith('/')) {
-        throw new TiqError('TIQ_ERR_CONFIG', { problems: ['usage: call <GET|POST|PUT|DELETE> </path> [--data JSON]'] });
+        throw new TiqError('TIQ_ERR_USAGE', { problems: ['usage: call <GET|POST|PUT|DELETE> </path> [--data JSON]'] });
       }
       out(`${JSON.stringify(await client.json(upper, path, raw === undefined ? undefined : JSON.parse(raw)), null, 2)}\n`);
     }));

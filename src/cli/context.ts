@@ -12,10 +12,13 @@ export function pkiDirOf(loaded: LoadedConfig): string {
   return resolve(loaded.config.pkiDir);
 }
 
+/** What the person typing the command can fix: exit 2. */
+const USAGE_CODES = new Set<string>(['TIQ_ERR_CONFIG', 'TIQ_ERR_INVALID_ID', 'TIQ_ERR_USAGE', 'TIQ_ERR_TENANT_UNKNOWN']);
+
 /** Exit codes: 1 runtime failure, 2 configuration or usage problem, 3 cannot listen. */
 export function exitCodeFor(err: unknown): number {
   if (!isTiqError(err)) return 1;
-  if (err.code === 'TIQ_ERR_CONFIG' || err.code === 'TIQ_ERR_INVALID_ID') return 2;
+  if (USAGE_CODES.has(err.code)) return 2;
   if (err.code === 'TIQ_ERR_LISTEN') return 3;
   return 1;
 }

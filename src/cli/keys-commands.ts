@@ -11,14 +11,27 @@ import { loadConfig } from '../config/load.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { TiqError, toTiqError } from '../errors.ts';
 import { assertValidId } from '../identity/identity.ts';
-import { shredDevice, writeShredReceipt } from '../keys/crypto-shred.ts';
+import { shredDevice, writeShredReceipt, type ShredReceipt } from '../keys/crypto-shred.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import type { DataKeyStore } from '../keys/key-provider.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
+import { exitCodeFor } from './context.ts';
+import type { AdminClient } from '../admin/admin-client.ts';
+import { viaGatewayOrLocally, type OfflineState } from './state-path.ts';
 
 export interface OpenedDataKeyStore {
   readonly store: DataKeyStore;
+  /** Whether a legal hold covers the device (stored holds and config): shred is refused then. */
+  isHeld(tenantId: string, deviceId: string): Promise<boolean>;
   close(): Promise<void>;
+}
+
+type Opts = Record<string, string | boolean | undefined>;
+
+/** A keys command that changes state: through the running gateway's admin API, else on the keys directly, audited. */
+interface RoutedKeysAction {
+  online(client: AdminClient, config: GatewayConfig, opts: Opts): Promise<void>;
+  offline(ctx: KeyContext, opened: OpenedDataKeyStore, config: GatewayConfig, opts: Opts, state: OfflineState): Promise<void>;
 }
 
 export interface KeysCommandDeps {
@@ -29,6 +42,8 @@ export interface KeysCommandDeps {
   readonly err?: (text: string) => void;
   readonly now?: () => number;
   readonly kmsClientConfig?: KMSClientConfig;
+  /** Records the shred in the control store, so a running gateway evicts the device's cached keys. */
+  readonly recordShred?: (config: GatewayConfig, receipt: ShredReceipt) => Promise<void>;
 }
 
 async function unwiredStore(): Promise<OpenedDataKeyStore> {
@@ -40,26 +55,38 @@ export function registerKeysCommands(program: Command, partialDeps: Partial<Keys
   const keys = program.command('keys').description('manage tenant keys: rotate, rewrap, status, shred');
   const run = (action: (ctx: KeyContext, config: GatewayConfig, opts: Record<string, string | boolean | undefined>) => Promise<void>) =>
     async (_opts: unknown, cmd: Command) => runWithContext(deps, cmd, action);
+  const routed = (a: RoutedKeysAction) => async (_opts: unknown, cmd: Command) => runRouted(deps, cmd, a);
 
   keys.command('rotate').description('make a new key version primary for new data keys')
     .requiredOption('--tenant <tenant>', 'tenant id')
-    .action(run(async (ctx, _config, opts) => {
-      const result = await rotateTenantKey(ctx, tenantOf(opts));
-      writeOut(deps, JSON.stringify(result));
+    .action(routed({
+      online: async (c, _config, opts) => writeOut(deps, JSON.stringify(await c.json('POST', `/v1/tenants/${tenantOf(opts)}/keys/rotate`))),
+      offline: async (ctx, _o, _config, opts, state) => {
+        const result = await state.audited({ action: 'keys.rotate', tenant: tenantOf(opts) }, async () => ({ result: await rotateTenantKey(ctx, tenantOf(opts)) }));
+        writeOut(deps, JSON.stringify(result));
+      },
     }));
 
   keys.command('rewrap').description('re-wrap stored data keys under the primary key (resumable)')
     .requiredOption('--tenant <tenant>', 'tenant id')
     .option('--after <dekId>', 'resume after this data key id (the cursor printed by an earlier run)')
     .option('--all', 'also re-wrap data keys already under the primary reference (after KMS-side rotation)')
-    .action(run(async (ctx, _config, opts) => {
-      const tenantId = tenantOf(opts);
-      const result = await rewrapTenantKeys(ctx, tenantId, {
-        afterDekId: typeof opts.after === 'string' ? opts.after : undefined,
-        all: opts.all === true,
-        onProgress: (p) => writeErr(deps, `rewrap ${tenantId}: scanned ${p.scanned}, rewrapped ${p.rewrapped}, skipped ${p.skipped}, cursor ${p.cursor ?? '-'}`),
-      });
-      writeOut(deps, JSON.stringify(result));
+    .action(routed({
+      online: async (c, _config, opts) => {
+        const body = { ...(typeof opts.after === 'string' ? { afterDekId: opts.after } : {}), ...(opts.all === true ? { all: true } : {}) };
+        writeOut(deps, JSON.stringify(await c.json('POST', `/v1/tenants/${tenantOf(opts)}/keys/rewrap`, body)));
+      },
+      offline: async (ctx, _o, _config, opts, state) => {
+        const tenantId = tenantOf(opts);
+        const result = await state.audited({ action: 'keys.rewrap', tenant: tenantId }, async () => ({
+          result: await rewrapTenantKeys(ctx, tenantId, {
+            afterDekId: typeof opts.after === 'string' ? opts.after : undefined,
+            all: opts.all === true,
+            onProgress: (p) => writeErr(deps, `rewrap ${tenantId}: scanned ${p.scanned}, rewrapped ${p.rewrapped}, skipped ${p.skipped}, cursor ${p.cursor ?? '-'}`),
+          }),
+        }));
+        writeOut(deps, JSON.stringify(result));
+      },
     }));
 
   keys.command('status').description('key versions, their ages and how many data keys each wraps')
@@ -71,24 +98,46 @@ export function registerKeysCommands(program: Command, partialDeps: Partial<Keys
       writeOut(deps, opts.json ? JSON.stringify(status) : formatStatus(status));
     }));
 
-  keys.command('shred').description('destroy a device\'s data keys: its stored records become unreadable (irreversible)')
+  keys.command('shred').description('destroy a device\'s data keys: its stored records become unreadable (irreversible); refused under a legal hold')
     .requiredOption('--tenant <tenant>', 'tenant id')
     .requiredOption('--device <device>', 'device id')
-    .option('--actor <name>', 'who asked for it, recorded in the receipt (default: the OS user)')
+    .option('--actor <name>', 'who asked for it, recorded in the receipt when no gateway runs (default: the OS user); through a running gateway the receipt names the local operator')
     .option('--receipt <file>', 'where to write the receipt (default: <dataDir>/receipts/...)')
     .option('--yes', 'confirm: this cannot be undone')
-    .action(run(async (ctx, config, opts) => {
-      const tenantId = tenantOf(opts);
-      const deviceId = String(opts.device);
-      assertValidId('device', deviceId);
-      if (opts.yes !== true) throw new TiqError('TIQ_ERR_CONFIG', { problems: ['keys shred is irreversible: add --yes to confirm'] });
-      const receipt = await shredDevice(ctx, { tenantId, deviceId, actor: typeof opts.actor === 'string' ? opts.actor : osUser(deps), ...(deps.now ? { now: deps.now } : {}) });
-      const file = typeof opts.receipt === 'string' ? resolve(opts.receipt)
-        : join(resolve(config.dataDir), 'receipts', `shred-${tenantId}-${deviceId}-${receipt.destroyedAt.replace(/[:.]/g, '')}.json`);
-      writeShredReceipt(file, receipt);
-      writeErr(deps, `destroyed ${receipt.destroyedCount} data key(s) of ${tenantId}/${deviceId}; receipt ${file}`);
-      writeOut(deps, JSON.stringify(receipt));
+    .action(routed({
+      online: async (c, config, opts) => {
+        const { tenantId, deviceId } = shredTarget(opts);
+        const receipt = await c.json('POST', `/v1/tenants/${tenantId}/devices/${deviceId}/keys/shred`) as unknown as ShredReceipt;
+        saveReceipt(deps, config, opts, receipt);
+      },
+      offline: async (ctx, opened, config, opts, state) => {
+        const { tenantId, deviceId } = shredTarget(opts);
+        const receipt = await state.audited({ action: 'keys.shred', tenant: tenantId, device: deviceId }, async () => {
+          // GDPR Art. 17(3)(e): held data is kept, on this path as through the API.
+          if (await opened.isHeld(tenantId, deviceId)) throw new TiqError('TIQ_ERR_LEGAL_HOLD');
+          const r = await shredDevice(ctx, { tenantId, deviceId, actor: typeof opts.actor === 'string' ? opts.actor : osUser(deps), ...(deps.now ? { now: deps.now } : {}) });
+          // The tombstone in the control store: every gateway evicts the device's keys, a restore re-applies it.
+          await deps.recordShred?.(config, r);
+          return { result: r, note: `receipt=${r.receiptId} destroyed=${r.destroyedCount}` };
+        });
+        saveReceipt(deps, config, opts, receipt);
+      },
     }));
+}
+
+function shredTarget(opts: Opts): { tenantId: string; deviceId: string } {
+  const deviceId = String(opts.device);
+  assertValidId('device', deviceId);
+  if (opts.yes !== true) throw new TiqError('TIQ_ERR_USAGE', { problems: ['keys shred is irreversible: add --yes to confirm'] });
+  return { tenantId: tenantOf(opts), deviceId };
+}
+
+function saveReceipt(deps: KeysCommandDeps, config: GatewayConfig, opts: Opts, receipt: ShredReceipt): void {
+  const file = typeof opts.receipt === 'string' ? resolve(opts.receipt)
+    : join(resolve(config.dataDir), 'receipts', `shred-${receipt.tenantId}-${receipt.deviceId}-${receipt.destroyedAt.replace(/[:.]/g, '')}.json`);
+  writeShredReceipt(file, receipt);
+  writeErr(deps, `destroyed ${receipt.destroyedCount} data key(s) of ${receipt.tenantId}/${receipt.deviceId}; receipt ${file}`);
+  writeOut(deps, JSON.stringify(receipt));
 }
 
 async function runWithContext(
@@ -109,6 +158,32 @@ async function runWithContext(
     } finally {
       await opened.close();
     }
+  } catch (err) {
+    const e = toTiqError(err);
+    writeErr(deps, `thingiq keys ${cmd.name()}: ${e.message}${e.detail ? ` ${JSON.stringify(e.detail)}` : ''}`);
+    process.exitCode = exitCodeFor(e);
+  }
+}
+
+async function runRouted(deps: KeysCommandDeps, cmd: Command, a: RoutedKeysAction): Promise<void> {
+  const opts = cmd.optsWithGlobals<Opts>();
+  try {
+    const { config } = loadConfig(typeof opts.config === 'string' ? opts.config : undefined);
+    const tenantId = String(opts.tenant);
+    assertValidId('tenant', tenantId);
+    if (!config.tenants[tenantId]) throw new TiqError('TIQ_ERR_TENANT_UNKNOWN', `tenant ${tenantId} is not configured`);
+    await viaGatewayOrLocally(config, {
+      online: (client) => a.online(client, config, opts),
+      offline: async (state) => {
+        const opened = await deps.openDataKeyStore(config);
+        try {
+          const ctx = await openKeyContext(config, opened.store, { env: deps.env ?? process.env, ...(deps.now ? { now: deps.now } : {}), ...(deps.kmsClientConfig ? { kmsClientConfig: deps.kmsClientConfig } : {}) });
+          try { await a.offline(ctx, opened, config, opts, state); } finally { await ctx.close(); }
+        } finally {
+          await opened.close();
+        }
+      },
+    });
   } catch (err) {
     const e = toTiqError(err);
     writeErr(deps, `thingiq keys ${cmd.name()}: ${e.message}${e.detail ? ` ${JSON.stringify(e.detail)}` : ''}`);

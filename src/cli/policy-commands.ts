@@ -11,8 +11,9 @@ export function registerPolicyCommands(program: Command, io: CliIo = PROCESS_IO)
   policy.command('check')
     .description('validate a policy file (YAML or JSON); prints OK or every problem, exit code 1 on problems')
     .argument('<file>', 'a privacy section, or { tenants: { <id>: { privacy, deviceGroups } } }')
-    .action((file: string) => {
-      process.exitCode = runPolicyCheck(file, io);
+    .option('--json', 'print JSON')
+    .action((file: string, opts: { json?: boolean }) => {
+      process.exitCode = runPolicyCheck(file, io, opts.json === true);
     });
 
   policy.command('preview')
@@ -23,7 +24,8 @@ export function registerPolicyCommands(program: Command, io: CliIo = PROCESS_IO)
     .requiredOption('--trace <file>', 'NDJSON of VehicleLocation (proto3 JSON) or GPX')
     .option('--svg <file>', 'also draw both tracks, zones and grid cells into this SVG file')
     .option('--policy <file>', 'policy file to use instead of the gateway configuration')
-    .action((opts: { tenant: string; device?: string; stream?: string; trace: string; svg?: string; policy?: string }) => {
+    .option('--json', 'print the rows as JSON')
+    .action((opts: { tenant: string; device?: string; stream?: string; trace: string; svg?: string; policy?: string; json?: boolean }) => {
       const config = program.opts<{ config?: string }>().config;
       process.exitCode = runPolicyPreview({ ...opts, config }, io);
     });

@@ -1,18 +1,20 @@
 /**
- * `thingiq records …` (count, export) and `thingiq retention …` (set, hold,
- * sweep). See docs/storage.md. Export decrypts and decodes through injected
+ * `thingiq records …` (count, export); `thingiq retention …` is registered
+ * from retention-commands.ts. See docs/storage.md. Export decrypts and decodes through injected
  * functions: the CLI entry wires the keys module and the codec.
  */
 import type { Command } from 'commander';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { isTiqError } from '../errors.ts';
+import { isTiqError, TiqError } from '../errors.ts';
 import { assertValidId } from '../identity/identity.ts';
 import { openStorage, type OpenedStorage } from '../gateway/open-storage.ts';
 import { progressBar } from '../sinks/progress-bar.ts';
 import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/record-export.ts';
 import type { RecordQuery } from '../sinks/storage-sink.ts';
+import { exitCodeFor } from './context.ts';
+import { registerRetentionCommands } from './retention-commands.ts';
 
 export interface RecordsCommandDeps {
   readonly openRecord?: OpenRecord;
@@ -61,20 +63,23 @@ export function registerRecordsCommands(program: Command, deps: RecordsCommandDe
     } catch (err) {
       const detail = isTiqError(err) && err.detail ? ` ${JSON.stringify(err.detail)}` : '';
       stderr.write(`${(err as Error).message}${detail}\n`);
-      process.exitCode = 1;
+      process.exitCode = exitCodeFor(err);
     } finally {
       await storage?.close();
     }
   };
 
   const records = program.command('records').description('stored records: count and export (docs/storage.md)');
-  const count = withFilters(records.command('count').description('count stored records'));
-  count.action((o: FilterOptions) => run(async (s) => String(await s.router.sinkFor(o.tenant).countRecords(toQuery(o))))());
+  const count = withFilters(records.command('count').description('count stored records')).option('--json', 'print JSON');
+  count.action((o: FilterOptions & { json?: boolean }) => run(async (s) => {
+    const n = await s.router.sinkFor(o.tenant).countRecords(toQuery(o));
+    return o.json ? JSON.stringify({ tenant: o.tenant, count: n }) : String(n);
+  })());
 
   const exp = withFilters(records.command('export').description('decrypt and export records as NDJSON or CSV'))
     .requiredOption('--format <format>', 'ndjson | csv').option('--out <file>', 'write here (created 0600) instead of stdout');
   exp.action((o: FilterOptions & { format: string; out?: string }) => run(async (s) => {
-    if (o.format !== 'ndjson' && o.format !== 'csv') throw new Error('--format must be ndjson or csv');
+    if (o.format !== 'ndjson' && o.format !== 'csv') throw new TiqError('TIQ_ERR_USAGE', '--format must be ndjson or csv');
     if (!deps.openRecord || !deps.decode) throw new Error('export is not wired to the keys module and codec in this build');
     const out = o.out ? createWriteStream(o.out, { mode: 0o600 }) : stdout;
     const bar = progressBar(stderr, 'export');
@@ -87,32 +92,5 @@ export function registerRecordsCommands(program: Command, deps: RecordsCommandDe
     return undefined;
   })());
 
-  const retention = program.command('retention').description('retention rules, legal holds and the sweeper (docs/storage.md)');
-  retention.command('set').description('set the retention of a tenant stream (or device group) and re-tag stored records')
-    .requiredOption('--tenant <id>', 'tenant').requiredOption('--stream <name>', 'stream').requiredOption('--days <n>', 'days to keep')
-    .option('--class <name>', 'retention class name (default <stream>-<days>d)').option('--group <id>', 'only this device group')
-    .action((o: { tenant: string; stream: string; days: string; class?: string; group?: string }) => run(async (s) => {
-      assertValidId('--tenant', o.tenant);
-      const r = await s.retention.setRule({
-        tenantId: o.tenant, stream: o.stream, days: Number(o.days),
-        ...(o.class ? { retentionClass: o.class } : {}), ...(o.group ? { deviceGroup: o.group } : {}),
-      });
-      return `${o.tenant}/${o.stream}${o.group ? ` (group ${o.group})` : ''}: ${r.retentionClass}, ${o.days} days; re-tagged ${r.retagged} records`;
-    })());
-
-  retention.command('hold').description('set (or with --off release) a legal hold on a tenant or one device')
-    .requiredOption('--tenant <id>', 'tenant').option('--device <id>', 'only this device').option('--off', 'release the hold')
-    .action((o: { tenant: string; device?: string; off?: boolean }) => run(async (s) => {
-      assertValidId('--tenant', o.tenant);
-      if (o.device !== undefined) assertValidId('--device', o.device);
-      const r = await s.retention.setHold({ tenantId: o.tenant, held: !o.off, ...(o.device ? { deviceId: o.device } : {}) });
-      return `legal hold ${o.off ? 'released' : 'set'} on ${o.tenant}${o.device ? `/${o.device}` : ''}; ${r.flagged} records updated`;
-    })());
-
-  retention.command('sweep').description('delete expired records that are not held, now')
-    .action(() => run(async (s) => {
-      await s.retention.refresh();
-      const r = await s.retention.sweep();
-      return `deleted ${r.deleted} expired records; dropped ${r.partitionsDropped} partitions`;
-    })());
+  registerRetentionCommands(program, { stdout, stderr });
 }

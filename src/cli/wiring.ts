@@ -10,6 +10,7 @@ import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import { TelemetryCodec } from '../messages/codec.ts';
 import { recordDecoder } from '../messages/record-decoder.ts';
 import type { SealedRecord } from '../records/message.ts';
+import { retentionFromConfig } from '../gateway/open-storage.ts';
 import { RoutedDataKeyStore } from '../sinks/routed-data-key-store.ts';
 import { StorageRouter } from '../sinks/sink-router.ts';
 import { resolveStorageConfig } from '../config/sinks-config.ts';
@@ -18,7 +19,16 @@ import type { OpenedDataKeyStore } from './keys-commands.ts';
 export async function openDataKeyStore(config: GatewayConfig): Promise<OpenedDataKeyStore> {
   const router = StorageRouter.fromConfig(resolveStorageConfig(config.storage), { dataDir: resolve(config.dataDir) });
   await router.start();
-  return { store: new RoutedDataKeyStore(router), close: () => router.close() };
+  return {
+    store: new RoutedDataKeyStore(router),
+    // Holds live in the tenants' sinks (and config): read them when asked, as the gateway does at start.
+    isHeld: async (tenantId, deviceId) => {
+      const retention = retentionFromConfig(config, router);
+      await retention.load();
+      return retention.policy.isHeld(tenantId, deviceId);
+    },
+    close: () => router.close(),
+  };
 }
 
 /** Decrypts records for `records export`: opens keys and storage on first use, closes at exit. */

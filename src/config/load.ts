@@ -5,9 +5,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { TiqError } from '../errors.ts';
+import { parseConfigText } from './config-text.ts';
 import { GatewayConfigSchema, type GatewayConfig } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/gateway.yaml';
@@ -42,13 +42,20 @@ export function loadConfig(path?: string, cwd = process.cwd()): LoadedConfig {
     if (path) throw new TiqError('TIQ_ERR_CONFIG', { source: file, problems: ['file not found'] });
     return { config: parseConfig(DEVELOPMENT_DEFAULTS, '(development defaults)'), source: undefined };
   }
-  let raw: unknown;
+  return { config: parseConfig(readConfigFile(file), file), source: file };
+}
+
+/** The raw config of a file: whole, one YAML mapping with `tenants` (config-text.ts), else TIQ_ERR_CONFIG. */
+export function readConfigFile(file: string): Readonly<Record<string, unknown>> {
+  let text: string;
   try {
-    raw = parseYaml(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new TiqError('TIQ_ERR_CONFIG', { source: file, problems: [`not valid YAML: ${(err as Error).message}`] });
+    throw new TiqError('TIQ_ERR_CONFIG', { source: file, problems: [`cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`] });
   }
-  return { config: parseConfig(raw, file), source: file };
+  const parsed = parseConfigText(text);
+  if (!parsed.ok) throw new TiqError('TIQ_ERR_CONFIG', { source: file, problems: parsed.problems });
+  return parsed.raw;
 }
 
 function deepFreeze<T>(value: T): T {

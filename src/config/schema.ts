@@ -6,8 +6,10 @@
 import { z } from 'zod';
 import { AdminConfigSchema } from './admin-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
+import { ControlStoreConfigSchema } from './control-config.ts';
 import { KeysConfigSchema, TenantKeysConfigSchema } from './keys-config.ts';
 import { LimitsConfigSchema, TenantQuotasSchema } from './limits-config.ts';
+import { MetricsConfigSchema, TracingConfigSchema } from './observability-config.ts';
 import { PrivacyConfigSchema } from './policy-config.ts';
 import { StorageConfigSchema, TenantRetentionConfigSchema } from './sinks-config.ts';
 
@@ -91,6 +93,12 @@ export const GatewayConfigSchema = z.object({
   privacy: PrivacyConfigSchema.optional(),
   keys: KeysConfigSchema.optional(),
   storage: StorageConfigSchema.optional(),
+  /** Unauthenticated loopback scrape listener (docs/operations.md). */
+  metrics: MetricsConfigSchema.prefault({}),
+  /** OpenTelemetry traces over OTLP/HTTP (docs/operations.md). */
+  tracing: TracingConfigSchema.prefault({}),
+  /** Operator-owned state and its change feed (docs/control-store.md); default: SQLite `control.db` in dataDir. */
+  controlStore: ControlStoreConfigSchema.optional(),
 }).strict();
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;

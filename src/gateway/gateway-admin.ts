@@ -3,15 +3,18 @@
  * tenants, privacy engine, keys, storage and retention the broker uses, plus
  * the restriction and objection registries and the audit log.
  */
-import { join } from 'node:path';
 import { Counter } from 'prom-client';
 import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from '../admin/admin-adapters.ts';
 import type { AdminDeps } from '../admin/admin-deps.ts';
+import { traceAdminRequests } from '../admin/admin-tracing.ts';
 import { createAdminServer, type AdminServer } from '../admin/admin-server.ts';
 import { ObjectionRegistry } from '../admin/objection-registry.ts';
 import { RestrictionRegistry } from '../admin/restriction-registry.ts';
 import { AuditLog, auditDirOf } from '../audit/audit-log.ts';
+import type { ControlStore } from '../control/control-store.ts';
 import type { Gateway } from './gateway.ts';
+import type { DataDirLock } from '../instance/data-dir-lock.ts';
+import { ensureLocalOperator, LOCAL_OPERATOR } from '../instance/local-operator.ts';
 import { recordDecoder } from '../messages/record-decoder.ts';
 
 export interface AdminParts {
@@ -20,10 +23,10 @@ export interface AdminParts {
   readonly audit: AuditLog;
 }
 
-export function openAdminParts(dataDir: string): AdminParts {
+export function openAdminParts(dataDir: string, control: ControlStore): AdminParts {
   return {
-    restrictions: new RestrictionRegistry(join(dataDir, 'admin')),
-    objections: new ObjectionRegistry(join(dataDir, 'admin')),
+    restrictions: new RestrictionRegistry(control),
+    objections: new ObjectionRegistry(control),
     audit: new AuditLog(auditDirOf(dataDir)),
   };
 }
@@ -43,14 +46,14 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
   return {
     tenants: tenantsAdmin(current),
     tenantChanges: tenantChangesAdmin(gw.tenantOverrides, (next, change) => gw.changeTenants(next, change)),
-    pki: pkiAdmin(gw.path(gw.config.pkiDir)),
+    pki: pkiAdmin(gw.path(gw.config.pkiDir), gw.control),
     privacy: privacyAdmin(current, gw.privacy, {
       get: (t) => gw.policyOverrides.get(t),
       put: (t, policy, actor) => gw.putPolicy(t, policy, actor),
     }),
     privateMode: gw.privateMode,
-    retention: retentionAdmin(gw.retention, gw.storage),
-    keys: keysAdmin(gw.keys),
+    retention: retentionAdmin(gw.retention, gw.storage, gw.control),
+    keys: keysAdmin(gw.keys, gw.control),
     records: recordsAdmin({
       sinks: gw.storage,
       openRecord: (r) => gw.keys.sealer.open(r),
@@ -79,5 +82,36 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
 
 export async function startAdmin(gw: Gateway, parts: AdminParts): Promise<{ server: AdminServer; ports: { port: number; mtlsPort: number } }> {
   const server = createAdminServer(adminDeps(gw, parts), { config: gw.config.admin, baseDir: gw.baseDir, logger: gw.log });
+  if (gw.tracer) traceAdminRequests(server.app, gw.tracer);
   return { server, ports: await server.start() };
+}
+
+/** Hosts that mean "every interface": the CLI on this machine reaches them on the loopback address. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * Makes the running gateway reachable by the CLI on this machine: the local
+ * operator's certificate (issued when needed) and the mTLS listener's URL go
+ * into the data directory's lock file, which only the gateway's user can read.
+ */
+export function publishLocalAdmin(gw: Gateway, lock: DataDirLock | undefined, mtlsPort: number): void {
+  if (!lock) return;
+  const files = ensureLocalOperator(gw.path(gw.config.pkiDir), gw.path(gw.config.dataDir));
+  if (files.issued) {
+    gw.log.info({ event: 'local_operator_issued', certFile: files.certFile }, 'issued the local operator certificate the CLI uses to reach the admin API');
+    // A new operator credential is an action like any other: audited.
+    try {
+      gw.admin?.audit.append({ actor: 'system', role: 'system', action: 'operators.issue', target: `operator:${LOCAL_OPERATOR}`, tenant: '', result: 'ok', detail: 'local operator' });
+    } catch (err) {
+      gw.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
+    }
+  }
+  const host = WILDCARD_HOSTS.has(gw.config.admin.host) ? '127.0.0.1' : gw.config.admin.host;
+  // The server certificate names serverHosts; when it does not name the host the CLI dials, verify against its first name.
+  const hosts = gw.config.mqtt.serverHosts;
+  const servername = hosts.includes(host) ? undefined : hosts[0];
+  lock.publishAdmin({
+    url: `https://${host.includes(':') ? `[${host}]` : host}:${mtlsPort}`,
+    caFile: files.caFile, certFile: files.certFile, keyFile: files.keyFile, ...(servername ? { servername } : {}),
+  });
 }

@@ -2,8 +2,8 @@
  * The gateway: composes PKI, the MQTT listener, the broker hooks and the
  * pipeline's components, and owns their lifecycle (start, drain, close).
  */
-import { unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Server } from 'node:tls';
 import { Aedes } from 'aedes';
@@ -23,7 +23,10 @@ import { TelemetryCodec } from '../messages/codec.ts';
 import type { PipelineContext } from '../pipeline/context.ts';
 import { initPki, pkiPaths } from '../pki/pki-store.ts';
 import { loadTlsMaterial } from '../pki/tls-material.ts';
-import { IssuanceRegistry, normaliseSerial } from '../pki/issuance-registry.ts';
+import { IssuanceRegistry, normaliseSerial, type IssuedRecord } from '../pki/issuance-registry.ts';
+import { TrafficMeter } from '../broker/traffic-meter.ts';
+import { GatewayTracer } from '../observability/tracing.ts';
+import { startMetricsListener, type MetricsListener } from '../admin/metrics-listener.ts';
 import { privacySourcesFromConfig } from '../privacy/config-sources.ts';
 import { PolicyOverrides } from '../privacy/policy-overrides.ts';
 import { createPrivacyEngine, type ReloadablePrivacyEngine } from '../privacy/privacy-engine.ts';
@@ -33,16 +36,21 @@ import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import { CONTENT_DIGEST_SECRET_FILE, contentDigester, loadOrCreateDigestSecret } from '../keys/content-digest.ts';
 import { RetentionSweeper } from '../retention/retention-sweeper.ts';
 import type { RetentionService } from '../retention/retention-service.ts';
-import { retentionFromConfig } from './open-storage.ts';
+import { importRetentionFromSinks, retentionFromConfig } from './open-storage.ts';
 import { RoutedDataKeyStore } from '../sinks/routed-data-key-store.ts';
 import { StorageRouter } from '../sinks/sink-router.ts';
 import { resolveStorageConfig } from '../config/sinks-config.ts';
 import type { AdminServer } from '../admin/admin-server.ts';
 import type { TenantChange } from '../admin/admin-adapters.ts';
 import { TenantOverrides, type TenantOverridesState } from '../admin/tenant-overrides.ts';
-import { openAdminParts, startAdmin, type AdminParts } from './gateway-admin.ts';
+import { openAdminParts, publishLocalAdmin, startAdmin, type AdminParts } from './gateway-admin.ts';
 import { WindowCounter } from '../audit/audit-aggregator.ts';
-import { checkConfig, ConfigFileWatcher, type ReloadResult } from './gateway-config.ts';
+import type { ControlStore } from '../control/control-store.ts';
+import { followControlFeed, openGatewayControlStore } from './gateway-control.ts';
+import { DataDirLock } from '../instance/data-dir-lock.ts';
+import { checkConfig, ConfigFileWatcher, type CandidateChecks, type ReloadResult } from './gateway-config.ts';
+import { keepRunningValues, liveChanges, restartRequiredChanges } from '../config/restart-sections.ts';
+import { rootKeyFiles, secureDataDir } from './data-dir.ts';
 import { registerStateMetrics } from './gateway-metrics.ts';
 
 export interface GatewayOptions {
@@ -63,6 +71,10 @@ export class Gateway {
   private server: Server | undefined;
   private broker: Aedes | undefined;
   private registry: IssuanceRegistry | undefined;
+  /** Bytes on MQTT connections, by tenant (read at scrape time). */
+  readonly traffic = new TrafficMeter();
+  /** notAfter of the CA(s) and the server certificate, ms since the epoch, once listening. */
+  tlsExpiry: { readonly ca: number; readonly externalCa: number | undefined; readonly server: number } | undefined;
   private directory: TenantDirectory;
   private closing = false;
   private components: Partial<Pick<PipelineContext, 'sealer' | 'writer'>> = {};
@@ -75,6 +87,7 @@ export class Gateway {
   /** The configuration in force (replaced by a successful reload). */
   currentConfig: GatewayConfig;
   private sweeper: RetentionSweeper | undefined;
+  private dataDirLock: DataDirLock | undefined;
   private dekSweep: NodeJS.Timeout | undefined;
   /** Devices whose private-mode command changed the mode but is not audited yet (tenant/device). */
   private readonly unauditedCommands = new Set<string>();
@@ -96,14 +109,14 @@ export class Gateway {
    * API change can be validated and applied as a reload of base + changes.
    */
   private constructor(readonly config: GatewayConfig, readonly baseDir: string, log: Logger,
-    readonly tenantOverrides: TenantOverrides, private baseConfig: unknown) {
+    readonly tenantOverrides: TenantOverrides, private baseConfig: unknown, readonly control: ControlStore) {
     this.log = log;
     this.currentConfig = config;
     this.directory = new TenantDirectory(config);
     this.codec = TelemetryCodec.load();
     this.checkStreams();
     this.privateMode = createPrivateModeRegistry({ dir: this.path(`${config.dataDir}/privacy`) });
-    this.policyOverrides = new PolicyOverrides(this.path(`${config.dataDir}/privacy`));
+    this.policyOverrides = new PolicyOverrides(control);
     this.privacy = createPrivacyEngine({ tenants: this.policyOverrides.apply(privacySourcesFromConfig(config)), privateMode: this.privateMode });
     this.retained = new RetainedLedger({
       restriction: (t, d) => this.admin?.restrictions.isRestricted(t, d) ?? 'none',
@@ -116,20 +129,38 @@ export class Gateway {
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const baseDir = opts.baseDir ?? process.cwd();
-    const tenantOverrides = new TenantOverrides(resolve(baseDir, opts.config.dataDir, 'admin'));
-    // Re-parsing a parsed config is the identity; with API changes it validates them as a reload would.
-    const config = parseConfig(tenantOverrides.apply(opts.config), '(config with admin API changes)');
-    const gw = new Gateway(config, baseDir, opts.logger ?? createLogger(opts.config.log.level), tenantOverrides, opts.config);
+    const log = opts.logger ?? createLogger(opts.config.log.level);
+    secureDataDir(resolve(baseDir, opts.config.dataDir), log, { leaveAlone: rootKeyFiles(opts.config, baseDir) });
+    const control = await openGatewayControlStore(opts.config, (p) => resolve(baseDir, p), log);
+    log.info({ event: 'control_store_open', backend: control.backend, version: control.version }, `control store open (${control.backend}, version ${control.version})`);
+    let gw: Gateway;
+    try {
+      const tenantOverrides = new TenantOverrides(control);
+      // Re-parsing a parsed config is the identity; with API changes it validates them as a reload would.
+      const parsed = parseConfig(tenantOverrides.apply(opts.config), '(config with admin API changes)');
+      gw = new Gateway(parsed, baseDir, log, tenantOverrides, opts.config, control);
+      gw.tenantsVersion = control.version;
+    } catch (err) {
+      await control.close();
+      throw err;
+    }
+    const config = gw.config;
     gw.components = opts.components ?? {};
+    // One writer per data directory: a second gateway, or an offline CLI command, is refused (TIQ_ERR_DATA_DIR_LOCKED).
+    gw.dataDirLock = DataDirLock.acquire(gw.path(config.dataDir), 'gateway');
     try {
       await gw.openStores();
       await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
+      gw.followControl();
       if (opts.config.admin.enabled) {
         const { server, ports } = await startAdmin(gw, gw.admin!);
         gw.adminServer = server;
         gw.adminPorts = ports;
+        publishLocalAdmin(gw, gw.dataDirLock, ports.mtlsPort);
         gw.log.info({ event: 'admin_listening', port: ports.port, mtlsPort: ports.mtlsPort }, 'admin API listening (bearer tokens; client certificates)');
       }
+      const scrape = config.metrics;
+      if (scrape.port !== undefined) gw.metricsListener = await startMetricsListener({ host: scrape.host, port: scrape.port }, gw.stats.registry, gw.log);
     } catch (err) {
       await gw.close(0).catch(() => undefined);
       throw err;
@@ -165,12 +196,12 @@ export class Gateway {
       onCommit: (sink, records, seconds) => this.stats.batchCommitted(sink, records, seconds),
     });
     await this.storage.start();
-    this.retention = retentionFromConfig(this.config, this.storage, this.log);
+    await importRetentionFromSinks(this.control, this.storage, this.log);
+    this.retention = retentionFromConfig(this.config, this.storage, this.log, this.control);
     await this.retention.load();
     this.sweeper = new RetentionSweeper(this.retention, { intervalMs: storage.sweeper.intervalMs, logger: this.log });
     void this.sweeper.start();
-    this.admin = openAdminParts(dataDir);
-    watchFile(this.admin.restrictions.path, { interval: 250 }, () => this.onRestrictionsChange());
+    this.admin = openAdminParts(dataDir, this.control);
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
     this.contentDigest = contentDigester(loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
@@ -199,14 +230,20 @@ export class Gateway {
     const paths = pkiPaths(pkiDir);
     const external = this.config.externalCa;
     const tls = loadTlsMaterial(paths, external ? this.path(external.caFile) : undefined);
-    this.registry = new IssuanceRegistry(paths.registry);
+    this.registry = new IssuanceRegistry(paths.registry, this.control);
     const registry = this.registry;
+    this.tlsExpiry = {
+      ca: Date.parse(tls.ca.validTo), externalCa: tls.externalCa && Date.parse(tls.externalCa.validTo),
+      server: Date.parse(new X509Certificate(tls.certPem).validTo),
+    };
     const limits = new AbuseLimits(this.config.limits, Object.fromEntries(Object.entries(this.config.tenants).map(([t, c]) => [t, c.quotas])));
     this.limits = limits;
 
+    this.tracer ??= GatewayTracer.fromConfig(this.config.tracing);
     const hooks = createHooks({
       retained: this.retained,
       directory: () => this.directory,
+      tracer: this.tracer,
       pipeline: this.pipelineContext(),
       log: this.log,
       stats: this.stats,
@@ -244,14 +281,16 @@ export class Gateway {
       },
       log: this.log,
       stats: this.stats,
-      onConnection: (socket) => capSubscriptionQos(this.broker!.handle(socket)),
+      onConnection: (socket) => {
+        this.traffic.track(socket);
+        capSubscriptionQos(this.broker!.handle(socket));
+      },
     });
     await new Promise<void>((resolveListen, reject) => {
       this.server!.once('error', (err: NodeJS.ErrnoException) => reject(new TiqError('TIQ_ERR_LISTEN',
         err.code === 'EADDRINUSE' ? `port ${port} is already in use` : `${err.code ?? ''} ${err.message}`, { cause: err })));
       this.server!.listen(port, this.config.mqtt.host, () => resolveListen());
     });
-    watchFile(paths.registry, { interval: 250 }, () => this.onRegistryChange());
     this.log.info({ event: 'listening', port: this.mqttPort, host: this.config.mqtt.host }, 'MQTT over mutual TLS listening');
   }
 
@@ -290,6 +329,10 @@ export class Gateway {
 
   /** Abuse limits in force (set by listen()). */
   limits: AbuseLimits | undefined;
+  /** OpenTelemetry tracing; undefined (no tracing work at all) unless tracing.endpoint is set. */
+  tracer: GatewayTracer | undefined;
+  /** The unauthenticated loopback scrape listener, when configured. */
+  metricsListener: MetricsListener | undefined;
 
   get mqttPort(): number {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0;
@@ -300,8 +343,9 @@ export class Gateway {
    * policy in force (a changed policy needs a higher version), persisted,
    * applied to the next message. Throws TIQ_ERR_POLICY_INVALID.
    */
-  putPolicy(tenantId: string, policy: unknown, actor: string): { policyId: string; policyVersion: number } {
-    const inForce = this.policyOverrides.put(this.privacy, privacySourcesFromConfig(this.currentConfig), tenantId, policy);
+  async putPolicy(tenantId: string, policy: unknown, actor: string): Promise<{ policyId: string; policyVersion: number }> {
+    const inForce = await this.policyOverrides.put(this.privacy, privacySourcesFromConfig(this.currentConfig), tenantId, policy, actor);
+    this.policiesVersion = this.control.version;
     // The admin API's route audits the call (actor, role, result); the gateway only logs.
     this.log.info({ event: 'policy_put', tenantId, actor, ...inForce }, 'privacy policy replaced through the admin API');
     this.retained.sweep();
@@ -324,22 +368,96 @@ export class Gateway {
     this.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
   }
 
+  private unfollowControl: (() => void) | undefined;
+
+  /** Every change in the control store, whoever made it, applies at once (docs/control-store.md). */
+  private followControl(): void {
+    this.unfollowControl = followControlFeed(this.control, {
+      'restriction': () => this.onRestrictionsChange(),
+      'revocation': () => this.onRegistryChange(),
+      // Cached data keys of a shredded device go everywhere: the next read finds no key (TIQ_ERR_KEY_SHREDDED).
+      'shred': (events) => {
+        for (const e of events) if (e.value) this.keys.sealer.forgetDevice(e.value.tenantId, e.value.deviceId);
+      },
+      'retention-rule': () => this.onRetentionChange(),
+      'tenant-app': (events) => this.onTenantOverridesChange(events),
+      'policy': (events) => { if (events.some((e) => e.version > this.policiesVersion)) this.onPolicyChange(); },
+      'tenant-group': (events) => this.onTenantOverridesChange(events),
+      'legal-hold': () => this.onRetentionChange(),
+    }, this.log);
+  }
+
+  /**
+   * A policy put through another gateway sharing the store: validated like a
+   * reload (it was validated where it was put, against that gateway's config),
+   * then in force for the next message. A refused one is logged; the policy
+   * in force stays.
+   */
+  private onPolicyChange(): void {
+    const sources = this.policyOverrides.apply(privacySourcesFromConfig(this.currentConfig));
+    const problems = this.privacy.validate(sources);
+    if (problems.length) {
+      this.log.error({ event: 'reload_refused', code: 'TIQ_ERR_POLICY_INVALID', source: 'control-store', problems }, 'privacy policy change refused; previous one stays in force');
+      return;
+    }
+    this.privacy.update(sources);
+    const policies = Object.fromEntries(this.directory.ids().map((t) => [t, this.privacy.policyOf(t)]));
+    this.log.info({ event: 'policy_changed', source: 'control-store', policies }, 'privacy policy changed through the control store');
+  }
+
+  /** The control-store version of the policy overrides this gateway put in force itself. */
+  private policiesVersion = 0;
+
+  /** The control-store version of the tenant overrides in force. */
+  private tenantsVersion = 0;
+
+  /**
+   * Apps or device groups changed by another process (another gateway's admin
+   * API): checked like a reload, then in force; sessions of a deleted app are
+   * closed. A change that does not validate against this gateway's config is
+   * refused and logged, and what is in force stays.
+   */
+  private onTenantOverridesChange(events: readonly { version: number }[]): void {
+    if (events.every((e) => e.version <= this.tenantsVersion)) return;
+    const source = 'control-store';
+    const checked = checkConfig(this.tenantOverrides.apply(this.baseConfig), source, this.candidateChecks(), this.log);
+    if (!checked.ok) return;
+    const config = keepRunningValues(this.currentConfig, checked.next);
+    this.install(config, source, liveChanges(this.currentConfig, config));
+    this.tenantsVersion = this.control.version;
+  }
+
+  /**
+   * A rule or hold changed (by any process): in force for the next message and
+   * the next erasure check at once (the policy is read from the replica), then
+   * stored records are re-tagged or re-flagged in the sweeper's queue.
+   */
+  private onRetentionChange(): void {
+    void this.retention.load().then((changed) => this.sweeper?.run(() => this.retention.applyChanged(changed))).then(
+      (r) => { if (r && (r.retagged > 0 || r.flagged > 0)) this.log.info({ event: 'retention_applied', ...r }, 'retention change applied to stored records'); },
+      (err: unknown) => this.log.error({ event: 'retention_apply_failed', code: 'TIQ_ERR_STORE_UNAVAILABLE', reason: (err as Error).message }, 'cannot apply a retention change to stored records; they keep their old tags until the next change or restart'),
+    );
+  }
+
   /** A device restricted with "refuse" is disconnected at once; "drop" applies from its next message. */
   private onRestrictionsChange(): void {
     const restrictions = this.admin?.restrictions;
     if (!restrictions) return;
-    restrictions.reload();
     this.retained.sweep();
     const closed = closeClientsWhere(this.broker, ({ peer: { identity: id } }) =>
       id.kind === 'device' && restrictions.isRestricted(id.tenantId, id.deviceId) === 'refuse', 'TIQ_ERR_RESTRICTED');
     for (const sessionId of closed) this.log.warn({ event: 'restricted_disconnect', code: 'TIQ_ERR_RESTRICTED', sessionId }, 'restricted device disconnected');
   }
 
-  /** A revoked certificate's live connections are closed (the CLI may revoke while we run). */
+  /** The issuance registry's records, re-read if another process changed it (empty before listening). */
+  issuedCertificates(): readonly IssuedRecord[] {
+    return this.registry?.list() ?? [];
+  }
+
+  /** A revoked certificate's live connections are closed (the CLI or another gateway may revoke while we run). */
   private onRegistryChange(): void {
     const registry = this.registry;
     if (!registry) return;
-    registry.reload();
     const closed = closeClientsWhere(this.broker, (state) => registry.isRevoked(normaliseSerial(state.peer.serial)), 'TIQ_ERR_CERT_REVOKED');
     for (const sessionId of closed) this.log.warn({ event: 'revoked_disconnect', code: 'TIQ_ERR_CERT_REVOKED', sessionId }, 'revoked certificate disconnected');
   }
@@ -351,12 +469,30 @@ export class Gateway {
    * in force stays in force.
    */
   reload(raw: unknown, source = '(reload)'): ReloadResult {
-    const checked = checkConfig(this.tenantOverrides.apply(raw), source, this.privacy, this.policyOverrides, this.log);
+    const checked = checkConfig(this.tenantOverrides.apply(raw), source, this.candidateChecks(), this.log);
     if (!checked.ok) return checked;
     this.baseConfig = raw;
-    this.install(checked.next, source);
+    const restart = restartRequiredChanges(this.currentConfig, checked.next);
+    if (restart.length) {
+      this.log.warn({ event: 'config_restart_required', source, sections: restart }, 'these changes apply only after a restart; their running values stay in force');
+    }
+    const next = keepRunningValues(this.currentConfig, checked.next);
+    const changed = liveChanges(this.currentConfig, next);
+    if (changed.length === 0) {
+      this.log.info({ event: 'config_unchanged', source }, 'nothing that applies without restart changed');
+      return { ok: true };
+    }
+    this.install(next, source, changed);
     this.audit({ actor: 'system', role: 'system', action: 'config.reload', tenant: '', target: source });
     return { ok: true };
+  }
+
+  /** A candidate is checked against the codec's message types and the privacy engine (with the API's policies). */
+  private candidateChecks(): CandidateChecks {
+    return {
+      validatePolicies: (sources) => this.privacy.validate(this.policyOverrides.apply(sources)),
+      hasMessageType: (type) => this.codec.hasType(type),
+    };
   }
 
   /**
@@ -365,17 +501,24 @@ export class Gateway {
    * then in force for the next message (grants, privacy groups, retention).
    * Throws TIQ_ERR_BAD_REQUEST with every problem; a refused change is not persisted.
    */
-  changeTenants(next: TenantOverridesState, change: TenantChange): void {
+  async changeTenants(next: TenantOverridesState, change: TenantChange): Promise<void> {
     const source = `admin-api:${change.action}`;
-    const checked = checkConfig(this.tenantOverrides.apply(this.baseConfig, next), source, this.privacy, this.policyOverrides, this.log);
+    const checked = checkConfig(this.tenantOverrides.apply(this.baseConfig, next), source, this.candidateChecks(), this.log);
     if (!checked.ok) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: checked.problems });
-    this.tenantOverrides.commit(next);
-    this.install(checked.next, source);
+    await this.tenantOverrides.commit(next, change.actor);
+    // Installed here, synchronously after the commit: the feed's echo of this change is then already in force.
+    const config = keepRunningValues(this.currentConfig, checked.next);
+    this.install(config, source, liveChanges(this.currentConfig, config));
+    this.tenantsVersion = this.control.version;
     this.log.info({ event: 'tenants_changed', tenantId: change.tenantId, action: change.action, actor: change.actor }, 'tenant settings changed through the admin API');
   }
 
-  /** Everything a checked config changes: privacy sources, tenant directory (ACL, grants), quotas, retention. */
-  private install(next: GatewayConfig, source: string): void {
+  /**
+   * Everything a checked config changes: privacy sources, tenant directory
+   * (ACL, grants), quotas, retention. `next` carries the running values of
+   * the sections that need a restart (restart-sections.ts).
+   */
+  private install(next: GatewayConfig, source: string, changed: readonly string[]): void {
     this.privacy.update(this.policyOverrides.apply(privacySourcesFromConfig(next)));
     this.directory = new TenantDirectory(next);
     this.limits?.setTenantQuotas(Object.fromEntries(Object.entries(next.tenants).map(([t, c]) => [t, c.quotas])));
@@ -390,7 +533,7 @@ export class Gateway {
     }
     this.closeSessionsNoLongerAllowed();
     const policies = Object.fromEntries(this.directory.ids().map((t) => [t, this.privacy.policyOf(t)]));
-    this.log.info({ event: 'config_reloaded', source, policies }, 'configuration reloaded');
+    this.log.info({ event: 'config_reloaded', source, sections: changed, policies }, 'configuration reloaded');
   }
 
   /** After a change, live sessions of removed apps and of removed or deactivated tenants end too (least privilege). */
@@ -419,12 +562,12 @@ export class Gateway {
   async close(drainMs = 5000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.registry) unwatchFile(this.registry.path);
+    this.unfollowControl?.();
     this.configWatcher?.close();
-    if (this.admin) unwatchFile(this.admin.restrictions.path);
     await this.adminServer?.close();
     // Summaries of folded audit events are written before the process goes.
     await this.admin?.audit.aggregator.close().catch((err: unknown) => this.logAuditFailure(err));
+    await this.metricsListener?.close();
     this.server?.close();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && pendingPublishes(this.broker) > 0) await new Promise((r) => setTimeout(r, 20));
@@ -433,6 +576,9 @@ export class Gateway {
     await this.sweeper?.close();
     await this.keys?.close();
     await this.storage?.close();
+    await this.tracer?.close().catch((err: unknown) => this.log.warn({ event: 'tracing_flush_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not exported at close'));
+    await this.control.close();
+    this.dataDirLock?.release();
     this.log.info({ event: 'closed' }, 'gateway closed');
   }
 }

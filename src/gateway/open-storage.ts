@@ -2,7 +2,12 @@
  * Opens the configured storage for a short-lived command (the CLI): the
  * sinks, the router, and the retention service over them.
  */
+import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
+import type { ControlStore, ControlStoreLogger } from '../control/control-store.ts';
+import { importSinkRetention } from '../control/legacy-import.ts';
+import { openControlStore } from '../control/open-control-store.ts';
+import { controlRetentionState } from '../control/retention-state.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { RetentionPolicy } from '../retention/retention-policy.ts';
 import { RetentionService, type RetentionLogger } from '../retention/retention-service.ts';
@@ -13,23 +18,41 @@ export interface OpenedStorage {
   readonly config: GatewayConfig;
   readonly router: StorageRouter;
   readonly retention: RetentionService;
+  readonly control: ControlStore;
   close(): Promise<void>;
 }
 
-/** Builds the retention policy and service the gateway and the CLI share. */
-export function retentionFromConfig(config: GatewayConfig, router: StorageRouter, logger?: RetentionLogger): RetentionService {
+/**
+ * Builds the retention policy and service the gateway and the CLI share;
+ * with a control store, rules and holds live there (imported once from the
+ * sinks of older versions: call importSinkRetention before load()).
+ */
+export function retentionFromConfig(config: GatewayConfig, router: StorageRouter, logger?: RetentionLogger, control?: ControlStore): RetentionService {
   const storage = resolveStorageConfig(config.storage);
   const policy = new RetentionPolicy({ tenants: config.tenants, defaultRetention: storage.defaultRetention });
   return new RetentionService(router, policy, {
     batchSize: storage.sweeper.batchSize, knownStreams: Object.keys(config.streams), ...(logger ? { logger } : {}),
+    ...(control ? { state: controlRetentionState(control) } : {}),
   });
+}
+
+/** Imports the sinks' rules and holds of older versions into the control store, once. */
+export function importRetentionFromSinks(control: ControlStore, router: StorageRouter, log?: ControlStoreLogger): Promise<void> {
+  return importSinkRetention(control, router.sinks, (sink, tenantId) => router.sinkNameFor(tenantId) === sink, log);
 }
 
 export async function openStorage(configPath: string | undefined, logger?: RetentionLogger): Promise<OpenedStorage> {
   const { config } = loadConfig(configPath);
+  const control = await openControlStore(config.controlStore, resolve(config.dataDir));
   const router = StorageRouter.fromConfig(resolveStorageConfig(config.storage), { dataDir: config.dataDir });
-  await router.start();
-  const retention = retentionFromConfig(config, router, logger);
+  try {
+    await router.start();
+    await importRetentionFromSinks(control, router);
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
+  const retention = retentionFromConfig(config, router, logger, control);
   await retention.load();
-  return { config, router, retention, close: () => router.close() };
+  return { config, router, retention, control, close: async () => { await router.close(); await control.close(); } };
 }

@@ -6,6 +6,8 @@ import { TiqError } from '../errors.ts';
 
 /** Ids of tenants, devices, apps and operators. Closes topic injection through ids. */
 export const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** The problem text every id check reports (the admin API recognises id failures by it). */
+export const ID_PROBLEM = `must match ${ID_PATTERN.source}`;
 
 export type Identity =
   | { readonly kind: 'device'; readonly tenantId: string; readonly deviceId: string; readonly uri: string }

@@ -8,8 +8,9 @@
  * tenant, device, on, actor, source) that is replayed at start, so the state
  * survives restarts and every toggle is accountable.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { appendLineDurable } from '../pki/secure-files.ts';
 
 export type PrivateModeSource = 'message' | 'control-topic' | 'api';
 
@@ -64,7 +65,7 @@ function replay(file: string, on: Set<string>): number {
 }
 
 export function createPrivateModeRegistry(options: PrivateModeRegistryOptions): PrivateModeRegistry {
-  mkdirSync(options.dir, { recursive: true });
+  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const file = join(options.dir, PRIVATE_MODE_LOG);
   const now = options.now ?? Date.now;
   const on = new Set<string>();
@@ -78,7 +79,7 @@ export function createPrivateModeRegistry(options: PrivateModeRegistryOptions): 
       if (on.has(k) === wantOn) return false;
       const toggle: PrivateModeToggle = { timeMs: now(), tenantId, deviceId, on: wantOn, actor, source };
       // Written before the state changes: a toggle that is not on disk did not happen.
-      appendFileSync(file, `${JSON.stringify(toggle)}\n`, { mode: 0o600 });
+      appendLineDurable(file, JSON.stringify(toggle));
       if (wantOn) on.add(k);
       else on.delete(k);
       return true;

@@ -6,7 +6,7 @@
  * sink, so they survive restarts and stay with the tenant's data (residency).
  */
 import { TiqError } from '../errors.ts';
-import type { StorageSink, SweepResult } from '../sinks/storage-sink.ts';
+import type { StorageSink, StoredLegalHold, StoredRetentionRule, SweepResult } from '../sinks/storage-sink.ts';
 import type { RetentionPolicy } from './retention-policy.ts';
 
 export interface RetentionLogger {
@@ -20,6 +20,18 @@ export interface SinkDirectory {
   sinkNameFor(tenantId: string): string;
 }
 
+/**
+ * Where operator rules and holds live. The gateway and the CLI pass the
+ * control store's (one place, with a change feed); without one they stay in
+ * each tenant's sink, as before.
+ */
+export interface RetentionStateStore {
+  rules(): readonly StoredRetentionRule[];
+  holds(): readonly StoredLegalHold[];
+  putRule(rule: StoredRetentionRule, actor: string): Promise<void>;
+  putHold(hold: StoredLegalHold, actor: string): Promise<void>;
+}
+
 export interface RetentionServiceOptions {
   /** Rows per re-tag, hold or delete statement. */
   readonly batchSize: number;
@@ -27,6 +39,7 @@ export interface RetentionServiceOptions {
   readonly knownStreams?: readonly string[];
   readonly logger?: RetentionLogger;
   readonly now?: () => number;
+  readonly state?: RetentionStateStore;
 }
 
 export interface SweepReport {
@@ -42,6 +55,7 @@ export interface SetRuleRequest {
   /** Defaults to `<stream>-<days>d`. */
   readonly retentionClass?: string;
   readonly deviceGroup?: string;
+  readonly actor?: string;
 }
 
 const CLASS_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -53,8 +67,10 @@ export class RetentionService {
     return (this.options.now ?? Date.now)();
   }
 
-  /** Reads the operator overrides from every sink (only rows of tenants that sink serves). */
+  /** Reads the operator overrides (control store, else every sink: only rows of tenants that sink serves). */
   async load(): Promise<{ rules: [string, string][]; holds: string[] }> {
+    const state = this.options.state;
+    if (state) return this.policy.setStored(state.rules(), state.holds());
     const rules = [];
     const holds = [];
     for (const [name, sink] of this.storage.sinks) {
@@ -66,7 +82,11 @@ export class RetentionService {
 
   /** load(), then re-tag and re-flag what another process (the CLI) changed. */
   async refresh(): Promise<{ retagged: number; flagged: number }> {
-    const changed = await this.load();
+    return this.applyChanged(await this.load());
+  }
+
+  /** Re-tags and re-flags what a load() reported as changed. */
+  async applyChanged(changed: { rules: [string, string][]; holds: string[] }): Promise<{ retagged: number; flagged: number }> {
     let retagged = 0;
     let flagged = 0;
     for (const [tenantId, stream] of changed.rules) retagged += await this.retagStream(tenantId, stream);
@@ -81,17 +101,20 @@ export class RetentionService {
     if (!CLASS_PATTERN.test(retentionClass)) problems.push(`class: must match ${CLASS_PATTERN.source}`);
     if (req.deviceGroup && !this.policy.hasDeviceGroup(req.tenantId, req.deviceGroup)) problems.push(`deviceGroup: "${req.deviceGroup}" is not configured for the tenant`);
     if (problems.length > 0) throw new TiqError('TIQ_ERR_CONFIG', { problems });
-    await this.storage.sinkFor(req.tenantId).putRetentionRule({
-      tenantId: req.tenantId, stream: req.stream, deviceGroup: req.deviceGroup ?? '', retentionClass, days: req.days, changedAtMs: this.now(),
-    });
+    const rule = { tenantId: req.tenantId, stream: req.stream, deviceGroup: req.deviceGroup ?? '', retentionClass, days: req.days, changedAtMs: this.now() };
+    if (this.options.state) await this.options.state.putRule(rule, req.actor ?? 'system');
+    else await this.storage.sinkFor(req.tenantId).putRetentionRule(rule);
     await this.load();
     const retagged = await this.retagStream(req.tenantId, req.stream);
     this.options.logger?.info({ tenantId: req.tenantId, stream: req.stream, deviceGroup: req.deviceGroup, retentionClass, days: req.days, retagged }, 'retention rule changed');
     return { retentionClass, retagged };
   }
 
-  async setHold(req: { tenantId: string; deviceId?: string; held: boolean }): Promise<{ flagged: number }> {
-    await this.storage.sinkFor(req.tenantId).putLegalHold({ tenantId: req.tenantId, deviceId: req.deviceId ?? '', held: req.held, changedAtMs: this.now() });
+  async setHold(req: { tenantId: string; deviceId?: string; held: boolean; actor?: string }): Promise<{ flagged: number }> {
+    const hold = { tenantId: req.tenantId, deviceId: req.deviceId ?? '', held: req.held, changedAtMs: this.now() };
+    if (this.options.state) await this.options.state.putHold(hold, req.actor ?? 'system');
+    // The sink keeps a copy either way: its sweep checks stored holds in the same statement that deletes.
+    await this.storage.sinkFor(req.tenantId).putLegalHold(hold);
     await this.load();
     const flagged = await this.reflagTenant(req.tenantId);
     this.options.logger?.info({ tenantId: req.tenantId, deviceId: req.deviceId, held: req.held, flagged }, req.held ? 'legal hold set' : 'legal hold released');

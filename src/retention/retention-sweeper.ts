@@ -44,6 +44,11 @@ export class RetentionSweeper {
     return this.enqueue(() => this.service.reconcile());
   }
 
+  /** Runs a job in the sweeper's queue (after any run in progress, never overlapping one). */
+  run<T>(job: () => Promise<T>): Promise<T> {
+    return this.enqueue(job);
+  }
+
   /** Refresh and sweep now (after any run in progress). */
   sweepNow(): Promise<SweepReport> {
     return this.enqueue(() => this.tick());

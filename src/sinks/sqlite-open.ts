@@ -9,7 +9,7 @@
  * write) but the last commits may be lost on power loss or an OS crash.
  */
 import BetterSqlite3, { type Database } from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Durability } from '../config/sinks-config.ts';
 import { migrateSqliteSchema } from './sqlite-migrate.ts';
@@ -24,11 +24,24 @@ export interface SqliteOpenOptions {
   readonly cacheKiB?: number;
 }
 
+/**
+ * Owner-only, whatever the umask: SQLite creates the database file 0644 less
+ * the umask, and gives -wal and -shm the database file's mode when it
+ * (re)creates them, so the database file is tightened before WAL mode is set.
+ */
+function ownerOnly(path: string): void {
+  const mode = statSync(path, { throwIfNoEntry: false })?.mode;
+  if (mode !== undefined && (mode & 0o077) !== 0) chmodSync(path, mode & 0o600);
+}
+
 export function openSqliteDatabase(options: SqliteOpenOptions): Database {
-  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const onDisk = options.path !== ':memory:';
+  if (onDisk) mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
   const db = new BetterSqlite3(options.path);
   try {
+    if (onDisk) ownerOnly(options.path);
     db.pragma('journal_mode = WAL');
+    if (onDisk) for (const suffix of ['-wal', '-shm']) ownerOnly(`${options.path}${suffix}`);
     db.pragma(`synchronous = ${options.durability === 'fsync' ? 'FULL' : 'NORMAL'}`);
     // Two connections (this process's main thread and writer thread) and the CLI may each hold the write lock briefly.
     db.pragma('busy_timeout = 5000');

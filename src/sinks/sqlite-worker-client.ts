@@ -24,27 +24,29 @@ interface PendingWrite {
 const SOURCE_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /**
- * Run from TypeScript sources (tsx, vitest), the thread needs tsx's loader
- * before it can import the .ts entry; hooks registered in this thread do not
- * reach a new one on Node 20. Built output (.js) is imported directly.
+ * The compiled gateway (dist/, .js) starts the thread on its entry file
+ * directly. Run from TypeScript sources (tests, development), the thread
+ * needs tsx's loader before it can import the .ts entry: hooks registered
+ * in this thread do not reach a new one on Node 20, so a small eval'd
+ * script registers them first.
  */
-const BOOTSTRAP = `
+const TS_BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
 (async () => {
-  if (workerData.bootstrap.tsxApi) (await import(workerData.bootstrap.tsxApi)).register();
+  (await import(workerData.bootstrap.tsxApi)).register();
   await import(workerData.bootstrap.entry);
 })();
 `;
 
-function bootstrapData(): { entry: string; tsxApi: string | undefined } {
-  const entry = new URL(`./sqlite-worker${SOURCE_EXTENSION}`, import.meta.url).href;
-  if (SOURCE_EXTENSION === '.js') return { entry, tsxApi: undefined };
+function newWorker(data: SqliteWorkerData): Worker {
+  const entry = new URL(`./sqlite-worker${SOURCE_EXTENSION}`, import.meta.url);
+  if (SOURCE_EXTENSION === '.js') return new Worker(entry, { workerData: data });
   // The ESM build of tsx's API (its CommonJS build cannot register from an eval'd thread).
   const require = createRequire(import.meta.url);
   const manifest = require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> };
   const api = manifest.exports['./esm/api']?.import.default ?? './dist/esm/api/index.mjs';
   const tsxApi = pathToFileURL(join(dirname(require.resolve('tsx/package.json')), api)).href;
-  return { entry, tsxApi };
+  return new Worker(TS_BOOTSTRAP, { eval: true, workerData: { ...data, bootstrap: { entry: entry.href, tsxApi } } });
 }
 
 export class SqliteWriterThread {
@@ -65,8 +67,7 @@ export class SqliteWriterThread {
 
   /** Starts a thread on an existing database (schema created); rejects with the driver's error if it cannot open it. */
   static start(options: SqliteWorkerData): Promise<SqliteWriterThread> {
-    const data = { path: options.path, durability: options.durability, bootstrap: bootstrapData() };
-    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: data });
+    const worker = newWorker({ path: options.path, durability: options.durability });
     return new Promise((resolve, reject) => {
       const onFirst = (m: FromWorker): void => {
         worker.off('error', onError);

@@ -16,6 +16,8 @@ import { AdminConfigSchema } from '../../src/config/admin-config.ts';
 import { pkiAdmin, privacyAdmin, tenantChangesAdmin, tenantsAdmin } from '../../src/admin/admin-adapters.ts';
 import type { AdminDeps } from '../../src/admin/admin-deps.ts';
 import { createAdminServer, type AdminServer } from '../../src/admin/admin-server.ts';
+import type { ControlStore } from '../../src/control/control-store.ts';
+import { SqliteControlStore } from '../../src/control/sqlite-control-store.ts';
 import { ObjectionRegistry } from '../../src/admin/objection-registry.ts';
 import { RestrictionRegistry } from '../../src/admin/restriction-registry.ts';
 import { TenantOverrides, type TenantOverridesState } from '../../src/admin/tenant-overrides.ts';
@@ -67,31 +69,36 @@ export class AdminFixture {
   records = new MemoryRecords();
   keys = new MemoryKeys();
   retention = new MemoryRetention();
-  readonly tenantOverrides = new TenantOverrides(join(this.dir, 'data', 'admin'));
+  tenantOverrides!: TenantOverrides;
   /** GATEWAY_CONFIG with the API's tenant changes. */
-  config: GatewayConfig = parseConfig(this.tenantOverrides.apply(GATEWAY_CONFIG));
+  config: GatewayConfig = parseConfig(GATEWAY_CONFIG);
   private signingKey!: CryptoKey;
+
+  control!: ControlStore;
 
   async start(): Promise<this> {
     initPki(this.pkiDir, ['localhost', '127.0.0.1']);
+    this.control = await SqliteControlStore.open({ path: join(this.dir, 'data', 'control.db') });
+    this.tenantOverrides = new TenantOverrides(this.control);
+    this.config = parseConfig(this.tenantOverrides.apply(GATEWAY_CONFIG));
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     this.signingKey = privateKey;
     const jwksFile = join(this.dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
-    const pki = pkiAdmin(this.pkiDir);
+    const pki = pkiAdmin(this.pkiDir, this.control);
     this.caPem = pki.caCertPem;
     const config = () => this.config;
     this.deps = {
       tenants: tenantsAdmin(config),
-      tenantChanges: tenantChangesAdmin(this.tenantOverrides, (next) => this.changeTenants(next)),
+      tenantChanges: tenantChangesAdmin(this.tenantOverrides, (next, change) => this.changeTenants(next, change.actor)),
       pki,
       privacy: this.privacyDeps(config),
       privateMode: createPrivateModeRegistry({ dir: join(this.dir, 'data', 'privacy') }),
       retention: this.retention,
       keys: this.keys,
       records: this.records,
-      restrictions: new RestrictionRegistry(join(this.dir, 'data', 'admin')),
-      objections: new ObjectionRegistry(join(this.dir, 'data', 'admin')),
+      restrictions: new RestrictionRegistry(this.control),
+      objections: new ObjectionRegistry(this.control),
       audit: new AuditLog(join(this.dir, 'data', 'audit')),
       probes: { storage: async () => ({ ok: true }) },
       metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'thingiq_up 1\n' }),
@@ -106,23 +113,24 @@ export class AdminFixture {
   }
 
   /** Like Gateway.changeTenants, without the broker: validate base + changes, persist, put in force. */
-  private changeTenants(next: TenantOverridesState): void {
+  private async changeTenants(next: TenantOverridesState, actor: string): Promise<void> {
     const result = GatewayConfigSchema.safeParse(this.tenantOverrides.apply(GATEWAY_CONFIG, next));
     if (!result.success) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: result.error.issues.map((i) => i.message) });
-    this.tenantOverrides.commit(next);
+    await this.tenantOverrides.commit(next, actor);
     this.config = result.data;
   }
 
   /** The real policy engine with API overrides, as the gateway wires them. */
   private privacyDeps(config: () => GatewayConfig) {
     const base = privacySourcesFromConfig(GATEWAY_CONFIG);
-    const overrides = new PolicyOverrides(join(this.dir, 'data', 'privacy'));
+    const overrides = new PolicyOverrides(this.control);
     const engine = createPrivacyEngine({ tenants: overrides.apply(base) });
-    return privacyAdmin(config, engine, { get: (t) => overrides.get(t), put: (t, policy) => overrides.put(engine, base, t, policy) });
+    return privacyAdmin(config, engine, { get: (t) => overrides.get(t), put: (t, policy, actor) => overrides.put(engine, base, t, policy, actor) });
   }
 
   async close(): Promise<void> {
     await this.server.close();
+    await this.control.close();
   }
 
   /** A client certificate from the gateway's CA (recorded in the issuance registry). */

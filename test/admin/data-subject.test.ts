@@ -2,8 +2,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RestrictionRegistry } from '../../src/admin/restriction-registry.ts';
+import { SqliteControlStore } from '../../src/control/sqlite-control-store.ts';
 import { AdminFixture, type Credentials } from './admin-fixture.ts';
 
 const fx = new AdminFixture();
@@ -71,17 +72,20 @@ describe('restriction of processing', () => {
     expect(fx.deps.restrictions.isRestricted('acme', 'truck-3')).toBe('none');
   });
 
-  it('persists across restarts and picks up another process\'s change on reload', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'thingiq-restrict-'));
-    const a = new RestrictionRegistry(dir);
-    a.set('acme', 'truck-1', 'refuse', 'cli:root');
-    expect(new RestrictionRegistry(dir).isRestricted('acme', 'truck-1')).toBe('refuse');
-    const b = new RestrictionRegistry(dir);
-    a.set('acme', 'truck-1', 'drop', 'cli:root');
-    a.set('acme', 'truck-2', 'refuse', 'cli:root');
-    b.reload();
-    expect([b.isRestricted('acme', 'truck-1'), b.isRestricted('acme', 'truck-2')]).toEqual(['drop', 'refuse']);
+  it('persists in the control store across restarts and sees another connection\'s change through the feed', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'thingiq-restrict-')), 'control.db');
+    const storeA = await SqliteControlStore.open({ path });
+    const a = new RestrictionRegistry(storeA);
+    await a.set('acme', 'truck-1', 'refuse', 'cli:root');
+    const storeB = await SqliteControlStore.open({ path });
+    const b = new RestrictionRegistry(storeB);
+    expect(b.isRestricted('acme', 'truck-1')).toBe('refuse');
+    await a.set('acme', 'truck-1', 'drop', 'cli:root');
+    await a.set('acme', 'truck-2', 'refuse', 'cli:root');
+    await vi.waitFor(() => expect([b.isRestricted('acme', 'truck-1'), b.isRestricted('acme', 'truck-2')]).toEqual(['drop', 'refuse']), { timeout: 1000, interval: 20 });
     expect(b.list('acme').map((r) => r.deviceId).sort()).toEqual(['truck-1', 'truck-2']);
+    await storeA.close();
+    await storeB.close();
   });
 });
 

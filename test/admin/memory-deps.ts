@@ -76,6 +76,13 @@ export class MemoryRetention implements AdminRetention {
     return { flagged: 0 };
   }
 
+  sweeps = 0;
+
+  async sweep(): Promise<{ deleted: number; partitionsDropped: number }> {
+    this.sweeps++;
+    return { deleted: 0, partitionsDropped: 0 };
+  }
+
   isHeld(t: string, d: string): boolean {
     return this.held.has(k(t, '')) || this.held.has(k(t, d));
   }

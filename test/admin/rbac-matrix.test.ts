@@ -32,6 +32,10 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'POST', path: `${T}/devices`, needs: 'tenant-admin', ok: 201, tenantScoped: true, body: () => ({ deviceId: `reg-${++registrations}`, note: 'matrix' }) },
   { method: 'POST', path: `${D}/certificates`, needs: 'tenant-admin', ok: 201, tenantScoped: true, body: () => ({ csr: csrPem }) },
   { method: 'POST', path: `${D}/revoke`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({}) },
+  { method: 'POST', path: `${T}/apps/ci-bot/certificates`, needs: 'tenant-admin', ok: 201, tenantScoped: true, body: () => ({ csr: csrPem }) },
+  { method: 'POST', path: `${T}/apps/ci-bot/revoke`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({}) },
+  { method: 'POST', path: '/v1/operators/ci/certificates', needs: 'operator', ok: 201, tenantScoped: false, body: () => ({ csr: csrPem }) },
+  { method: 'POST', path: '/v1/certificates/0abc/revoke', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'GET', path: `${D}/restriction`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
   { method: 'PUT', path: `${D}/restriction`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({ mode: 'drop' }) },
   { method: 'GET', path: `${D}/private-mode`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
@@ -43,6 +47,7 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: `${T}/retention`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
   { method: 'PUT', path: `${T}/retention/rules`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({ stream: 'location', days: 30 }) },
   { method: 'PUT', path: `${T}/legal-holds`, needs: 'operator', ok: 200, tenantScoped: true, body: () => ({ deviceId: 'truck-9', held: false }) },
+  { method: 'POST', path: '/v1/retention/sweep', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'GET', path: `${T}/keys`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
   { method: 'POST', path: `${T}/keys/rotate`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
   { method: 'POST', path: `${T}/keys/rewrap`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
@@ -114,7 +119,8 @@ afterAll(() => fx.close());
 describe('RBAC matrix', () => {
   it('covers every route of the server', () => {
     const tested = ENDPOINTS.map((e) => `${e.method} ${e.path.replace('/acme', '/:tenant').replace('/truck-1', '/:device')
-      .replace(/\/apps\/[a-z]+$/, '/apps/:app').replace(/\/device-groups\/[a-z]+$/, '/device-groups/:group')}`).sort();
+      .replace(/\/apps\/[a-z-]+(\/certificates|\/revoke)?$/, '/apps/:app$1').replace(/\/device-groups\/[a-z]+$/, '/device-groups/:group')
+      .replace(/\/operators\/[a-z]+\//, '/operators/:operator/').replace(/\/certificates\/[0-9a-f]+\//, '/certificates/:serial/')}`).sort();
     expect(tested).toEqual(fx.server.routes());
   });
 

@@ -37,7 +37,7 @@ describe('certificate expiry of live sessions', () => {
   });
 
   it('closes a publishing device at notAfter: what was acknowledged is stored, nothing received after expiry is acknowledged or stored', async () => {
-    const validity = expiringIn(4000);
+    const validity = expiringIn(8000);
     const notAfterMs = validity.notAfter.getTime();
     const device = await connect(gw.port, pki.device('acme', 'exp-1', validity), { clientId: 'exp-1' });
     clients.push(device);
@@ -69,7 +69,7 @@ describe('certificate expiry of live sessions', () => {
   });
 
   it('closes an application subscriber at notAfter', async () => {
-    const validity = expiringIn(3000);
+    const validity = expiringIn(6000);
     const app = await connect(gw.port, pki.app('acme', 'dashboard', validity), { clientId: 'dash-exp' });
     clients.push(app);
     await subscribe(app, 'tenants/acme/#');
@@ -93,7 +93,7 @@ describe('certificate expiry of live sessions', () => {
     const app = await connect(gw.port, pki.app('acme', 'dashboard'), { clientId: 'dash-watch' });
     clients.push(app);
     const sub = await subscribe(app, 'tenants/acme/devices/exp-will/#');
-    const validity = expiringIn(3000);
+    const validity = expiringIn(6000);
     const will = { topic: 'tenants/acme/devices/exp-will/location', payload: encode(VEHICLE, vehicle()), qos: 1 as const, retain: false };
     const device = await connect(gw.port, pki.device('acme', 'exp-will', validity), { clientId: 'exp-will', will });
     clients.push(device);

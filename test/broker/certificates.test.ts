@@ -5,7 +5,7 @@ import { IssuanceRegistry } from '../../src/pki/issuance-registry.ts';
 import forge from 'node-forge';
 import mqttPacket from 'mqtt-packet';
 import { pkiPaths, readCa } from '../../src/pki/pki-store.ts';
-import { connect, sleep, startGateway, subackCode } from '../helpers/gateway.ts';
+import { connect, sleep, startGateway, subackCode, withSecondControlStore } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 
 const DAY = 24 * 3600 * 1000;
@@ -100,7 +100,7 @@ describe('client certificate matrix', () => {
     const live = await connect(gw.port, pem, { clientId: 'truck-9' });
     const closedAt = new Promise<number>((r) => live.once('close', () => r(Date.now())));
     const revokedAt = Date.now();
-    new IssuanceRegistry(pkiPaths(pki.dir).registry).revoke({ serial: pem.serial }, 'test');
+    await withSecondControlStore(gw.gateway, (store) => new IssuanceRegistry(pkiPaths(pki.dir).registry, store).revoke({ serial: pem.serial }, 'test'));
     expect((await closedAt) - revokedAt).toBeLessThan(1000);
     await expect(connect(gw.port, pem, { clientId: 'truck-9' })).rejects.toThrow();
     expect(gw.logs.events('tls_refused').some((l) => l['code'] === 'TIQ_ERR_CERT_REVOKED')).toBe(true);

@@ -8,7 +8,7 @@ import mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IssuanceRegistry } from '../../src/pki/issuance-registry.ts';
 import { pkiPaths } from '../../src/pki/pki-store.ts';
-import { sleep, startGateway } from '../helpers/gateway.ts';
+import { sleep, startGateway, withSecondControlStore } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 
 interface Attempt { reused: boolean; connack: number | undefined; closed: boolean; session: Buffer | undefined }
@@ -52,7 +52,7 @@ describe('TLS session resumption', () => {
     const pem = pki.device('acme', 'truck-2');
     const first = await attempt(gw.port, pem, 'truck-2');
     expect(first.connack).toBe(0);
-    new IssuanceRegistry(pkiPaths(pki.dir).registry).revoke({ serial: pem.serial }, 'test');
+    await withSecondControlStore(gw.gateway, (store) => new IssuanceRegistry(pkiPaths(pki.dir).registry, store).revoke({ serial: pem.serial }, 'test'));
     await sleep(400);
     const again = await attempt(gw.port, pem, 'truck-2', first.session);
     expect(again.reused).toBe(true);

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,9 @@ import { runCli } from './run-cli.ts';
 
 describe('thingiq pki', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'thingiq-cli-'));
+  // The default config path: certificates are issued only for configured tenants.
+  mkdirSync(join(cwd, 'config'));
+  writeFileSync(join(cwd, 'config', 'gateway.yaml'), 'tenants:\n  acme: {}\n');
 
   it('init creates the CA and server certificate with private keys at 0600, and never overwrites the CA', async () => {
     const first = await runCli(cwd, ['pki', 'init', '--host', 'localhost', '127.0.0.1', 'mqtt.example.com']);

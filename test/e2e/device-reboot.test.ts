@@ -88,6 +88,6 @@ describe('idempotency over MQTT', () => {
     expect(sub.received.filter((m) => m.topic === at('truck-3'))).toHaveLength(1);
     expect(await gw.gateway.stats.duplicateCount('acme', 'location')).toBe(3);
     const metrics = await gw.gateway.stats.registry.metrics();
-    expect(metrics).toContain('thingiq_duplicate_messages_total{tenant="acme",stream="location"} 3');
+    expect(metrics).toContain('thingiq_duplicates_total{tenant="acme",stream="location"} 3');
   });
 });

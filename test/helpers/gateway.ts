@@ -2,6 +2,8 @@
 import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { parseConfig } from '../../src/config/load.ts';
+import type { ControlStore } from '../../src/control/control-store.ts';
+import { openControlStore } from '../../src/control/open-control-store.ts';
 import { Gateway, type GatewayOptions } from '../../src/gateway/gateway.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ClientPem, TestPki } from './pki.ts';
@@ -89,5 +91,18 @@ export async function subackCode(client: MqttClient, filter: string, qos: 0 | 1 
     const packet = (err as { packet?: { granted?: number[] } }).packet;
     if (packet?.granted) return packet.granted[0] ?? -1;
     throw err;
+  }
+}
+
+/**
+ * Runs `work` on a second connection to the gateway's control store, as the
+ * offline CLI or another gateway process would, and closes it.
+ */
+export async function withSecondControlStore<T>(gateway: Gateway, work: (store: ControlStore) => Promise<T>): Promise<T> {
+  const store = await openControlStore(gateway.config.controlStore, gateway.path(gateway.config.dataDir));
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
   }
 }

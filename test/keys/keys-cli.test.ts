@@ -1,7 +1,8 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/audit-log.ts';
 import { registerKeysCommands } from '../../src/cli/keys-commands.ts';
 import { openKeyContext } from '../../src/keys/key-context.ts';
 import { loadConfig } from '../../src/config/load.ts';
@@ -18,15 +19,16 @@ function setup() {
   writeFileSync(configFile, `dataDir: ${join(dir, 'data')}\ntenants:\n  acme: {}\n  globex: {}\n`);
   const env = { THINGIQ_ROOT_KEY: rootKeyB64() };
   const store = new MemoryDataKeyStore();
+  const held = new Set<string>();
   const out: string[] = [];
   const err: string[] = [];
   const cli = async (...args: string[]) => {
     const program = new Command('thingiq').option('-c, --config <file>').exitOverride();
-    registerKeysCommands(program, { openDataKeyStore: async () => ({ store, close: async () => {} }), env, out: (t) => out.push(t), err: (t) => err.push(t) });
+    registerKeysCommands(program, { openDataKeyStore: async () => ({ store, isHeld: async (t, d) => held.has(`${t}/${d}`), close: async () => {} }), env, out: (t) => out.push(t), err: (t) => err.push(t) });
     await program.parseAsync(['node', 'thingiq', '--config', configFile, 'keys', ...args]);
   };
   const context = () => openKeyContext(loadConfig(configFile).config, store, { env });
-  return { dir, store, out, err, cli, context };
+  return { dir, store, held, out, err, cli, context };
 }
 
 describe('thingiq keys', () => {
@@ -66,8 +68,8 @@ describe('thingiq keys', () => {
     await ctx.close();
 
     await cli('shred', '--tenant', 'acme', '--device', 'truck-1');
-    expect(process.exitCode).toBe(1);
-    expect(err.pop()).toMatch(/TIQ_ERR_CONFIG/);
+    expect(process.exitCode).toBe(2);
+    expect(err.pop()).toMatch(/TIQ_ERR_USAGE/);
     process.exitCode = undefined;
 
     const receiptFile = join(dir, 'receipt.json');
@@ -81,6 +83,29 @@ describe('thingiq keys', () => {
     const after = await context();
     await expectCode(after.sealer.open(record), 'TIQ_ERR_KEY_SHREDDED');
     await after.close();
+  });
+
+  it('shred, with no gateway running, is refused under a legal hold and audited as the local operator either way', async () => {
+    const { dir, store, held, err, cli, context } = setup();
+    const ctx = await context();
+    const record = await sealRecord(ctx.sealer, sealInput({ deviceId: 'truck-7' }));
+    await ctx.close();
+    held.add('acme/truck-7');
+    await cli('shred', '--tenant', 'acme', '--device', 'truck-7', '--yes');
+    expect(process.exitCode).toBe(1);
+    expect(err.pop()).toMatch(/TIQ_ERR_LEGAL_HOLD/);
+    expect([...store.keys.values()].map((k) => k.dekId)).toContain(record.dekId);
+    process.exitCode = undefined;
+
+    held.delete('acme/truck-7');
+    await cli('shred', '--tenant', 'acme', '--device', 'truck-7', '--yes');
+    expect(process.exitCode).toBeUndefined();
+    const audit = new AuditLog(join(dir, 'data', 'audit')).query({ action: 'keys.shred' });
+    expect(audit.map((e) => [e.actor, e.role, e.result, e.target.startsWith('device:'), e.target.includes('truck-7')]))
+      .toEqual([['operator:local', 'operator', 'failed', true, false], ['operator:local', 'operator', 'ok', true, false]]);
+    expect(audit[0]!.detail).toMatch(/TIQ_ERR_LEGAL_HOLD/);
+    // The command held the data directory's lock only while it worked.
+    expect(existsSync(join(dir, 'data', 'thingiq.lock'))).toBe(false);
   });
 
   it('shred defaults the actor to the OS user and the receipt into <dataDir>/receipts', async () => {
@@ -97,7 +122,7 @@ describe('thingiq keys', () => {
     expect(err.pop()).toMatch(/TIQ_ERR_TENANT_UNKNOWN/);
     await cli('shred', '--tenant', 'acme', '--device', '../etc', '--yes');
     expect(err.pop()).toMatch(/TIQ_ERR_INVALID_ID/);
-    expect(process.exitCode).toBe(1);
+    expect(process.exitCode).toBe(2);
   });
 
   it('without a wired store, says so', async () => {

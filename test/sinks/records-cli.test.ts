@@ -65,7 +65,7 @@ describe('thingiq records / retention', () => {
     const csv = await cli('records', 'export', '--tenant', 'acme', '--format', 'csv');
     expect(csv.out.split('\r\n').filter(Boolean)).toHaveLength(4);
     expect(csv.out).toContain('"{""temp"":3}"');
-    expect((await cli('records', 'export', '--tenant', 'acme', '--format', 'xml')).code).toBe(1);
+    expect((await cli('records', 'export', '--tenant', 'acme', '--format', 'xml')).code).toBe(2);
   });
 
   test('retention set re-tags, hold protects, sweep deletes what expired', async () => {
@@ -77,14 +77,14 @@ describe('thingiq records / retention', () => {
     expect((await cli('retention', 'hold', '--tenant', 'acme', '--device', 'truck-1', '--off')).out).toContain('released');
     expect((await cli('retention', 'sweep')).out).toContain('deleted 2 expired records');
     expect((await cli('records', 'count', '--tenant', 'acme')).out).toBe('1\n');
-  });
+  }, 120_000);
 
-  test('invalid input is refused with a code and exit status 1', async () => {
+  test('invalid input is refused with a code and exit status 2 (a usage problem)', async () => {
     const bad = await cli('records', 'count', '--tenant', 'Acme!');
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.err).toContain('TIQ_ERR_INVALID_ID');
     const days = await cli('retention', 'set', '--tenant', 'acme', '--stream', 'location', '--days', 'ten');
-    expect(days.code).toBe(1);
+    expect(days.code).toBe(2);
     expect(days.err).toContain('TIQ_ERR_CONFIG');
   });
 });

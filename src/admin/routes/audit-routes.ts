@@ -1,10 +1,10 @@
 /** The audit log: query and chain verification (operators only: it spans tenants). */
 import { z } from 'zod';
 import { verifyAuditLog } from '../../audit/verify-audit-log.ts';
-import { parseInput, route, type RouteContext } from './route.ts';
+import { IdSchema, parseInput, route, type RouteContext } from './route.ts';
 
 const AuditQuery = z.object({
-  tenant: z.string().max(63).optional(),
+  tenant: IdSchema.optional(),
   action: z.string().max(100).optional(),
   actor: z.string().max(200).optional(),
   afterSeq: z.coerce.number().int().min(0).optional(),

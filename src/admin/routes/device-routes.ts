@@ -46,7 +46,7 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
       throw new TiqError('TIQ_ERR_CONFLICT', { problems: [`deviceId: ${deviceId} is already registered`] });
     }
     const registration = { registeredAt: new Date().toISOString(), registeredBy: principalOf(request).actor, ...(note !== undefined ? { note } : {}) };
-    deps.tenantChanges.registerDevice(tenant, deviceId, registration);
+    await deps.tenantChanges.registerDevice(tenant, deviceId, registration);
     noteAudit(request, `device=${deps.audit.pseudonyms.device(tenant, deviceId)}`);
     reply.code(201);
     return { deviceId, ...registration };
@@ -76,7 +76,7 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
     if (body.serial !== undefined && !deps.pki.listCertificates(tenant).some((c) => c.uri === uri && normaliseSerial(c.serial) === normaliseSerial(body.serial!))) {
       throw new TiqError('TIQ_ERR_NOT_FOUND');
     }
-    const revoked = deps.pki.revoke(body.serial !== undefined ? { serial: body.serial } : { uri }, principalOf(request).actor);
+    const revoked = await deps.pki.revoke(body.serial !== undefined ? { serial: body.serial } : { uri }, principalOf(request).actor);
     noteAudit(request, `revoked=${revoked.map((r) => r.serial).join(',') || 'none'}`);
     return { revoked: revoked.map((r) => r.serial) };
   });
@@ -90,7 +90,7 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
   route(app, 'PUT', '/v1/tenants/:tenant/devices/:device/restriction', { needs: 'tenant-admin', action: 'devices.restriction.set' }, async (request) => {
     const { tenant, device } = idsOf(request);
     const body = parseInput(RestrictionBody, request.body);
-    const previous = deps.restrictions.set(tenant, device, body.mode, principalOf(request).actor, body.reason ?? '');
+    const previous = await deps.restrictions.set(tenant, device, body.mode, principalOf(request).actor, body.reason ?? '');
     noteAudit(request, `mode=${body.mode} previous=${previous}`);
     return { mode: body.mode, previous };
   });

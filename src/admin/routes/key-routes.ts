@@ -1,7 +1,10 @@
 /** Tenant keys: status, rotate, rewrap; per-device shredding is in subject-routes (erasure) and here. */
+import { z } from 'zod';
 import { TiqError } from '../../errors.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
-import { idsOf, route, type RouteContext } from './route.ts';
+import { idsOf, parseInput, route, type RouteContext } from './route.ts';
+
+const RewrapBody = z.object({ afterDekId: z.string().min(1).max(200).optional(), all: z.boolean().optional() }).strict();
 
 export function registerKeyRoutes({ app, deps }: RouteContext): void {
   route(app, 'GET', '/v1/tenants/:tenant/keys', { needs: 'tenant-admin', action: 'keys.status' }, async (request) => {
@@ -13,7 +16,8 @@ export function registerKeyRoutes({ app, deps }: RouteContext): void {
   });
 
   route(app, 'POST', '/v1/tenants/:tenant/keys/rewrap', { needs: 'tenant-admin', action: 'keys.rewrap' }, async (request) => {
-    return deps.keys.rewrap(idsOf(request).tenant);
+    const body = parseInput(RewrapBody, request.body);
+    return deps.keys.rewrap(idsOf(request).tenant, { ...(body.afterDekId ? { afterDekId: body.afterDekId } : {}), ...(body.all ? { all: true } : {}) });
   });
 
   // Irreversible and outside a data-subject request: operators only.

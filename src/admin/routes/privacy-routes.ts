@@ -4,13 +4,13 @@ import { TiqError } from '../../errors.ts';
 import { runPreview } from '../../privacy/preview/run-preview.ts';
 import { validateTenantPolicies } from '../../privacy/policy-validation.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
-import { idsOf, parseInput, route, type RouteContext } from './route.ts';
+import { IdSchema, idsOf, parseInput, route, type RouteContext } from './route.ts';
 
 const ValidateBody = z.object({ policy: z.unknown() }).strict();
 const PreviewBody = z.object({
   /** A candidate policy; absent means the one in force. */
   policy: z.unknown().optional(),
-  deviceId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  deviceId: IdSchema,
   stream: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).default('location'),
   points: z.array(z.record(z.string(), z.unknown())).min(1).max(10_000),
 }).strict();
@@ -24,7 +24,7 @@ export function registerPrivacyRoutes({ app, deps }: RouteContext): void {
   route(app, 'PUT', '/v1/tenants/:tenant/privacy-policy', { needs: 'tenant-admin', action: 'privacy.put' }, async (request) => {
     const { tenant } = idsOf(request);
     const { policy } = parseInput(ValidateBody, request.body);
-    const inForce = deps.privacy.put(tenant, policy, principalOf(request).actor);
+    const inForce = await deps.privacy.put(tenant, policy, principalOf(request).actor);
     noteAudit(request, `policy=${inForce.policyId}@${inForce.policyVersion}`);
     return { inForce };
   });

@@ -1,9 +1,9 @@
 /** Retention rules (re-tag what is stored) and legal holds. */
 import { z } from 'zod';
-import { noteAudit } from '../route-access.ts';
-import { idsOf, parseInput, route, type RouteContext } from './route.ts';
+import { noteAudit, principalOf } from '../route-access.ts';
+import { IdSchema, idsOf, parseInput, route, type RouteContext } from './route.ts';
 
-const Id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/);
+const Id = IdSchema;
 const RuleBody = z.object({
   stream: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
   days: z.number().int().min(1).max(36_500),
@@ -20,7 +20,7 @@ export function registerRetentionRoutes({ app, deps }: RouteContext): void {
   route(app, 'PUT', '/v1/tenants/:tenant/retention/rules', { needs: 'tenant-admin', action: 'retention.rule.set' }, async (request) => {
     const { tenant } = idsOf(request);
     const body = parseInput(RuleBody, request.body);
-    const result = await deps.retention.setRule({ tenantId: tenant, ...body });
+    const result = await deps.retention.setRule({ tenantId: tenant, ...body, actor: principalOf(request).actor });
     noteAudit(request, `stream=${body.stream} days=${body.days} retagged=${result.retagged}`);
     return result;
   });
@@ -29,9 +29,16 @@ export function registerRetentionRoutes({ app, deps }: RouteContext): void {
   route(app, 'PUT', '/v1/tenants/:tenant/legal-holds', { needs: 'operator', action: 'retention.hold.set' }, async (request) => {
     const { tenant } = idsOf(request);
     const body = parseInput(HoldBody, request.body);
-    const result = await deps.retention.setHold({ tenantId: tenant, held: body.held, ...(body.deviceId ? { deviceId: body.deviceId } : {}) });
+    const result = await deps.retention.setHold({ tenantId: tenant, held: body.held, actor: principalOf(request).actor, ...(body.deviceId ? { deviceId: body.deviceId } : {}) });
     const subject = body.deviceId ? deps.audit.pseudonyms.device(tenant, body.deviceId) : 'tenant';
     noteAudit(request, `held=${body.held} subject=${subject} flagged=${result.flagged}`);
+    return result;
+  });
+
+  // Held records are never deleted: the sinks skip every record flagged with a legal hold.
+  route(app, 'POST', '/v1/retention/sweep', { needs: 'operator', action: 'retention.sweep' }, async (request) => {
+    const result = await deps.retention.sweep();
+    noteAudit(request, `deleted=${result.deleted} partitions=${result.partitionsDropped}`);
     return result;
   });
 }

@@ -8,10 +8,10 @@ import { PassThrough } from 'node:stream';
 import { z } from 'zod';
 import { TiqError } from '../../errors.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
-import { idsOf, parseInput, route, type RouteContext } from './route.ts';
+import { IdSchema, idsOf, parseInput, route, type RouteContext } from './route.ts';
 
 const ObjectionBody = z.object({
-  purpose: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  purpose: IdSchema,
   reason: z.string().max(1000).optional(),
 }).strict();
 
@@ -74,7 +74,7 @@ export function registerSubjectRoutes({ app, deps }: RouteContext): void {
   route(app, 'POST', '/v1/tenants/:tenant/devices/:device/objections', { needs: 'tenant-admin', action: 'subjects.objection' }, async (request, reply) => {
     const { tenant, device } = idsOf(request);
     const body = parseInput(ObjectionBody, request.body);
-    const o = deps.objections.record({ tenantId: tenant, deviceId: device, purpose: body.purpose, actor: principalOf(request).actor, reason: body.reason ?? '' });
+    const o = await deps.objections.record({ tenantId: tenant, deviceId: device, purpose: body.purpose, actor: principalOf(request).actor, reason: body.reason ?? '' });
     noteAudit(request, `purpose=${body.purpose}`);
     reply.code(201);
     return { purpose: o.purpose, timeMs: o.timeMs };

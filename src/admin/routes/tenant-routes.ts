@@ -90,7 +90,7 @@ export function registerTenantRoutes({ app, deps, config }: RouteContext): void 
     const problems = grantProblems(t, grant);
     if (problems.length) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems });
     const created = !Object.hasOwn(t.apps, appId);
-    deps.tenantChanges.putApp(t.id, appId, grant, principalOf(request).actor);
+    await deps.tenantChanges.putApp(t.id, appId, grant, principalOf(request).actor);
     noteAudit(request, `app=${appId} ${created ? 'created' : 'replaced'}`);
     return { id: appId, streams: grant.streams ?? null, deviceGroups: grant.deviceGroups ?? null, created };
   });
@@ -99,7 +99,7 @@ export function registerTenantRoutes({ app, deps, config }: RouteContext): void 
     const t = tenantOf(request);
     const appId = paramOf(request, 'app');
     if (!Object.hasOwn(t.apps, appId)) throw new TiqError('TIQ_ERR_NOT_FOUND');
-    deps.tenantChanges.deleteApp(t.id, appId, principalOf(request).actor);
+    await deps.tenantChanges.deleteApp(t.id, appId, principalOf(request).actor);
     noteAudit(request, `app=${appId}`);
     return { deleted: appId };
   });
@@ -116,7 +116,7 @@ export function registerTenantRoutes({ app, deps, config }: RouteContext): void 
     const limits = groupLimitProblems(config, t, group, [...new Set(devices)]);
     if (limits.length) throw new TiqError('TIQ_ERR_GROUP_LIMIT', { problems: limits });
     const created = !Object.hasOwn(t.deviceGroups, group);
-    deps.tenantChanges.putDeviceGroup(t.id, group, devices, principalOf(request).actor);
+    await deps.tenantChanges.putDeviceGroup(t.id, group, devices, principalOf(request).actor);
     noteAudit(request, `group=${group} devices=${devices.length} ${created ? 'created' : 'replaced'}`);
     return { id: group, devices: [...new Set(devices)], created };
   }, { bodyLimit: Math.min(config.bodyLimitBytes, groupBodyLimit(config.maxGroupDevices)) });
@@ -127,7 +127,7 @@ export function registerTenantRoutes({ app, deps, config }: RouteContext): void 
     if (!Object.hasOwn(t.deviceGroups, group)) throw new TiqError('TIQ_ERR_NOT_FOUND');
     const references = await groupReferences(deps, t.id, group);
     if (references.length) throw new TiqError('TIQ_ERR_CONFLICT', { problems: references.map((r) => `${r} still references device group ${group}`) });
-    deps.tenantChanges.deleteDeviceGroup(t.id, group, principalOf(request).actor);
+    await deps.tenantChanges.deleteDeviceGroup(t.id, group, principalOf(request).actor);
     noteAudit(request, `group=${group}`);
     return { deleted: group };
   });

@@ -12,7 +12,7 @@ import { PrivacyConfigSchema } from '../../config/policy-config.ts';
 import { ANY_TENANT, validatePolicyFileText } from '../policy-file.ts';
 import { formatPreviewTable } from './preview-table.ts';
 import { renderPreviewSvg } from './preview-svg.ts';
-import { runPreview } from './run-preview.ts';
+import { runPreview, type PreviewRow } from './run-preview.ts';
 import { readTrace } from './trace-reader.ts';
 
 export interface CliIo {
@@ -25,10 +25,16 @@ export const PROCESS_IO: CliIo = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
-export function runPolicyCheck(file: string, io: CliIo): number {
+/** With `json`, one JSON object on stdout: `{ok, file, problems}` or `{ok, file, policies}`. */
+export function runPolicyCheck(file: string, io: CliIo, json = false): number {
   let text: string;
   try { text = readFileSync(file, 'utf8'); } catch (err) { io.err(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`); return 1; }
   const result = validatePolicyFileText(text);
+  if (json) {
+    const policies = [...result.policies].map(([t, p]) => ({ tenant: t === ANY_TENANT ? null : t, policyId: p.policyId, version: p.version }));
+    io.out(JSON.stringify(result.problems.length > 0 ? { ok: false, file, problems: result.problems } : { ok: true, file, policies }));
+    return result.problems.length > 0 ? 1 : 0;
+  }
   if (result.problems.length > 0) {
     io.err(`${file}: TIQ_ERR_POLICY_INVALID, ${result.problems.length} problem(s):`);
     for (const p of result.problems) io.err(`  ${p}`);
@@ -48,6 +54,8 @@ export interface PreviewCliOptions {
   readonly policy?: string | undefined;
   /** The global --config option. */
   readonly config?: string | undefined;
+  /** Rows as one JSON array instead of the table. */
+  readonly json?: boolean | undefined;
 }
 
 type PolicySource = { privacy: unknown; deviceGroups: DeviceGroups } | { problems: readonly string[] };
@@ -67,16 +75,22 @@ function policySource(o: PreviewCliOptions): PolicySource {
   return { privacy: source.privacy, deviceGroups: source.deviceGroups ?? {} };
 }
 
+/** As the admin API's preview answers: dropped points have `after: null`; 64-bit fields as strings. */
+function previewJson(rows: readonly PreviewRow[]): string {
+  const plain = rows.map((r) => ({ index: r.index, before: r.before, after: r.after ?? null, applied: r.applied, dropReason: r.dropReason ?? null }));
+  return JSON.stringify(plain, (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value));
+}
+
 export function runPolicyPreview(o: PreviewCliOptions, io: CliIo): number {
   try {
     const source = policySource(o);
     if ('problems' in source) { for (const p of source.problems) io.err(p); return 1; }
     const deviceId = o.device ?? 'preview-device';
     const rows = runPreview({ ...source, tenantId: o.tenant, deviceId, stream: o.stream }, readTrace(readFileSync(o.trace, 'utf8')));
-    io.out(formatPreviewTable(rows));
+    io.out(o.json ? previewJson(rows) : formatPreviewTable(rows));
     if (o.svg) {
       writeFileSync(o.svg, renderPreviewSvg(rows, PrivacyConfigSchema.parse(source.privacy), source.deviceGroups, deviceId, o.stream));
-      io.out(`SVG written to ${o.svg}`);
+      if (!o.json) io.out(`SVG written to ${o.svg}`);
     }
     return 0;
   } catch (err) {

@@ -1,0 +1,80 @@
+/**
+ * Where a state-changing CLI command goes. When a gateway runs on this data
+ * directory, through its admin API as the local operator (the lock file says
+ * where it listens), so the gateway applies the change at once and audits it
+ * like any API call. When none runs, the command works on the state directly
+ * under the data directory's lock, and audits itself with the same actor.
+ * A gateway without its admin API, or another command working offline,
+ * refuses the command with TIQ_ERR_DATA_DIR_LOCKED.
+ */
+import { resolve } from 'node:path';
+import { AdminClient } from '../admin/admin-client.ts';
+import { auditDirOf, AuditLog } from '../audit/audit-log.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import { toTiqError } from '../errors.ts';
+import { DataDirLock, lockedError, readLockHolder } from '../instance/data-dir-lock.ts';
+import { LOCAL_OPERATOR_ACTOR } from '../instance/local-operator.ts';
+
+/** What an offline command records: the API's audit verb and target, so both paths read the same in the log. */
+export interface OfflineAction {
+  readonly action: string;
+  readonly tenant?: string | undefined;
+  readonly device?: string | undefined;
+  /** Target when not a tenant or device, e.g. `certificate:<serial>`. */
+  readonly target?: string | undefined;
+}
+
+export interface OfflineState {
+  readonly dataDir: string;
+  /** Runs `work` and appends its audit entry (ok, denied or failed with the error code); rethrows failures. */
+  audited<T>(what: OfflineAction, work: () => Promise<{ result: T; note?: string }>): Promise<T>;
+}
+
+export interface StateRoutes<T> {
+  online(client: AdminClient): Promise<T>;
+  offline(state: OfflineState): Promise<T>;
+}
+
+/** The admin client of the gateway running on `dataDir`, or undefined when none runs (throws when one runs unreachable). */
+export function runningGatewayClient(dataDir: string): AdminClient | undefined {
+  const holder = readLockHolder(dataDir);
+  if (holder === undefined) return undefined;
+  if (holder === 'unknown' || holder.holder !== 'gateway' || !holder.admin) throw lockedError(holder, dataDir);
+  const a = holder.admin;
+  return new AdminClient({ url: a.url, caFile: a.caFile, certFile: a.certFile, keyFile: a.keyFile, servername: a.servername });
+}
+
+export async function viaGatewayOrLocally<T>(config: GatewayConfig, routes: StateRoutes<T>): Promise<T> {
+  const dataDir = resolve(config.dataDir);
+  const client = runningGatewayClient(dataDir);
+  if (client) return routes.online(client);
+  const lock = DataDirLock.acquire(dataDir, 'cli');
+  try {
+    return await routes.offline(offlineState(dataDir));
+  } finally {
+    lock.release();
+  }
+}
+
+function offlineState(dataDir: string): OfflineState {
+  let log: AuditLog | undefined;
+  const audit = () => (log ??= new AuditLog(auditDirOf(dataDir)));
+  return {
+    dataDir,
+    async audited(what, work) {
+      const target = what.target ?? (what.tenant && what.device ? `device:${audit().pseudonyms.device(what.tenant, what.device)}` : what.tenant ? `tenant:${what.tenant}` : '-');
+      const entry = { actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: what.action, target, tenant: what.tenant ?? '' };
+      try {
+        const { result, note } = await work();
+        audit().append({ ...entry, result: 'ok', detail: ['offline', note].filter(Boolean).join(' ') });
+        return result;
+      } catch (err) {
+        const e = toTiqError(err);
+        // As the API records it: refusals of access are "denied", every other failure "failed".
+        const denied = e.httpStatus === 401 || e.httpStatus === 403 || e.httpStatus === 404;
+        audit().append({ ...entry, result: denied ? 'denied' : 'failed', detail: `offline ${e.code}` });
+        throw err;
+      }
+    },
+  };
+}

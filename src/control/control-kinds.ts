@@ -1,0 +1,103 @@
+/**
+ * What the control store holds: the operator-owned state of the gateway, one
+ * kind per registry, each value keyed by a string (usually `tenant/device`).
+ * Plain JSON values only; this module imports nothing, so every layer may
+ * depend on it without creating a cycle.
+ */
+
+export interface RestrictionValue {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly mode: 'drop' | 'refuse';
+  readonly sinceMs: number;
+  readonly actor: string;
+  readonly reason: string;
+}
+
+/** A revoked certificate (the CA's files keep what was issued; revocation is operator state). */
+export interface RevocationValue {
+  /** Lower-case hex without leading zeros. */
+  readonly serial: string;
+  readonly uri: string;
+  readonly revokedAt: string;
+  readonly revokedBy: string;
+}
+
+/** An app grant (the config schema validates its shape), or null: deleted through the API. */
+export interface TenantAppValue { readonly grant: unknown }
+/** A device group's members, or null: deleted through the API. */
+export interface TenantGroupValue { readonly devices: readonly string[] | null }
+export interface TenantDeviceValue { readonly registeredAt: string; readonly registeredBy: string; readonly note?: string }
+export interface PolicyValue { readonly policy: unknown }
+
+export interface PrivateModeValue {
+  readonly on: boolean;
+  readonly timeMs: number;
+  readonly actor: string;
+  readonly source: 'message' | 'control-topic' | 'api';
+}
+
+export interface ObjectionValue {
+  readonly timeMs: number;
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly purpose: string;
+  readonly actor: string;
+  readonly reason: string;
+}
+
+export interface RetentionRuleValue {
+  readonly tenantId: string;
+  readonly stream: string;
+  /** '' for the stream's rule. */
+  readonly deviceGroup: string;
+  readonly retentionClass: string;
+  readonly days: number;
+  readonly changedAtMs: number;
+}
+
+export interface LegalHoldValue {
+  readonly tenantId: string;
+  /** '' for the whole tenant. */
+  readonly deviceId: string;
+  /** false: an explicit release (overrides a hold in the config file). */
+  readonly held: boolean;
+  readonly changedAtMs: number;
+}
+
+/** A crypto-shred happened: every process evicts the device's cached data keys. Names no key material. */
+export interface ShredValue {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly atMs: number;
+  readonly receiptId: string;
+  readonly destroyedCount: number;
+}
+
+/** Marks a one-time import (of the files older versions kept) as done. */
+export interface ImportValue { readonly atMs: number; readonly counts: Readonly<Record<string, number>> }
+
+export interface ControlValues {
+  'restriction': RestrictionValue;
+  'revocation': RevocationValue;
+  'tenant-app': TenantAppValue;
+  'tenant-group': TenantGroupValue;
+  'tenant-device': TenantDeviceValue;
+  'policy': PolicyValue;
+  'private-mode': PrivateModeValue;
+  'objection': ObjectionValue;
+  'retention-rule': RetentionRuleValue;
+  'legal-hold': LegalHoldValue;
+  'shred': ShredValue;
+  'import': ImportValue;
+}
+
+export type ControlKind = keyof ControlValues;
+
+export const CONTROL_KINDS: readonly ControlKind[] = [
+  'restriction', 'revocation', 'tenant-app', 'tenant-group', 'tenant-device', 'policy',
+  'private-mode', 'objection', 'retention-rule', 'legal-hold', 'shred', 'import',
+];
+
+/** Key of a per-device entry. Ids never contain '/' (ID_PATTERN), so the key is unambiguous. */
+export const deviceKey = (tenantId: string, deviceId: string): string => `${tenantId}/${deviceId}`;

@@ -1,0 +1,59 @@
+/**
+ * The running gateway follows the control store's change feed: every change,
+ * whoever made it (the admin API, the CLI, another gateway process), is
+ * applied at once. Handlers are grouped by kind; a burst of changes of one
+ * kind (a revocation of many serials in one transaction) runs its handler
+ * once, at the end of the event-loop turn.
+ */
+import { join } from 'node:path';
+import type { ControlKind } from '../control/control-kinds.ts';
+import type { ChangeEvent, ChangeEventOf, ControlStore } from '../control/control-store.ts';
+import { tenantsFileSource } from '../admin/tenant-overrides.ts';
+import { importLegacyFiles, legacySources } from '../control/legacy-import.ts';
+import { openControlStore } from '../control/open-control-store.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import { pkiPaths } from '../pki/pki-store.ts';
+import { policiesFileSource } from '../privacy/policy-overrides.ts';
+
+export type ControlHandlers = { readonly [K in ControlKind]?: (events: readonly ChangeEventOf<K>[]) => void };
+
+/** Opens the configured store and imports, once, the files older versions kept. */
+export async function openGatewayControlStore(config: GatewayConfig, resolvePath: (p: string) => string, log: Logger): Promise<ControlStore> {
+  const dataDir = resolvePath(config.dataDir);
+  const store = await openControlStore(config.controlStore, dataDir, log);
+  try {
+    await importLegacyFiles(store, [...legacySources({
+      adminDir: join(dataDir, 'admin'), privacyDir: join(dataDir, 'privacy'), pkiRegistry: pkiPaths(resolvePath(config.pkiDir)).registry,
+    }), tenantsFileSource(join(dataDir, 'admin')), policiesFileSource(join(dataDir, 'privacy'))], log);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return store;
+}
+
+export function followControlFeed(store: ControlStore, handlers: ControlHandlers, log: Logger): () => void {
+  let pending = new Map<ControlKind, ChangeEvent[]>();
+  let scheduled = false;
+  const flush = (): void => {
+    const batch = pending;
+    pending = new Map();
+    scheduled = false;
+    for (const [kind, events] of batch) {
+      try {
+        (handlers[kind] as ((events: readonly ChangeEvent[]) => void) | undefined)?.(events);
+      } catch (err) {
+        log.error({ event: 'control_apply_failed', code: 'TIQ_ERR_CONTROL_STORE', kind, reason: (err as Error).message }, 'cannot apply a control-store change');
+      }
+    }
+  };
+  return store.onChange((event) => {
+    if (!handlers[event.kind]) return;
+    pending.set(event.kind, [...(pending.get(event.kind) ?? []), event]);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  });
+}

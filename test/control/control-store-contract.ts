@@ -1,0 +1,144 @@
+/**
+ * The contract every control store meets, run against SQLite and a real
+ * PostgreSQL. `open()` opens another connection to the same store each time
+ * it is called (another process would do the same), so the suite checks both
+ * a store's own writes and other connections'.
+ */
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import type { ChangeEvent, ControlStore } from '../../src/control/control-store.ts';
+import type { RestrictionValue } from '../../src/control/control-kinds.ts';
+
+export interface ContractTarget {
+  /** A fresh, empty store; every call to the returned open() is one more connection to it. */
+  fresh(): Promise<{ open: () => Promise<ControlStore> }>;
+}
+
+const restriction = (deviceId: string, mode: 'drop' | 'refuse' = 'refuse'): RestrictionValue =>
+  ({ tenantId: 'acme', deviceId, mode, sinceMs: 1, actor: 'op', reason: '' });
+
+/** Collects a store's feed. */
+function record(store: ControlStore): ChangeEvent[] {
+  const seen: ChangeEvent[] = [];
+  store.onChange((e) => seen.push(e));
+  return seen;
+}
+
+export function controlStoreContract(name: string, target: ContractTarget): void {
+  describe(`control store contract: ${name}`, () => {
+    const opened: ControlStore[] = [];
+    const connect = async (open: () => Promise<ControlStore>) => {
+      const s = await open();
+      opened.push(s);
+      return s;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    });
+
+    test('a new store is empty at version 0', async () => {
+      const { open } = await target.fresh();
+      const s = await connect(open);
+      expect(s.version).toBe(0);
+      expect(s.entries('restriction').size).toBe(0);
+      expect(await s.changesSince(0)).toEqual([]);
+    });
+
+    test('put, get, delete: read-your-writes, typed events with increasing versions and the actor', async () => {
+      const { open } = await target.fresh();
+      const s = await connect(open);
+      const feed = record(s);
+      const a = await s.put('restriction', 'acme/d1', restriction('d1'), 'alice');
+      expect(s.get('restriction', 'acme/d1')).toEqual(restriction('d1'));
+      const b = await s.put('restriction', 'acme/d1', restriction('d1', 'drop'), 'bob');
+      const c = await s.delete('restriction', 'acme/d1', 'carol');
+      expect(s.get('restriction', 'acme/d1')).toBeUndefined();
+      expect([a.version < b.version, b.version < c.version]).toEqual([true, true]);
+      expect(s.version).toBe(c.version);
+      expect(feed.map((e) => [e.kind, e.key, e.value === undefined ? 'deleted' : (e.value as RestrictionValue).mode, e.actor]))
+        .toEqual([['restriction', 'acme/d1', 'refuse', 'alice'], ['restriction', 'acme/d1', 'drop', 'bob'], ['restriction', 'acme/d1', 'deleted', 'carol']]);
+      expect((await s.changesSince(0)).map((e) => e.version)).toEqual([a.version, b.version, c.version]);
+      expect((await s.changesSince(a.version)).map((e) => e.version)).toEqual([b.version, c.version]);
+    });
+
+    test('one write of several entries is one transaction: all applied, versions consecutive in order', async () => {
+      const { open } = await target.fresh();
+      const s = await connect(open);
+      const events = await s.write([
+        { kind: 'restriction', key: 'acme/d1', value: restriction('d1') },
+        { kind: 'legal-hold', key: 'acme/d1', value: { tenantId: 'acme', deviceId: 'd1', held: true, changedAtMs: 5 } },
+        { kind: 'policy', key: 'acme', value: { policy: { version: 2 } } },
+      ], 'op');
+      expect(events.map((e) => e.kind)).toEqual(['restriction', 'legal-hold', 'policy']);
+      expect(events[1]!.version).toBe(events[0]!.version + 1);
+      expect(events[2]!.version).toBe(events[1]!.version + 1);
+      expect(s.get('legal-hold', 'acme/d1')?.held).toBe(true);
+      expect(s.get('policy', 'acme')).toEqual({ policy: { version: 2 } });
+    });
+
+    test('state and versions survive reopening; a new connection starts from the snapshot', async () => {
+      const { open } = await target.fresh();
+      const s = await connect(open);
+      await s.put('restriction', 'acme/d1', restriction('d1'), 'op');
+      const last = await s.put('shred', 'acme/d2', { tenantId: 'acme', deviceId: 'd2', atMs: 9, receiptId: 'r', destroyedCount: 3 }, 'op');
+      await s.close();
+      const again = await connect(open);
+      expect(again.version).toBe(last.version);
+      expect(again.get('restriction', 'acme/d1')?.mode).toBe('refuse');
+      expect(again.get('shred', 'acme/d2')?.destroyedCount).toBe(3);
+      const next = await again.put('restriction', 'acme/d3', restriction('d3'), 'op');
+      expect(next.version).toBeGreaterThan(last.version);
+    });
+
+    test('a change made through a second connection reaches the first one\'s feed and replica within a second', async () => {
+      const { open } = await target.fresh();
+      const gateway = await connect(open);
+      const cli = await connect(open);
+      const feed = record(gateway);
+      const written = await cli.put('restriction', 'acme/d9', restriction('d9'), 'cli');
+      await vi.waitFor(() => expect(gateway.get('restriction', 'acme/d9')?.mode).toBe('refuse'), { timeout: 1000, interval: 20 });
+      expect(feed).toEqual([expect.objectContaining({ version: written.version, kind: 'restriction', key: 'acme/d9', actor: 'cli' })]);
+      await cli.delete('restriction', 'acme/d9', 'cli');
+      await vi.waitFor(() => expect(gateway.get('restriction', 'acme/d9')).toBeUndefined(), { timeout: 1000, interval: 20 });
+    });
+
+    test('concurrent writers: every connection sees every change exactly once, in one version order', async () => {
+      const { open } = await target.fresh();
+      const [a, b, watcher] = [await connect(open), await connect(open), await connect(open)];
+      const feeds = [record(a), record(b), record(watcher)];
+      await Promise.all([
+        ...Array.from({ length: 10 }, (_, i) => a.put('objection', `a${i}`, { timeMs: i, tenantId: 'acme', deviceId: 'd', purpose: 'ads', actor: 'a', reason: '' }, 'a')),
+        ...Array.from({ length: 10 }, (_, i) => b.put('objection', `b${i}`, { timeMs: i, tenantId: 'acme', deviceId: 'd', purpose: 'ads', actor: 'b', reason: '' }, 'b')),
+      ]);
+      const history = (await watcher.changesSince(0)).map((e) => e.version);
+      expect(history).toHaveLength(20);
+      expect([...history].sort((x, y) => x - y)).toEqual(history);
+      for (const feed of feeds) {
+        await vi.waitFor(() => expect(feed.map((e) => e.version)).toEqual(history), { timeout: 1000, interval: 20 });
+      }
+      expect(watcher.entries('objection').size).toBe(20);
+    });
+
+    test('a failing listener does not stop the feed for the others', async () => {
+      const { open } = await target.fresh();
+      const s = await connect(open);
+      s.onChange(() => { throw new Error('consumer bug'); });
+      const feed = record(s);
+      await s.put('restriction', 'acme/d1', restriction('d1'), 'op');
+      await s.put('restriction', 'acme/d2', restriction('d2'), 'op');
+      expect(feed.map((e) => e.key)).toEqual(['acme/d1', 'acme/d2']);
+    });
+
+    test('unsubscribing stops delivery; a closed store refuses writes', async () => {
+      const { open } = await target.fresh();
+      const s = await connect(open);
+      const seen: string[] = [];
+      const off = s.onChange((e) => seen.push(e.key));
+      await s.put('restriction', 'acme/d1', restriction('d1'), 'op');
+      off();
+      await s.put('restriction', 'acme/d2', restriction('d2'), 'op');
+      expect(seen).toEqual(['acme/d1']);
+      await s.close();
+      await expect(s.put('restriction', 'acme/d3', restriction('d3'), 'op')).rejects.toThrow();
+    });
+  });
+}

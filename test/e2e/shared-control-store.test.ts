@@ -1,0 +1,133 @@
+/**
+ * Two gateways sharing one control store on a real PostgreSQL (embedded):
+ * a change made through one gateway's admin API reaches the other through
+ * LISTEN/NOTIFY and is applied there within a second: a revocation closes
+ * the live session it holds, a restriction refuses, a deleted app is
+ * disconnected, a hold binds.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it, test, vi } from 'vitest';
+import { stringify } from 'yaml';
+import { startCli } from '../cli/run-cli.ts';
+import { TEST_TENANTS, connect, startGateway } from '../helpers/gateway.ts';
+import { TestPki, type ClientPem } from '../helpers/pki.ts';
+import { startTestPostgres } from '../helpers/postgres.ts';
+
+function call(port: number, pem: ClientPem, method: string, path: string, body: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const req = request({ host: '127.0.0.1', port, method, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost', headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+const available = await startTestPostgres();
+
+if (!available.ok) {
+  describe.skip(`gateways sharing a PostgreSQL control store (${available.reason})`, () => { test('skipped', () => {}); });
+} else {
+  const server = available.pg;
+
+  describe('two gateways sharing a PostgreSQL control store', () => {
+    const pki = new TestPki();
+    let a: Awaited<ReturnType<typeof startGateway>>;
+    let b: Awaited<ReturnType<typeof startGateway>>;
+    let op: ClientPem;
+    const clients: MqttClient[] = [];
+    const viaA = (method: string, path: string, body: unknown) => call(a.gateway.adminPorts.mtlsPort, op, method, path, body);
+
+    beforeAll(async () => {
+      const url = await server.newDatabase();
+      // Each gateway has its own data directory (telemetry, keys); they share the CA and the control store.
+      const shared = (name: string) => {
+        const dataDir = join(pki.baseDir, name);
+        mkdirSync(dataDir, { recursive: true });
+        return { dataDir, controlStore: { type: 'postgres', connectionString: url, pollIntervalMs: 600_000 } };
+      };
+      a = await startGateway(pki, shared('data-a'));
+      b = await startGateway(pki, shared('data-b'));
+      op = pki.operator('olga');
+    }, 120_000);
+    afterAll(async () => {
+      for (const c of clients) c.end(true);
+      await a?.gateway.close();
+      await b?.gateway.close();
+      await server.close();
+    });
+
+    it('both follow the PostgreSQL store', () => {
+      expect([a.gateway.control.backend, b.gateway.control.backend]).toEqual(['postgres', 'postgres']);
+    });
+
+    it('a revocation through gateway A closes the session the device holds on gateway B within a second', async () => {
+      const pem = pki.device('acme', 'truck-1');
+      const device = await connect(b.port, pem, { clientId: 'truck-1' });
+      clients.push(device);
+      const closed = new Promise<void>((r) => device.once('close', () => r()));
+      expect(await viaA('POST', '/v1/tenants/acme/devices/truck-1/revoke', {})).toBe(200);
+      await vi.waitFor(() => expect(b.logs.events('revoked_disconnect').length).toBeGreaterThan(0), { timeout: 1000, interval: 20 });
+      await closed;
+      await expect(connect(b.port, pem, { clientId: 'truck-1', reconnectPeriod: 0 })).rejects.toThrow();
+    });
+
+    it('a restriction through gateway A closes and refuses the device on gateway B within a second', async () => {
+      const pem = pki.device('acme', 'truck-2');
+      const device = await connect(b.port, pem, { clientId: 'truck-2' });
+      clients.push(device);
+      expect(await viaA('PUT', '/v1/tenants/acme/devices/truck-2/restriction', { mode: 'refuse' })).toBe(200);
+      await vi.waitFor(() => expect(b.logs.events('restricted_disconnect').length).toBeGreaterThan(0), { timeout: 1000, interval: 20 });
+      await expect(connect(b.port, pem, { clientId: 'truck-2' })).rejects.toThrow(/Not authorized/i);
+    });
+
+    it('a second gateway process (`thingiq start`) on the same store closes a session within a second of a revocation through gateway A', async () => {
+      const configFile = join(pki.baseDir, 'process-c.yaml');
+      writeFileSync(configFile, stringify({
+        pkiDir: pki.dir, dataDir: join(pki.baseDir, 'data-c'), tenants: TEST_TENANTS, mqtt: { port: 0 }, admin: { enabled: false },
+        controlStore: a.gateway.config.controlStore,
+      }));
+      const c = await startCli(pki.baseDir, ['-c', configFile]);
+      try {
+        const port = Number(/"event":"listening"[^\n]*"port":(\d+)/.exec(c.output())?.[1] ?? /"port":(\d+)[^\n]*"event":"listening"/.exec(c.output())?.[1]);
+        expect(port).toBeGreaterThan(0);
+        const pem = pki.device('acme', 'truck-4');
+        const device = await connect(port, pem, { clientId: 'truck-4' });
+        clients.push(device);
+        const closed = new Promise<void>((r) => device.once('close', () => r()));
+        expect(await viaA('POST', '/v1/tenants/acme/devices/truck-4/revoke', {})).toBe(200);
+        await vi.waitFor(() => expect(c.output()).toContain('"event":"revoked_disconnect"'), { timeout: 1000, interval: 20 });
+        await closed;
+      } finally {
+        c.child.kill('SIGTERM');
+        await new Promise((r) => c.child.once('exit', r));
+      }
+    }, 180_000);
+
+    it('deleting an app through gateway A closes its session on gateway B within a second and refuses its next CONNECT there', async () => {
+      const pem = pki.app('globex', 'dashboard');
+      const app = await connect(b.port, pem, { clientId: 'globex-dash' });
+      clients.push(app);
+      expect(await viaA('DELETE', '/v1/tenants/globex/apps/dashboard', undefined)).toBe(200);
+      await vi.waitFor(() => expect(b.logs.events('access_withdrawn_disconnect').length).toBeGreaterThan(0), { timeout: 1000, interval: 20 });
+      await expect(connect(b.port, pem, { clientId: 'globex-dash', reconnectPeriod: 0 })).rejects.toThrow();
+    });
+
+    it('a privacy policy put through gateway A is in force on gateway B within a second', async () => {
+      const policy = { policyId: 'shared', version: 9, defaults: { '*': { action: 'strip' } } };
+      expect(await viaA('PUT', '/v1/tenants/acme/privacy-policy', { policy })).toBe(200);
+      await vi.waitFor(() => expect(b.gateway.privacy.policyOf('acme')).toEqual({ policyId: 'shared', policyVersion: 9 }), { timeout: 1000, interval: 20 });
+    });
+
+    it('a legal hold set through gateway A binds on gateway B within a second', async () => {
+      expect(b.gateway.retention.policy.isHeld('acme', 'truck-3')).toBe(false);
+      expect(await viaA('PUT', '/v1/tenants/acme/legal-holds', { deviceId: 'truck-3', held: true })).toBe(200);
+      await vi.waitFor(() => expect(b.gateway.retention.policy.isHeld('acme', 'truck-3')).toBe(true), { timeout: 1000, interval: 20 });
+    });
+  });
+}
