@@ -6,7 +6,8 @@
  * the head) to detect a rollback of log and checkpoint together.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../pki/secure-files.ts';
 
 export interface Checkpoint {
   readonly seq: number;
@@ -19,9 +20,7 @@ function macOf(c: Checkpoint, key: Buffer): string {
 }
 
 export function writeCheckpoint(path: string, c: Checkpoint, key: Buffer): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify({ ...c, mac: macOf(c, key) })}\n`, { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileAtomic(path, `${JSON.stringify({ ...c, mac: macOf(c, key) })}\n`, 0o600);
 }
 
 /** undefined: no checkpoint; 'invalid': present but unreadable or its MAC does not hold. */
