@@ -2,16 +2,16 @@
  * Import rules for src/, run by `npm run lint`. The layers, from the bottom:
  *   base      errors.ts, log.ts, records/
  *   config    config/ (each component's config slice and the composed schema)
- *   domain    identity, keys, privacy, messages, limits, pipeline, pki, audit, observability
- *   adapters  broker, sinks, admin, retention, simulator, control, instance
+ *   domain    identity, keys, privacy, messages, limits, pipeline, pki, audit, observability, control
+ *   adapters  broker, sinks, admin, retention, simulator, instance
  *   wiring    gateway/ (the composition root) and cli/
  * A layer imports only from itself and the layers below it. docs/architecture.md
  * describes each layer; test/architecture/layers.test.ts also refuses cycles
  * between folders.
  */
 const BASE = '^src/(errors\\.ts|log\\.ts|records/)';
-const DOMAIN = '^src/(identity|keys|privacy|messages|limits|pipeline|pki|audit|observability)/';
-const ADAPTERS = '^src/(broker|sinks|admin|retention|simulator|control|instance)/';
+const DOMAIN = '^src/(identity|keys|privacy|messages|limits|pipeline|pki|audit|observability|control)/';
+const ADAPTERS = '^src/(broker|sinks|admin|retention|simulator|instance)/';
 const WIRING = '^src/(gateway|cli)/';
 
 module.exports = {

@@ -51,15 +51,16 @@ export class SqliteControlStore extends ReplicatedControlStore {
 
   static async open(options: SqliteControlStoreOptions): Promise<SqliteControlStore> {
     mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
-    const fresh = !existsSync(options.path);
     const db = new BetterSqlite3(options.path);
     try {
+      // Owner-only before WAL is set: SQLite gives -wal and -shm the database file's mode.
+      chmodSync(options.path, 0o600);
       db.pragma('journal_mode = WAL');
+      for (const suffix of ['-wal', '-shm']) if (existsSync(`${options.path}${suffix}`)) chmodSync(`${options.path}${suffix}`, 0o600);
       // The control state is small and rarely written: every commit is fsynced.
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');
       db.exec(SCHEMA);
-      if (fresh) chmodSync(options.path, 0o600);
     } catch (err) {
       db.close();
       throw err;

@@ -12,7 +12,7 @@ import { ObjectionRegistry } from '../admin/objection-registry.ts';
 import { RestrictionRegistry } from '../admin/restriction-registry.ts';
 import { AuditLog, auditDirOf } from '../audit/audit-log.ts';
 import type { ControlStore } from '../control/control-store.ts';
-import type { Gateway } from './gateway.ts';
+import type { AdminSources } from './services.ts';
 import type { DataDirLock } from '../instance/data-dir-lock.ts';
 import { ensureLocalOperator, LOCAL_OPERATOR } from '../instance/local-operator.ts';
 import { recordDecoder } from '../messages/record-decoder.ts';
@@ -32,7 +32,7 @@ export function openAdminParts(dataDir: string, control: ControlStore): AdminPar
 }
 
 /** Every aggregated audit event counts here, written or folded into a summary entry. */
-function countAggregatedEvents(gw: Gateway, parts: AdminParts): void {
+function countAggregatedEvents(gw: AdminSources, parts: AdminParts): void {
   const counter = new Counter({
     name: 'thingiq_audit_aggregated_events_total', help: 'Audit events subject to aggregation (refusals, failed authentication, reads), by action and result',
     labelNames: ['action', 'result'], registers: [gw.stats.registry],
@@ -40,7 +40,7 @@ function countAggregatedEvents(gw: Gateway, parts: AdminParts): void {
   parts.audit.aggregator.onEvent = (e) => counter.inc({ action: e.action, result: e.result });
 }
 
-export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
+export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
   const current = () => gw.currentConfig;
   if (!parts.audit.aggregator.onEvent) countAggregatedEvents(gw, parts);
   return {
@@ -80,7 +80,7 @@ export function adminDeps(gw: Gateway, parts: AdminParts): AdminDeps {
   };
 }
 
-export async function startAdmin(gw: Gateway, parts: AdminParts): Promise<{ server: AdminServer; ports: { port: number; mtlsPort: number } }> {
+export async function startAdmin(gw: AdminSources, parts: AdminParts): Promise<{ server: AdminServer; ports: { port: number; mtlsPort: number } }> {
   const server = createAdminServer(adminDeps(gw, parts), { config: gw.config.admin, baseDir: gw.baseDir, logger: gw.log });
   if (gw.tracer) traceAdminRequests(server.app, gw.tracer);
   return { server, ports: await server.start() };
@@ -94,7 +94,7 @@ const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
  * operator's certificate (issued when needed) and the mTLS listener's URL go
  * into the data directory's lock file, which only the gateway's user can read.
  */
-export function publishLocalAdmin(gw: Gateway, lock: DataDirLock | undefined, mtlsPort: number): void {
+export function publishLocalAdmin(gw: AdminSources & { readonly admin: AdminParts | undefined }, lock: DataDirLock | undefined, mtlsPort: number): void {
   if (!lock) return;
   const files = ensureLocalOperator(gw.path(gw.config.pkiDir), gw.path(gw.config.dataDir));
   if (files.issued) {

@@ -1,8 +1,8 @@
 /** Metrics read from the gateway's components at scrape time. Labels: tenants and sinks, never devices. */
-import type { Gateway } from './gateway.ts';
+import type { MetricSources } from './services.ts';
 import { expiringByTenant } from '../pki/certificate-expiry.ts';
 
-export function registerStateMetrics(gw: Gateway): void {
+export function registerStateMetrics(gw: MetricSources): void {
   const s = gw.stats;
   s.gaugeFrom('thingiq_tenant_connections', 'Live MQTT connections by tenant', ['tenant'],
     () => [...(gw.limits?.perTenant.entries() ?? [])].map(([tenant, n]) => [{ tenant }, n]));
@@ -15,7 +15,7 @@ export function registerStateMetrics(gw: Gateway): void {
   registerTrafficAndCertificateMetrics(gw);
 }
 
-function registerTrafficAndCertificateMetrics(gw: Gateway): void {
+function registerTrafficAndCertificateMetrics(gw: MetricSources): void {
   const s = gw.stats;
   s.counterFrom('thingiq_mqtt_bytes_total', 'Bytes on MQTT connections (TLS records), by tenant and direction (in, out); "" for operators and unidentified peers',
     ['tenant', 'direction'], () => gw.traffic.rows());

@@ -6,7 +6,7 @@
  * its actions pass the same checks and are audited as `operator:local`.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IssuanceRegistry } from '../pki/issuance-registry.ts';
 import { issueIdentity, pkiPaths, readCa } from '../pki/pki-store.ts';
@@ -35,6 +35,8 @@ export function ensureLocalOperator(pkiDir: string, dataDir: string): LocalOpera
   if (usable(pkiDir, files)) return { ...files, issued: false };
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   issueIdentity(pkiDir, { kind: 'operator', operatorName: LOCAL_OPERATOR, uri: '' }, files.dir, { days: VALID_DAYS });
+  // Everything in the data directory is owner-only, certificates included.
+  for (const f of readdirSync(files.dir)) chmodSync(join(files.dir, f), 0o600);
   return { ...files, issued: true };
 }
 
