@@ -1,6 +1,7 @@
 /**
  * Per-route access rules and the request stages that enforce them, in
- * order: authenticate → scope to tenant → check role → handler → audit.
+ * order: authenticate → scope to tenant → check role → audit the intent of
+ * a change → handler → audit the outcome.
  * Scope comes before role so that a tenant-scoped caller probing another
  * tenant learns nothing: it gets the same 404 as for a tenant that does not
  * exist, whatever the route would need.
@@ -10,6 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { isTiqError, TiqError } from '../errors.ts';
 import { ID_PATTERN, ID_PROBLEM } from '../identity/identity.ts';
 import type { Role } from '../config/admin-config.ts';
+import type { AuditInput } from '../audit/audit-entry.ts';
 import type { AdminDeps } from './admin-deps.ts';
 import { canSeeTenant, roleAtLeast, type Principal } from './principal.ts';
 
@@ -18,6 +20,8 @@ export interface RouteAccess {
   readonly needs: Role | 'public';
   /** Audit verb, e.g. `devices.revoke`. */
   readonly action: string;
+  /** Successful calls are not audited (metrics scrapes); refusals still are, aggregated. */
+  readonly quiet?: boolean;
 }
 
 declare module 'fastify' {
@@ -36,6 +40,9 @@ export interface AccessContext {
 
 const principals = new WeakMap<FastifyRequest, Principal>();
 const auditNotes = new WeakMap<FastifyRequest, string>();
+/** Requests whose intent entry is on disk: their outcome is written individually. */
+const intents = new WeakSet<FastifyRequest>();
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function principalOf(request: FastifyRequest): Principal {
   const p = principals.get(request);
@@ -99,35 +106,57 @@ export function installAccessControl(app: FastifyInstance, ctx: AccessContext): 
     if (!roleAtLeast(principal.role, access.needs)) throw new TiqError('TIQ_ERR_FORBIDDEN');
   });
 
-  // onSend, not onResponse: an action whose audit entry cannot be written is not reported as done.
+  // Fail closed: a change whose audit entry cannot be written is refused before the handler runs.
+  app.addHook('preHandler', async (request) => {
+    const access = request.routeOptions.config.tiq;
+    if (!access || access.needs === 'public' || READS.has(request.method)) return;
+    await ctx.deps.audit.commit({ ...auditInput(request, access, ctx.deps), result: 'started', detail: '' });
+    intents.add(request);
+  });
+
+  // onSend, not onResponse: a call whose audit entry cannot be written is not reported as done.
   app.addHook('onSend', async (request, reply, payload) => {
     const access = request.routeOptions.config.tiq;
     if (!access || access.needs === 'public') return payload;
     try {
-      appendAudit(request, reply, access, ctx.deps);
+      await appendOutcome(request, reply, access, ctx.deps);
       return payload;
     } catch (err) {
       const e = isTiqError(err) ? err : new TiqError('TIQ_ERR_AUDIT');
       reply.code(e.httpStatus).header('content-type', 'application/json; charset=utf-8');
-      return JSON.stringify({ code: e.code, message: 'the action ran but its audit entry could not be written' });
+      return JSON.stringify({ code: e.code, message: 'the audit entry of this call could not be written' });
     }
   });
 }
 
-function appendAudit(request: FastifyRequest, reply: FastifyReply, access: RouteAccess, deps: AdminDeps): void {
+function auditInput(request: FastifyRequest, access: RouteAccess, deps: AdminDeps): Omit<AuditInput, 'result'> {
   const p = principals.get(request);
   const { tenant, device } = validParamsOf(request);
-  const status = reply.statusCode;
   const target = tenant && device ? `device:${deps.audit.pseudonyms.device(tenant, device)}` : tenant ? `tenant:${tenant}` : '-';
-  deps.audit.append({
-    actor: p?.actor ?? 'anonymous',
-    role: p?.role ?? 'none',
-    action: access.action,
-    target,
-    tenant: tenant ?? p?.tenantId ?? '',
-    result: status < 400 ? 'ok' : status === 401 || status === 403 || status === 404 ? 'denied' : 'failed',
-    detail: [`${status}`, errorCodeOf(request), auditNotes.get(request)].filter(Boolean).join(' '),
-  });
+  return { actor: p?.actor ?? 'anonymous', role: p?.role ?? 'none', action: access.action, target, tenant: tenant ?? p?.tenantId ?? '' };
+}
+
+/**
+ * A change that passed its intent entry gets its own outcome entry; every
+ * other call (reads, refusals, unauthenticated requests) is aggregated per
+ * source and interval, so a flood writes one entry per source, not one per
+ * request.
+ */
+async function appendOutcome(request: FastifyRequest, reply: FastifyReply, access: RouteAccess, deps: AdminDeps): Promise<void> {
+  const status = reply.statusCode;
+  const result = status < 400 ? 'ok' : status === 401 || status === 403 || status === 404 ? 'denied' : 'failed';
+  if (access.quiet && result === 'ok') return;
+  const input: AuditInput = { ...auditInput(request, access, deps), result, detail: [`${status}`, errorCodeOf(request), auditNotes.get(request)].filter(Boolean).join(' ') };
+  if (intents.has(request)) {
+    await deps.audit.commit(input);
+    return;
+  }
+  if (!principals.has(request)) {
+    // Unauthenticated: one key per source address, whatever path it tries, and no caller-chosen names in the entry.
+    await deps.audit.aggregator.record(`${request.ip}|anonymous|${result}`, { ...input, target: '-', tenant: '' });
+    return;
+  }
+  await deps.audit.aggregator.record([request.ip, input.actor, input.action, input.target, input.detail].join('|'), input);
 }
 
 const errorCodes = new WeakMap<FastifyRequest, string>();

@@ -1,19 +1,27 @@
 /**
- * The append-only, hash-chained audit log: one JSON entry per line in
- * `<dataDir>/audit/audit.jsonl` (0600). Each entry carries the hash of the
+ * The append-only, keyed hash-chained audit log: one JSON entry per line in
+ * `<dataDir>/audit/audit.jsonl` (0600). Each entry carries the MAC of the
  * one before it, so changing, removing or reordering any entry breaks every
- * hash after it (verify-audit-log.ts finds the first break).
+ * MAC after it (verify-audit-log.ts finds the first break); the chain key
+ * (`chain.key`, 0600) is never in the log, and a MACed checkpoint of the
+ * head is rewritten after every commit so truncation is found too.
  *
- * Appends are synchronous, fsynced and taken under a lock file: the gateway
- * and CLI commands may append to the same log, and an action the API has
- * answered must already be on disk.
+ * Every commit is fsynced and taken under a lock file: the gateway and CLI
+ * commands may append to the same log, and an action the API has answered
+ * must already be on disk. The gateway appends with `commit()`: entries
+ * queued in one turn of the event loop are written with one fsync (group
+ * commit) and the lock is awaited with timers, never by blocking.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { TiqError } from '../errors.ts';
 import { GENESIS_HASH, sealEntry, type AuditEntry, type AuditInput } from './audit-entry.ts';
-import { withFileLock } from './file-lock.ts';
-import { createPseudonymizer, type Pseudonymizer } from './pseudonym.ts';
+import { AuditAggregator, type AggregationOptions } from './audit-aggregator.ts';
+import { writeCheckpoint } from './checkpoint.ts';
+import { withFileLock, withFileLockAsync } from './file-lock.ts';
+import { readLines } from './line-reader.ts';
+import { createPseudonymizer, loadOrCreateSecret, type Pseudonymizer } from './pseudonym.ts';
+import { CHAIN_KEY_FILE, CHECKPOINT_FILE } from './verify-audit-log.ts';
 
 export interface AuditQuery {
   readonly tenant?: string;
@@ -26,14 +34,18 @@ export interface AuditQuery {
 
 export interface AuditLogOptions {
   readonly now?: () => number;
+  readonly aggregation?: AggregationOptions;
 }
 
 /** File names inside the audit directory. */
 export const AUDIT_FILE = 'audit.jsonl';
 export const PSEUDONYM_SECRET_FILE = 'pseudonym.key';
 
-export function auditPaths(dir: string): { log: string; secret: string; lock: string } {
-  return { log: join(dir, AUDIT_FILE), secret: join(dir, PSEUDONYM_SECRET_FILE), lock: join(dir, `${AUDIT_FILE}.lock`) };
+export function auditPaths(dir: string): { log: string; secret: string; lock: string; chainKey: string; checkpoint: string } {
+  return {
+    log: join(dir, AUDIT_FILE), secret: join(dir, PSEUDONYM_SECRET_FILE), lock: join(dir, `${AUDIT_FILE}.lock`),
+    chainKey: join(dir, CHAIN_KEY_FILE), checkpoint: join(dir, CHECKPOINT_FILE),
+  };
 }
 
 const TAIL_BYTES = 64 * 1024;
@@ -53,41 +65,93 @@ function lastLine(path: string): string | undefined {
   }
 }
 
+interface Pending { readonly input: AuditInput; readonly resolve: (e: AuditEntry) => void; readonly reject: (err: unknown) => void }
+
 export class AuditLog {
   readonly pseudonyms: Pseudonymizer;
+  /** Repeated events (failed authentication, identical denials) folded into one entry per source and interval. */
+  readonly aggregator: AuditAggregator;
   private readonly paths: ReturnType<typeof auditPaths>;
   private readonly now: () => number;
+  private readonly chainKey: Buffer;
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
 
   /** Opens (creating if needed) the log in `dir`, usually `<dataDir>/audit`. */
   constructor(readonly dir: string, options: AuditLogOptions = {}) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.paths = auditPaths(dir);
     this.pseudonyms = createPseudonymizer(this.paths.secret);
+    this.chainKey = loadOrCreateSecret(this.paths.chainKey);
     this.now = options.now ?? Date.now;
+    this.aggregator = new AuditAggregator((input) => this.commit(input), options.aggregation, this.now);
+    // A new log starts with its checkpoint at 0, so that from now on a missing log is a deleted one.
+    if (!existsSync(this.paths.log) && !existsSync(this.paths.checkpoint)) {
+      try {
+        withFileLock(this.paths.lock, () => this.writeBatch([]));
+      } catch {
+        // the first append reports TIQ_ERR_AUDIT
+      }
+    }
   }
 
   get path(): string {
     return this.paths.log;
   }
 
-  /** Appends one entry and returns it, sealed. Throws TIQ_ERR_AUDIT when it cannot be written. */
+  /** Appends one entry and returns it, sealed. Synchronous (CLI); throws TIQ_ERR_AUDIT when it cannot be written. */
   append(input: AuditInput): AuditEntry {
     try {
-      return withFileLock(this.paths.lock, () => {
-        const head = this.head();
-        const entry = sealEntry(input, head.seq + 1, new Date(this.now()).toISOString(), head.hash);
-        const fd = openSync(this.paths.log, 'a', 0o600);
-        try {
-          writeSync(fd, `${JSON.stringify(entry)}\n`);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-        return entry;
-      });
+      return withFileLock(this.paths.lock, () => this.writeBatch([input])[0]!);
     } catch (err) {
-      throw err instanceof TiqError ? err : new TiqError('TIQ_ERR_AUDIT', { reason: (err as Error).message }, { cause: err });
+      throw asAuditError(err);
     }
+  }
+
+  /**
+   * Appends without blocking the event loop: resolves once the entry is on
+   * disk (fsynced with the others of its batch); rejects TIQ_ERR_AUDIT.
+   */
+  commit(input: AuditInput): Promise<AuditEntry> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        const sealed = await withFileLockAsync(this.paths.lock, () => this.writeBatch(batch.map((p) => p.input)));
+        batch.forEach((p, i) => p.resolve(sealed[i]!));
+      } catch (err) {
+        const e = asAuditError(err);
+        for (const p of batch) p.reject(e);
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  /** Under the lock: seals onto the current head, writes with one fsync, moves the checkpoint. */
+  private writeBatch(inputs: readonly AuditInput[]): AuditEntry[] {
+    let head = this.head();
+    const time = new Date(this.now()).toISOString();
+    const sealed = inputs.map((input) => {
+      const entry = sealEntry(input, head.seq + 1, time, head.hash, this.chainKey);
+      head = { seq: entry.seq, hash: entry.hash };
+      return entry;
+    });
+    const fd = openSync(this.paths.log, 'a', 0o600);
+    try {
+      if (sealed.length > 0) writeSync(fd, sealed.map((e) => `${JSON.stringify(e)}\n`).join(''));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    writeCheckpoint(this.paths.checkpoint, { ...head, time }, this.chainKey);
+    return sealed;
   }
 
   /** For readiness: the tail parses and the log can be opened for appending. Never throws. */
@@ -116,11 +180,12 @@ export class AuditLog {
     }
   }
 
-  /** Entries matching the query, oldest first. */
+  /** Entries matching the query, oldest first; reads line by line and stops at the limit. */
   query(q: AuditQuery = {}): AuditEntry[] {
     const out: AuditEntry[] = [];
     const limit = q.limit ?? 100;
-    for (const entry of readEntries(this.paths.log)) {
+    if (!existsSync(this.paths.log)) return out;
+    for (const entry of parsedEntries(this.paths.log)) {
       if (q.afterSeq !== undefined && entry.seq <= q.afterSeq) continue;
       if (q.tenant !== undefined && entry.tenant !== q.tenant) continue;
       if (q.action !== undefined && entry.action !== q.action) continue;
@@ -132,22 +197,22 @@ export class AuditLog {
   }
 }
 
+function asAuditError(err: unknown): TiqError {
+  return err instanceof TiqError ? err : new TiqError('TIQ_ERR_AUDIT', { reason: (err as Error).message }, { cause: err });
+}
+
 /** Parsed entries; lines that do not parse are skipped here (verify reports them). */
-function readEntries(path: string): AuditEntry[] {
-  if (!existsSync(path)) return [];
-  const out: AuditEntry[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
+function* parsedEntries(path: string): Generator<AuditEntry> {
+  for (const line of readLines(path)) {
     if (!line.trim()) continue;
     try {
-      out.push(JSON.parse(line) as AuditEntry);
+      yield JSON.parse(line) as AuditEntry;
     } catch {
       // skipped
     }
   }
-  return out;
 }
 
 export function auditDirOf(dataDir: string): string {
   return join(dataDir, 'audit');
 }
-

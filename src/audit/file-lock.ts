@@ -8,6 +8,31 @@ import { TiqError } from '../errors.ts';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
+/**
+ * The same lock for the gateway's event loop: waits with timers, never
+ * Atomics.wait, then runs `fn` synchronously so that nothing else in this
+ * process interleaves with the locked section.
+ */
+export async function withFileLockAsync<T>(lockPath: string, fn: () => T, opts: { timeoutMs?: number; staleMs?: number } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+  for (;;) {
+    try {
+      closeSync(openSync(lockPath, 'wx', 0o600));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      breakIfStale(lockPath, opts.staleMs ?? 10_000);
+      if (Date.now() > deadline) throw new TiqError('TIQ_ERR_AUDIT', `cannot take the lock ${lockPath}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lockPath, { force: true });
+  }
+}
+
 export function withFileLock<T>(lockPath: string, fn: () => T, opts: { timeoutMs?: number; staleMs?: number } = {}): T {
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   for (;;) {

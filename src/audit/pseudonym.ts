@@ -34,15 +34,23 @@ function createOnce(path: string, data: string): void {
   }
 }
 
-function loadOrCreateSecret(path: string): Buffer {
+/** A 32-byte secret kept hex-encoded in a 0600 file, created on first use. */
+export function loadOrCreateSecret(path: string): Buffer {
   if (!existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     createOnce(path, randomBytes(32).toString('hex') + '\n');
     chmodSync(path, 0o600);
   }
   const hex = readFileSync(path, 'utf8').trim();
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new TiqError('TIQ_ERR_AUDIT', `pseudonym secret ${path} is malformed`);
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new TiqError('TIQ_ERR_AUDIT', `audit secret ${path} is malformed`);
   return Buffer.from(hex, 'hex');
+}
+
+/** The secret in `path`, or undefined when there is none (verification never creates one). */
+export function loadSecret(path: string): Buffer | undefined {
+  if (!existsSync(path)) return undefined;
+  const hex = readFileSync(path, 'utf8').trim();
+  return /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, 'hex') : undefined;
 }
 
 export function createPseudonymizer(secretPath: string): Pseudonymizer {

@@ -21,10 +21,11 @@ export interface HookDeps {
   /** Restriction of processing (GDPR Art. 18) set by operators: drop messages, or refuse the device. */
   readonly restriction: (tenantId: string, deviceId: string) => 'none' | 'drop' | 'refuse';
   /**
-   * Private-mode control topic; returns false when the command is not
-   * understood, throws (TIQ_ERR_AUDIT, retryable) when it cannot be audited.
+   * Private-mode control topic; returns (or resolves to) false when the
+   * command is not understood, throws or rejects (TIQ_ERR_AUDIT, retryable)
+   * when it cannot be audited.
    */
-  readonly onPrivateModeCommand: (tenantId: string, deviceId: string, payload: Buffer) => boolean;
+  readonly onPrivateModeCommand: (tenantId: string, deviceId: string, payload: Buffer) => boolean | Promise<boolean>;
   /** OpenTelemetry tracing of a sampled share of messages; absent when tracing is off. */
   readonly tracer?: GatewayTracer;
 }

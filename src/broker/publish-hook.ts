@@ -94,14 +94,18 @@ export function createPublishHook(deps: HookDeps) {
     if (id.kind !== 'device' || target.kind === 'denied' || target.kind === 'unknown-stream') return done(() => callback(new TiqError('TIQ_ERR_TOPIC_DENIED')));
     const payload = packet.payload as Buffer;
     if (target.kind === 'private-mode') {
-      let ok: boolean;
+      const refuse = (err: unknown) => done(() => refusePublish(state, packet, toTiqError(err), callback));
+      const settle = (ok: boolean) => done(() => (ok ? acceptDropped(packet, callback)
+        : refusePublish(state, packet, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' }), callback)));
       try {
-        ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);
+        const ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);
+        // A promise: the audit entry is being group-committed; the PUBACK waits for it, the event loop does not.
+        if (typeof ok === 'boolean') return settle(ok);
+        ok.then(settle, refuse);
+        return;
       } catch (err) {
-        return done(() => refusePublish(state, packet, toTiqError(err), callback));
+        return refuse(err);
       }
-      if (!ok) return done(() => refusePublish(state, packet, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' }), callback));
-      return done(() => acceptDropped(packet, callback));
     }
     if (deps.restriction(id.tenantId, id.deviceId) !== 'none') {
       // Restricted processing: acknowledged so the device does not resend, neither stored nor forwarded.

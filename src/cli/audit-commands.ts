@@ -1,6 +1,8 @@
 /**
  * `thingiq audit verify|query`: on the local audit log, so they work with
- * the gateway stopped (verification needs no key: the chain is public).
+ * the gateway stopped. Verification needs the chain key (`chain.key` next
+ * to the log, or `--key-file` for a copy kept elsewhere); it never creates
+ * one. Both read the log line by line.
  */
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
@@ -21,15 +23,21 @@ export function registerAuditCommands(program: Command, deps: AuditCommandDeps =
   const out = deps.out ?? ((t: string) => process.stdout.write(t));
   const audit = program.command('audit').description('the hash-chained audit log: verify and query');
 
-  audit.command('verify').description('recompute the hash chain and report the first broken entry (exit 1 when broken)')
+  audit.command('verify').description('recompute the keyed chain, check it against the checkpoint, report the first break (exit 1, TIQ_ERR_AUDIT, when broken, missing or truncated)')
     .option('--file <path>', `the log file (default: <dataDir>/audit/${AUDIT_FILE})`)
+    .option('--key-file <path>', 'the chain key (default: chain.key next to the log)')
+    .option('--checkpoint <path>', 'the checkpoint (default: checkpoint.json next to the log)')
     .option('--json', 'print JSON')
-    .action(action(async (opts: { file?: string; json?: boolean }, cmd: Command) => {
+    .action(action(async (opts: { file?: string; keyFile?: string; checkpoint?: string; json?: boolean }, cmd: Command) => {
       const path = opts.file ? resolve(opts.file) : join(auditDir(cmd, undefined), AUDIT_FILE);
-      const result = verifyAuditLog(path);
+      const verified = verifyAuditLog(path, {
+        ...(opts.keyFile ? { keyFile: resolve(opts.keyFile) } : {}),
+        ...(opts.checkpoint ? { checkpointFile: resolve(opts.checkpoint) } : {}),
+      });
+      const result = verified.ok ? verified : { ...verified, code: 'TIQ_ERR_AUDIT' };
       if (opts.json) out(`${JSON.stringify(result)}\n`);
       else if (result.ok) out(`audit log ok: ${result.entries} entries, head ${result.head.seq} ${result.head.hash}\n`);
-      else out(`audit log BROKEN at line ${result.firstBreak!.line} (expected sequence ${result.firstBreak!.expectedSeq}): ${result.firstBreak!.reason}; ${result.entries} entries before it verify\n`);
+      else out(`audit log BROKEN (TIQ_ERR_AUDIT) at line ${result.firstBreak!.line} (expected sequence ${result.firstBreak!.expectedSeq}): ${result.firstBreak!.reason}; ${result.entries} entries before it verify\n`);
       if (!result.ok) process.exitCode = 1;
     }));
 

@@ -3,6 +3,7 @@
  * tenants, privacy engine, keys, storage and retention the broker uses, plus
  * the restriction and objection registries and the audit log.
  */
+import { Counter } from 'prom-client';
 import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from '../admin/admin-adapters.ts';
 import type { AdminDeps } from '../admin/admin-deps.ts';
 import { traceAdminRequests } from '../admin/admin-tracing.ts';
@@ -32,8 +33,18 @@ export function openAdminParts(dataDir: string, control: ControlStore): AdminPar
   };
 }
 
+/** Every aggregated audit event counts here, written or folded into a summary entry. */
+function countAggregatedEvents(gw: AdminSources, parts: AdminParts): void {
+  const counter = new Counter({
+    name: 'thingiq_audit_aggregated_events_total', help: 'Audit events subject to aggregation (refusals, failed authentication, reads), by action and result',
+    labelNames: ['action', 'result'], registers: [gw.stats.registry],
+  });
+  parts.audit.aggregator.onEvent = (e) => counter.inc({ action: e.action, result: e.result });
+}
+
 export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
   const current = () => gw.currentConfig;
+  if (!parts.audit.aggregator.onEvent) countAggregatedEvents(gw, parts);
   return {
     tenants: tenantsAdmin(current),
     tenantChanges: tenantChangesAdmin(gw.tenantOverrides, (next, change) => gw.changeTenants(next, change)),

@@ -44,6 +44,7 @@ import type { AdminServer } from '../admin/admin-server.ts';
 import type { TenantChange } from '../admin/admin-adapters.ts';
 import { TenantOverrides, type TenantOverridesState } from '../admin/tenant-overrides.ts';
 import { openAdminParts, publishLocalAdmin, startAdmin, type AdminParts } from './gateway-admin.ts';
+import { WindowCounter } from '../audit/audit-aggregator.ts';
 import type { ControlStore } from '../control/control-store.ts';
 import { followControlFeed, openGatewayControlStore } from './gateway-control.ts';
 import { DataDirLock } from '../instance/data-dir-lock.ts';
@@ -90,6 +91,8 @@ export class Gateway {
   private dekSweep: NodeJS.Timeout | undefined;
   /** Devices whose private-mode command changed the mode but is not audited yet (tenant/device). */
   private readonly unauditedCommands = new Set<string>();
+  /** Private-mode changes audited one by one per device and minute; more are folded into a summary entry. */
+  private readonly privateModeAudits = new WindowCounter(10, 60_000);
   /** Keyed digest of a device's payload, part of the idempotency key (set by openStores). */
   private contentDigest!: (payload: Buffer) => Buffer;
   readonly log: Logger;
@@ -293,11 +296,12 @@ export class Gateway {
 
   /**
    * A device's private-mode command (control topic). Privacy first: the mode
-   * changes at once; the command is acknowledged only once it is audited, so
-   * an audit failure throws TIQ_ERR_AUDIT (retryable, no PUBACK) and the
-   * device's resend, no longer a change, retries the audit.
+   * changes at once; the command is acknowledged only once its audit entry
+   * is group-committed, so an audit failure rejects with TIQ_ERR_AUDIT
+   * (retryable, no PUBACK) and the device's resend, no longer a change,
+   * retries the audit. Past a per-device rate the entry is aggregated.
    */
-  private privateModeCommand(tenantId: string, deviceId: string, payload: Buffer): boolean {
+  private privateModeCommand(tenantId: string, deviceId: string, payload: Buffer): boolean | Promise<boolean> {
     const on = parsePrivateModeCommand(payload);
     if (on === undefined) return false;
     const changed = this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic');
@@ -305,14 +309,22 @@ export class Gateway {
     const key = `${tenantId}/${deviceId}`;
     if (!changed && !this.unauditedCommands.has(key)) return true;
     const subject = `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`;
-    try {
-      this.admin?.audit.append({ actor: subject, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: subject, result: 'ok' });
+    const entry = { actor: subject, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: subject, result: 'ok' } as const;
+    if (this.admin && !this.privateModeAudits.hit(key)) {
+      // Past the per-device rate, a toggle still takes effect (privacy first) but is audited in the per-interval summary.
+      this.admin.audit.aggregator.record(`private-mode|${key}|${entry.action}`, entry).catch((err: unknown) => this.logAuditFailure(err));
       this.unauditedCommands.delete(key);
       return true;
-    } catch (err) {
-      this.unauditedCommands.add(key);
-      throw toTiqError(err, 'TIQ_ERR_AUDIT');
     }
+    if (!this.admin) return true;
+    // Owed until committed: a resend while the commit is in flight audits again rather than not at all.
+    this.unauditedCommands.add(key);
+    return this.admin.audit.commit(entry).then(() => {
+      this.unauditedCommands.delete(key);
+      return true;
+    }, (err: unknown) => {
+      throw toTiqError(err, 'TIQ_ERR_AUDIT');
+    });
   }
 
   /** Abuse limits in force (set by listen()). */
@@ -346,10 +358,14 @@ export class Gateway {
   /** Gateway-originated actions go to the same hash-chained audit log as API calls. */
   private audit(entry: { actor: string; role: string; action: string; tenant: string; target: string }): void {
     try {
-      this.admin?.audit.append({ ...entry, result: 'ok' });
+      this.admin?.audit.commit({ ...entry, result: 'ok' }).catch((err: unknown) => this.logAuditFailure(err));
     } catch (err) {
-      this.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
+      this.logAuditFailure(err);
     }
+  }
+
+  private logAuditFailure(err: unknown): void {
+    this.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
   }
 
   private unfollowControl: (() => void) | undefined;
@@ -549,6 +565,8 @@ export class Gateway {
     this.unfollowControl?.();
     this.configWatcher?.close();
     await this.adminServer?.close();
+    // Summaries of folded audit events are written before the process goes.
+    await this.admin?.audit.aggregator.close().catch((err: unknown) => this.logAuditFailure(err));
     await this.metricsListener?.close();
     this.server?.close();
     const deadline = Date.now() + drainMs;

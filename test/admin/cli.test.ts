@@ -1,6 +1,6 @@
 /** The CLI against a running admin API (operator certificate over mTLS), and `audit verify` on the local file. */
 import { Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { registerAdminCommands } from '../../src/cli/admin-commands.ts';
@@ -80,6 +80,21 @@ describe('thingiq audit verify', () => {
     writeFileSync(fx.deps.audit.path, lines.join('\n'));
     const broken = await thingiq('audit', 'verify', '--file', fx.deps.audit.path, '--json');
     expect(broken.exitCode).toBe(1);
-    expect(JSON.parse(broken.out)).toMatchObject({ ok: false, firstBreak: { line: 2, reason: 'hash' } });
+    expect(JSON.parse(broken.out)).toMatchObject({ ok: false, code: 'TIQ_ERR_AUDIT', firstBreak: { line: 2, reason: 'hash' } });
+  });
+
+  it('fails on a missing or emptied log, and on a copy verified without its key', async () => {
+    const missing = await thingiq('audit', 'verify', '--file', join(fx.dir, 'nowhere', 'audit.jsonl'), '--json');
+    expect(missing.exitCode).toBe(1);
+    expect(JSON.parse(missing.out)).toMatchObject({ ok: false, code: 'TIQ_ERR_AUDIT', firstBreak: { reason: 'missing' } });
+    const copy = join(fx.dir, 'copy.jsonl');
+    copyFileSync(fx.deps.audit.path, copy);
+    const keyless = await thingiq('audit', 'verify', '--file', copy, '--json');
+    expect([keyless.exitCode, (JSON.parse(keyless.out) as { firstBreak?: { reason: string } }).firstBreak?.reason]).toEqual([1, 'key']);
+    writeFileSync(fx.deps.audit.path, '');
+    const emptied = await thingiq('audit', 'verify', '--file', fx.deps.audit.path);
+    expect(emptied.exitCode).toBe(1);
+    expect(emptied.out).toContain('TIQ_ERR_AUDIT');
+    expect(emptied.out).toContain('truncated');
   });
 });

@@ -73,9 +73,9 @@ describe('audit log', () => {
     const log = logWith(4);
     const ls = lines(log);
     const forged = { ...(JSON.parse(ls[1]!) as AuditEntry), actor: 'operator:someone-else' };
-    // Re-hash the forged entry the way an attacker with the code would: its own hash holds, the next link does not.
+    // Re-hash the forged entry the way an attacker with the code and the key would: its own MAC holds, the next link does not.
     const { hash: _old, ...body } = forged;
-    ls[1] = JSON.stringify({ ...body, hash: hashEntry(body) });
+    ls[1] = JSON.stringify({ ...body, hash: hashEntry(body, Buffer.from(readFileSync(auditPaths(log.dir).chainKey, 'utf8').trim(), 'hex')) });
     rewrite(log, ls);
     expect(verifyAuditLog(log.path).firstBreak).toEqual({ line: 3, expectedSeq: 3, reason: 'chain' });
   });

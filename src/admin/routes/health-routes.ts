@@ -26,8 +26,9 @@ export function registerHealthRoutes({ app, deps }: RouteContext): void {
     return { status: ok ? 'ok' : 'unavailable', checks };
   });
 
-  // Operators only: labels name tenants. Prometheus scrapes with an operator certificate or token.
-  route(app, 'GET', '/metrics', { needs: 'operator', action: 'metrics' }, async (_request, reply) => {
+  // Operators only: labels name tenants. Prometheus scrapes with an operator certificate or token;
+  // scrapes are not audited one by one (quiet), refused ones are.
+  route(app, 'GET', '/metrics', { needs: 'operator', action: 'metrics', quiet: true }, async (_request, reply) => {
     if (!deps.metrics) throw new TiqError('TIQ_ERR_NOT_FOUND');
     const m = await deps.metrics();
     reply.header('content-type', m.contentType);
