@@ -99,7 +99,8 @@ export class TenantOverrides {
       return [out[tenantId], key.slice(cut + 1)];
     };
     for (const [key, v] of this.store.entries('tenant-app')) { const [t, id] = slot(key); t.apps[id] = v.grant as AppGrant | null; }
-    for (const [key, v] of this.store.entries('tenant-group')) { const [t, id] = slot(key); t.deviceGroups[id] = v.devices ? [...v.devices] : null; }
+    // The replica's lists are shared, not copied (frozen: nobody may change them in place), so unchanged groups keep their identity.
+    for (const [key, v] of this.store.entries('tenant-group')) { const [t, id] = slot(key); t.deviceGroups[id] = v.devices ? Object.freeze(v.devices) as string[] : null; }
     for (const [key, v] of this.store.entries('tenant-device')) { const [t, id] = slot(key); t.devices[id] = { ...v }; }
     return out;
   }
@@ -126,7 +127,8 @@ export class TenantOverrides {
   async commit(next: TenantOverridesState, actor: string): Promise<void> {
     const current = this.state;
     const writes: ControlWrite[] = [];
-    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    // Staged states share every unchanged value with the current one: identity first, then content.
+    const same = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
     for (const [tenantId, t] of Object.entries(next)) {
       const before = current[tenantId];
       for (const [id, grant] of Object.entries(t.apps)) {

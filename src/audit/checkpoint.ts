@@ -7,7 +7,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../pki/secure-files.ts';
+import { writeFileAtomic, writeFileAtomicAsync } from '../pki/secure-files.ts';
 
 export interface Checkpoint {
   readonly seq: number;
@@ -19,8 +19,14 @@ function macOf(c: Checkpoint, key: Buffer): string {
   return createHmac('sha256', key).update(JSON.stringify(['checkpoint', 1, c.seq, c.hash, c.time])).digest('hex');
 }
 
+const checkpointText = (c: Checkpoint, key: Buffer) => `${JSON.stringify({ ...c, mac: macOf(c, key) })}\n`;
+
 export function writeCheckpoint(path: string, c: Checkpoint, key: Buffer): void {
-  writeFileAtomic(path, `${JSON.stringify({ ...c, mac: macOf(c, key) })}\n`, 0o600);
+  writeFileAtomic(path, checkpointText(c, key), 0o600);
+}
+
+export function writeCheckpointAsync(path: string, c: Checkpoint, key: Buffer): Promise<void> {
+  return writeFileAtomicAsync(path, checkpointText(c, key), 0o600);
 }
 
 /** undefined: no checkpoint; 'invalid': present but unreadable or its MAC does not hold. */

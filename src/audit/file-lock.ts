@@ -10,10 +10,10 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * The same lock for the gateway's event loop: waits with timers, never
- * Atomics.wait, then runs `fn` synchronously so that nothing else in this
- * process interleaves with the locked section.
+ * Atomics.wait, and holds the lock until `fn` has settled (it may await its
+ * writes; the caller keeps one locked section at a time in this process).
  */
-export async function withFileLockAsync<T>(lockPath: string, fn: () => T, opts: { timeoutMs?: number; staleMs?: number } = {}): Promise<T> {
+export async function withFileLockAsync<T>(lockPath: string, fn: () => T | Promise<T>, opts: { timeoutMs?: number; staleMs?: number } = {}): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   for (;;) {
     try {
@@ -27,7 +27,7 @@ export async function withFileLockAsync<T>(lockPath: string, fn: () => T, opts: 
     }
   }
   try {
-    return fn();
+    return await fn();
   } finally {
     rmSync(lockPath, { force: true });
   }

@@ -2,13 +2,19 @@
  * Tenants as the broker needs them, precomputed from config once so that
  * per-message checks are set lookups.
  */
+import { idSetOf } from '../config/device-groups.ts';
 import type { GatewayConfig, StreamConfig } from '../config/schema.ts';
+
+/** Membership test of an app's device groups. */
+export interface DeviceMatcher {
+  has(deviceId: string): boolean;
+}
 
 export interface AppAccess {
   /** undefined: every stream of the tenant. */
   readonly streams: ReadonlySet<string> | undefined;
   /** undefined: every device of the tenant. */
-  readonly devices: ReadonlySet<string> | undefined;
+  readonly devices: DeviceMatcher | undefined;
 }
 
 export interface TenantEntry {
@@ -27,9 +33,7 @@ export class TenantDirectory {
       const streams = new Map<string, StreamConfig>([...Object.entries(config.streams), ...Object.entries(t.streams)]);
       const apps = new Map<string, AppAccess>();
       for (const [appId, grant] of Object.entries(t.apps)) {
-        const devices = grant.deviceGroups
-          ? new Set(grant.deviceGroups.flatMap((g) => t.deviceGroups[g] ?? []))
-          : undefined;
+        const devices = grant.deviceGroups ? groupsMatcher(grant.deviceGroups.map((g) => t.deviceGroups[g] ?? [])) : undefined;
         apps.set(appId, { streams: grant.streams ? new Set(grant.streams) : undefined, devices });
       }
       this.tenants.set(tenantId, { tenantId, active: t.active, streams, streamNames: new Set(streams.keys()), apps });
@@ -48,4 +52,14 @@ export class TenantDirectory {
 export function appMaySee(access: AppAccess, deviceId: string, stream: string): boolean {
   return (access.streams === undefined || access.streams.has(stream)) &&
     (access.devices === undefined || access.devices.has(deviceId));
+}
+
+/**
+ * One set per group, shared across rebuilds (idSetOf), rather than a union
+ * per app: a change to one group then costs that group, not the tenant.
+ */
+function groupsMatcher(lists: readonly (readonly string[])[]): DeviceMatcher {
+  const sets = lists.map(idSetOf);
+  if (sets.length === 1) return sets[0]!;
+  return { has: (deviceId) => sets.some((s) => s.has(deviceId)) };
 }

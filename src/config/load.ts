@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { TiqError } from '../errors.ts';
 import { parseConfigText } from './config-text.ts';
+import { markCheckedIdList } from './device-groups.ts';
 import { GatewayConfigSchema, type GatewayConfig } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/gateway.yaml';
@@ -33,7 +34,9 @@ export function parseConfig(raw: unknown, source = '(inline)'): GatewayConfig {
     const problems = formatIssues(result.error.issues);
     throw new TiqError('TIQ_ERR_CONFIG', { source, problems });
   }
-  return deepFreeze(result.data);
+  const config = deepFreeze(result.data);
+  for (const t of Object.values(config.tenants)) for (const list of Object.values(t.deviceGroups)) markCheckedIdList(list);
+  return config;
 }
 
 export function loadConfig(path?: string, cwd = process.cwd()): LoadedConfig {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { AdminConfigSchema } from './admin-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
 import { ControlStoreConfigSchema } from './control-config.ts';
+import { isCheckedIdList } from './device-groups.ts';
 import { KeysConfigSchema, TenantKeysConfigSchema } from './keys-config.ts';
 import { LimitsConfigSchema, TenantQuotasSchema } from './limits-config.ts';
 import { MetricsConfigSchema, TracingConfigSchema } from './observability-config.ts';
@@ -31,13 +32,26 @@ export const AppGrantSchema = z.object({
   deviceGroups: z.array(Id).min(1).optional(),
 }).strict();
 
+const IdList = z.array(Id);
+
+/**
+ * A device group's members. A list an earlier parse or the control store
+ * already checked passes through unwalked (device-groups.ts); any other is
+ * checked id by id, with each problem's path.
+ */
+const DeviceIdList = z.custom<readonly string[]>((v) => Array.isArray(v), 'expected an array of device ids').superRefine((list, ctx) => {
+  if (isCheckedIdList(list)) return;
+  const result = IdList.safeParse(list);
+  if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+});
+
 export const TenantConfigSchema = z.object({
   /** An inactive tenant's identities cannot connect. */
   active: z.boolean().default(true),
   /** Streams added to (or overriding) the gateway-wide ones for this tenant. */
   streams: z.record(StreamName, StreamConfigSchema).default({}),
   /** Named groups of device ids, used by grants and policies. */
-  deviceGroups: z.record(Id, z.array(Id)).default({}),
+  deviceGroups: z.record(Id, DeviceIdList).default({}),
   /** Applications allowed to subscribe, with their grants. An app not listed here is refused. */
   apps: z.record(Id, AppGrantSchema).default({}),
   privacy: PrivacyConfigSchema.optional(),

@@ -6,6 +6,7 @@
  * old file or the new one, never a truncated or empty one.
  */
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -46,6 +47,36 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o64
     throw err;
   }
   fsyncDirectory(dirname(path));
+}
+
+/**
+ * writeFileAtomic for the event loop: the same steps, with every write and
+ * fsync on libuv's thread pool, so a slow disk holds no other client.
+ */
+export async function writeFileAtomicAsync(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const file = await open(tmp, 'wx', mode);
+    try {
+      await file.writeFile(data);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await chmod(tmp, mode);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  try {
+    const d = await open(dir, 'r');
+    try { await d.sync(); } finally { await d.close(); }
+  } catch {
+    // best effort, as fsyncDirectory
+  }
 }
 
 /**

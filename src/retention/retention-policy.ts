@@ -10,6 +10,7 @@
  * hold applies when the tenant or the device is held; a stored hold or
  * release wins over config for the same tenant or device.
  */
+import { idSetOf, sameIdList } from '../config/device-groups.ts';
 import type { RetentionRule, TenantRetentionConfig } from '../config/sinks-config.ts';
 import type { RecordSelection, RetentionTag, StoredLegalHold, StoredRetentionRule } from '../sinks/storage-sink.ts';
 
@@ -45,6 +46,7 @@ export function toTag(rule: RetentionRule): RetentionTag {
 export class RetentionPolicy {
   #storedRules = new Map<string, Map<string, RetentionRule>>();
   #storedHolds = new Map<string, Map<string, boolean>>();
+  readonly #groupsWithRule = new Map<string, string[]>();
 
   constructor(private input: RetentionPolicyInput) {}
 
@@ -56,8 +58,23 @@ export class RetentionPolicy {
   replaceTenants(tenants: RetentionPolicyInput['tenants']): boolean {
     const before = this.input.tenants;
     this.input = { ...this.input, tenants };
+    this.#groupsWithRule.clear();
     const ids = new Set([...Object.keys(before), ...Object.keys(tenants)]);
-    return [...ids].some((id) => tagInputOf(before[id]) !== tagInputOf(tenants[id]));
+    return [...ids].some((id) => this.tagInputChanged(id, before[id], tenants[id]));
+  }
+
+  /**
+   * Only the retention config and the members of groups that have a rule
+   * decide tags: a change to any other group (the common admin change) needs
+   * no reconcile, and nothing here walks every group's members.
+   */
+  private tagInputChanged(tenantId: string, a: RetentionTenantInput | undefined, b: RetentionTenantInput | undefined): boolean {
+    if (JSON.stringify(a?.retention ?? null) !== JSON.stringify(b?.retention ?? null)) return true;
+    const ruled = new Set([...Object.keys(b?.retention?.deviceGroups ?? {}), ...Object.keys(a?.retention?.deviceGroups ?? {})]);
+    for (const key of this.#storedRules.get(tenantId)?.keys() ?? []) ruled.add(key.split('\u0000')[1] ?? '');
+    ruled.delete('');
+    for (const group of ruled) if (!sameIdList(a?.deviceGroups?.[group], b?.deviceGroups?.[group])) return true;
+    return false;
   }
 
   retentionFor(tenantId: string, stream: string, deviceId: string, receivedAtMs: number): RetentionTags {
@@ -67,7 +84,7 @@ export class RetentionPolicy {
 
   ruleFor(tenantId: string, stream: string, deviceId: string): RetentionRule {
     for (const group of this.groupsWithRule(tenantId, stream)) {
-      if (this.groupDevices(tenantId, group).includes(deviceId)) return this.rule(tenantId, stream, group) as RetentionRule;
+      if (idSetOf(this.groupDevices(tenantId, group)).has(deviceId)) return this.rule(tenantId, stream, group) as RetentionRule;
     }
     return this.streamRule(tenantId, stream);
   }
@@ -89,7 +106,14 @@ export class RetentionPolicy {
 
   /** Configured device groups that have a rule (stored or config) for the stream, in precedence order. */
   private groupsWithRule(tenantId: string, stream: string): string[] {
-    return Object.keys(this.input.tenants[tenantId]?.deviceGroups ?? {}).sort().filter((g) => this.rule(tenantId, stream, g) !== undefined);
+    // Per message (retentionFor): cached until the groups or the stored rules change.
+    const key = ruleKey(tenantId, stream);
+    let groups = this.#groupsWithRule.get(key);
+    if (!groups) {
+      groups = Object.keys(this.input.tenants[tenantId]?.deviceGroups ?? {}).sort().filter((g) => this.rule(tenantId, stream, g) !== undefined);
+      this.#groupsWithRule.set(key, groups);
+    }
+    return groups;
   }
 
   hasDeviceGroup(tenantId: string, group: string): boolean {
@@ -155,12 +179,9 @@ export class RetentionPolicy {
     const changedHolds = [...new Set(diffKeys(this.#storedHolds, nextHolds, (a, b) => a === b).map(([tenant]) => tenant))];
     this.#storedRules = nextRules;
     this.#storedHolds = nextHolds;
+    this.#groupsWithRule.clear();
     return { rules: uniquePairs(changedRules), holds: changedHolds };
   }
-}
-
-function tagInputOf(t: RetentionTenantInput | undefined): string {
-  return JSON.stringify([t?.deviceGroups ?? {}, t?.retention ?? null]);
 }
 
 function diffKeys<V>(before: Map<string, Map<string, V>>, after: Map<string, Map<string, V>>, same: (a: V, b: V) => boolean): [string, string][] {

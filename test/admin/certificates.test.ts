@@ -80,7 +80,7 @@ describe('revocation', () => {
     expect((res.json['revoked'] as string[]).length).toBe(1);
     const other = fx.certificate({ kind: 'operator', operatorName: 'oscar', uri: '' });
     expect((await fx.call('GET', '/v1/tenants', other)).status).toBe(200);
-    fx.deps.pki.revoke({ serial: other.serial }, 'test');
+    await fx.deps.pki.revoke({ serial: other.serial }, 'test');
     const after = await fx.call('GET', '/v1/tenants', other);
     expect([after.status, after.json['code']]).toEqual([401, 'TIQ_ERR_CERT_REVOKED']);
   });

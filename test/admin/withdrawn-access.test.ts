@@ -23,12 +23,12 @@ describe('withdrawn access on the admin API', () => {
 
   it('an app certificate is refused with TIQ_ERR_NOT_AUTHORIZED once the app is deleted, and admitted again once put back', async () => {
     expect((await fx.call('GET', '/v1/tenants/acme/devices', app)).status).toBe(200);
-    fx.deps.tenantChanges.deleteApp('acme', 'dash', 'test');
+    await fx.deps.tenantChanges.deleteApp('acme', 'dash', 'test');
     const refused = await fx.call('GET', '/v1/tenants/acme/devices', app);
     expect(refused.status).toBe(403);
     expect(refused.json['code']).toBe('TIQ_ERR_NOT_AUTHORIZED');
     expect((await fx.call('GET', '/v1/tenants', app)).status).toBe(403);
-    fx.deps.tenantChanges.putApp('acme', 'dash', { streams: ['sensor'] }, 'test');
+    await fx.deps.tenantChanges.putApp('acme', 'dash', { streams: ['sensor'] }, 'test');
     expect((await fx.call('GET', '/v1/tenants/acme/devices', app)).status).toBe(200);
   });
 

@@ -34,6 +34,8 @@ const CONFIG = {
         defaults: { '*': { action: 'coarsen', coarsen: { method: 'grid', cellM: 1000 } } },
         groups: [{ group: 'hidden', rules: { '*': { action: 'strip' } } }],
       },
+      // A rule on `hidden` makes its members decide stored tags; `spare` and others have none.
+      retention: { deviceGroups: { hidden: { location: { class: 'hidden-7d', days: 7 } } } },
     },
   },
 };
@@ -118,9 +120,15 @@ describe('tenant changes through the admin API on a running gateway', () => {
     const body = decode(VEHICLE, after!.payload);
     expect(body).not.toHaveProperty('latitude');
     expect((body['appliedPolicy'] as Record<string, unknown>)['locationAction']).toBe('strip');
-    // Stored records are re-tagged for the changed groups, in the background.
+    // Stored records are re-tagged for a changed group that has a retention rule, in the background.
     for (let i = 0; i < 50 && gw.logs.events('retention_reconciled').length === reconciledBefore; i++) await sleep(50);
     expect(gw.logs.events('retention_reconciled').length).toBeGreaterThan(reconciledBefore);
+    // A group no retention rule names decides no tags: changing it re-tags nothing.
+    const reconciledMid = gw.logs.events('retention_reconciled').length;
+    expect((await api('PUT', '/v1/tenants/acme/device-groups/untagged', { devices: ['van-9'] })).status).toBe(200);
+    await sleep(300);
+    expect(gw.logs.events('retention_reconciled').length).toBe(reconciledMid);
+    expect((await api('DELETE', '/v1/tenants/acme/device-groups/untagged')).status).toBe(200);
     const groups = (await api('GET', '/v1/tenants/acme/device-groups')).json['deviceGroups'];
     expect(groups).toContainEqual({ id: 'hidden', devices: ['van-3'] });
   });
