@@ -34,8 +34,11 @@ const FLOOD_RATE = Number(values.flood);
 const MAX_GROUPS = 100;
 const GROUP_SIZE = 1000;
 
-function child(file: string): ChildProcess {
-  return fork(join(HERE, file), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** BENCH_CPU_PROF=<dir> profiles the gateway process (as in `npm run bench`). */
+function child(file: string, profile = false): ChildProcess {
+  const dir = process.env['BENCH_CPU_PROF'];
+  const prof = profile && dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+  return fork(join(HERE, file), [], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 function ask<T>(c: ChildProcess, req: Record<string, unknown>, kind: string): Promise<T> {
@@ -80,7 +83,7 @@ async function main(): Promise<void> {
     admin: { host: '127.0.0.1', port: 0, mtlsPort: 0 },
     tenants: { ...(base['tenants'] as Record<string, unknown>), other: { apps: { dashboard: {} } } },
   };
-  const gateway = child('admin-pressure-gateway.ts');
+  const gateway = child('admin-pressure-gateway.ts', true);
   const probe = child('admin-pressure-probe.ts');
   try {
     const ports = await ask<{ mqttPort: number; port: number; mtlsPort: number }>(gateway, { kind: 'start', config, baseDir: work }, 'ready');
@@ -167,8 +170,11 @@ async function main(): Promise<void> {
   } finally {
     await ask(probe, { kind: 'stop' }, 'never').catch(() => undefined);
     probe.kill();
-    await Promise.race([ask(gateway, { kind: 'stop' }, 'stopped'), sleep(5000)]);
-    gateway.kill();
+    // Let it exit on its own (a CPU profile is written at exit); kill only a stuck one.
+    const exited = new Promise((r) => gateway.once('exit', r));
+    gateway.send({ kind: 'stop' });
+    await Promise.race([exited, sleep(15_000)]);
+    if (gateway.exitCode === null) gateway.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
   }
 }
