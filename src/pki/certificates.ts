@@ -3,12 +3,12 @@
  * and client certificates carrying ThingIQ identities in the SAN URI.
  * node-forge makes RSA only; keys are generated natively when Node offers it.
  */
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 import { appUri, deviceUri, operatorUri, assertValidId, type Identity } from '../identity/identity.ts';
 
-const { pki, md } = forge;
+const { pki, md, asn1 } = forge;
 
 export interface IssuedPem {
   readonly certPem: string;
@@ -50,10 +50,27 @@ function newKeyPair(bits = 2048): forge.pki.rsa.KeyPair {
 }
 
 type Attr = { shortName: string; value: string };
+type Issuer = { cert: forge.pki.Certificate; nativeKey: KeyObject };
+
+const nativeKeyOf = (key: forge.pki.rsa.PrivateKey): KeyObject => createPrivateKey(pki.privateKeyToPem(key));
+
+/**
+ * What forge's cert.sign(key, sha256) does, with the RSA private-key
+ * operation done by OpenSSL: forge's JavaScript RSA holds the event loop for
+ * tens of milliseconds per signature, OpenSSL takes about one.
+ */
+function signNatively(cert: forge.pki.Certificate, key: KeyObject): void {
+  cert.md = md.sha256.create();
+  cert.signatureOid = cert.siginfo.algorithmOid = pki.oids['sha256WithRSAEncryption']!;
+  // getTBSCertificate is forge's own (used by cert.sign) but missing from its type declarations.
+  const tbs = (pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+  (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
+  cert.signature = sign('sha256', Buffer.from(asn1.toDer(tbs).getBytes(), 'binary'), key).toString('binary');
+}
 
 function build(
   subject: Attr[],
-  issuer: { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } | 'self',
+  issuer: Issuer | 'self',
   extensions: object[],
   v: { notBefore: Date; notAfter: Date },
   keys = newKeyPair(),
@@ -70,7 +87,7 @@ function build(
     { name: 'subjectKeyIdentifier' },
     ...(issuer === 'self' ? [] : [{ name: 'authorityKeyIdentifier', keyIdentifier: issuer.cert.generateSubjectKeyIdentifier().getBytes() }]),
   ]);
-  cert.sign(issuer === 'self' ? keys.privateKey : issuer.key, md.sha256.create());
+  signNatively(cert, issuer === 'self' ? nativeKeyOf(keys.privateKey) : issuer.nativeKey);
   return {
     certPem: pki.certificateToPem(cert),
     keyPem: keys.privateKey ? pki.privateKeyToPem(keys.privateKey) : '',
@@ -88,8 +105,15 @@ export function createCa(commonName = 'ThingIQ Gateway Development CA', opts: Va
   ], validity(opts, 3650));
 }
 
-function loadIssuer(ca: CaMaterial): { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey } {
-  return { cert: pki.certificateFromPem(ca.certPem), key: pki.privateKeyFromPem(ca.keyPem) as forge.pki.rsa.PrivateKey };
+let lastCaCert: { pem: string; cert: forge.pki.Certificate } | undefined;
+
+/**
+ * The CA certificate is parsed once (forge's parsing is JavaScript on the
+ * event loop); its private key is read for each issuance and not kept.
+ */
+function loadIssuer(ca: CaMaterial): Issuer {
+  if (lastCaCert?.pem !== ca.certPem) lastCaCert = { pem: ca.certPem, cert: pki.certificateFromPem(ca.certPem) };
+  return { cert: lastCaCert.cert, nativeKey: createPrivateKey(ca.keyPem) };
 }
 
 export function issueServerCertificate(ca: CaMaterial, hosts: readonly string[], opts: ValidityOptions = {}): IssuedPem {
