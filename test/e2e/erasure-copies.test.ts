@@ -115,7 +115,7 @@ describe('erasure reaches copies of the database taken before it (SQLite)', () =
 
     const erased = await call(gw.gateway.adminPorts.mtlsPort, op, 'POST', '/v1/tenants/acme/devices/truck-1/erasure');
     expect(erased.status).toBe(200);
-    expect(erased.json).toMatchObject({ recordsDeleted: 30, recordsRemaining: 0 });
+    expect(erased.json).toMatchObject({ recordsDeleted: 30, recordsRemaining: 0, deviceKeysDestroyed: 1 });
 
     // The vault keeps a tombstone under the key receipt, naming the destroyed device KEK.
     const tombstones = await vault.listTombstones();
