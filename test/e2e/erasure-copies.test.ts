@@ -12,7 +12,9 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { recordShred } from '../../src/control/shred-tombstone.ts';
 import { DeviceKeyVault } from '../../src/keys/device-key-vault.ts';
 import { openKeyContext, type KeyContext } from '../../src/keys/key-context.ts';
 import { deviceVaultPath } from '../../src/keys/key-store-paths.ts';
@@ -20,7 +22,7 @@ import { TelemetryCodec } from '../../src/messages/codec.ts';
 import { recordDecoder } from '../../src/messages/record-decoder.ts';
 import { exportRecords } from '../../src/sinks/record-export.ts';
 import { SqliteSink } from '../../src/sinks/sqlite-sink.ts';
-import { connect, startGateway } from '../helpers/gateway.ts';
+import { connect, startGateway, withSecondControlStore } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
@@ -157,5 +159,21 @@ describe('erasure reaches copies of the database taken before it (SQLite)', () =
     const lines = data.text.split('\n').filter(Boolean);
     expect(lines).toHaveLength(2);
     expect(lines.every((l) => l.includes(`${MARKER}-truck-1`))).toBe(true);
+  });
+
+  it('a shred another gateway recorded in the control store destroys this gateway\'s device KEK too', async () => {
+    await publish('truck-3', 3);
+    const vault = DeviceKeyVault.open(deviceVaultPath({ ...gw.gateway.config, dataDir }));
+    expect(vault.get('acme', 'truck-3')).toBeDefined();
+    const [record] = await gw.gateway.storage.sinkFor('acme').queryRecords({ tenantId: 'acme', deviceId: 'truck-3', limit: 1 });
+    expect(await gw.gateway.keys.sealer.open(record!)).toBeInstanceOf(Buffer);
+    const receiptId = randomUUID();
+    await withSecondControlStore(gw.gateway, (store) => recordShred(store, {
+      tenantId: 'acme', deviceId: 'truck-3', receiptId, destroyedCount: 1, actor: 'operator:elsewhere', destroyedAt: new Date().toISOString(),
+    }));
+    await vi.waitFor(() => expect(vault.get('acme', 'truck-3')).toBeUndefined(), { timeout: 3000, interval: 50 });
+    expect((await vault.listTombstones()).find((t) => t.receiptId === receiptId)).toMatchObject({ deviceId: 'truck-3', kekRefs: ['device:acme:truck-3:1'] });
+    vault.close();
+    await expect(gw.gateway.keys.sealer.open(record!)).rejects.toMatchObject({ code: 'TIQ_ERR_KEY_SHREDDED' });
   });
 });
