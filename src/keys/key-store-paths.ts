@@ -5,8 +5,10 @@
  * of the vault from before an erasure would bring the destroyed device keys
  * back.
  */
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { KeysConfigSchema, type KeysConfig, type TenantKeysConfig } from '../config/keys-config.ts';
+import { DeviceKeyVault, type VaultTombstone } from './device-key-vault.ts';
 
 /** The slice of the gateway config the keys area reads (GatewayConfig fits it). */
 export interface KeysConfigSlice {
@@ -61,4 +63,19 @@ export function keyStoreFiles(config: KeysConfigSlice): KeyStoreFiles {
 export function keyStorePaths(config: KeysConfigSlice): string[] {
   const f = keyStoreFiles(config);
   return [...f.deviceVault, ...(f.keyringFile ? [f.keyringFile] : []), ...(f.rootKeyFile ? [f.rootKeyFile] : [])];
+}
+
+/**
+ * The vault's tombstones for the configured key store (what a restore must
+ * re-apply), without opening any key: none when there is no vault yet.
+ */
+export async function listVaultTombstones(config: KeysConfigSlice): Promise<readonly VaultTombstone[]> {
+  const path = deviceVaultPath(config);
+  if (!existsSync(path)) return [];
+  const vault = DeviceKeyVault.open(path);
+  try {
+    return await vault.listTombstones();
+  } finally {
+    vault.close();
+  }
 }

@@ -11,7 +11,7 @@ import { shredDevice } from '../../src/keys/crypto-shred.ts';
 import { DeviceKeks } from '../../src/keys/device-keks.ts';
 import { DeviceKeyVault, parseDeviceKekRef } from '../../src/keys/device-key-vault.ts';
 import { rotateTenantKey } from '../../src/keys/key-rotation.ts';
-import { deviceVaultPath, keyStoreFiles, keyStorePaths } from '../../src/keys/key-store-paths.ts';
+import { deviceVaultPath, keyStoreFiles, keyStorePaths, listVaultTombstones } from '../../src/keys/key-store-paths.ts';
 import type { KeyProvider } from '../../src/keys/key-provider.ts';
 import { RecordSealer } from '../../src/keys/record-sealer.ts';
 import { KeysConfigSchema } from '../../src/config/keys-config.ts';
@@ -74,6 +74,10 @@ describe('device key vault', () => {
       { tenantId: 'acme', deviceId: 'truck-1', kekRefs: ['device:acme:truck-1:1'], destroyedAtMs: 1_750_000_000_000, receiptId: receipt.receiptId },
     ]);
     expect(fileBytes(path).includes(wrappedDek)).toBe(false);
+    // The same list from the config alone (a restore reads it without any key).
+    const config = { dataDir: dir, keys: KeysConfigSchema.parse({}), tenants: { acme: {} } };
+    expect(await listVaultTombstones(config)).toEqual(await vault.listTombstones());
+    expect(await listVaultTombstones({ ...config, dataDir: join(dir, 'nowhere') })).toEqual([]);
 
     // The copied wrapped DEK can no longer be unwrapped, by this sealer (caches evicted) or a fresh one.
     const fresh = new RecordSealer({ provider, store: copy, limits: LIMITS, deviceKeks: new DeviceKeks({ vault, provider, maxCached: 10 }) });
