@@ -115,12 +115,14 @@ export class DeviceKeks {
     let after: string | undefined;
     for (;;) {
       const page = this.vault.listTenant(tenantId, { ...(after !== undefined ? { afterDeviceId: after } : {}), limit: options.batchSize ?? 500 });
+      const updates = [];
       for (const kek of page) {
         scanned++;
         if (!options.all && kek.tenantKekRef === primary) continue;
         const moved = await this.#provider.rewrapDataKey(tenantId, kek.wrapped, kek.tenantKekRef);
-        if (this.vault.updateWrapped(kek, moved.wrapped, moved.kekRef)) rewrapped++;
+        updates.push({ kek, wrapped: moved.wrapped, tenantKekRef: moved.kekRef });
       }
+      if (updates.length) rewrapped += this.vault.updateWrapped(updates);
       const last = page.at(-1);
       if (!last || page.length < (options.batchSize ?? 500)) return { scanned, rewrapped };
       after = last.deviceId;

@@ -208,10 +208,14 @@ export class DeviceKeyVault {
     return rows.map(fromRow);
   }
 
-  /** Replaces the wrapping of a live KEK (same generation); false when it was destroyed meanwhile. */
-  updateWrapped(kek: StoredDeviceKek, wrapped: Buffer, tenantKekRef: string): boolean {
-    return this.#db.prepare('UPDATE device_keks SET wrapped = ?, tenant_kek_ref = ? WHERE tenant_id = ? AND device_id = ? AND generation = ?')
-      .run(wrapped, tenantKekRef, kek.tenantId, kek.deviceId, kek.generation).changes === 1;
+  /**
+   * Replaces the wrapping of live KEKs (same generation), a page in one
+   * transaction (one fsync, not one per device). Returns how many were still
+   * live; one destroyed meanwhile stays destroyed.
+   */
+  updateWrapped(updates: readonly { readonly kek: StoredDeviceKek; readonly wrapped: Buffer; readonly tenantKekRef: string }[]): number {
+    const update = this.#db.prepare('UPDATE device_keks SET wrapped = ?, tenant_kek_ref = ? WHERE tenant_id = ? AND device_id = ? AND generation = ?');
+    return this.#db.transaction(() => updates.reduce((n, u) => n + update.run(u.wrapped, u.tenantKekRef, u.kek.tenantId, u.kek.deviceId, u.kek.generation).changes, 0)).immediate();
   }
 
   /** How many live device KEKs each tenant KEK reference wraps. */

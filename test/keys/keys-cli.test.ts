@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { registerKeysCommands } from '../../src/cli/keys-commands.ts';
 import { openKeyContext } from '../../src/keys/key-context.ts';
+import { listVaultTombstones } from '../../src/keys/key-store-paths.ts';
 import { RecordSealer } from '../../src/keys/record-sealer.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { MemoryDataKeyStore } from '../helpers/memory-data-key-store.ts';
@@ -83,7 +84,11 @@ describe('thingiq keys', () => {
     const receiptFile = join(dir, 'receipt.json');
     await cli('shred', '--tenant', 'acme', '--device', 'truck-1', '--actor', 'ops-jane', '--receipt', receiptFile, '--yes');
     const receipt = JSON.parse(readFileSync(receiptFile, 'utf8'));
-    expect(receipt).toMatchObject({ tenantId: 'acme', deviceId: 'truck-1', actor: 'ops-jane', destroyedDekIds: [record.dekId], destroyedCount: 1 });
+    expect(receipt).toMatchObject({ tenantId: 'acme', deviceId: 'truck-1', actor: 'ops-jane', destroyedDekIds: [record.dekId], destroyedCount: 1, deviceKekRefs: ['device:acme:truck-1:1'] });
+    // The key store's vault keeps the tombstone under the receipt's id.
+    expect(await listVaultTombstones(loadConfig(join(dir, 'gateway.yaml')).config)).toEqual([
+      { tenantId: 'acme', deviceId: 'truck-1', kekRefs: ['device:acme:truck-1:1'], destroyedAtMs: Date.parse(receipt.destroyedAt), receiptId: receipt.receiptId },
+    ]);
     expect(Date.parse(receipt.destroyedAt)).toBeGreaterThan(Date.now() - 60_000);
     expect(JSON.parse(out.pop() ?? '')).toEqual(receipt);
     expect(statSync(receiptFile).mode & 0o777).toBe(0o600);
