@@ -120,7 +120,8 @@ describe('device key vault', () => {
     expect(await deviceKeks.rewrapTenant('acme')).toEqual({ scanned: 5, rewrapped: 0 });
     // --all after a KMS-side rotation: every device KEK again, page by page.
     expect(await deviceKeks.rewrapTenant('acme', { all: true, batchSize: 2 })).toEqual({ scanned: 5, rewrapped: 5 });
-    for (const [i, r] of records.entries()) expect(await cold.open({ ...r, dekId: r.dekId })).toEqual(inputs[i]!.plaintext);
+    const colder = new RecordSealer({ provider, store, limits: LIMITS, deviceKeks: new DeviceKeks({ vault, provider, maxCached: 2 }) });
+    for (const [i, r] of records.entries()) expect(await colder.open(r)).toEqual(inputs[i]!.plaintext);
     close();
   });
 
