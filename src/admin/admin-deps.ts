@@ -92,7 +92,7 @@ export interface AdminKeys {
   /** Resumable: `afterDekId` continues an earlier run; `all` also re-wraps data keys already under the primary reference. */
   rewrap(tenantId: string, options?: { afterDekId?: string; all?: boolean }): Promise<unknown>;
   /** Destroys the device's data keys; returns the receipt (key ids, never key material). */
-  shred(tenantId: string, deviceId: string, actor: string): Promise<{ readonly receiptId: string; readonly destroyedCount: number; readonly destroyedDekIds: readonly string[] }>;
+  shred(tenantId: string, deviceId: string, actor: string): Promise<{ readonly receiptId: string; readonly destroyedCount: number; readonly destroyedDekIds: readonly string[]; readonly deviceKekRefs?: readonly string[] }>;
 }
 
 export interface AdminRecords {

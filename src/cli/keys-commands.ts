@@ -196,10 +196,10 @@ function tenantOf(opts: Record<string, string | boolean | undefined>): string {
 }
 
 function formatStatus(status: TenantKeyStatus): string {
-  const lines = [`tenant ${status.tenantId} (provider ${status.provider}): ${status.totalDataKeys} data key(s)`];
+  const lines = [`tenant ${status.tenantId} (provider ${status.provider}): ${status.totalDataKeys} data key(s), ${status.deviceWrappedDataKeys} of them under ${status.totalDeviceKeks} device key(s)`];
   for (const k of status.keks) {
     const age = k.ageMs === undefined ? 'age unknown' : `age ${formatAge(k.ageMs)}`;
-    lines.push(`  ${k.primary ? '*' : ' '} ${k.kekRef}  ${age}  ${k.dataKeys} data key(s)`);
+    lines.push(`  ${k.primary ? '*' : ' '} ${k.kekRef}  ${age}  ${k.dataKeys} data key(s)  ${k.deviceKeks} device key(s)`);
   }
   return lines.join('\n');
 }

@@ -51,12 +51,26 @@ export const DekCacheConfigSchema = z.object({
 }).strict();
 export type DekCacheConfig = z.infer<typeof DekCacheConfigSchema>;
 
+export const DeviceVaultConfigSchema = z.object({
+  /**
+   * The device key vault (SQLite, secure_delete, rollback journal): every
+   * device's key-encryption key, wrapped under its tenant's KEK, and the
+   * tombstones of destroyed ones. Default: `device-keys.db` next to the
+   * keyring file. Keep it out of the data directory's backups.
+   */
+  file: z.string().min(1).optional(),
+  /** Unwrapped device KEKs kept in memory (least recently used go first). */
+  maxCachedKeys: z.number().int().min(1).max(1_000_000).default(10_000),
+}).strict();
+export type DeviceVaultConfig = z.infer<typeof DeviceVaultConfigSchema>;
+
 export const KeysConfigSchema = z.object({
   /** Provider for tenants that do not choose one. */
   provider: ProviderNameSchema.default('local'),
   local: LocalProviderConfigSchema.prefault({}),
   awsKms: AwsKmsProviderConfigSchema.optional(),
   dekCache: DekCacheConfigSchema.prefault({}),
+  deviceVault: DeviceVaultConfigSchema.prefault({}),
 }).strict();
 export type KeysConfig = z.infer<typeof KeysConfigSchema>;
 

@@ -203,6 +203,8 @@ export class Gateway {
     void this.sweeper.start();
     this.admin = openAdminParts(dataDir, this.control);
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
+    // Shreds recorded while this vault was elsewhere (another gateway's, or restored from before them).
+    for (const shred of this.control.entries('shred').values()) this.keys.deviceKeks.applyTombstone(shred);
     this.contentDigest = contentDigester(loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
     this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
@@ -377,7 +379,11 @@ export class Gateway {
       'revocation': () => this.onRegistryChange(),
       // Cached data keys of a shredded device go everywhere: the next read finds no key (TIQ_ERR_KEY_SHREDDED).
       'shred': (events) => {
-        for (const e of events) if (e.value) this.keys.sealer.forgetDevice(e.value.tenantId, e.value.deviceId);
+        for (const e of events) {
+          if (!e.value) continue;
+          this.keys.deviceKeks.applyTombstone(e.value);
+          this.keys.sealer.forgetDevice(e.value.tenantId, e.value.deviceId);
+        }
       },
       'retention-rule': () => this.onRetentionChange(),
       'tenant-app': (events) => this.onTenantOverridesChange(events),

@@ -1,23 +1,22 @@
 /**
  * Builds the keys area from configuration: the providers the config uses,
- * routed per tenant, and the record sealer over the given DataKeyStore (the
- * storage sink implements it). The gateway and the CLI both start here.
+ * routed per tenant, the device key vault, and the record sealer over the
+ * given DataKeyStore (the storage sink implements it). The gateway and the
+ * CLI both start here.
  */
 import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import { resolve } from 'node:path';
 import { TiqError } from '../errors.ts';
+import { DeviceKeks } from './device-keks.ts';
+import { DeviceKeyVault } from './device-key-vault.ts';
 import type { DataKeyStore, KeyProvider } from './key-provider.ts';
-import { KeysConfigSchema, type KeysConfig, type TenantKeysConfig } from '../config/keys-config.ts';
+import { KeysConfigSchema, type KeysConfig } from '../config/keys-config.ts';
+import { deviceVaultPath, type KeysConfigSlice } from './key-store-paths.ts';
 import { createKeyProvider, type ProviderSettings } from './provider-registry.ts';
 import { RecordSealer } from './record-sealer.ts';
 import { TenantKeyRouter } from './tenant-key-router.ts';
 
-/** The slice of the gateway config the keys area reads (GatewayConfig fits it). */
-export interface KeysConfigSlice {
-  readonly dataDir: string;
-  readonly keys?: KeysConfig | undefined;
-  readonly tenants: Readonly<Record<string, { readonly keys?: TenantKeysConfig | undefined }>>;
-}
+export type { KeysConfigSlice } from './key-store-paths.ts';
 
 export interface KeyContextOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -29,7 +28,9 @@ export interface KeyContext {
   readonly provider: TenantKeyRouter;
   readonly store: DataKeyStore;
   readonly sealer: RecordSealer;
-  /** Closes the providers (not the store: its owner closes it). */
+  /** The device KEKs and their vault (erasure destroys a device's KEK there). */
+  readonly deviceKeks: DeviceKeks;
+  /** Closes the providers and the vault (not the store: its owner closes it). */
   close(): Promise<void>;
 }
 
@@ -49,13 +50,25 @@ export async function openKeyContext(config: KeysConfigSlice, store: DataKeyStor
   const providers = new Map<string, KeyProvider>([...names].map((n) => [n, createKeyProvider(n, settings)]));
   const router = new TenantKeyRouter(providers, providerOf);
   await router.start();
-  const sealer = new RecordSealer({ provider: router, store, limits: keys.dekCache, ...(options.now ? { now: options.now } : {}) });
+  let vault: DeviceKeyVault;
+  try {
+    vault = DeviceKeyVault.open(deviceVaultPath({ ...config, keys }));
+  } catch (err) {
+    await router.close();
+    throw err;
+  }
+  const now = options.now ? { now: options.now } : {};
+  const deviceKeks = new DeviceKeks({ vault, provider: router, maxCached: keys.deviceVault.maxCachedKeys, ...now });
+  const sealer = new RecordSealer({ provider: router, store, limits: keys.dekCache, deviceKeks, ...now });
   return {
     provider: router,
     store,
     sealer,
+    deviceKeks,
     async close() {
       sealer.close();
+      deviceKeks.close();
+      vault.close();
       await router.close();
     },
   };

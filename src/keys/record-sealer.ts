@@ -7,10 +7,12 @@
  * by the provider, its wrapped form is durably stored (putDataKey) *before*
  * its first use, so no record is ever written under a key that could be lost.
  */
-import { createSecretKey, randomUUID } from 'node:crypto';
+import { createSecretKey, randomBytes, randomUUID } from 'node:crypto';
 import { TiqError, toTiqError } from '../errors.ts';
 import { ActiveKeyCache, OpenKeyCache, deviceKey, type ActiveDataKey } from './data-key-cache.ts';
-import type { DataKeyStore, KeyProvider } from './key-provider.ts';
+import type { DeviceKeks } from './device-keks.ts';
+import { isDeviceKekRef } from './device-key-vault.ts';
+import type { DataKeyStore, GeneratedDataKey, KeyProvider } from './key-provider.ts';
 import type { DekCacheConfig } from '../config/keys-config.ts';
 import { encodeRecordAad } from './record-aad.ts';
 import { gcmDecrypt, gcmEncrypt } from './record-cipher.ts';
@@ -43,6 +45,11 @@ export interface RecordSealerOptions {
   readonly store: DataKeyStore;
   readonly limits: Pick<DekCacheConfig, 'maxMessages' | 'maxAgeMs' | 'maxOpenKeys'>;
   readonly now?: () => number;
+  /**
+   * When set, new DEKs are wrapped under their device's KEK (docs/keys.md,
+   * "Device keys"); DEKs under tenant KEKs still unwrap through the provider.
+   */
+  readonly deviceKeks?: DeviceKeks;
 }
 
 export interface SealerStats {
@@ -54,6 +61,7 @@ export class RecordSealer {
   readonly stats: SealerStats = { dataKeysGenerated: 0, dataKeysUnwrapped: 0 };
   readonly #provider: KeyProvider;
   readonly #store: DataKeyStore;
+  readonly #deviceKeks: DeviceKeks | undefined;
   readonly #now: () => number;
   readonly #maxMessages: number;
   /** Bumped by forget*(): a DEK whose creation straddles a shred is used once, never cached. */
@@ -66,6 +74,7 @@ export class RecordSealer {
   constructor(options: RecordSealerOptions) {
     this.#provider = options.provider;
     this.#store = options.store;
+    this.#deviceKeks = options.deviceKeks;
     this.#now = options.now ?? Date.now;
     this.#maxMessages = options.limits.maxMessages;
     this.#active = new ActiveKeyCache(options.limits, this.#now);
@@ -92,6 +101,7 @@ export class RecordSealer {
     this.#active.delete(tenantId, deviceId);
     this.#pendingActive.delete(deviceKey(tenantId, deviceId));
     this.#open.deleteDevice(tenantId, deviceId);
+    this.#deviceKeks?.forget(tenantId, deviceId);
   }
 
   /** After a rotation: the next record of each device gets a DEK under the new primary KEK. */
@@ -137,7 +147,7 @@ export class RecordSealer {
     const epoch = this.#epoch;
     let generated;
     try {
-      generated = await this.#provider.generateDataKey(tenantId);
+      generated = await this.#generate(tenantId, deviceId);
     } catch (err) {
       // Whatever keeps a data key from being made, the message must not be acknowledged: retryable.
       const e = toTiqError(err, 'TIQ_ERR_KEY_UNAVAILABLE');
@@ -153,6 +163,23 @@ export class RecordSealer {
       this.#open.set(tenantId, dek.dekId, { deviceId, key });
     }
     return dek;
+  }
+
+  /** A fresh DEK: under the device's KEK when there is a vault, else under the tenant's KEK. */
+  async #generate(tenantId: string, deviceId: string): Promise<GeneratedDataKey> {
+    if (!this.#deviceKeks) return this.#provider.generateDataKey(tenantId);
+    const plaintext = randomBytes(32);
+    try {
+      return { plaintext, ...await this.#deviceKeks.wrapDataKey(tenantId, deviceId, plaintext) };
+    } catch (err) {
+      plaintext.fill(0);
+      throw err;
+    }
+  }
+
+  #requireDeviceKeks(): DeviceKeks {
+    if (!this.#deviceKeks) throw new TiqError('TIQ_ERR_KEY_UNAVAILABLE', { reason: 'data key is under a device key and no device key vault is open' });
+    return this.#deviceKeks;
   }
 
   async #openKey(tenantId: string, deviceId: string, dekId: string): Promise<ActiveDataKey['key']> {
@@ -178,7 +205,9 @@ export class RecordSealer {
       throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'data key belongs to another device' });
     }
     // The store's kekRef, not the record's: a rewrap moves the DEK, never the record.
-    const raw = await this.#provider.unwrapDataKey(tenantId, stored.wrapped, stored.kekRef);
+    const raw = isDeviceKekRef(stored.kekRef)
+      ? await this.#requireDeviceKeks().unwrapDataKey(tenantId, deviceId, stored.wrapped, stored.kekRef)
+      : await this.#provider.unwrapDataKey(tenantId, stored.wrapped, stored.kekRef);
     const key = createSecretKey(raw);
     raw.fill(0);
     this.stats.dataKeysUnwrapped++;

@@ -12,6 +12,7 @@ import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Durability } from '../config/sinks-config.ts';
+import { TiqError } from '../errors.ts';
 import { migrateSqliteSchema } from './sqlite-migrate.ts';
 import { SQLITE_SCHEMA } from './sqlite-schema.ts';
 
@@ -43,6 +44,8 @@ export function openSqliteDatabase(options: SqliteOpenOptions): Database {
     db.pragma('journal_mode = WAL');
     if (onDisk) for (const suffix of ['-wal', '-shm']) ownerOnly(`${options.path}${suffix}`);
     db.pragma(`synchronous = ${options.durability === 'fsync' ? 'FULL' : 'NORMAL'}`);
+    // Deleted rows (erasure, expiry, destroyed data keys) are overwritten with zeros, not left in free space.
+    db.pragma('secure_delete = ON');
     // Two connections (this process's main thread and writer thread) and the CLI may each hold the write lock briefly.
     db.pragma('busy_timeout = 5000');
     if (options.cacheKiB !== undefined) db.pragma(`cache_size = -${Math.trunc(options.cacheKiB)}`);
@@ -55,4 +58,20 @@ export function openSqliteDatabase(options: SqliteOpenOptions): Database {
     db.close();
     throw err;
   }
+}
+
+/**
+ * After an erasure: copies every WAL frame into the database file and
+ * truncates the WAL to zero bytes (https://www.sqlite.org/pragma.html#pragma_wal_checkpoint),
+ * so no earlier version of an erased page survives in the -wal file. Waits
+ * for writers through the busy timeout; TIQ_ERR_STORE_UNAVAILABLE (retryable:
+ * the erasure can be repeated) if it still cannot finish.
+ */
+export function truncateWal(db: Database, sink: string): void {
+  if (db.memory) return;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [row] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    if (row?.busy === 0) return;
+  }
+  throw new TiqError('TIQ_ERR_STORE_UNAVAILABLE', { sink, reason: 'the WAL could not be checkpointed after an erasure' });
 }

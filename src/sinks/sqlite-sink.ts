@@ -17,7 +17,7 @@ import { assertStorableRecord, recordToValues, rowToRecord } from './record-row.
 import { fromSqliteError } from './sink-errors.ts';
 import type { Durability } from '../config/sinks-config.ts';
 import { queryConditions, queryLimit } from './sql-filters.ts';
-import { openSqliteDatabase } from './sqlite-open.ts';
+import { openSqliteDatabase, truncateWal } from './sqlite-open.ts';
 import { SQLITE_INSERT_RECORD } from './sqlite-schema.ts';
 import { SqliteWriterThread } from './sqlite-worker-client.ts';
 import {
@@ -166,8 +166,13 @@ export class SqliteSink implements StorageSink {
     });
   }
 
+  /** Erasure: the rows are zeroed (secure_delete) and the WAL truncated, so no copy stays in the files. */
   deleteDeviceRecords(tenantId: string, deviceId: string): Promise<number> {
-    return this.run((db) => db.prepare('DELETE FROM tiq_records WHERE tenant_id = ? AND device_id = ?').run(tenantId, deviceId).changes);
+    return this.run((db) => {
+      const deleted = db.prepare('DELETE FROM tiq_records WHERE tenant_id = ? AND device_id = ?').run(tenantId, deviceId).changes;
+      truncateWal(db, this.name);
+      return deleted;
+    });
   }
 
   putDataKey(key: WrappedDataKey): Promise<void> {
@@ -208,6 +213,8 @@ export class SqliteSink implements StorageSink {
   deleteDataKeys(tenantId: string, deviceId: string): Promise<string[]> {
     return this.run((db) => {
       const rows = db.prepare('DELETE FROM tiq_data_keys WHERE tenant_id = ? AND device_id = ? RETURNING dek_id').all(tenantId, deviceId) as { dek_id: string }[];
+      // Like erased records: no copy of a destroyed wrapped key stays in the -wal file.
+      truncateWal(db, this.name);
       return rows.map((r) => r.dek_id).sort();
     });
   }

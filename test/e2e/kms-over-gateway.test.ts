@@ -1,7 +1,7 @@
 /**
  * A tenant on AWS KMS through the whole gateway (the real SDK against a local
  * endpoint speaking the KMS JSON protocol): one GenerateDataKey per device
- * key, none per message; while KMS is down a message whose device has no
+ * KEK, none per message or data key; while KMS is down a message whose device has no
  * cached key is not acknowledged and nothing is stored; it goes through once
  * KMS returns.
  */
@@ -40,7 +40,9 @@ describe('tenant on aws-kms', () => {
     expect(kms.count('GenerateDataKey')).toBe(1);
     expect(await gw.gateway.storage.sinkFor('globex').countRecords({ tenantId: 'globex' })).toBe(25);
     const [record] = await gw.gateway.storage.sinkFor('globex').queryRecords({ tenantId: 'globex', limit: 1 });
-    expect(record!.kekRef).toMatch(/^aws-kms:arn:aws:kms:/);
+    // The record's data key is under the device's KEK, which KMS made and wraps.
+    expect(record!.kekRef).toBe('device:globex:van-1:1');
+    expect(gw.gateway.keys.deviceKeks.vault.get('globex', 'van-1')?.tenantKekRef).toMatch(/^aws-kms:arn:aws:kms:/);
   });
 
   it('during a KMS outage: no PUBACK, nothing stored, a refusal counted; after it, the resend is stored', async () => {

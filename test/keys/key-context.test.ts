@@ -21,18 +21,24 @@ describe('openKeyContext', () => {
     const keys = KeysConfigSchema.parse({ awsKms: { endpoint: kms.endpoint, retryBudgetMs: 200 } });
     const config = { dataDir: join(dir, 'data'), keys, tenants: { acme: { keys: { provider: 'aws-kms' as const, kmsKeyId: 'alias/acme' } }, globex: {} } };
     const store = new MemoryDataKeyStore();
-    const ctx = await openKeyContext(config, store, { env: { THINGIQ_ROOT_KEY: rootKeyB64() }, kmsClientConfig: { credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'x' } } });
+    const env = { THINGIQ_ROOT_KEY: rootKeyB64() };
+    const ctx = await openKeyContext(config, store, { env, kmsClientConfig: { credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'x' } } });
     const a = sealInput({ tenantId: 'acme' });
     const g = sealInput({ tenantId: 'globex' });
     const ra = await sealRecord(ctx.sealer, a);
     const rg = await sealRecord(ctx.sealer, g);
-    expect(ra.kekRef).toMatch(/^aws-kms:arn:/);
-    expect(rg.kekRef).toBe('local:globex:v1');
-    ctx.sealer.close();
-    expect(await ctx.sealer.open(ra)).toEqual(a.plaintext);
-    expect(await ctx.sealer.open(rg)).toEqual(g.plaintext);
-    expect(kms.count('Decrypt')).toBe(1);
+    // Each DEK is under its device's KEK; the device KEK is under the tenant's provider.
+    expect(ra.kekRef).toBe('device:acme:truck-1:1');
+    expect(rg.kekRef).toBe('device:globex:truck-1:1');
+    expect(ctx.deviceKeks.vault.get('acme', 'truck-1')?.tenantKekRef).toMatch(/^aws-kms:arn:/);
+    expect(ctx.deviceKeks.vault.get('globex', 'truck-1')?.tenantKekRef).toBe('local:globex:v1');
+    expect(kms.count('GenerateDataKey')).toBe(1);
     await ctx.close();
+    const cold = await openKeyContext(config, store, { env, kmsClientConfig: { credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'x' } } });
+    expect(await cold.sealer.open(ra)).toEqual(a.plaintext);
+    expect(await cold.sealer.open(rg)).toEqual(g.plaintext);
+    expect(kms.count('Decrypt')).toBe(1);
+    await cold.close();
   });
 
   it('refuses a config where an aws-kms tenant has no key', async () => {

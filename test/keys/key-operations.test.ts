@@ -67,8 +67,8 @@ describe('operator key actions', () => {
     const status = await tenantKeyStatus({ provider, store, providerName: 'local' }, 'acme', now);
     expect(status.totalDataKeys).toBe(3);
     expect(status.keks).toEqual([
-      { kekRef: 'local:acme:v1', primary: false, createdAtMs: 1_700_000_000_000, ageMs: 3_601_000, dataKeys: 2 },
-      { kekRef: 'local:acme:v2', primary: true, createdAtMs: 1_700_003_600_000, ageMs: 1000, dataKeys: 1 },
+      { kekRef: 'local:acme:v1', primary: false, createdAtMs: 1_700_000_000_000, ageMs: 3_601_000, dataKeys: 2, deviceKeks: 0 },
+      { kekRef: 'local:acme:v2', primary: true, createdAtMs: 1_700_003_600_000, ageMs: 1000, dataKeys: 1, deviceKeks: 0 },
     ]);
   });
 

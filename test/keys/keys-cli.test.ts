@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { registerKeysCommands } from '../../src/cli/keys-commands.ts';
 import { openKeyContext } from '../../src/keys/key-context.ts';
+import { listVaultTombstones } from '../../src/keys/key-store-paths.ts';
+import { RecordSealer } from '../../src/keys/record-sealer.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { MemoryDataKeyStore } from '../helpers/memory-data-key-store.ts';
 import { expectCode, rootKeyB64, sealInput, sealRecord, tempDir } from './fixtures.ts';
@@ -32,31 +34,38 @@ function setup() {
 }
 
 describe('thingiq keys', () => {
-  it('rotate, status, rewrap: old records readable, DEKs moved, progress on stderr', async () => {
+  it('rotate, status, rewrap: device keys follow the rotation, older DEKs move under device keys, all records readable', async () => {
     const { store, out, err, cli, context } = setup();
     const ctx = await context();
     const input = sealInput();
     const record = await sealRecord(ctx.sealer, input);
+    // A DEK made before device keys existed: wrapped directly under the tenant KEK.
+    const legacySealer = new RecordSealer({ provider: ctx.provider, store, limits: { maxMessages: 100, maxAgeMs: 3_600_000, maxOpenKeys: 10 } });
+    const legacyInput = sealInput({ deviceId: 'truck-9' });
+    const legacy = await sealRecord(legacySealer, legacyInput);
+    expect([record.kekRef, legacy.kekRef]).toEqual(['device:acme:truck-1:1', 'local:acme:v1']);
     await ctx.close();
 
     await cli('rotate', '--tenant', 'acme');
-    expect(JSON.parse(out.pop() ?? '')).toMatchObject({ kekRef: 'local:acme:v2', changed: true });
+    expect(JSON.parse(out.pop() ?? '')).toMatchObject({ kekRef: 'local:acme:v2', changed: true, deviceKeksRewrapped: 1 });
 
     await cli('status', '--tenant', 'acme', '--json');
     const status = JSON.parse(out.pop() ?? '');
-    expect(status.keks.map((k: { kekRef: string; dataKeys: number; primary: boolean }) => [k.kekRef, k.dataKeys, k.primary]))
-      .toEqual([['local:acme:v1', 1, false], ['local:acme:v2', 0, true]]);
+    expect(status.keks.map((k: { kekRef: string; dataKeys: number; deviceKeks: number; primary: boolean }) => [k.kekRef, k.dataKeys, k.deviceKeks, k.primary]))
+      .toEqual([['local:acme:v1', 1, 0, false], ['local:acme:v2', 0, 1, true]]);
+    expect(status).toMatchObject({ totalDataKeys: 2, deviceWrappedDataKeys: 1, totalDeviceKeks: 1 });
 
     await cli('rewrap', '--tenant', 'acme');
-    expect(JSON.parse(out.pop() ?? '')).toMatchObject({ scanned: 1, rewrapped: 1 });
-    expect(err.some((l) => /rewrap acme: scanned 1, rewrapped 1/.test(l))).toBe(true);
-    expect([...store.keys.values()][0]?.kekRef).toBe('local:acme:v2');
+    expect(JSON.parse(out.pop() ?? '')).toMatchObject({ scanned: 2, rewrapped: 1, skipped: 1, deviceKeksRewrapped: 0 });
+    expect(err.some((l) => /rewrap acme: scanned 2, rewrapped 1/.test(l))).toBe(true);
+    expect((await store.getDataKey('acme', legacy.dekId))?.kekRef).toBe('device:acme:truck-9:1');
 
     await cli('status', '--tenant', 'acme');
-    expect(out.pop()).toMatch(/\* local:acme:v2 .* 1 data key/);
+    expect(out.pop()).toMatch(/\* local:acme:v2 .* 0 data key\(s\) +2 device key/);
 
     const after = await context();
     expect(await after.sealer.open(record)).toEqual(input.plaintext);
+    expect(await after.sealer.open(legacy)).toEqual(legacyInput.plaintext);
     await after.close();
     expect(process.exitCode).toBeUndefined();
   });
@@ -75,7 +84,11 @@ describe('thingiq keys', () => {
     const receiptFile = join(dir, 'receipt.json');
     await cli('shred', '--tenant', 'acme', '--device', 'truck-1', '--actor', 'ops-jane', '--receipt', receiptFile, '--yes');
     const receipt = JSON.parse(readFileSync(receiptFile, 'utf8'));
-    expect(receipt).toMatchObject({ tenantId: 'acme', deviceId: 'truck-1', actor: 'ops-jane', destroyedDekIds: [record.dekId], destroyedCount: 1 });
+    expect(receipt).toMatchObject({ tenantId: 'acme', deviceId: 'truck-1', actor: 'ops-jane', destroyedDekIds: [record.dekId], destroyedCount: 1, deviceKekRefs: ['device:acme:truck-1:1'] });
+    // The key store's vault keeps the tombstone under the receipt's id.
+    expect(await listVaultTombstones(loadConfig(join(dir, 'gateway.yaml')).config)).toEqual([
+      { tenantId: 'acme', deviceId: 'truck-1', kekRefs: ['device:acme:truck-1:1'], destroyedAtMs: Date.parse(receipt.destroyedAt), receiptId: receipt.receiptId },
+    ]);
     expect(Date.parse(receipt.destroyedAt)).toBeGreaterThan(Date.now() - 60_000);
     expect(JSON.parse(out.pop() ?? '')).toEqual(receipt);
     expect(statSync(receiptFile).mode & 0o777).toBe(0o600);

@@ -28,6 +28,8 @@ export interface ErasureReceipt {
   readonly recordsDeleted: number;
   readonly recordsRemaining: number;
   readonly keysDestroyed: number;
+  /** Device KEKs destroyed in the key store (what makes copies of the data unreadable). */
+  readonly deviceKeysDestroyed: number;
   readonly keyReceiptId: string;
 }
 
@@ -60,7 +62,7 @@ export function registerSubjectRoutes({ app, deps }: RouteContext): void {
       type: 'thingiq.admin.erasure-receipt', version: 1, receiptId: randomUUID(), tenantId: tenant, deviceId: device,
       auditSubject: deps.audit.pseudonyms.device(tenant, device), requestedBy: actor, completedAt: new Date().toISOString(),
       recordsDeleted: deletedRecords, recordsRemaining: await deps.records.countDevice(tenant, device),
-      keysDestroyed: shred.destroyedCount, keyReceiptId: shred.receiptId,
+      keysDestroyed: shred.destroyedCount, deviceKeysDestroyed: shred.deviceKekRefs?.length ?? 0, keyReceiptId: shred.receiptId,
     };
     noteAudit(request, `receipt=${receipt.receiptId} records=${deletedRecords} keys=${shred.destroyedCount}`);
     return receipt;
