@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { MAGIC } from '../../src/backup/backup-format.ts';
-import { createBackup } from '../../src/backup/create-backup.ts';
+import { createBackup, KEY_STORE_INSIDE_WARNING } from '../../src/backup/create-backup.ts';
+import { checkPgDump } from '../../src/backup/pg-dump-check.ts';
+import { LocalKeyProvider } from '../../src/keys/local-key-provider.ts';
 import { extractBackup } from '../../src/backup/read-backup.ts';
 import { verifyBackup } from '../../src/backup/verify-backup.ts';
 import { parseConfig } from '../../src/config/load.ts';
@@ -21,11 +23,16 @@ import { SqliteSink } from '../../src/sinks/sqlite-sink.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'thingiq-backup-file-'));
 const dataDir = join(base, 'data');
-const config = parseConfig({ dataDir, pkiDir: join(base, 'certs'), tenants: { acme: {} } });
+// A PostgreSQL sink too: never connected to by a backup, only listed as not in the file.
+const config = parseConfig({
+  dataDir, pkiDir: join(base, 'certs'), tenants: { acme: {}, globex: {} },
+  storage: { sinks: { default: { type: 'sqlite', path: 'thingiq.db' }, eu: { type: 'postgres', connectionString: 'postgres://thingiq@db.invalid/thingiq' } }, tenantSinks: { globex: 'eu' } },
+});
 const rootKey = randomBytes(32).toString('base64');
 const keys = { config, env: { THINGIQ_ROOT_KEY: rootKey } };
 const file = join(base, 'sound.tiqbak');
 const MARKER = Buffer.from('dek-marker-7f3a9c');
+let warnings: readonly string[] = [];
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
   await expect(promise).rejects.toMatchObject({ code });
@@ -59,14 +66,21 @@ beforeAll(async () => {
   await control.put('legal-hold', 'acme/truck-1', { tenantId: 'acme', deviceId: 'truck-1', held: true, changedAtMs: Date.now() }, 'test');
   await control.close();
   new AuditLog(join(dataDir, 'audit')).append({ actor: 'test', role: 'operator', action: 'test', target: '-', tenant: '', result: 'ok', detail: '' });
-  await createBackup({ config, resolvePath: (p) => p, out: file, keys });
+  // The development layout: keyring and root key inside the data directory (a backup must leave them out, and warn).
+  const provider = new LocalKeyProvider({ keyringFile: join(dataDir, 'keyring.json'), rootKey: { envName: 'UNSET_ROOT_KEY', env: {}, file: join(dataDir, 'root.key'), mayCreate: true } });
+  await provider.start();
+  await provider.generateDataKey('acme');
+  await provider.close();
+  warnings = (await createBackup({ config, resolvePath: (p) => p, out: file, keys })).warnings;
 }, 60_000);
+
 
 describe('a backup file', () => {
   it('verifies: every file, both databases and the audit chain', async () => {
     const report = await verifyBackup(file, keys);
     expect(report).toMatchObject({ ok: true, controlStore: { backend: 'sqlite', included: true }, audit: { entries: 1 } });
-    expect(report.sinks).toEqual([{ name: 'default', type: 'sqlite', included: true }]);
+    expect(report.sinks).toEqual([{ name: 'default', type: 'sqlite', included: true }, { name: 'eu', type: 'postgres', included: false }]);
+    expect(report.notIncluded).toEqual(['eu']);
     expect(readFileSync(file).includes(MARKER)).toBe(false); // encrypted: the wrapped key's bytes are not in clear
   });
 
@@ -78,6 +92,19 @@ describe('a backup file', () => {
     expect(paths.some((p) => /keyring|root\.key/.test(p))).toBe(false);
     expect(manifest.excludedKeyStore).toEqual(expect.arrayContaining(['keyring.json', 'root.key']));
     expect(readFileSync(join(dir, 'sinks', 'default.db')).includes(MARKER)).toBe(true);
+    // Not a byte of the root key or the sealed keyring in any decrypted file.
+    const rootKey = readFileSync(join(dataDir, 'root.key'), 'utf8').trim();
+    const keyring = JSON.parse(readFileSync(join(dataDir, 'keyring.json'), 'utf8')) as { ciphertext: string };
+    const secrets = [Buffer.from(rootKey), Buffer.from(rootKey, 'base64'), Buffer.from(keyring.ciphertext.slice(0, 40)), Buffer.from(keyring.ciphertext, 'base64').subarray(0, 32)];
+    for (const f of manifest.files) {
+      const bytes = readFileSync(join(dir, f.path));
+      for (const secret of secrets) expect(bytes.includes(secret), f.path).toBe(false);
+    }
+    expect(warnings).toEqual([KEY_STORE_INSIDE_WARNING]);
+  });
+
+  it('backup verify --pg-dump refuses a file that is not a pg_dump archive', async () => {
+    await expectCode(checkPgDump(join(dataDir, 'control.db')), 'TIQ_ERR_BACKUP_CORRUPT');
   });
 
   it('a flipped byte anywhere in a frame fails with TIQ_ERR_BACKUP_CORRUPT', async () => {
