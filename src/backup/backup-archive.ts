@@ -4,7 +4,7 @@
  * flushed, then renamed, so a backup file either is whole or does not exist.
  */
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { fsyncDirectory } from '../pki/secure-files.ts';
 import { dirname } from 'node:path';
 import { encodeHeader, FRAME_BYTES, FrameType, headerDigest, sealFrame, type BackupHeader } from './backup-format.ts';
@@ -34,8 +34,49 @@ export interface WrittenArchive {
   readonly sha256: string;
 }
 
-function typed(type: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([type]), body]);
+/** The sealed frames of a file being written, in order, with its running digest and size. */
+class FrameWriter {
+  readonly #hash = createHash('sha256');
+  #index = 0;
+  bytes = 0;
+
+  constructor(private readonly fh: FileHandle, private readonly key: KeyObject, private readonly aad: Buffer) {}
+
+  async raw(buf: Buffer): Promise<void> {
+    this.#hash.update(buf);
+    this.bytes += buf.length;
+    await this.fh.write(buf);
+  }
+
+  frame(type: number, body: Buffer, final = false): Promise<void> {
+    return this.raw(sealFrame(this.key, this.aad, this.#index++, final, Buffer.concat([Buffer.from([type]), body])));
+  }
+
+  digest(): string {
+    return this.#hash.digest('hex');
+  }
+}
+
+/** One entry: its start frame, then its content in frames; returns its manifest line. */
+async function writeEntry(w: FrameWriter, e: ArchiveEntry, progress: (bytes: number) => void): Promise<ManifestFile> {
+  const mode = (await stat(e.source)).mode & 0o777;
+  await w.frame(FrameType.fileStart, Buffer.from(JSON.stringify({ path: e.path, role: e.role, sink: e.sink, mode })));
+  const hash = createHash('sha256');
+  let size = 0;
+  const src = await open(e.source, 'r');
+  try {
+    const buf = Buffer.alloc(FRAME_BYTES);
+    for (let n = (await src.read(buf, 0, FRAME_BYTES, null)).bytesRead; n > 0; n = (await src.read(buf, 0, FRAME_BYTES, null)).bytesRead) {
+      const piece = buf.subarray(0, n);
+      hash.update(piece);
+      size += n;
+      await w.frame(FrameType.fileData, piece);
+      progress(n);
+    }
+  } finally {
+    await src.close();
+  }
+  return { path: e.path, role: e.role, ...(e.sink ? { sink: e.sink } : {}), size, sha256: hash.digest('hex'), mode };
 }
 
 /**
@@ -46,51 +87,20 @@ export async function writeArchive(out: string, key: KeyObject, header: BackupHe
   manifestOf: (files: ManifestFile[]) => unknown, onProgress: (done: number, total: number) => void = () => {}): Promise<WrittenArchive> {
   const tmp = `${out}.${randomBytes(6).toString('hex')}.tmp`;
   const fh = await open(tmp, 'wx', 0o600);
-  const fileHash = createHash('sha256');
-  let bytes = 0;
-  const put = async (buf: Buffer) => {
-    fileHash.update(buf);
-    bytes += buf.length;
-    await fh.write(buf);
-  };
   try {
     const headerBytes = encodeHeader(header);
-    const aad = headerDigest(headerBytes);
-    await put(headerBytes);
-    let index = 0;
-    const sizes = await Promise.all(entries.map(async (e) => (await stat(e.source)).size));
-    const total = sizes.reduce((a, b) => a + b, 0);
+    const w = new FrameWriter(fh, key, headerDigest(headerBytes));
+    await w.raw(headerBytes);
+    const total = (await Promise.all(entries.map(async (e) => (await stat(e.source)).size))).reduce((a, b) => a + b, 0);
     let done = 0;
     const files: ManifestFile[] = [];
-    for (const e of entries) {
-      const st = await stat(e.source);
-      await put(sealFrame(key, aad, index++, false, typed(FrameType.fileStart, Buffer.from(JSON.stringify({ path: e.path, role: e.role, sink: e.sink, mode: st.mode & 0o777 })))));
-      const hash = createHash('sha256');
-      let size = 0;
-      const src = await open(e.source, 'r');
-      try {
-        const buf = Buffer.alloc(FRAME_BYTES);
-        for (;;) {
-          const { bytesRead } = await src.read(buf, 0, FRAME_BYTES, null);
-          if (bytesRead === 0) break;
-          const piece = buf.subarray(0, bytesRead);
-          hash.update(piece);
-          size += bytesRead;
-          await put(sealFrame(key, aad, index++, false, typed(FrameType.fileData, piece)));
-          done += bytesRead;
-          onProgress(Math.min(done, total), total);
-        }
-      } finally {
-        await src.close();
-      }
-      files.push({ path: e.path, role: e.role, ...(e.sink ? { sink: e.sink } : {}), size, sha256: hash.digest('hex'), mode: st.mode & 0o777 });
-    }
-    await put(sealFrame(key, aad, index, true, typed(FrameType.manifest, Buffer.from(JSON.stringify(manifestOf(files))))));
+    for (const e of entries) files.push(await writeEntry(w, e, (n) => { done += n; onProgress(Math.min(done, total), total); }));
+    await w.frame(FrameType.manifest, Buffer.from(JSON.stringify(manifestOf(files))), true);
     await fh.sync();
     await fh.close();
     await rename(tmp, out);
     fsyncDirectory(dirname(out));
-    return { files, bytes, sha256: fileHash.digest('hex') };
+    return { files, bytes: w.bytes, sha256: w.digest() };
   } catch (err) {
     await fh.close().catch(() => undefined);
     await rm(tmp, { force: true });

@@ -79,14 +79,14 @@ export function auditFiles(dataDir: string): { name: string; path: string }[] {
  * The data directory's other state files (relative paths): everything but
  * the databases (snapshotted), the audit directory (copied under its lock),
  * the key store, the lock, the local operator's credentials (reissued at
- * start) and backups in progress or kept there.
+ * start) and backups in progress or kept there (any `.tiqbak` file).
  */
 export function dataStateFiles(config: GatewayConfig, resolvePath: ResolvePath): string[] {
   const dataDir = resolvePath(config.dataDir);
   const dbs = [...sqliteSinks(config, resolvePath).map((s) => s.path), controlStorePath(config, resolvePath)].filter((p): p is string => p !== undefined);
   const skip = new Set([...keyStorePaths(config, resolvePath), join(dataDir, LOCK_FILE), ...dbs.flatMap((p) => [p, `${p}-wal`, `${p}-shm`, `${p}-journal`])]);
   const skipDirs = new Set([auditDirOf(dataDir), localOperatorFiles(dataDir).dir, join(dataDir, BACKUP_WORK_DIR), ...(config.backup?.dir ? [resolvePath(config.backup.dir)] : [])]);
-  return walkFiles(dataDir, (p) => !skip.has(p) && !p.endsWith('.tmp'), (d) => !skipDirs.has(d)).map((p) => relative(dataDir, p).split(sep).join('/'));
+  return walkFiles(dataDir, (p) => !skip.has(p) && !p.endsWith('.tmp') && !p.endsWith('.tiqbak'), (d) => !skipDirs.has(d)).map((p) => relative(dataDir, p).split(sep).join('/'));
 }
 
 /** Regular files under `dir` (symbolic links are not followed), sorted. */

@@ -5,7 +5,7 @@
  * manifest: the same paths, sizes and SHA-256 digests, nothing more.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, mkdirSync, openSync, closeSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { corrupt, decodeHeader, FrameType, headerDigest, openFrames, type BackupHeader } from './backup-format.ts';
@@ -42,53 +42,76 @@ function safePath(p: unknown): string {
   return p;
 }
 
+/** Writes the entries of a backup's frames into `dir`, hashing each; keeps the manifest when it comes. */
+class Extractor {
+  readonly seen: ManifestFile[] = [];
+  manifest: BackupManifest | undefined;
+  #current: OpenEntry | undefined;
+
+  constructor(private readonly dir: string) {}
+
+  async take(plain: Buffer): Promise<void> {
+    if (this.manifest) throw corrupt('frames after the manifest');
+    const body = plain.subarray(1);
+    switch (plain[0]) {
+      case FrameType.fileData: return this.#write(body);
+      case FrameType.fileStart: return this.#start(body);
+      case FrameType.manifest:
+        await this.#finish();
+        this.manifest = parseJson(body) as BackupManifest;
+        return;
+      default: throw corrupt(`unknown frame type ${String(plain[0])}`);
+    }
+  }
+
+  async #write(body: Buffer): Promise<void> {
+    const e = this.#current;
+    if (!e) throw corrupt('content outside an entry');
+    e.hash.update(body);
+    e.size += body.length;
+    await e.fh.write(body);
+  }
+
+  async #start(body: Buffer): Promise<void> {
+    await this.#finish();
+    const start = parseJson(body) as { path?: unknown; role?: EntryRole; sink?: string; mode?: number };
+    const path = safePath(start.path);
+    const target = join(this.dir, path);
+    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+    const fh = await open(target, 'wx', 0o600);
+    this.#current = { path, role: start.role ?? 'data', ...(start.sink ? { sink: start.sink } : {}), mode: Number(start.mode ?? 0o600), size: 0, hash: createHash('sha256'), fh };
+  }
+
+  async #finish(): Promise<void> {
+    const e = this.#current;
+    if (!e) return;
+    this.#current = undefined;
+    await e.fh.close();
+    this.seen.push({ path: e.path, role: e.role, ...(e.sink ? { sink: e.sink } : {}), size: e.size, sha256: e.hash.digest('hex'), mode: e.mode });
+  }
+
+  async abort(): Promise<void> {
+    await this.#current?.fh.close().catch(() => undefined);
+  }
+}
+
 export async function extractBackup(file: string, keys: BackupKeySettings, dir: string, onProgress: (done: number, total: number) => void = () => {}): Promise<ExtractedBackup> {
   const { header, bytes: headerBytes, end } = readHeader(file);
   const key = await openBackupKey(keys, header);
-  const seen: ManifestFile[] = [];
-  let current: OpenEntry | undefined;
-  let manifest: BackupManifest | undefined;
+  const total = statSync(file).size;
   let read = end;
-  const total = (await open(file, 'r').then(async (fh) => { try { return (await fh.stat()).size; } finally { await fh.close(); } }));
   const source = createReadStream(file, { start: end, highWaterMark: 1024 * 1024 });
   source.on('data', (chunk) => { read += chunk.length; onProgress(read, total); });
-  const finish = async () => {
-    if (!current) return;
-    await current.fh.close();
-    seen.push({ path: current.path, role: current.role, ...(current.sink ? { sink: current.sink } : {}), size: current.size, sha256: current.hash.digest('hex'), mode: current.mode });
-    current = undefined;
-  };
+  const extractor = new Extractor(dir);
   try {
-    for await (const plain of openFrames(source as AsyncIterable<Buffer>, key, headerDigest(headerBytes))) {
-      if (manifest) throw corrupt('frames after the manifest');
-      const type = plain[0];
-      const body = plain.subarray(1);
-      if (type === FrameType.fileData) {
-        if (!current) throw corrupt('content outside an entry');
-        current.hash.update(body);
-        current.size += body.length;
-        await current.fh.write(body);
-      } else if (type === FrameType.fileStart) {
-        await finish();
-        const start = parseJson(body) as { path?: unknown; role?: EntryRole; sink?: string; mode?: number };
-        const path = safePath(start.path);
-        const target = join(dir, path);
-        mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-        current = { path, role: start.role ?? 'data', ...(start.sink ? { sink: start.sink } : {}), mode: Number(start.mode ?? 0o600), size: 0, hash: createHash('sha256'), fh: await open(target, 'wx', 0o600) };
-      } else if (type === FrameType.manifest) {
-        await finish();
-        manifest = parseJson(body) as BackupManifest;
-      } else {
-        throw corrupt(`unknown frame type ${String(type)}`);
-      }
-    }
+    for await (const plain of openFrames(source as AsyncIterable<Buffer>, key, headerDigest(headerBytes))) await extractor.take(plain);
   } finally {
-    await current?.fh.close().catch(() => undefined);
+    await extractor.abort();
     source.destroy();
   }
-  if (!manifest) throw corrupt('no manifest');
-  checkAgainstManifest(manifest, seen);
-  return { header, manifest, bytes: total };
+  if (!extractor.manifest) throw corrupt('no manifest');
+  checkAgainstManifest(extractor.manifest, extractor.seen);
+  return { header, manifest: extractor.manifest, bytes: total };
 }
 
 function parseJson(body: Buffer): unknown {

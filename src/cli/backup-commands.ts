@@ -35,11 +35,16 @@ function keySettings(config: GatewayConfig): BackupKeySettings {
 function progress(label: string): (done: number, total: number) => void {
   const bar = progressBar(process.stderr, label);
   let last = -1;
+  let ended = false;
   return (done, total) => {
+    if (ended) return;
     const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
     if (pct !== last) bar.update(done, total);
     last = pct;
-    if (done >= total) bar.end();
+    if (done >= total) {
+      ended = true;
+      bar.end();
+    }
   };
 }
 
