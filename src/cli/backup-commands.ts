@@ -20,7 +20,7 @@ import { createBackup, KEY_STORE_INSIDE_WARNING } from '../backup/create-backup.
 import { restoreBackup } from '../backup/restore-backup.ts';
 import { verifyBackup, type BackupReport } from '../backup/verify-backup.ts';
 import type { GatewayConfig } from '../config/schema.ts';
-import { TiqError } from '../errors.ts';
+import { isTiqError, TiqError } from '../errors.ts';
 import { progressBar } from '../sinks/progress-bar.ts';
 import { action, cliConfig } from './context.ts';
 import { viaGatewayOrLocally } from './state-path.ts';
@@ -107,9 +107,16 @@ export function registerBackupCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(action(async (file: string, opts: { pgDump?: string; json?: boolean }, cmd: Command) => {
       const { config } = cliConfig(cmd);
-      const report = await verifyBackup(backupFile(file), keySettings(config), progress('verify'));
-      const pg = opts.pgDump ? await checkPgDump(resolve(opts.pgDump)) : undefined;
-      out(opts.json ? JSON.stringify({ ...report, ...(pg ? { pgDump: pg } : {}) }) : describe(report, pg));
+      const path = backupFile(file);
+      try {
+        const report = await verifyBackup(path, keySettings(config), progress('verify'));
+        const pg = opts.pgDump ? await checkPgDump(resolve(opts.pgDump)) : undefined;
+        out(opts.json ? JSON.stringify({ ...report, ...(pg ? { pgDump: pg } : {}) }) : describe(report, pg));
+      } catch (err) {
+        // As `audit verify --json`: a failed check is a result too, with its code, on stdout.
+        if (opts.json && isTiqError(err)) out(JSON.stringify({ ok: false, code: err.code, message: err.message, ...(err.detail ? { detail: err.detail } : {}) }));
+        throw err;
+      }
     }));
 
   backup.command('restore').description('restore into the configured data directory (refused while it is in use, or not empty without --force); re-applies erasures')

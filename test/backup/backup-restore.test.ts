@@ -145,9 +145,10 @@ describe('backup and restore with a running gateway and the thingiq command', ()
     writeFileSync(join(base, 'flipped.tiqbak'), flipped);
     writeFileSync(join(base, 'truncated.tiqbak'), bytes.subarray(0, bytes.length - 100));
     for (const name of ['flipped.tiqbak', 'truncated.tiqbak']) {
-      const r = await cli('backup', 'verify', join(base, name));
+      const r = await cli('backup', 'verify', join(base, name), '--json');
       expect(r.code, name).toBe(1);
       expect(r.stderr).toContain('TIQ_ERR_BACKUP_CORRUPT');
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, code: 'TIQ_ERR_BACKUP_CORRUPT' });
     }
 
     const otherKey = join(base, 'other-root.key');
