@@ -18,7 +18,7 @@
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { auditDirOf, AuditLog, AUDIT_FILE } from '../audit/audit-log.ts';
 import { verifyAuditLog } from '../audit/verify-audit-log.ts';
@@ -137,12 +137,23 @@ function place(o: RestoreOptions, dataDir: string, staging: string, files: reado
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     // A database's old journal must not be replayed over the restored file.
     if (f.role === 'sqlite-sink' || f.role === 'control-store') for (const s of ['-wal', '-shm', '-journal']) rmSync(`${target}${s}`, { force: true });
-    renameSync(join(staging, f.path), target);
+    move(join(staging, f.path), target);
     // Certificates keep their mode (0644); everything else is owner-only.
     chmodSync(target, f.role === 'pki' ? f.mode & 0o644 : 0o600);
     restored++;
   }
   return { restored, skipped };
+}
+
+/** Rename, or copy where the target is on another file system (a PKI or sink path outside dataDir). */
+function move(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    copyFileSync(from, to);
+    rmSync(from, { force: true });
+  }
 }
 
 async function applyTombstones(config: GatewayConfig, resolvePath: ResolvePath, tombstones: readonly ShredValue[]): Promise<void> {
