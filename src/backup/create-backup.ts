@@ -68,7 +68,7 @@ export async function createBackup(o: CreateBackupOptions): Promise<CreatedBacku
   try {
     const entries = await collect(o, dataDir, work);
     const createdAt = new Date((o.now ?? Date.now)()).toISOString();
-    const facts = controlFacts(entries, o.control);
+    const facts = controlFacts(entries, o.control, o.config.controlStore?.type ?? 'sqlite');
     const header = { format: FORMAT, version: FORMAT_VERSION, createdAt, kekRef: sealed.kekRef, wrappedKey: sealed.wrappedKey, ...(sealed.kekCheck ? { kekCheck: sealed.kekCheck } : {}) } as const;
     const manifestOf = (files: ManifestFile[]): BackupManifest => ({
       format: FORMAT, version: FORMAT_VERSION, createdAt, files, ...facts,
@@ -114,7 +114,7 @@ async function collect(o: CreateBackupOptions, dataDir: string, work: string): P
 
 type ControlFacts = Pick<BackupManifest, 'controlStore' | 'newestTombstoneAtMs' | 'tombstones'>;
 
-function controlFacts(entries: readonly ArchiveEntry[], control: ControlStore | undefined): ControlFacts {
+function controlFacts(entries: readonly ArchiveEntry[], control: ControlStore | undefined, backend: 'sqlite' | 'postgres'): ControlFacts {
   const copy = entries.find((e) => e.role === 'control-store');
   if (copy) {
     const db = new BetterSqlite3(copy.source, { readonly: true, fileMustExist: true });
@@ -127,7 +127,7 @@ function controlFacts(entries: readonly ArchiveEntry[], control: ControlStore | 
     }
   }
   if (control) return { controlStore: { backend: control.backend, version: control.version, included: false }, ...tombstoneFacts([...control.entries('shred').values()]) };
-  return { controlStore: { backend: 'sqlite', version: 0, included: false }, newestTombstoneAtMs: null, tombstones: 0 };
+  return { controlStore: { backend, version: 0, included: false }, newestTombstoneAtMs: null, tombstones: 0 };
 }
 
 function tombstoneFacts(shreds: readonly ShredValue[]): Pick<BackupManifest, 'newestTombstoneAtMs' | 'tombstones'> {

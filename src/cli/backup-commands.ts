@@ -20,9 +20,11 @@ import { createBackup, KEY_STORE_INSIDE_WARNING } from '../backup/create-backup.
 import { restoreBackup } from '../backup/restore-backup.ts';
 import { verifyBackup, type BackupReport } from '../backup/verify-backup.ts';
 import type { GatewayConfig } from '../config/schema.ts';
+import type { ControlStore } from '../control/control-store.ts';
 import { isTiqError, TiqError } from '../errors.ts';
 import { progressBar } from '../sinks/progress-bar.ts';
 import { action, cliConfig } from './context.ts';
+import { withControlStore } from './control-access.ts';
 import { viaGatewayOrLocally } from './state-path.ts';
 
 const out = (text: string): void => { process.stdout.write(`${text}\n`); };
@@ -92,7 +94,9 @@ export function registerBackupCommands(program: Command): void {
           return { file, via: 'gateway' };
         },
         offline: (state) => state.audited({ action: 'backup.create' }, async () => {
-          const created = await createBackup({ config, resolvePath: resolve, out: file, keys: keySettings(config), onProgress: progress('backup') });
+          const make = (control?: ControlStore) => createBackup({ config, resolvePath: resolve, out: file, keys: keySettings(config), onProgress: progress('backup'), ...(control ? { control } : {}) });
+          // A PostgreSQL control store is not in the file; its version and tombstones still go in the manifest.
+          const created = config.controlStore?.type === 'postgres' ? await withControlStore(config, make) : await make();
           return { result: { file, via: 'offline', createdAt: created.manifest.createdAt, files: created.manifest.files.length }, note: `files=${created.manifest.files.length} sha256=${created.sha256}` };
         }),
       });
