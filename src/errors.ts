@@ -92,6 +92,11 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_GROUP_LIMIT: spec('too many device groups in the tenant (admin.maxDeviceGroups) or devices in the group (admin.maxGroupDevices)', false, 'none', 422),
   TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'not-acknowledged', 503),
 
+  // Backup and restore
+  TIQ_ERR_BACKUP_CORRUPT: spec('backup file is damaged, truncated, reordered or not a ThingIQ backup: a frame fails authentication, a file its manifest digest, a database its integrity check, or the audit log its chain', false, 'none', 422),
+  TIQ_ERR_BACKUP_KEY: spec('the backup key cannot be unwrapped with this key store (another root key or KMS key, or none configured)', false, 'none', 422),
+  TIQ_ERR_DATA_DIR_NOT_EMPTY: spec('the data directory to restore into is not empty; restore over it only with --force', false, 'none', 409),
+
   // Abuse limits (docs/SECURITY.md)
   TIQ_ERR_PACKET_TOO_LARGE: spec('MQTT packet announces more than limits.maxPacketBytes', false, 'disconnect', 413),
   TIQ_ERR_MALFORMED_PACKET: spec('malformed MQTT packet (fixed header, reserved flags, remaining length, UTF-8 or NUL in a string)', false, 'disconnect', 400),

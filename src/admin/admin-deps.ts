@@ -103,6 +103,12 @@ export interface AdminRecords {
   eraseDevice(tenantId: string, deviceId: string): Promise<{ readonly deletedRecords: number }>;
 }
 
+/** Backups made by the running gateway (src/backup/), streamed to the caller. */
+export interface AdminBackups {
+  /** Writes an encrypted backup to a file of the gateway's; `discard` removes it once sent. */
+  create(): Promise<{ readonly file: string; readonly bytes: number; readonly sha256: string; readonly files: number; discard(): void }>;
+}
+
 export interface HealthProbe {
   (): Promise<{ readonly ok: boolean; readonly detail?: string }>;
 }
@@ -122,6 +128,8 @@ export interface AdminDeps {
   readonly audit: AuditLog;
   /** Readiness probes by name (sinks, key providers, MQTT listener). */
   readonly probes: Readonly<Record<string, HealthProbe>>;
+  /** Absent: POST /v1/backups answers 404. */
+  readonly backups?: AdminBackups;
   /** Prometheus exposition of the gateway's metrics. */
   readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
 }

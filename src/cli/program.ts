@@ -8,6 +8,7 @@ import { recordShred } from '../control/shred-tombstone.ts';
 import { withControlStore } from './control-access.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
+import { registerBackupCommands } from './backup-commands.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerKeysCommands } from './keys-commands.ts';
 import { registerPkiCommands } from './pki-commands.ts';
@@ -46,6 +47,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   registerRecordsCommands(program, { openRecord: lazyRecordOpener(program), decode: configDecoder(program) });
   registerAdminCommands(program);
   registerAuditCommands(program);
+  registerBackupCommands(program);
   registerConfigCommands(program);
   return program;
 }

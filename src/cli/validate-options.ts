@@ -31,7 +31,7 @@ const NUMBER_OPTIONS_OF: Record<string, Record<string, NumberRule>> = {
 const CHOICES: Record<string, readonly string[]> = { format: ['ndjson', 'csv'], mode: ['none', 'drop', 'refuse'] };
 const TIME_OPTIONS = ['from', 'to'];
 /** Options naming a file the command reads. */
-const INPUT_FILES = ['trace', 'csr', 'ca', 'cert', 'key', 'file', 'policy', 'keyFile', 'checkpoint'];
+const INPUT_FILES = ['trace', 'csr', 'ca', 'cert', 'key', 'file', 'policy', 'keyFile', 'checkpoint', 'pgDump'];
 /** Where --tenant filters what exists (a removed tenant's certificates or audit entries) rather than naming a configured tenant. */
 const TENANT_IS_FILTER = ['pki list', 'audit query'];
 

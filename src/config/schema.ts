@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { AdminConfigSchema } from './admin-config.ts';
+import { BackupConfigSchema } from './backup-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
 import { ControlStoreConfigSchema } from './control-config.ts';
 import { isCheckedIdList } from './device-groups.ts';
@@ -113,6 +114,8 @@ export const GatewayConfigSchema = z.object({
   tracing: TracingConfigSchema.prefault({}),
   /** Operator-owned state and its change feed (docs/control-store.md); default: SQLite `control.db` in dataDir. */
   controlStore: ControlStoreConfigSchema.optional(),
+  /** Backup keys and scheduled backups (docs/operations.md). */
+  backup: BackupConfigSchema.optional(),
 }).strict();
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;

@@ -18,6 +18,7 @@ import type { AdminSources } from './services.ts';
 import type { DataDirLock } from '../instance/data-dir-lock.ts';
 import { ensureLocalOperator, LOCAL_OPERATOR } from '../instance/local-operator.ts';
 import { recordDecoder } from '../messages/record-decoder.ts';
+import { backupsAdmin } from './gateway-backup.ts';
 
 export interface AdminParts {
   readonly restrictions: RestrictionRegistry;
@@ -69,6 +70,7 @@ export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
     restrictions: parts.restrictions,
     objections: parts.objections,
     audit: parts.audit,
+    backups: backupsAdmin(gw),
     probes: {
       storage: async () => {
         const h = await gw.storage.health();

@@ -52,6 +52,7 @@ import { checkConfig, ConfigFileWatcher, type CandidateChecks, type ReloadResult
 import { keepRunningValues, liveChanges, restartRequiredChanges } from '../config/restart-sections.ts';
 import { rootKeyFiles, secureDataDir } from './data-dir.ts';
 import { registerStateMetrics } from './gateway-metrics.ts';
+import { BackupScheduler } from './gateway-backup.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -161,6 +162,11 @@ export class Gateway {
       }
       const scrape = config.metrics;
       if (scrape.port !== undefined) gw.metricsListener = await startMetricsListener({ host: scrape.host, port: scrape.port }, gw.stats.registry, gw.log);
+      const backup = config.backup;
+      if (backup?.dir) {
+        gw.backupScheduler = new BackupScheduler(gw, { ...backup, dir: backup.dir }, (e) => gw.auditSystem(e));
+        gw.backupScheduler.start();
+      }
     } catch (err) {
       await gw.close(0).catch(() => undefined);
       throw err;
@@ -364,6 +370,14 @@ export class Gateway {
     } catch (err) {
       this.logAuditFailure(err);
     }
+  }
+
+  /** Scheduled backups, when `backup.dir` is set. */
+  private backupScheduler: BackupScheduler | undefined;
+
+  /** A gateway-originated action with its outcome (scheduled backups). */
+  private auditSystem(entry: { action: string; target: string; result: 'ok' | 'failed'; detail: string }): void {
+    this.admin?.audit.commit({ actor: 'system', role: 'system', tenant: '', ...entry }).catch((err: unknown) => this.logAuditFailure(err));
   }
 
   private logAuditFailure(err: unknown): void {
@@ -579,6 +593,7 @@ export class Gateway {
     while (Date.now() < deadline && pendingPublishes(this.broker) > 0) await new Promise((r) => setTimeout(r, 20));
     await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));
     if (this.dekSweep) clearInterval(this.dekSweep);
+    await this.backupScheduler?.close();
     await this.sweeper?.close();
     await this.keys?.close();
     await this.storage?.close();

@@ -39,7 +39,14 @@ const { workerData } = require('node:worker_threads');
 `;
 
 function newWorker(data: SqliteWorkerData): Worker {
-  const entry = new URL(`./sqlite-worker${SOURCE_EXTENSION}`, import.meta.url);
+  return startModuleWorker(new URL(`./sqlite-worker${SOURCE_EXTENSION}`, import.meta.url), data);
+}
+
+/** The file extension of this build's modules: `.ts` from sources, `.js` from dist/. */
+export const MODULE_EXTENSION = SOURCE_EXTENSION;
+
+/** Starts a worker thread on a module of this build (another SQLite thread: the backup's snapshots). */
+export function startModuleWorker(entry: URL, data: object): Worker {
   if (SOURCE_EXTENSION === '.js') return new Worker(entry, { workerData: data });
   // The ESM build of tsx's API (its CommonJS build cannot register from an eval'd thread).
   const require = createRequire(import.meta.url);

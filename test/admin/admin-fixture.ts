@@ -6,7 +6,8 @@
  * records and retention are small in-memory implementations of their
  * AdminDeps interfaces.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,8 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { AdminConfigSchema } from '../../src/config/admin-config.ts';
 import { pkiAdmin, privacyAdmin, tenantChangesAdmin, tenantsAdmin } from '../../src/admin/admin-adapters.ts';
-import type { AdminDeps } from '../../src/admin/admin-deps.ts';
+import type { AdminBackups, AdminDeps } from '../../src/admin/admin-deps.ts';
+import { createBackup } from '../../src/backup/create-backup.ts';
 import { createAdminServer, type AdminServer } from '../../src/admin/admin-server.ts';
 import type { ControlStore } from '../../src/control/control-store.ts';
 import { SqliteControlStore } from '../../src/control/sqlite-control-store.ts';
@@ -102,6 +104,7 @@ export class AdminFixture {
       audit: new AuditLog(join(this.dir, 'data', 'audit')),
       probes: { storage: async () => ({ ok: true }) },
       metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'thingiq_up 1\n' }),
+      backups: this.backups(),
     };
     const adminConfig = AdminConfigSchema.parse({
       host: '127.0.0.1', port: 0, mtlsPort: 0,
@@ -110,6 +113,19 @@ export class AdminFixture {
     this.server = createAdminServer(this.deps, { config: adminConfig });
     this.ports = await this.server.start();
     return this;
+  }
+
+  /** Real backups of the fixture's data directory, under a root key made for the run. */
+  private backups(): AdminBackups {
+    const rootKey = randomBytes(32).toString('base64');
+    return {
+      create: async () => {
+        const out = join(this.dir, `backup-${randomBytes(6).toString('hex')}.tiqbak`);
+        const config = { ...this.config, dataDir: join(this.dir, 'data'), pkiDir: this.pkiDir };
+        const made = await createBackup({ config, resolvePath: (p) => p, out, keys: { config, env: { THINGIQ_ROOT_KEY: rootKey } } });
+        return { file: out, bytes: made.bytes, sha256: made.sha256, files: made.manifest.files.length, discard: () => rmSync(out, { force: true }) };
+      },
+    };
   }
 
   /** Like Gateway.changeTenants, without the broker: validate base + changes, persist, put in force. */

@@ -26,18 +26,18 @@ const VALID: Record<string, string> = {
   tenant: 'acme', device: 'truck-1', app: 'dash', name: 'alice', group: 'trucks', class: 'loc-30d', stream: 'location',
   days: '30', devices: '2', rate: '1', duration: '1', port: '8883', limit: '10', after: '0', from: '2026-01-01', to: '2026-02-01',
   trace: TRACE, file: POLICY, policy: POLICY, csr: POLICY, ca: POLICY, cert: POLICY, key: POLICY, mode: 'drop', format: 'csv', serial: 'ab12',
-  keyFile: POLICY, checkpoint: POLICY,
+  keyFile: POLICY, checkpoint: POLICY, out: join(dir, 'backup.tiqbak'), pgDump: POLICY,
 };
-const POSITIONAL: Record<string, string[]> = { 'policy check': [POLICY], 'admin call': ['GET', '/v1/tenants'] };
+const POSITIONAL: Record<string, string[]> = { 'policy check': [POLICY], 'admin call': ['GET', '/v1/tenants'], 'backup verify': [POLICY], 'backup restore': [POLICY] };
 /** Ids, numbers and input files by option name; `after` is a number only where it counts entries. */
 const IDS = ['tenant', 'device', 'app', 'name', 'group', 'class'];
 const NUMBERS = ['days', 'devices', 'rate', 'duration', 'port', 'limit'];
-const FILES = ['trace', 'file', 'policy', 'csr', 'ca', 'cert', 'key', 'keyFile', 'checkpoint'];
+const FILES = ['trace', 'file', 'policy', 'csr', 'ca', 'cert', 'key', 'keyFile', 'checkpoint', 'pgDump'];
 /** Commands that only read: each must offer --json. Every command must be listed here or in WRITES. */
-const READS = ['pki list', 'keys status', 'audit verify', 'audit query', 'records count', 'policy check', 'policy preview', 'admin tenants', 'admin devices list', 'config check', 'config show'];
+const READS = ['pki list', 'keys status', 'audit verify', 'audit query', 'records count', 'policy check', 'policy preview', 'admin tenants', 'admin devices list', 'config check', 'config show', 'backup verify'];
 const WRITES = ['start', 'pki init', 'pki issue device', 'pki issue app', 'pki issue operator', 'pki revoke', 'simulate', 'keys rotate', 'keys rewrap', 'keys shred',
   'records export', 'retention set', 'retention hold', 'retention release', 'retention sweep', 'admin devices issue', 'admin devices revoke', 'admin devices restrict',
-  'admin subject access', 'admin subject erase', 'admin private-mode on', 'admin private-mode off', 'admin policy-put', 'admin call'];
+  'admin subject access', 'admin subject erase', 'admin private-mode on', 'admin private-mode off', 'admin policy-put', 'admin call', 'backup create', 'backup restore'];
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

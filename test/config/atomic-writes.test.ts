@@ -69,6 +69,7 @@ describe('atomic state files', () => {
     const offenders = sourceFiles(SRC).filter((f) => !allowed.has(relative(SRC, f)))
       .filter((f) => /\b(writeFileSync|appendFileSync|createWriteStream)\s*\(/.test(readFileSync(f, 'utf8')))
       .map((f) => relative(SRC, f));
-    expect(offenders.sort()).toEqual(['cli/admin-commands.ts', 'cli/records-commands.ts']);
+    // backup-commands: the --out file a gateway streams, written under a temporary name and renamed.
+    expect(offenders.sort()).toEqual(['cli/admin-commands.ts', 'cli/backup-commands.ts', 'cli/records-commands.ts']);
   });
 });
