@@ -4,7 +4,8 @@
  * longer decrypts that device's records with the live key store, while the
  * other device's records in the same copy still do; after the erasure no
  * byte of the device's wrapped data keys, wrapped device key or records is
- * left in thingiq.db, its WAL, or the device key vault.
+ * left in thingiq.db, its WAL, or the device key vault; a shred recorded
+ * elsewhere in the control store is applied to this vault, live or at start.
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { PassThrough } from 'node:stream';
 import type { MqttClient } from 'mqtt';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { openControlStore } from '../../src/control/open-control-store.ts';
 import { recordShred } from '../../src/control/shred-tombstone.ts';
 import { DeviceKeyVault } from '../../src/keys/device-key-vault.ts';
 import { openKeyContext, type KeyContext } from '../../src/keys/key-context.ts';
@@ -175,5 +177,38 @@ describe('erasure reaches copies of the database taken before it (SQLite)', () =
     expect((await vault.listTombstones()).find((t) => t.receiptId === receiptId)).toMatchObject({ deviceId: 'truck-3', kekRefs: ['device:acme:truck-3:1'] });
     vault.close();
     await expect(gw.gateway.keys.sealer.open(record!)).rejects.toMatchObject({ code: 'TIQ_ERR_KEY_SHREDDED' });
+  });
+});
+
+describe('a shred recorded while the gateway was down', () => {
+  it('is applied to its vault when it starts: the device KEK made before it is destroyed', async () => {
+    const pki = new TestPki();
+    const dataDir = join(pki.baseDir, 'data');
+    let gw = await startGateway(pki);
+    const device = await connect(gw.port, pki.device('acme', 'truck-4'), { clientId: 'truck-4' });
+    await device.publishAsync('tenants/acme/devices/truck-4/location', encode(VEHICLE, vehicle()), { qos: 1 });
+    device.end(true);
+    const vaultPath = deviceVaultPath({ ...gw.gateway.config, dataDir });
+    const controlConfig = gw.gateway.config.controlStore;
+    await gw.gateway.close();
+
+    // Another gateway (or a restored control store) knows of a shred this vault never saw.
+    const control = await openControlStore(controlConfig, dataDir);
+    await recordShred(control, { tenantId: 'acme', deviceId: 'truck-4', receiptId: randomUUID(), destroyedCount: 1, actor: 'operator:elsewhere', destroyedAt: new Date().toISOString() });
+    await control.close();
+    const before = DeviceKeyVault.open(vaultPath);
+    expect(before.get('acme', 'truck-4')).toBeDefined();
+    before.close();
+
+    gw = await startGateway(pki);
+    try {
+      const vault = DeviceKeyVault.open(vaultPath);
+      expect(vault.get('acme', 'truck-4')).toBeUndefined();
+      vault.close();
+      const [record] = await gw.gateway.storage.sinkFor('acme').queryRecords({ tenantId: 'acme', deviceId: 'truck-4', limit: 1 });
+      await expect(gw.gateway.keys.sealer.open(record!)).rejects.toMatchObject({ code: 'TIQ_ERR_KEY_SHREDDED' });
+    } finally {
+      await gw.gateway.close();
+    }
   });
 });
