@@ -4,7 +4,7 @@
  * of unauthenticated requests is folded into a few entries and counted in
  * a metric; metrics scrapes are not audited one by one.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,39 @@ describe('audit log of a running gateway', () => {
     // The intent is on disk before the change, the outcome after it.
     expect(revokes.map((e) => e.result)).toEqual(['started', 'ok']);
     expect(await statuses()).toEqual(['revoked']);
+    expect(verifyAuditLog(log())).toMatchObject({ ok: true });
+  });
+
+  it('a full disk (ENOSPC from /dev/full): restriction, private mode, hold and erasure are refused with TIQ_ERR_AUDIT and none is applied', async () => {
+    const pem = pki.device('acme', 'truck-32');
+    (await connect(gw.port, pem, { clientId: 'truck-32' })).end(true);
+    const before = entries().length;
+    // Every write to /dev/full fails with ENOSPC, as on a full file system.
+    renameSync(log(), `${log()}.aside`);
+    symlinkSync('/dev/full', log());
+    const refused: [number, string][] = [];
+    try {
+      for (const [method, path, body] of [
+        ['PUT', '/v1/tenants/acme/devices/truck-32/restriction', { mode: 'refuse' }],
+        ['PUT', '/v1/tenants/acme/devices/truck-32/private-mode', { on: true }],
+        ['PUT', '/v1/tenants/acme/legal-holds', { deviceId: 'truck-32', held: true }],
+        ['POST', '/v1/tenants/acme/devices/truck-32/erasure', {}],
+      ] as const) {
+        const res = await api(method, path, body);
+        refused.push([res.status, (JSON.parse(res.text) as { code: string }).code]);
+      }
+    } finally {
+      rmSync(log());
+      renameSync(`${log()}.aside`, log());
+    }
+    expect(refused).toEqual(Array(4).fill([503, 'TIQ_ERR_AUDIT']));
+    // Nothing was applied: no restriction, no private mode, no hold; the device still connects.
+    expect(JSON.parse((await api('GET', '/v1/tenants/acme/devices/truck-32/restriction')).text)).toMatchObject({ mode: 'none' });
+    expect(JSON.parse((await api('GET', '/v1/tenants/acme/devices/truck-32/private-mode')).text)).toEqual({ on: false });
+    expect(gw.gateway.control.get('legal-hold', 'acme/truck-32')).toBeUndefined();
+    (await connect(gw.port, pem, { clientId: 'truck-32' })).end(true);
+    // The log is whole and verifies; the refusals left no entries.
+    expect(entries().slice(before).filter((e) => e.detail.includes('truck-32') || e.action.startsWith('subjects.'))).toEqual([]);
     expect(verifyAuditLog(log())).toMatchObject({ ok: true });
   });
 
