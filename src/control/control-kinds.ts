@@ -34,7 +34,7 @@ export interface PrivateModeValue {
   readonly on: boolean;
   readonly timeMs: number;
   readonly actor: string;
-  readonly source: 'message' | 'control-topic' | 'api';
+  readonly source: 'message' | 'control-topic' | 'api' | 'cli';
 }
 
 export interface ObjectionValue {
@@ -74,6 +74,19 @@ export interface ShredValue {
   readonly destroyedCount: number;
 }
 
+/**
+ * A tenant's KEK version as recorded when it was made primary (rotation, or
+ * the one-time import of the keyring). Metadata only: never key material.
+ */
+export interface KekVersionValue {
+  readonly tenantId: string;
+  /** The provider's reference, e.g. `local:acme:v3` or `aws-kms:<key ARN>`. */
+  readonly kekRef: string;
+  readonly primary: boolean;
+  readonly createdAtMs: number;
+  readonly actor: string;
+}
+
 /** Marks a one-time import (of the files older versions kept) as done. */
 export interface ImportValue { readonly atMs: number; readonly counts: Readonly<Record<string, number>> }
 
@@ -89,6 +102,7 @@ export interface ControlValues {
   'retention-rule': RetentionRuleValue;
   'legal-hold': LegalHoldValue;
   'shred': ShredValue;
+  'kek-version': KekVersionValue;
   'import': ImportValue;
 }
 
@@ -96,7 +110,7 @@ export type ControlKind = keyof ControlValues;
 
 export const CONTROL_KINDS: readonly ControlKind[] = [
   'restriction', 'revocation', 'tenant-app', 'tenant-group', 'tenant-device', 'policy',
-  'private-mode', 'objection', 'retention-rule', 'legal-hold', 'shred', 'import',
+  'private-mode', 'objection', 'retention-rule', 'legal-hold', 'shred', 'kek-version', 'import',
 ];
 
 /** Key of a per-device entry. Ids never contain '/' (ID_PATTERN), so the key is unambiguous. */

@@ -9,12 +9,15 @@ import { join } from 'node:path';
 import type { ControlKind } from '../control/control-kinds.ts';
 import type { ChangeEvent, ChangeEventOf, ControlStore } from '../control/control-store.ts';
 import { tenantsFileSource } from '../admin/tenant-overrides.ts';
+import { importKekVersions, type DescribedKek } from '../control/kek-versions.ts';
 import { importLegacyFiles, legacySources } from '../control/legacy-import.ts';
+import type { KeyContext } from '../keys/key-context.ts';
 import { openControlStore } from '../control/open-control-store.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { pkiPaths } from '../pki/pki-store.ts';
 import { policiesFileSource } from '../privacy/policy-overrides.ts';
+import { privateModeFileSource } from '../privacy/private-mode.ts';
 
 export type ControlHandlers = { readonly [K in ControlKind]?: (events: readonly ChangeEventOf<K>[]) => void };
 
@@ -25,7 +28,8 @@ export async function openGatewayControlStore(config: GatewayConfig, resolvePath
   try {
     await importLegacyFiles(store, [...legacySources({
       adminDir: join(dataDir, 'admin'), privacyDir: join(dataDir, 'privacy'), pkiRegistry: pkiPaths(resolvePath(config.pkiDir)).registry,
-    }), tenantsFileSource(join(dataDir, 'admin')), policiesFileSource(join(dataDir, 'privacy'))], log);
+    }), tenantsFileSource(join(dataDir, 'admin')), policiesFileSource(join(dataDir, 'privacy')),
+      privateModeFileSource(join(dataDir, 'privacy'))], log);
   } catch (err) {
     await store.close();
     throw err;
@@ -56,4 +60,17 @@ export function followControlFeed(store: ControlStore, handlers: ControlHandlers
       setImmediate(flush);
     }
   });
+}
+
+/**
+ * The one-time import of the KEK versions the local keyring holds, for the
+ * configured tenants on the local provider (a KMS key's versions live in KMS;
+ * its reference is recorded at the first `keys rotate`). Metadata only.
+ */
+export async function importKeyringVersions(store: ControlStore, keys: KeyContext, tenantIds: readonly string[], log: Logger): Promise<void> {
+  const described = new Map<string, readonly DescribedKek[]>();
+  for (const tenantId of tenantIds) {
+    if (keys.provider.providerFor(tenantId).name === 'local') described.set(tenantId, await keys.provider.describeKeks(tenantId));
+  }
+  await importKekVersions(store, described, log);
 }

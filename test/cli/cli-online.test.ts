@@ -108,6 +108,17 @@ describe('the CLI on a data directory where a gateway runs', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ tenants: expect.arrayContaining([{ id: 'acme', active: true }]) });
   }, CLI_TIMEOUT);
 
+  it('private mode from the CLI goes through the gateway: in force at once, in the control store, audited with the local operator', async () => {
+    const r = await cli('admin', '--json', 'private-mode', 'on', '--tenant', 'acme', '--device', 'truck-5');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ on: true, changed: true });
+    expect(gw.gateway.privateMode.isOn('acme', 'truck-5')).toBe(true);
+    expect(gw.gateway.control.get('private-mode', 'acme/truck-5')).toMatchObject({ on: true, actor: 'operator:local', source: 'api' });
+    expect(audit().map((e) => `${e.action} ${e.result}`)).toContain('devices.private-mode.set ok');
+    expect((await cli('admin', '--json', 'private-mode', 'off', '--tenant', 'acme', '--device', 'truck-5')).code).toBe(0);
+    expect(gw.gateway.privateMode.isOn('acme', 'truck-5')).toBe(false);
+  }, CLI_TIMEOUT);
+
   it('refuses a second gateway on the same data directory, in-process and as `thingiq start`', async () => {
     const config = parseConfig({ pkiDir: pki.dir, dataDir, tenants: TEST_TENANTS, admin: { port: 0, mtlsPort: 0 } });
     await expect(Gateway.start({ config, baseDir: pki.baseDir, mqttPort: 0 })).rejects.toMatchObject({ code: 'TIQ_ERR_DATA_DIR_LOCKED' });

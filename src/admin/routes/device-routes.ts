@@ -103,7 +103,7 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
   route(app, 'PUT', '/v1/tenants/:tenant/devices/:device/private-mode', { needs: 'tenant-admin', action: 'devices.private-mode.set' }, async (request) => {
     const { tenant, device } = idsOf(request);
     const { on } = parseInput(PrivateModeBody, request.body);
-    const changed = deps.privateMode.set(tenant, device, on, principalOf(request).actor, 'api');
+    const changed = await deps.privateMode.set(tenant, device, on, principalOf(request).actor, 'api');
     noteAudit(request, `on=${on} changed=${changed}`);
     return { on, changed };
   });
