@@ -399,7 +399,7 @@ export class Gateway {
       'kek-version': (events) => this.onKekChange(events),
       // The privacy engine reads the replica per message: the change is in force already; this records that it arrived.
       'private-mode': (events) => {
-        for (const e of events) this.log.info({ event: 'private_mode_applied', key: e.key, on: e.value?.on ?? false, version: e.version, source: e.value?.source }, 'private mode change applied from the control store');
+        for (const e of events) this.log.info({ event: 'private_mode_applied', device: e.key, on: e.value?.on ?? false, version: e.version, source: e.value?.source }, 'private mode change applied from the control store');
       },
     }, this.log);
   }
