@@ -33,7 +33,11 @@ export function pkiAdmin(pkiDir: string, control: ControlStore): AdminPki {
     listCertificates: (tenantId) => registry.list({ tenantId }),
     // The control store's replica: a revocation by any process is there as soon as the feed delivers it.
     isRevoked: (serial) => registry.isRevoked(serial),
-    issue: (identity, o) => issueIdentity(pkiDir, identity, undefined, { ...(o.publicKeyPem ? { publicKeyPem: o.publicKeyPem } : {}), ...(o.days ? { days: o.days } : {}) }),
+    issue: async (identity, o, actor) => {
+      const issued = issueIdentity(pkiDir, identity, undefined, { ...(o.publicKeyPem ? { publicKeyPem: o.publicKeyPem } : {}), ...(o.days ? { days: o.days } : {}) }, false);
+      await registry.record(issued.record, actor);
+      return issued;
+    },
     revoke: (match, actor) => registry.revoke(match, actor),
   };
 }

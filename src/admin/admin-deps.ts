@@ -56,8 +56,8 @@ export interface AdminPki {
   readonly serverKeyPem: string;
   listCertificates(tenantId: string): readonly IssuedRecord[];
   isRevoked(serial: string): boolean;
-  /** Issues and records a client certificate; with publicKeyPem the private key never exists here. */
-  issue(identity: Identity, options: { publicKeyPem?: string; days?: number }): IssuedPem;
+  /** Issues and records a client certificate (control store, with `actor`); with publicKeyPem the private key never exists here. */
+  issue(identity: Identity, options: { publicKeyPem?: string; days?: number }, actor: string): Promise<IssuedPem>;
   /** Revokes and records; the MQTT listener drops live sessions of revoked serials. */
   revoke(match: { serial?: string; uri?: string }, actor: string): Promise<readonly IssuedRecord[]>;
 }

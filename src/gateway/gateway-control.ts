@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import type { ControlKind } from '../control/control-kinds.ts';
 import type { ChangeEvent, ChangeEventOf, ControlStore } from '../control/control-store.ts';
 import { tenantsFileSource } from '../admin/tenant-overrides.ts';
+import { checkAuditAnchor } from '../audit/audit-anchor.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { AuditHeadRecorder, auditHeadKey } from '../control/audit-head.ts';
 import { importKekVersions, type DescribedKek } from '../control/kek-versions.ts';
+import { TiqError } from '../errors.ts';
 import { importLegacyFiles, legacySources } from '../control/legacy-import.ts';
 import type { KeyContext } from '../keys/key-context.ts';
 import { openControlStore } from '../control/open-control-store.ts';
@@ -73,4 +77,31 @@ export async function importKeyringVersions(store: ControlStore, keys: KeyContex
     if (keys.provider.providerFor(tenantId).name === 'local') described.set(tenantId, await keys.provider.describeKeks(tenantId));
   }
   await importKekVersions(store, described, log);
+}
+
+/**
+ * Checks the audit log against the head the control store recorded (a log
+ * with fewer or other entries fails the start with TIQ_ERR_AUDIT_HEAD), then
+ * records the head after every group commit from now on.
+ */
+export function anchorAuditLog(audit: AuditLog, store: ControlStore, log: Logger): AuditHeadRecorder {
+  const key = auditHeadKey(audit.path);
+  const stored = store.get('audit-head', key);
+  let head: { seq: number; hash: string } | undefined;
+  try {
+    head = audit.head();
+  } catch {
+    // A torn tail: every append fails closed (TIQ_ERR_AUDIT) and `audit verify` names the break.
+  }
+  if (stored && head) {
+    const found = checkAuditAnchor(audit.path, head, stored);
+    if (found !== 'ok') {
+      throw new TiqError('TIQ_ERR_AUDIT_HEAD', { reason: found, recordedSeq: stored.seq, recordedAt: stored.time, logSeq: head.seq, log: audit.path });
+    }
+  }
+  const recorder = new AuditHeadRecorder(store, key, log);
+  audit.onCommit = (h) => recorder.record(h);
+  // Entries appended while no gateway ran (the offline CLI) are anchored now.
+  if (head && head.seq > (stored?.seq ?? 0)) recorder.record({ ...head, time: new Date().toISOString() });
+  return recorder;
 }

@@ -46,7 +46,8 @@ import { TenantOverrides, type TenantOverridesState } from '../admin/tenant-over
 import { openAdminParts, publishLocalAdmin, startAdmin, type AdminParts } from './gateway-admin.ts';
 import { WindowCounter } from '../audit/audit-aggregator.ts';
 import type { ChangeEventOf, ControlStore } from '../control/control-store.ts';
-import { followControlFeed, importKeyringVersions, openGatewayControlStore } from './gateway-control.ts';
+import type { AuditHeadRecorder } from '../control/audit-head.ts';
+import { anchorAuditLog, followControlFeed, importKeyringVersions, openGatewayControlStore } from './gateway-control.ts';
 import { DataDirLock } from '../instance/data-dir-lock.ts';
 import { checkConfig, ConfigFileWatcher, type CandidateChecks, type ReloadResult } from './gateway-config.ts';
 import { keepRunningValues, liveChanges, restartRequiredChanges } from '../config/restart-sections.ts';
@@ -89,6 +90,8 @@ export class Gateway {
   private sweeper: RetentionSweeper | undefined;
   private dataDirLock: DataDirLock | undefined;
   private dekSweep: NodeJS.Timeout | undefined;
+  /** Records the audit chain's head in the control store after each group commit. */
+  private auditHead: AuditHeadRecorder | undefined;
   /** Devices whose private-mode command changed the mode but is not audited yet (tenant/device). */
   private readonly unauditedCommands = new Set<string>();
   /** Private-mode changes audited one by one per device and minute; more are folded into a summary entry. */
@@ -202,6 +205,8 @@ export class Gateway {
     this.sweeper = new RetentionSweeper(this.retention, { intervalMs: storage.sweeper.intervalMs, logger: this.log });
     void this.sweeper.start();
     this.admin = openAdminParts(dataDir, this.control);
+    // A log with fewer or other entries than the store's recorded head refuses the start (TIQ_ERR_AUDIT_HEAD).
+    this.auditHead = anchorAuditLog(this.admin.audit, this.control, this.log);
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
     await importKeyringVersions(this.control, this.keys, Object.keys(this.config.tenants), this.log);
     this.contentDigest = contentDigester(loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
@@ -233,6 +238,8 @@ export class Gateway {
     const tls = loadTlsMaterial(paths, external ? this.path(external.caFile) : undefined);
     this.registry = new IssuanceRegistry(paths.registry, this.control);
     const registry = this.registry;
+    // What tools without the store issued (and, at the first start, everything older versions did) moves into the store.
+    await registry.importJournal(this.log);
     this.tlsExpiry = {
       ca: Date.parse(tls.ca.validTo), externalCa: tls.externalCa && Date.parse(tls.externalCa.validTo),
       server: Date.parse(new X509Certificate(tls.certPem).validTo),
@@ -608,6 +615,7 @@ export class Gateway {
     await this.keys?.close();
     await this.storage?.close();
     await this.tracer?.close().catch((err: unknown) => this.log.warn({ event: 'tracing_flush_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not exported at close'));
+    await this.auditHead?.flush();
     await this.control.close();
     this.dataDirLock?.release();
     this.log.info({ event: 'closed' }, 'gateway closed');

@@ -91,6 +91,11 @@ describe('the CLI on a data directory where a gateway runs', () => {
     expect((await cli('retention', 'set', '--tenant', 'acme', '--stream', 'location', '--days', '30')).code).toBe(0);
     expect((await cli('retention', 'sweep')).code).toBe(0);
     expect((await cli('keys', 'rotate', '--tenant', 'globex')).code).toBe(0);
+    // Through the API: the new primary is in the control store with the local operator as actor; status shows it.
+    expect(gw.gateway.control.get('kek-version', 'globex/local:globex:v2')).toMatchObject({ primary: true, actor: 'operator:local' });
+    const status = await cli('keys', 'status', '--tenant', 'globex', '--json');
+    expect((JSON.parse(status.stdout) as { keks: { kekRef: string; recorded?: { actor: string } }[] }).keks
+      .find((k) => k.kekRef === 'local:globex:v2')?.recorded?.actor).toBe('operator:local');
 
     const entries = audit();
     const actions = entries.map((e) => `${e.action} ${e.result}`);
