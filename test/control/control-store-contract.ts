@@ -141,6 +141,24 @@ export function controlStoreContract(name: string, target: ContractTarget): void
       expect(again.get('kek-version', 'acme/local:acme:v2')?.primary).toBe(false);
     });
 
+    test('issued certificates and the audit head: written through one connection, seen by another within a second, kept across reopening', async () => {
+      const { open } = await target.fresh();
+      const gateway = await connect(open);
+      const other = await connect(open);
+      const cert = { serial: 'a1b2', uri: 'urn:thingiq:tenant:acme:device:d1', kind: 'device' as const, tenantId: 'acme', subject: 'device acme/d1',
+        notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2027-01-01T00:00:00.000Z', issuedAt: '2026-01-01T00:00:00.000Z', issuedBy: 'operator:olga' };
+      await other.write([
+        { kind: 'certificate', key: 'a1b2', value: cert },
+        { kind: 'audit-head', key: 'host:/data/audit/audit.jsonl', value: { seq: 7, hash: 'ab'.repeat(32), time: '2026-01-01T00:00:00.000Z', entries: 7 } },
+      ], 'op');
+      await vi.waitFor(() => expect(gateway.get('audit-head', 'host:/data/audit/audit.jsonl')?.seq).toBe(7), { timeout: 1000, interval: 20 });
+      expect(gateway.get('certificate', 'a1b2')).toEqual(cert);
+      await other.close();
+      const again = await connect(open);
+      expect(again.entries('certificate').size).toBe(1);
+      expect(again.get('audit-head', 'host:/data/audit/audit.jsonl')).toMatchObject({ seq: 7, entries: 7 });
+    });
+
     test('a failing listener does not stop the feed for the others', async () => {
       const { open } = await target.fresh();
       const s = await connect(open);

@@ -171,6 +171,22 @@ if (!available.ok) {
       expect(b.gateway.control.get('kek-version', 'acme/local:acme:v1')).toMatchObject({ primary: false });
     });
 
+    it('a certificate issued through gateway A is listed by gateway B, with its issuer', async () => {
+      const r = await new Promise<{ status: number; serial: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: a.gateway.adminPorts.mtlsPort, method: 'POST', path: '/v1/tenants/acme/devices/truck-11/certificates',
+          cert: op.cert, key: op.key, ca: op.ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => { text += d.toString(); });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, serial: (JSON.parse(text) as { serial: string }).serial }));
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+      expect(r.status).toBe(201);
+      await vi.waitFor(() => expect(b.gateway.issuedCertificates().find((c) => c.serial.replace(/^0+/, '') === r.serial.toLowerCase().replace(/^0+/, '')))
+        .toMatchObject({ uri: 'urn:thingiq:tenant:acme:device:truck-11', issuedBy: 'operator:olga', status: 'active' }), { timeout: 1000, interval: 20 });
+    });
+
     it('a legal hold set through gateway A binds on gateway B within a second', async () => {
       expect(b.gateway.retention.policy.isHeld('acme', 'truck-3')).toBe(false);
       expect(await viaA('PUT', '/v1/tenants/acme/legal-holds', { deviceId: 'truck-3', held: true })).toBe(200);
