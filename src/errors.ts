@@ -91,6 +91,7 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_BODY_TOO_LARGE: spec('request body larger than admin.bodyLimitBytes', false, 'none', 413),
   TIQ_ERR_GROUP_LIMIT: spec('too many device groups in the tenant (admin.maxDeviceGroups) or devices in the group (admin.maxGroupDevices)', false, 'none', 422),
   TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'not-acknowledged', 503),
+  TIQ_ERR_AUDIT_HEAD: spec('audit log holds fewer or other entries than the head recorded in the control store (truncated, emptied, deleted or re-chained)', false, 'none', 503),
 
   // Backup and restore
   TIQ_ERR_BACKUP_CORRUPT: spec('backup file is damaged, truncated, reordered or not a ThingIQ backup: a frame fails authentication, a file its manifest digest, a database its integrity check, or the audit log its chain', false, 'none', 422),

@@ -12,7 +12,9 @@ import { controlRetentionState } from '../control/retention-state.ts';
 import { recordShred } from '../control/shred-tombstone.ts';
 import { shredDevice } from '../keys/crypto-shred.ts';
 import type { KeyContext } from '../keys/key-context.ts';
-import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus } from '../keys/key-rotation.ts';
+import { joinRecordedKeks, recordedKeks, recordKekRotation, type WithRecord } from '../control/kek-versions.ts';
+import type { RotateResult } from '../keys/key-provider.ts';
+import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type KekStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
 import { IssuanceRegistry } from '../pki/issuance-registry.ts';
 import { issueIdentity, pkiPaths, readCa } from '../pki/pki-store.ts';
 import type { ReloadablePrivacyEngine } from '../privacy/privacy-engine.ts';
@@ -31,7 +33,11 @@ export function pkiAdmin(pkiDir: string, control: ControlStore): AdminPki {
     listCertificates: (tenantId) => registry.list({ tenantId }),
     // The control store's replica: a revocation by any process is there as soon as the feed delivers it.
     isRevoked: (serial) => registry.isRevoked(serial),
-    issue: (identity, o) => issueIdentity(pkiDir, identity, undefined, { ...(o.publicKeyPem ? { publicKeyPem: o.publicKeyPem } : {}), ...(o.days ? { days: o.days } : {}) }),
+    issue: async (identity, o, actor) => {
+      const issued = issueIdentity(pkiDir, identity, undefined, { ...(o.publicKeyPem ? { publicKeyPem: o.publicKeyPem } : {}), ...(o.days ? { days: o.days } : {}) }, false);
+      await registry.record(issued.record, actor);
+      return issued;
+    },
     revoke: (match, actor) => registry.revoke(match, actor),
   };
 }
@@ -106,10 +112,32 @@ export function retentionAdmin(service: RetentionService, sinks: SinkDirectory, 
   };
 }
 
+/**
+ * Rotates the tenant's KEK and records the new primary in the control store
+ * (metadata only), so every gateway following the feed wraps new data keys
+ * under it at once.
+ */
+export async function rotateAndRecord(ctx: KeyContext, control: ControlStore, tenantId: string, actor: string): Promise<RotateResult> {
+  const result = await rotateTenantKey(ctx, tenantId);
+  // Only a version the gateway made has a creation time to look up; a KMS key is described by KMS.
+  const known = result.changed ? await ctx.provider.describeKeks(tenantId) : [];
+  const createdAtMs = known.find((k) => k.kekRef === result.kekRef)?.createdAtMs;
+  await recordKekRotation(control, { tenantId, kekRef: result.kekRef, createdAtMs, actor, known });
+  return result;
+}
+
+/** `keys status` with what the control store recorded about each version (who made it primary, when). */
+export async function keyStatusWithRecords(ctx: KeyContext, control: ControlStore, tenantId: string, now = Date.now()): Promise<TenantKeyStatus & { keks: WithRecord<KekStatus>[] }> {
+  const status = await tenantKeyStatus({ ...ctx, providerName: ctx.provider.providerFor(tenantId).name }, tenantId, now);
+  const keks = joinRecordedKeks(status.keks, recordedKeks(control, tenantId),
+    (r): KekStatus => ({ kekRef: r.kekRef, primary: false, createdAtMs: r.createdAtMs, ageMs: now - r.createdAtMs, dataKeys: 0, deviceKeks: 0 }));
+  return { ...status, keks };
+}
+
 export function keysAdmin(ctx: KeyContext, control: ControlStore): AdminKeys {
   return {
-    status: (t) => tenantKeyStatus({ ...ctx, providerName: ctx.provider.providerFor(t).name }, t),
-    rotate: (t) => rotateTenantKey(ctx, t),
+    status: (t) => keyStatusWithRecords(ctx, control, t),
+    rotate: (t, actor = 'unknown') => rotateAndRecord(ctx, control, t, actor),
     rewrap: (t, o = {}) => rewrapTenantKeys(ctx, t, { ...(o.afterDekId ? { afterDekId: o.afterDekId } : {}), ...(o.all ? { all: true } : {}) }),
     shred: async (t, d, actor) => {
       const receipt = await shredDevice(ctx, { tenantId: t, deviceId: d, actor });

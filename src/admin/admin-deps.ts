@@ -9,7 +9,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { IssuedPem } from '../pki/certificates.ts';
 import type { IssuedRecord } from '../pki/issuance-registry.ts';
-import type { PrivateModeState } from '../privacy/private-mode.ts';
+import type { PrivateModeRegistry } from '../privacy/private-mode.ts';
 import type { ObjectionRegistry } from './objection-registry.ts';
 import type { RegisteredDevice } from './tenant-overrides.ts';
 import type { RestrictionRegistry } from './restriction-registry.ts';
@@ -56,8 +56,8 @@ export interface AdminPki {
   readonly serverKeyPem: string;
   listCertificates(tenantId: string): readonly IssuedRecord[];
   isRevoked(serial: string): boolean;
-  /** Issues and records a client certificate; with publicKeyPem the private key never exists here. */
-  issue(identity: Identity, options: { publicKeyPem?: string; days?: number }): IssuedPem;
+  /** Issues and records a client certificate (control store, with `actor`); with publicKeyPem the private key never exists here. */
+  issue(identity: Identity, options: { publicKeyPem?: string; days?: number }, actor: string): Promise<IssuedPem>;
   /** Revokes and records; the MQTT listener drops live sessions of revoked serials. */
   revoke(match: { serial?: string; uri?: string }, actor: string): Promise<readonly IssuedRecord[]>;
 }
@@ -88,7 +88,8 @@ export interface AdminRetention {
 
 export interface AdminKeys {
   status(tenantId: string): Promise<unknown>;
-  rotate(tenantId: string): Promise<unknown>;
+  /** `actor` is recorded with the new primary in the control store. */
+  rotate(tenantId: string, actor?: string): Promise<unknown>;
   /** Resumable: `afterDekId` continues an earlier run; `all` also re-wraps data keys already under the primary reference. */
   rewrap(tenantId: string, options?: { afterDekId?: string; all?: boolean }): Promise<unknown>;
   /** Destroys the device's data keys; returns the receipt (key ids, never key material). */
@@ -118,8 +119,8 @@ export interface AdminDeps {
   readonly tenantChanges: AdminTenantChanges;
   readonly pki: AdminPki;
   readonly privacy: AdminPrivacy;
-  /** The gateway's PrivateModeRegistry fits as is; toggles are recorded with source 'api'. */
-  readonly privateMode: PrivateModeState;
+  /** The gateway's registry (control store); toggles are recorded with source 'api'. */
+  readonly privateMode: Pick<PrivateModeRegistry, 'isOn' | 'set'>;
   readonly retention: AdminRetention;
   readonly keys: AdminKeys;
   readonly records: AdminRecords;

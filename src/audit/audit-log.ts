@@ -76,6 +76,12 @@ export class AuditLog {
   private readonly now: () => number;
   private readonly chainKey: Buffer;
   private queue: Pending[] = [];
+  /**
+   * Called with the new head after every commit (a group commit calls it
+   * once): the gateway records it in the control store without making the
+   * commit wait. Must not throw.
+   */
+  onCommit: ((head: { readonly seq: number; readonly hash: string; readonly time: string }) => void) | undefined;
   private flushing: Promise<void> | undefined;
 
   /** Opens (creating if needed) the log in `dir`, usually `<dataDir>/audit`. */
@@ -158,6 +164,7 @@ export class AuditLog {
       await file.close();
     }
     await writeCheckpointAsync(this.paths.checkpoint, checkpoint, this.chainKey);
+    if (sealed.length > 0) this.onCommit?.(checkpoint);
     return sealed;
   }
 
@@ -172,6 +179,7 @@ export class AuditLog {
       closeSync(fd);
     }
     writeCheckpoint(this.paths.checkpoint, checkpoint, this.chainKey);
+    if (sealed.length > 0) this.onCommit?.(checkpoint);
     return sealed;
   }
 

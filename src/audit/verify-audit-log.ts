@@ -28,9 +28,10 @@ export interface AuditBreak {
   /**
    * missing: no log file; key: no chain key to verify with; checkpoint: the
    * checkpoint is absent, forged or names an entry the log does not hold;
-   * truncated: the checkpoint says more entries existed.
+   * truncated: the checkpoint says more entries existed; anchor: the head
+   * recorded in the control store is not in the log (audit-anchor.ts).
    */
-  readonly reason: 'unparsable' | 'sequence' | 'chain' | 'hash' | 'fields' | 'missing' | 'key' | 'checkpoint' | 'truncated';
+  readonly reason: 'unparsable' | 'sequence' | 'chain' | 'hash' | 'fields' | 'missing' | 'key' | 'checkpoint' | 'truncated' | 'anchor';
 }
 
 export interface AuditVerification {

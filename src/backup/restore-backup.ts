@@ -22,6 +22,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync
 import { dirname, join } from 'node:path';
 import { auditDirOf, AuditLog, AUDIT_FILE } from '../audit/audit-log.ts';
 import { verifyAuditLog } from '../audit/verify-audit-log.ts';
+import { auditHeadKey } from '../control/audit-head.ts';
 import { deviceKey, type ShredValue } from '../control/control-kinds.ts';
 import { openControlStore } from '../control/open-control-store.ts';
 import type { GatewayConfig } from '../config/schema.ts';
@@ -79,6 +80,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     const createdMs = Date.parse(report.createdAt);
     const newer = all.filter((t) => t.atMs > createdMs).length;
     const auditEntries = auditRestore(dataDir, report, all.length, newer);
+    await reanchorAuditHead(o.config, dataDir);
     return { backup: report, restoredFiles: placed.restored, skipped: placed.skipped, tombstones: all.length, tombstonesNewerThanBackup: newer, auditEntries };
   } finally {
     rmSync(staging, { recursive: true, force: true });
@@ -193,6 +195,28 @@ async function recordTombstones(config: GatewayConfig, dataDir: string, tombston
   const store = await openControlStore(config.controlStore, dataDir);
   try {
     await store.write(missing.map((t) => ({ kind: 'shred' as const, key: deviceKey(t.tenantId, t.deviceId), value: t })), LOCAL_OPERATOR_ACTOR);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The control store's audit head follows the restored log. A store the
+ * restore replaced (SQLite) already matches it; a store it cannot replace
+ * (PostgreSQL) still holds the head of the log the restore set aside, which
+ * would refuse the next start (TIQ_ERR_AUDIT_HEAD). Moving the anchor back is
+ * this explicit, audited operator action (the `backup.restore` entry just
+ * written names the backup); nothing else ever moves it backwards.
+ */
+async function reanchorAuditHead(config: GatewayConfig, dataDir: string): Promise<void> {
+  const log = new AuditLog(auditDirOf(dataDir));
+  const head = log.head();
+  const store = await openControlStore(config.controlStore, dataDir);
+  try {
+    const key = auditHeadKey(log.path);
+    const stored = store.get('audit-head', key);
+    if (stored?.seq === head.seq && stored.hash === head.hash) return;
+    await store.put('audit-head', key, { seq: head.seq, hash: head.hash, time: new Date().toISOString(), entries: head.seq }, LOCAL_OPERATOR_ACTOR);
   } finally {
     await store.close();
   }

@@ -16,7 +16,11 @@ import { TiqError } from '../errors.ts';
 import { assertValidId } from '../identity/identity.ts';
 import { resolve } from 'node:path';
 import { action, cliConfig, printTable } from './context.ts';
-import { runningGatewayClient } from './state-path.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import { LOCAL_OPERATOR_ACTOR } from '../instance/local-operator.ts';
+import { createPrivateModeRegistry } from '../privacy/private-mode.ts';
+import { withControlStore } from './control-access.ts';
+import { runningGatewayClient, viaGatewayOrLocally, type OfflineState } from './state-path.ts';
 
 export interface AdminCommandDeps {
   readonly out?: (text: string) => void;
@@ -26,7 +30,7 @@ type Opts = Record<string, string | boolean | undefined>;
 
 function clientOf(cmd: Command): { client: AdminClient; json: boolean } {
   const g = cmd.optsWithGlobals<{ url: string; ca?: string; cert?: string; key?: string; token?: string; json?: boolean }>();
-  if (!g.ca && !g.token && !g.cert && urlIsDefault(cmd)) {
+  if (usesLocalGateway(cmd)) {
     // No credentials given: the gateway running on this data directory, as the local operator.
     const dataDir = resolve(cliConfig(cmd).config.dataDir);
     const local = runningGatewayClient(dataDir);
@@ -36,6 +40,20 @@ function clientOf(cmd: Command): { client: AdminClient; json: boolean } {
   if (!g.ca) throw new TiqError('TIQ_ERR_USAGE', { problems: ['--ca: the gateway CA certificate is required (verification is never turned off)'] });
   const token = g.token ?? process.env['THINGIQ_ADMIN_TOKEN'];
   return { client: new AdminClient({ url: g.url, caFile: g.ca, certFile: g.cert, keyFile: g.key, token }), json: g.json === true };
+}
+
+/** No credentials and the default URL: the gateway running on this data directory, or none. */
+function usesLocalGateway(cmd: Command): boolean {
+  const g = cmd.optsWithGlobals<{ ca?: string; cert?: string; token?: string }>();
+  return !g.ca && !g.token && !g.cert && urlIsDefault(cmd);
+}
+
+/** No gateway runs: the toggle goes to the control store under the data-directory lock, audited like the API route. */
+async function setPrivateModeOffline(config: GatewayConfig, state: OfflineState, t: string, d: string, on: boolean): Promise<Record<string, unknown>> {
+  return state.audited({ action: 'devices.private-mode.set', tenant: t, device: d }, () => withControlStore(config, async (store) => {
+    const changed = await createPrivateModeRegistry(store).set(t, d, on, LOCAL_OPERATOR_ACTOR, 'cli');
+    return { result: { on, changed }, note: `on=${on} changed=${changed}` };
+  }));
 }
 
 function urlIsDefault(cmd: Command): boolean {
@@ -125,12 +143,19 @@ export function registerAdminCommands(program: Command, deps: AdminCommandDeps =
       out(`${JSON.stringify(await c.json('POST', `/v1/tenants/${t}/devices/${d}/erasure`), null, 2)}\n`);
     }));
 
-  const privateMode = admin.command('private-mode').description('switch a device\'s private mode (recorded with the operator as actor)');
+  const privateMode = admin.command('private-mode').description('switch a device\'s private mode (recorded with the operator as actor; offline on the control store when no gateway runs)');
   for (const state of ['on', 'off'] as const) {
     privateMode.command(state).requiredOption('--tenant <tenant>').requiredOption('--device <device>')
-      .action(run(async (c, json, o) => {
+      .action(action(async (o: Opts, cmd: Command) => {
         const { t, d } = ids(o);
-        const r = await c.json('PUT', `/v1/tenants/${t}/devices/${d}/private-mode`, { on: state === 'on' });
+        const body = { on: state === 'on' };
+        const json = cmd.optsWithGlobals<{ json?: boolean }>().json === true;
+        const r = usesLocalGateway(cmd)
+          ? await viaGatewayOrLocally(cliConfig(cmd).config, {
+            online: (c) => c.json('PUT', `/v1/tenants/${t}/devices/${d}/private-mode`, body),
+            offline: (st) => setPrivateModeOffline(cliConfig(cmd).config, st, t, d, body.on),
+          })
+          : await clientOf(cmd).client.json('PUT', `/v1/tenants/${t}/devices/${d}/private-mode`, body);
         show(json, r, [r]);
       }));
   }

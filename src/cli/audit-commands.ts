@@ -7,8 +7,38 @@
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { auditDirOf, AuditLog, AUDIT_FILE } from '../audit/audit-log.ts';
-import { verifyAuditLog } from '../audit/verify-audit-log.ts';
+import { existsSync } from 'node:fs';
+import { checkAuditAnchor, type AnchorCheck } from '../audit/audit-anchor.ts';
+import { verifyAuditLog, type AuditVerification } from '../audit/verify-audit-log.ts';
+import type { GatewayConfig } from '../config/schema.ts';
+import { auditHeadKey } from '../control/audit-head.ts';
+import type { AuditHeadValue } from '../control/control-kinds.ts';
+import { openControlStore } from '../control/open-control-store.ts';
 import { action, cliConfig, printTable } from './context.ts';
+
+type AnchoredResult = AuditVerification & { code: 'TIQ_ERR_AUDIT_HEAD'; anchor: AnchorCheck; recordedHead: AuditHeadValue };
+
+/**
+ * The head recorded in the control store, if there is one (a SQLite store
+ * that does not exist yet is not created by verifying). undefined: nothing
+ * recorded, or the log holds it.
+ */
+async function againstRecordedHead(config: GatewayConfig, path: string, verified: AuditVerification): Promise<AnchoredResult | undefined> {
+  const c = config.controlStore;
+  const dataDir = resolve(config.dataDir);
+  if ((c === undefined || c.type === 'sqlite') && !existsSync(resolve(dataDir, c?.path ?? 'control.db'))) return undefined;
+  const store = await openControlStore(c, dataDir);
+  try {
+    const recorded = store.get('audit-head', auditHeadKey(path));
+    if (!recorded) return undefined;
+    const anchor = checkAuditAnchor(path, verified.head, recorded);
+    if (anchor === 'ok') return undefined;
+    return { ...verified, ok: false, code: 'TIQ_ERR_AUDIT_HEAD', anchor, recordedHead: recorded,
+      firstBreak: { line: verified.head.seq + 1, expectedSeq: Math.min(recorded.seq, verified.head.seq + 1), reason: 'anchor' } };
+  } finally {
+    await store.close();
+  }
+}
 
 export interface AuditCommandDeps {
   readonly out?: (text: string) => void;
@@ -23,7 +53,7 @@ export function registerAuditCommands(program: Command, deps: AuditCommandDeps =
   const out = deps.out ?? ((t: string) => process.stdout.write(t));
   const audit = program.command('audit').description('the hash-chained audit log: verify and query');
 
-  audit.command('verify').description('recompute the keyed chain, check it against the checkpoint, report the first break (exit 1, TIQ_ERR_AUDIT, when broken, missing or truncated)')
+  audit.command('verify').description('recompute the keyed chain, check it against the checkpoint and the head recorded in the control store, report the first break (exit 1: TIQ_ERR_AUDIT when broken, missing or truncated; TIQ_ERR_AUDIT_HEAD when the log lacks the recorded head)')
     .option('--file <path>', `the log file (default: <dataDir>/audit/${AUDIT_FILE})`)
     .option('--key-file <path>', 'the chain key (default: chain.key next to the log)')
     .option('--checkpoint <path>', 'the checkpoint (default: checkpoint.json next to the log)')
@@ -34,9 +64,12 @@ export function registerAuditCommands(program: Command, deps: AuditCommandDeps =
         ...(opts.keyFile ? { keyFile: resolve(opts.keyFile) } : {}),
         ...(opts.checkpoint ? { checkpointFile: resolve(opts.checkpoint) } : {}),
       });
-      const result = verified.ok ? verified : { ...verified, code: 'TIQ_ERR_AUDIT' };
+      // The log's own checks first; then, for the configured log, the head the control store recorded.
+      const anchored = verified.ok && !opts.file ? await againstRecordedHead(cliConfig(cmd).config, path, verified) : undefined;
+      const result = anchored ?? (verified.ok ? verified : { ...verified, code: 'TIQ_ERR_AUDIT' });
       if (opts.json) out(`${JSON.stringify(result)}\n`);
       else if (result.ok) out(`audit log ok: ${result.entries} entries, head ${result.head.seq} ${result.head.hash}\n`);
+      else if (anchored) out(`audit log BROKEN (TIQ_ERR_AUDIT_HEAD): the control store recorded entry ${anchored.recordedHead.seq} (${anchored.recordedHead.time}), the log ${anchored.anchor === 'truncated' ? 'has fewer entries' : 'holds another entry there'}; ${result.entries} entries verify\n`);
       else out(`audit log BROKEN (TIQ_ERR_AUDIT) at line ${result.firstBreak!.line} (expected sequence ${result.firstBreak!.expectedSeq}): ${result.firstBreak!.reason}; ${result.entries} entries before it verify\n`);
       if (!result.ok) process.exitCode = 1;
     }));

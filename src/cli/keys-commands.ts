@@ -14,7 +14,12 @@ import { assertValidId } from '../identity/identity.ts';
 import { shredDevice, writeShredReceipt, type ShredReceipt } from '../keys/crypto-shred.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import type { DataKeyStore } from '../keys/key-provider.ts';
-import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
+import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type KekStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
+import type { RotateResult } from '../keys/key-provider.ts';
+import { keyStatusWithRecords, rotateAndRecord } from '../admin/admin-adapters.ts';
+import type { ControlStore } from '../control/control-store.ts';
+import type { WithRecord } from '../control/kek-versions.ts';
+import { LOCAL_OPERATOR_ACTOR } from '../instance/local-operator.ts';
 import { exitCodeFor } from './context.ts';
 import type { AdminClient } from '../admin/admin-client.ts';
 import { viaGatewayOrLocally, type OfflineState } from './state-path.ts';
@@ -42,6 +47,8 @@ export interface KeysCommandDeps {
   readonly err?: (text: string) => void;
   readonly now?: () => number;
   readonly kmsClientConfig?: KMSClientConfig;
+  /** Opens the control store for one piece of work: KEK rotations are recorded there, `keys status` reads it. */
+  readonly withControl?: <T>(config: GatewayConfig, work: (store: ControlStore) => Promise<T>) => Promise<T>;
   /** Records the shred in the control store, so a running gateway evicts the device's cached keys. */
   readonly recordShred?: (config: GatewayConfig, receipt: ShredReceipt) => Promise<void>;
 }
@@ -61,8 +68,13 @@ export function registerKeysCommands(program: Command, partialDeps: Partial<Keys
     .requiredOption('--tenant <tenant>', 'tenant id')
     .action(routed({
       online: async (c, _config, opts) => writeOut(deps, JSON.stringify(await c.json('POST', `/v1/tenants/${tenantOf(opts)}/keys/rotate`))),
-      offline: async (ctx, _o, _config, opts, state) => {
-        const result = await state.audited({ action: 'keys.rotate', tenant: tenantOf(opts) }, async () => ({ result: await rotateTenantKey(ctx, tenantOf(opts)) }));
+      offline: async (ctx, _o, config, opts, state) => {
+        const tenantId = tenantOf(opts);
+        // The new primary goes to the control store too: every gateway sharing it wraps new data keys under it at once.
+        const rotate = (): Promise<RotateResult> => (deps.withControl
+          ? deps.withControl(config, (store) => rotateAndRecord(ctx, store, tenantId, LOCAL_OPERATOR_ACTOR))
+          : rotateTenantKey(ctx, tenantId));
+        const result = await state.audited({ action: 'keys.rotate', tenant: tenantId }, async () => ({ result: await rotate() }));
         writeOut(deps, JSON.stringify(result));
       },
     }));
@@ -92,9 +104,12 @@ export function registerKeysCommands(program: Command, partialDeps: Partial<Keys
   keys.command('status').description('key versions, their ages and how many data keys each wraps')
     .requiredOption('--tenant <tenant>', 'tenant id')
     .option('--json', 'print JSON')
-    .action(run(async (ctx, _config, opts) => {
+    .action(run(async (ctx, config, opts) => {
       const tenantId = tenantOf(opts);
-      const status = await tenantKeyStatus({ ...ctx, providerName: ctx.provider.providerFor(tenantId).name }, tenantId, (deps.now ?? Date.now)());
+      const now = (deps.now ?? Date.now)();
+      const status = deps.withControl
+        ? await deps.withControl(config, (store) => keyStatusWithRecords(ctx, store, tenantId, now))
+        : await tenantKeyStatus({ ...ctx, providerName: ctx.provider.providerFor(tenantId).name }, tenantId, now);
       writeOut(deps, opts.json ? JSON.stringify(status) : formatStatus(status));
     }));
 
@@ -199,7 +214,9 @@ function formatStatus(status: TenantKeyStatus): string {
   const lines = [`tenant ${status.tenantId} (provider ${status.provider}): ${status.totalDataKeys} data key(s), ${status.deviceWrappedDataKeys} of them under ${status.totalDeviceKeks} device key(s)`];
   for (const k of status.keks) {
     const age = k.ageMs === undefined ? 'age unknown' : `age ${formatAge(k.ageMs)}`;
-    lines.push(`  ${k.primary ? '*' : ' '} ${k.kekRef}  ${age}  ${k.dataKeys} data key(s)  ${k.deviceKeks} device key(s)`);
+    const recorded = (k as WithRecord<KekStatus>).recorded;
+    const by = recorded ? `  recorded ${new Date(recorded.createdAtMs).toISOString()} by ${recorded.actor}${recorded.primary ? ' (primary)' : ''}` : '';
+    lines.push(`  ${k.primary ? '*' : ' '} ${k.kekRef}  ${age}  ${k.dataKeys} data key(s)  ${k.deviceKeks} device key(s)${by}`);
   }
   return lines.join('\n');
 }

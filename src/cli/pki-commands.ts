@@ -53,7 +53,9 @@ function issueAction(make: (o: Opts) => Identity) {
       online: (c) => issueOnline(c, id, out, days),
       offline: (state) => state.audited({ action: `${apiOf(id).verb}.issue`, tenant: id.kind === 'operator' ? undefined : id.tenantId, device: id.kind === 'device' ? id.deviceId : undefined, target: id.kind === 'device' ? undefined : `${id.kind}:${nameOf(id)}` }, async () => {
         initPki(dir, loaded.config.mqtt.serverHosts);
-        const issued = issueIdentity(dir, id, out, days ? { days } : {});
+        const issued = issueIdentity(dir, id, out, days ? { days } : {}, false);
+        // Recorded in the control store, as the API records it, with the local operator as issuer.
+        await withControlStore(loaded.config, (store) => new IssuanceRegistry(pkiPaths(dir).registry, store).record(issued.record, LOCAL_OPERATOR_ACTOR));
         return { result: issued, note: `serial=${issued.serial} generated` };
       }),
     });

@@ -43,7 +43,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   registerPkiCommands(program);
   registerSimulateCommand(program);
   registerPolicyCommands(program);
-  registerKeysCommands(program, { openDataKeyStore, recordShred: (config, receipt) => withControlStore(config, (store) => recordShred(store, receipt)) });
+  registerKeysCommands(program, { openDataKeyStore, recordShred: (config, receipt) => withControlStore(config, (store) => recordShred(store, receipt)), withControl: withControlStore });
   registerRecordsCommands(program, { openRecord: lazyRecordOpener(program), decode: configDecoder(program) });
   registerAdminCommands(program);
   registerAuditCommands(program);

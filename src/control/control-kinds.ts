@@ -23,6 +23,21 @@ export interface RevocationValue {
   readonly revokedBy: string;
 }
 
+/** A certificate the gateway's CA issued (the certificate files and the CA key stay with the CA). */
+export interface IssuedCertificateValue {
+  /** Lower-case hex without leading zeros. */
+  readonly serial: string;
+  readonly uri: string;
+  readonly kind: 'device' | 'app' | 'operator' | 'server';
+  readonly tenantId?: string;
+  readonly subject: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  readonly issuedAt: string;
+  /** Who had it issued (`system` for the server and local operator certificates). */
+  readonly issuedBy: string;
+}
+
 /** An app grant (the config schema validates its shape), or null: deleted through the API. */
 export interface TenantAppValue { readonly grant: unknown }
 /** A device group's members, or null: deleted through the API. */
@@ -34,7 +49,7 @@ export interface PrivateModeValue {
   readonly on: boolean;
   readonly timeMs: number;
   readonly actor: string;
-  readonly source: 'message' | 'control-topic' | 'api';
+  readonly source: 'message' | 'control-topic' | 'api' | 'cli';
 }
 
 export interface ObjectionValue {
@@ -74,12 +89,40 @@ export interface ShredValue {
   readonly destroyedCount: number;
 }
 
+/**
+ * A tenant's KEK version as recorded when it was made primary (rotation, or
+ * the one-time import of the keyring). Metadata only: never key material.
+ */
+export interface KekVersionValue {
+  readonly tenantId: string;
+  /** The provider's reference, e.g. `local:acme:v3` or `aws-kms:<key ARN>`. */
+  readonly kekRef: string;
+  readonly primary: boolean;
+  readonly createdAtMs: number;
+  readonly actor: string;
+}
+
+/**
+ * The audit chain's head after a group commit: a log file later found with
+ * fewer entries, or another entry at this sequence, was truncated, emptied,
+ * deleted or re-chained. Keyed by host and log path.
+ */
+export interface AuditHeadValue {
+  readonly seq: number;
+  readonly hash: string;
+  /** Time of the commit that made this the head. */
+  readonly time: string;
+  /** Entries in the log (the chain starts at sequence 1, so equal to seq). */
+  readonly entries: number;
+}
+
 /** Marks a one-time import (of the files older versions kept) as done. */
 export interface ImportValue { readonly atMs: number; readonly counts: Readonly<Record<string, number>> }
 
 export interface ControlValues {
   'restriction': RestrictionValue;
   'revocation': RevocationValue;
+  'certificate': IssuedCertificateValue;
   'tenant-app': TenantAppValue;
   'tenant-group': TenantGroupValue;
   'tenant-device': TenantDeviceValue;
@@ -89,14 +132,16 @@ export interface ControlValues {
   'retention-rule': RetentionRuleValue;
   'legal-hold': LegalHoldValue;
   'shred': ShredValue;
+  'kek-version': KekVersionValue;
+  'audit-head': AuditHeadValue;
   'import': ImportValue;
 }
 
 export type ControlKind = keyof ControlValues;
 
 export const CONTROL_KINDS: readonly ControlKind[] = [
-  'restriction', 'revocation', 'tenant-app', 'tenant-group', 'tenant-device', 'policy',
-  'private-mode', 'objection', 'retention-rule', 'legal-hold', 'shred', 'import',
+  'restriction', 'revocation', 'certificate', 'tenant-app', 'tenant-group', 'tenant-device', 'policy',
+  'private-mode', 'objection', 'retention-rule', 'legal-hold', 'shred', 'kek-version', 'audit-head', 'import',
 ];
 
 /** Key of a per-device entry. Ids never contain '/' (ID_PATTERN), so the key is unambiguous. */

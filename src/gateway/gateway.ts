@@ -45,8 +45,9 @@ import type { TenantChange } from '../admin/admin-adapters.ts';
 import { TenantOverrides, type TenantOverridesState } from '../admin/tenant-overrides.ts';
 import { openAdminParts, publishLocalAdmin, startAdmin, type AdminParts } from './gateway-admin.ts';
 import { WindowCounter } from '../audit/audit-aggregator.ts';
-import type { ControlStore } from '../control/control-store.ts';
-import { followControlFeed, openGatewayControlStore } from './gateway-control.ts';
+import type { ChangeEventOf, ControlStore } from '../control/control-store.ts';
+import type { AuditHeadRecorder } from '../control/audit-head.ts';
+import { anchorAuditLog, followControlFeed, importKeyringVersions, openGatewayControlStore } from './gateway-control.ts';
 import { DataDirLock } from '../instance/data-dir-lock.ts';
 import { checkConfig, ConfigFileWatcher, type CandidateChecks, type ReloadResult } from './gateway-config.ts';
 import { keepRunningValues, liveChanges, restartRequiredChanges } from '../config/restart-sections.ts';
@@ -90,6 +91,8 @@ export class Gateway {
   private sweeper: RetentionSweeper | undefined;
   private dataDirLock: DataDirLock | undefined;
   private dekSweep: NodeJS.Timeout | undefined;
+  /** Records the audit chain's head in the control store after each group commit. */
+  private auditHead: AuditHeadRecorder | undefined;
   /** Devices whose private-mode command changed the mode but is not audited yet (tenant/device). */
   private readonly unauditedCommands = new Set<string>();
   /** Private-mode changes audited one by one per device and minute; more are folded into a summary entry. */
@@ -116,7 +119,7 @@ export class Gateway {
     this.directory = new TenantDirectory(config);
     this.codec = TelemetryCodec.load();
     this.checkStreams();
-    this.privateMode = createPrivateModeRegistry({ dir: this.path(`${config.dataDir}/privacy`) });
+    this.privateMode = createPrivateModeRegistry(control);
     this.policyOverrides = new PolicyOverrides(control);
     this.privacy = createPrivacyEngine({ tenants: this.policyOverrides.apply(privacySourcesFromConfig(config)), privateMode: this.privateMode });
     this.retained = new RetainedLedger({
@@ -208,9 +211,12 @@ export class Gateway {
     this.sweeper = new RetentionSweeper(this.retention, { intervalMs: storage.sweeper.intervalMs, logger: this.log });
     void this.sweeper.start();
     this.admin = openAdminParts(dataDir, this.control);
+    // A log with fewer or other entries than the store's recorded head refuses the start (TIQ_ERR_AUDIT_HEAD).
+    this.auditHead = anchorAuditLog(this.admin.audit, this.control, this.log);
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
     // Shreds recorded while this vault was elsewhere (another gateway's, or restored from before them).
     for (const shred of this.control.entries('shred').values()) this.keys.deviceKeks.applyTombstone(shred);
+    await importKeyringVersions(this.control, this.keys, Object.keys(this.config.tenants), this.log);
     this.contentDigest = contentDigester(loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
     this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
@@ -240,6 +246,8 @@ export class Gateway {
     const tls = loadTlsMaterial(paths, external ? this.path(external.caFile) : undefined);
     this.registry = new IssuanceRegistry(paths.registry, this.control);
     const registry = this.registry;
+    // What tools without the store issued (and, at the first start, everything older versions did) moves into the store.
+    await registry.importJournal(this.log);
     this.tlsExpiry = {
       ca: Date.parse(tls.ca.validTo), externalCa: tls.externalCa && Date.parse(tls.externalCa.validTo),
       server: Date.parse(new X509Certificate(tls.certPem).validTo),
@@ -312,10 +320,20 @@ export class Gateway {
   private privateModeCommand(tenantId: string, deviceId: string, payload: Buffer): boolean | Promise<boolean> {
     const on = parsePrivateModeCommand(payload);
     if (on === undefined) return false;
-    const changed = this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic');
+    const changed = this.privateMode.isOn(tenantId, deviceId) !== on;
+    // In force here at once (set() applies before its commit); every other gateway applies it from the feed.
+    const committed = changed ? this.privateMode.set(tenantId, deviceId, on, `device:${deviceId}`, 'control-topic') : undefined;
     if (changed) this.log.info({ event: 'private_mode', tenantId, deviceId, on, source: 'control-topic' }, 'private mode toggled');
     const key = `${tenantId}/${deviceId}`;
     if (!changed && !this.unauditedCommands.has(key)) return true;
+    const audited = this.auditPrivateModeCommand(tenantId, deviceId, on, key);
+    if (!committed) return audited;
+    // No PUBACK until the toggle is committed to the control store (a failure withdraws it; the device resends).
+    return Promise.all([committed.catch((err: unknown) => { throw toTiqError(err, 'TIQ_ERR_CONTROL_STORE'); }), audited]).then(() => true);
+  }
+
+  /** The audit entry of a control-topic toggle: group-committed, or folded into the summary past the per-device rate. */
+  private auditPrivateModeCommand(tenantId: string, deviceId: string, on: boolean, key: string): boolean | Promise<boolean> {
     const subject = `device:${this.admin?.audit.pseudonyms.device(tenantId, deviceId) ?? ''}`;
     const entry = { actor: subject, role: 'device', action: on ? 'private-mode.on' : 'private-mode.off', tenant: tenantId, target: subject, result: 'ok' } as const;
     if (this.admin && !this.privateModeAudits.hit(key)) {
@@ -404,6 +422,12 @@ export class Gateway {
       'policy': (events) => { if (events.some((e) => e.version > this.policiesVersion)) this.onPolicyChange(); },
       'tenant-group': (events) => this.onTenantOverridesChange(events),
       'legal-hold': () => this.onRetentionChange(),
+      // A new primary KEK (rotated through any process): new data keys are wrapped under it from the next message.
+      'kek-version': (events) => this.onKekChange(events),
+      // The privacy engine reads the replica per message: the change is in force already; this records that it arrived.
+      'private-mode': (events) => {
+        for (const e of events) this.log.info({ event: 'private_mode_applied', device: e.key, on: e.value?.on ?? false, version: e.version, source: e.value?.source }, 'private mode change applied from the control store');
+      },
     }, this.log);
   }
 
@@ -457,6 +481,20 @@ export class Gateway {
       (r) => { if (r && (r.retagged > 0 || r.flagged > 0)) this.log.info({ event: 'retention_applied', ...r }, 'retention change applied to stored records'); },
       (err: unknown) => this.log.error({ event: 'retention_apply_failed', code: 'TIQ_ERR_STORE_UNAVAILABLE', reason: (err as Error).message }, 'cannot apply a retention change to stored records; they keep their old tags until the next change or restart'),
     );
+  }
+
+  /** The provider re-reads what the other process changed (the local keyring), then the tenant's cached data keys go. */
+  private onKekChange(events: readonly ChangeEventOf<'kek-version'>[]): void {
+    const rotated = new Map<string, string>();
+    for (const e of events) if (e.value?.primary) rotated.set(e.value.tenantId, e.value.kekRef);
+    for (const [tenantId, kekRef] of rotated) {
+      void this.keys.provider.refresh(tenantId).then(() => {
+        this.keys.sealer.forgetTenant(tenantId);
+        this.log.info({ event: 'kek_rotation_applied', tenantId, kekRef }, 'new primary key-encryption key applied from the control store');
+      }, (err: unknown) => this.log.error({ event: 'kek_refresh_failed', code: toTiqError(err, 'TIQ_ERR_KEY_UNAVAILABLE').code, tenantId, kekRef }, 'cannot re-read the keys after a rotation; cached data keys evicted'));
+      // Evicted now as well: even if the re-read fails, no data key of the old primary is used again here.
+      this.keys.sealer.forgetTenant(tenantId);
+    }
   }
 
   /** A device restricted with "refuse" is disconnected at once; "drop" applies from its next message. */
@@ -598,6 +636,7 @@ export class Gateway {
     await this.keys?.close();
     await this.storage?.close();
     await this.tracer?.close().catch((err: unknown) => this.log.warn({ event: 'tracing_flush_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not exported at close'));
+    await this.auditHead?.flush();
     await this.control.close();
     this.dataDirLock?.release();
     this.log.info({ event: 'closed' }, 'gateway closed');

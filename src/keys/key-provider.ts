@@ -31,6 +31,12 @@ export interface KeyProvider {
   /** The tenant's KEK versions known to the provider (for `keys status`). */
   describeKeks(tenantId: string): Promise<KekVersionInfo[]>;
   health(): Promise<{ ok: boolean; detail?: string }>;
+  /**
+   * Re-reads what another process may have changed (a rotation it made),
+   * so the next DEK is wrapped under the current primary. Optional: a
+   * provider whose primary lives elsewhere (KMS) has nothing to re-read.
+   */
+  refresh?(tenantId: string): Promise<void>;
 }
 
 export interface RotateResult {

@@ -108,6 +108,11 @@ export class LocalKeyProvider implements KeyProvider {
     return { kekRef: localKekRef(tenantId, version), changed: true };
   }
 
+  /** Another process rotated: the keyring file is re-read when it changed. */
+  async refresh(): Promise<void> {
+    this.#reloadIfChanged();
+  }
+
   async primaryKekRef(tenantId: string): Promise<string> {
     this.#reloadIfChanged();
     return localKekRef(tenantId, this.#primary(tenantId).version);

@@ -50,6 +50,10 @@ export class TenantKeyRouter implements KeyProvider {
     return this.providerFor(tenantId).rotate(tenantId);
   }
 
+  async refresh(tenantId: string): Promise<void> {
+    await this.providerFor(tenantId).refresh?.(tenantId);
+  }
+
   primaryKekRef(tenantId: string): Promise<string> {
     return this.providerFor(tenantId).primaryKekRef(tenantId);
   }

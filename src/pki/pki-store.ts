@@ -12,7 +12,7 @@ import {
   createCa, identityUri, issueClientCertificate, issueServerCertificate,
   type CaMaterial, type ClientCertificateOptions, type IssuedPem,
 } from './certificates.ts';
-import { IssuanceRegistry } from './issuance-registry.ts';
+import { IssuanceRegistry, type IssuedFacts } from './issuance-registry.ts';
 import { writeFileAtomic, writePrivateKey } from './secure-files.ts';
 
 export interface PkiPaths {
@@ -86,16 +86,18 @@ export interface IssueResult extends IssuedPem {
   readonly certPath: string;
   readonly keyPath: string | undefined;
   readonly caPath: string;
+  /** What to record in the issuance registry. */
+  readonly record: IssuedFacts;
 }
 
 /**
  * Issues a client certificate and records it. Writes `<out>/<name>.crt`,
  * `<out>/<name>.key` (0600) and `<out>/ca.crt` when `out` is given.
  */
-export function issueIdentity(dir: string, id: Identity, out: string | undefined, opts: ClientCertificateOptions = {}): IssueResult {
+export function issueIdentity(dir: string, id: Identity, out: string | undefined, opts: ClientCertificateOptions = {}, journal = true): IssueResult {
   const ca = readCa(dir);
   const issued = issueClientCertificate(ca, id, opts);
-  new IssuanceRegistry(pkiPaths(dir).registry).add({
+  const record: IssuedFacts = {
     serial: issued.serial,
     uri: identityUri(id),
     kind: id.kind,
@@ -104,7 +106,9 @@ export function issueIdentity(dir: string, id: Identity, out: string | undefined
     notBefore: issued.notBefore.toISOString(),
     notAfter: issued.notAfter.toISOString(),
     issuedAt: new Date().toISOString(),
-  });
+  };
+  // A caller with the control store records it there (IssuanceRegistry.record), with its actor.
+  if (journal) new IssuanceRegistry(pkiPaths(dir).registry).add(record);
   const name = nameOf(id);
   const target = out ?? dir;
   const certPath = join(target, `${name}.crt`);
@@ -116,5 +120,5 @@ export function issueIdentity(dir: string, id: Identity, out: string | undefined
     if (keyPath) writePrivateKey(keyPath, issued.keyPem);
     writeFileAtomic(caPath, ca.certPem);
   }
-  return { ...issued, certPath, keyPath, caPath };
+  return { ...issued, certPath, keyPath, caPath, record };
 }

@@ -10,14 +10,14 @@ import { StickyNoise } from './geo-indistinguishability.ts';
 import type { PrivacyConfig } from '../config/policy-config.ts';
 import { validateTenantPolicies, type TenantPrivacySources } from './policy-validation.ts';
 import type { PrivacyEngine, PrivacyInput, PrivacyOutcome } from './privacy-policy.ts';
-import type { PrivateModeState } from './private-mode.ts';
+import type { PrivateModeSwitch } from './private-mode.ts';
 import { createCryptoRandom, type RandomSource } from './random.ts';
 
 export interface PrivacyEngineOptions {
   /** Per tenant: its `privacy` section (raw or parsed) and its `deviceGroups`. */
   readonly tenants: TenantPrivacySources;
   /** Private-mode state; without it only the message's own flag counts. */
-  readonly privateMode?: PrivateModeState | undefined;
+  readonly privateMode?: PrivateModeSwitch | undefined;
   /** Noise randomness; defaults to the OS CSPRNG. Inject a seeded source in tests only. */
   readonly random?: RandomSource | undefined;
   /** Devices whose sticky noise point is remembered (oldest forgotten first). */
@@ -64,7 +64,9 @@ export function createPrivacyEngine(options: PrivacyEngineOptions): ReloadablePr
   const privateModeOn = (input: PrivacyInput): boolean => {
     const flag = input.body.privateMode;
     if (typeof flag === 'boolean' && registry) {
-      registry.set(input.tenantId, input.deviceId, flag, `device:${input.deviceId}`, 'message');
+      const recorded = registry.set(input.tenantId, input.deviceId, flag, `device:${input.deviceId}`, 'message');
+      // In force at once either way; a failed commit is withdrawn and the device's next flagged message retries it.
+      if (typeof recorded !== 'boolean') recorded.catch(() => undefined);
     }
     return flag === true || (registry?.isOn(input.tenantId, input.deviceId) ?? false);
   };

@@ -4,15 +4,21 @@
  * mode" the driver can activate; CNIL deliberation 2015-165 art. 4: employees
  * may deactivate geolocation outside working time).
  *
- * State lives in memory; every change is appended to a JSONL log (time,
- * tenant, device, on, actor, source) that is replayed at start, so the state
- * survives restarts and every toggle is accountable.
+ * State is the control store (`private-mode` kind, keyed `tenant/device`,
+ * with time, actor and source of the last change), so a toggle made through
+ * any gateway sharing the store, or the offline CLI, reaches every gateway
+ * through the change feed. Privacy first: a toggle is in force in this
+ * process the moment it is asked for, before its commit resolves; a failed
+ * commit withdraws it and the caller reports the failure (the device resends).
+ * Older versions kept a JSONL log (`<dataDir>/privacy/private-mode.jsonl`);
+ * it is imported once.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendLineDurable } from '../pki/secure-files.ts';
+import type { ControlStore, ControlWrite } from '../control/control-store.ts';
+import { deviceKey } from '../control/control-kinds.ts';
+import type { LegacySource } from '../control/legacy-import.ts';
 
-export type PrivateModeSource = 'message' | 'control-topic' | 'api';
+export type PrivateModeSource = 'message' | 'control-topic' | 'api' | 'cli';
 
 export interface PrivateModeToggle {
   readonly timeMs: number;
@@ -23,66 +29,81 @@ export interface PrivateModeToggle {
   readonly source: PrivateModeSource;
 }
 
-/** What the engine needs; the registry below is the real one. */
+/** What the engine reads: a synchronous lookup, asked per message. */
 export interface PrivateModeState {
-  /** Records a change; returns true when the state changed (only changes are logged). */
-  set(tenantId: string, deviceId: string, on: boolean, actor: string, source: PrivateModeSource): boolean;
   isOn(tenantId: string, deviceId: string): boolean;
 }
 
-export interface PrivateModeRegistry extends PrivateModeState {
+/** What the engine writes through when a message carries the flag. */
+export interface PrivateModeSwitch extends PrivateModeState {
+  set(tenantId: string, deviceId: string, on: boolean, actor: string, source: PrivateModeSource): boolean | Promise<boolean>;
+}
+
+export interface PrivateModeRegistry extends PrivateModeSwitch {
+  /**
+   * Records a change; resolves true once committed when the state changed,
+   * false when it was already so (nothing written). In force here at once.
+   */
+  set(tenantId: string, deviceId: string, on: boolean, actor: string, source: PrivateModeSource): Promise<boolean>;
   /** Devices currently in private mode, as `tenant/device`. */
   list(): readonly string[];
-  /** Malformed log lines skipped at start (a torn last line after a crash). */
-  readonly skippedLines: number;
 }
 
 export const PRIVATE_MODE_LOG = 'private-mode.jsonl';
 
-export interface PrivateModeRegistryOptions {
-  /** Directory of the toggle log, created if missing. */
-  readonly dir: string;
-  readonly now?: () => number;
-}
-
-const key = (t: string, d: string): string => `${t}/${d}`;
-
-function replay(file: string, on: Set<string>): number {
-  if (!existsSync(file)) return 0;
-  let skipped = 0;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const t = JSON.parse(line) as Partial<PrivateModeToggle>;
-      if (typeof t.tenantId !== 'string' || typeof t.deviceId !== 'string' || typeof t.on !== 'boolean') { skipped++; continue; }
-      if (t.on) on.add(key(t.tenantId, t.deviceId));
-      else on.delete(key(t.tenantId, t.deviceId));
-    } catch {
-      skipped++;
-    }
-  }
-  return skipped;
-}
-
-export function createPrivateModeRegistry(options: PrivateModeRegistryOptions): PrivateModeRegistry {
-  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-  const file = join(options.dir, PRIVATE_MODE_LOG);
-  const now = options.now ?? Date.now;
-  const on = new Set<string>();
-  const skippedLines = replay(file, on);
+/** The one-time import of an older version's toggle log: the last toggle of each device. */
+export function privateModeFileSource(privacyDir: string): LegacySource {
   return {
-    skippedLines,
-    isOn: (t, d) => on.has(key(t, d)),
-    list: () => [...on].sort(),
-    set(tenantId, deviceId, wantOn, actor, source) {
-      const k = key(tenantId, deviceId);
-      if (on.has(k) === wantOn) return false;
-      const toggle: PrivateModeToggle = { timeMs: now(), tenantId, deviceId, on: wantOn, actor, source };
-      // Written before the state changes: a toggle that is not on disk did not happen.
-      appendLineDurable(file, JSON.stringify(toggle));
-      if (wantOn) on.add(k);
-      else on.delete(k);
-      return true;
+    name: PRIVATE_MODE_LOG, path: join(privacyDir, PRIVATE_MODE_LOG),
+    parse: (text) => {
+      const last = new Map<string, PrivateModeToggle>();
+      for (const line of text.split('\n')) {
+        const t = parseToggle(line);
+        if (t) last.set(deviceKey(t.tenantId, t.deviceId), t);
+      }
+      return [...last].map(([key, t]): ControlWrite => ({
+        kind: 'private-mode', key, value: { on: t.on, timeMs: t.timeMs, actor: t.actor, source: t.source },
+      }));
+    },
+  };
+}
+
+/** One line of the older log; a torn last line after a crash (the toggle never completed) is skipped. */
+function parseToggle(line: string): PrivateModeToggle | undefined {
+  if (!line.trim()) return undefined;
+  try {
+    const t = JSON.parse(line) as Partial<PrivateModeToggle>;
+    if (typeof t.tenantId !== 'string' || typeof t.deviceId !== 'string' || typeof t.on !== 'boolean') return undefined;
+    const source = t.source === 'message' || t.source === 'control-topic' || t.source === 'api' || t.source === 'cli' ? t.source : 'api';
+    return { timeMs: Number(t.timeMs ?? 0), tenantId: t.tenantId, deviceId: t.deviceId, on: t.on, actor: String(t.actor ?? 'unknown'), source };
+  } catch {
+    return undefined;
+  }
+}
+
+export function createPrivateModeRegistry(store: ControlStore, now: () => number = Date.now): PrivateModeRegistry {
+  /** Toggles asked for and not yet committed: they win over the replica (privacy first). */
+  const pending = new Map<string, { readonly on: boolean }>();
+  const isOn = (t: string, d: string): boolean => {
+    const k = deviceKey(t, d);
+    return pending.get(k)?.on ?? store.get('private-mode', k)?.on === true;
+  };
+  return {
+    isOn,
+    list: () => [...new Set([...store.entries('private-mode').keys(), ...pending.keys()])]
+      .filter((k) => { const [t = '', d = ''] = k.split('/'); return isOn(t, d); }).sort(),
+    async set(tenantId, deviceId, wantOn, actor, source) {
+      if (isOn(tenantId, deviceId) === wantOn) return false;
+      const k = deviceKey(tenantId, deviceId);
+      const mine = { on: wantOn };
+      pending.set(k, mine);
+      try {
+        await store.put('private-mode', k, { on: wantOn, timeMs: now(), actor, source }, actor);
+        return true;
+      } finally {
+        // A later toggle of the same device owns the entry now; leave it.
+        if (pending.get(k) === mine) pending.delete(k);
+      }
     },
   };
 }
@@ -109,13 +130,13 @@ export function parsePrivateModeCommand(payload: Buffer): boolean | undefined {
   }
 }
 
-/** A registry without a log, for previews and tests that do not need persistence. */
-export function createInMemoryPrivateModeState(): PrivateModeState {
+/** A state without persistence, for previews and tests that need none. */
+export function createInMemoryPrivateModeState(): PrivateModeSwitch {
   const on = new Set<string>();
   return {
-    isOn: (t, d) => on.has(key(t, d)),
+    isOn: (t, d) => on.has(deviceKey(t, d)),
     set(t, d, wantOn) {
-      const k = key(t, d);
+      const k = deviceKey(t, d);
       if (on.has(k) === wantOn) return false;
       if (wantOn) on.add(k);
       else on.delete(k);

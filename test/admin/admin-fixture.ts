@@ -95,7 +95,7 @@ export class AdminFixture {
       tenantChanges: tenantChangesAdmin(this.tenantOverrides, (next, change) => this.changeTenants(next, change.actor)),
       pki,
       privacy: this.privacyDeps(config),
-      privateMode: createPrivateModeRegistry({ dir: join(this.dir, 'data', 'privacy') }),
+      privateMode: createPrivateModeRegistry(this.control),
       retention: this.retention,
       keys: this.keys,
       records: this.records,

@@ -70,8 +70,8 @@ function snapshot(dir: string, skip: string): Map<string, string> {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
       if (statSync(p).isDirectory()) walk(p);
-      // The audit log and its checkpoint record the refusals; everything else must stay as it was.
-      else if (!name.endsWith('-shm') && p !== skip && !(dirname(p) === dirname(skip) && name === 'checkpoint.json')) out.set(relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex'));
+      // The audit log and its checkpoint record the refusals; the control store is compared by its changes (the audit head moves).
+      else if (!name.endsWith('-shm') && !name.startsWith('control.db') && p !== skip && !(dirname(p) === dirname(skip) && name === 'checkpoint.json')) out.set(relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex'));
     }
   };
   walk(dir);
@@ -105,6 +105,7 @@ describe('ids in the admin API', () => {
     expect(existsSync(auditFile())).toBe(true);
     const auditBefore = readFileSync(auditFile(), 'utf8').length;
     const before = snapshot(pki.baseDir, auditFile());
+    const controlBefore = gw.gateway.control.version;
     let checked = 0;
     const failures: string[] = [];
     const expectRefused = async (label: string, method: string, path: string, body?: unknown) => {
@@ -144,6 +145,8 @@ describe('ids in the admin API', () => {
     expect(failures).toEqual([]);
     expect(checked).toBeGreaterThan(300);
     expect(snapshot(pki.baseDir, auditFile())).toEqual(before);
+    // Nothing changed in the control store but the audit chain's head, which records the refusals' audit entries.
+    expect((await gw.gateway.control.changesSince(controlBefore)).filter((e) => e.kind !== 'audit-head')).toEqual([]);
     // The refusals are audited, without the invalid ids: the log is append-only, what enters it stays.
     const added = readFileSync(auditFile(), 'utf8').slice(auditBefore).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
     // Refusals are audited, repeated ones folded into one entry per source and minute (docs/admin.md).

@@ -12,6 +12,9 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { createBackup } from '../../src/backup/create-backup.ts';
 import { restoreBackup } from '../../src/backup/restore-backup.ts';
+import { auditHeadKey } from '../../src/control/audit-head.ts';
+import { anchorAuditLog } from '../../src/gateway/gateway-control.ts';
+import { createLogger } from '../../src/log.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { openControlStore } from '../../src/control/open-control-store.ts';
 import { recordShred } from '../../src/control/shred-tombstone.ts';
@@ -50,6 +53,11 @@ if (!available.ok) {
       expect(made.manifest.files.some((f) => f.role === 'control-store')).toBe(false);
       // After the backup: truck-1 is erased (its keys destroyed, the tombstone in the shared store).
       await recordShred(control, { tenantId: 'acme', deviceId: 'truck-1', receiptId: 'r-1', destroyedCount: 1, actor: 'operator:test' });
+      // The log grows after the backup and the shared store anchors its newer head, as a running gateway does.
+      const live = new AuditLog(join(dataDir, 'audit'));
+      for (let i = 0; i < 3; i++) live.append({ actor: 'test', role: 'operator', action: 'later', target: '-', tenant: '', result: 'ok', detail: '' });
+      const h = live.head();
+      await control.put('audit-head', auditHeadKey(live.path), { ...h, time: new Date().toISOString(), entries: h.seq }, 'system:audit');
     } finally {
       await control.close();
     }
@@ -67,5 +75,14 @@ if (!available.ok) {
     const audit = new AuditLog(join(dataDir, 'audit')).query({ action: 'backup.restore' });
     expect(audit).toHaveLength(1);
     expect(audit[0]!.detail).toContain('newer=1');
+    // The shared store's anchor follows the restored log, so the next start is not refused (TIQ_ERR_AUDIT_HEAD).
+    const after = await openControlStore(config.controlStore, dataDir);
+    try {
+      const log = new AuditLog(join(dataDir, 'audit'));
+      expect(after.get('audit-head', auditHeadKey(log.path))).toMatchObject({ seq: log.head().seq, hash: log.head().hash });
+      expect(() => anchorAuditLog(log, after, createLogger('silent'))).not.toThrow();
+    } finally {
+      await after.close();
+    }
   }, 120_000);
 }

@@ -63,6 +63,7 @@ describe('the CLI with no reachable gateway', () => {
     expect(sweep.stdout).toMatch(/deleted 1 expired records/);
     expect((await cli('retention', 'set', '--tenant', 'acme', '--stream', 'location', '--days', '30')).code).toBe(0);
     expect((await cli('pki', 'revoke', '--tenant', 'acme', '--device', 'truck-7')).code).toBe(0);
+    expect((await cli('admin', 'private-mode', 'on', '--tenant', 'acme', '--device', 'truck-6')).code).toBe(0);
 
     const after = await openStorage(configFile);
     expect(await after.router.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'truck-7' })).toBe(3);
@@ -71,16 +72,18 @@ describe('the CLI with no reachable gateway', () => {
 
     const entries = new AuditLog(join(dataDir, 'audit')).query({ actor: 'operator:local', limit: 1000 });
     expect(entries.map((e) => `${e.action} ${e.result}`)).toEqual([
-      'retention.hold.set ok', 'keys.shred failed', 'retention.sweep ok', 'retention.rule.set ok', 'devices.revoke ok',
+      'retention.hold.set ok', 'keys.shred failed', 'retention.sweep ok', 'retention.rule.set ok', 'devices.revoke ok', 'devices.private-mode.set ok',
     ]);
     expect(entries.every((e) => e.role === 'operator' && e.detail?.startsWith('offline'))).toBe(true);
     expect(entries[1]!.detail).toMatch(/TIQ_ERR_LEGAL_HOLD/);
     expect(existsSync(join(dataDir, 'thingiq.lock'))).toBe(false);
   }, CLI_TIMEOUT);
 
-  it('a hold set offline binds the API of the gateway started afterwards', async () => {
+  it('a hold set offline binds the API of the gateway started afterwards; private mode set offline is in force there', async () => {
     gw = await startGateway(pki);
     const op = pki.operator('olga');
+    expect(gw.gateway.privateMode.isOn('acme', 'truck-6')).toBe(true);
+    expect(gw.gateway.control.get('private-mode', 'acme/truck-6')).toMatchObject({ on: true, actor: 'operator:local', source: 'cli' });
     const erasure = await call(gw.gateway.adminPorts.mtlsPort, op, 'POST', '/v1/tenants/acme/devices/truck-7/erasure');
     expect(erasure.status).toBe(409);
     expect(JSON.parse(erasure.text)).toMatchObject({ code: 'TIQ_ERR_LEGAL_HOLD' });

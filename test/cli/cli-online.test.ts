@@ -91,6 +91,11 @@ describe('the CLI on a data directory where a gateway runs', () => {
     expect((await cli('retention', 'set', '--tenant', 'acme', '--stream', 'location', '--days', '30')).code).toBe(0);
     expect((await cli('retention', 'sweep')).code).toBe(0);
     expect((await cli('keys', 'rotate', '--tenant', 'globex')).code).toBe(0);
+    // Through the API: the new primary is in the control store with the local operator as actor; status shows it.
+    expect(gw.gateway.control.get('kek-version', 'globex/local:globex:v2')).toMatchObject({ primary: true, actor: 'operator:local' });
+    const status = await cli('keys', 'status', '--tenant', 'globex', '--json');
+    expect((JSON.parse(status.stdout) as { keks: { kekRef: string; recorded?: { actor: string } }[] }).keks
+      .find((k) => k.kekRef === 'local:globex:v2')?.recorded?.actor).toBe('operator:local');
 
     const entries = audit();
     const actions = entries.map((e) => `${e.action} ${e.result}`);
@@ -106,6 +111,17 @@ describe('the CLI on a data directory where a gateway runs', () => {
     const r = await cli('admin', '--json', 'tenants');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ tenants: expect.arrayContaining([{ id: 'acme', active: true }]) });
+  }, CLI_TIMEOUT);
+
+  it('private mode from the CLI goes through the gateway: in force at once, in the control store, audited with the local operator', async () => {
+    const r = await cli('admin', '--json', 'private-mode', 'on', '--tenant', 'acme', '--device', 'truck-5');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ on: true, changed: true });
+    expect(gw.gateway.privateMode.isOn('acme', 'truck-5')).toBe(true);
+    expect(gw.gateway.control.get('private-mode', 'acme/truck-5')).toMatchObject({ on: true, actor: 'operator:local', source: 'api' });
+    expect(audit().map((e) => `${e.action} ${e.result}`)).toContain('devices.private-mode.set ok');
+    expect((await cli('admin', '--json', 'private-mode', 'off', '--tenant', 'acme', '--device', 'truck-5')).code).toBe(0);
+    expect(gw.gateway.privateMode.isOn('acme', 'truck-5')).toBe(false);
   }, CLI_TIMEOUT);
 
   it('refuses a second gateway on the same data directory, in-process and as `thingiq start`', async () => {

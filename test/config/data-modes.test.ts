@@ -64,7 +64,7 @@ async function writeEverything(mqttPort: number, adminMtlsPort: number, pem: (ki
 /** Real starts and real writes, on a machine that may be busy. */
 const SLOW = 240_000;
 
-const EXPECTED = ['thingiq.db', 'thingiq.db-wal', 'thingiq.db-shm', 'keyring.json', 'root.key', 'audit', 'audit/audit.jsonl', 'control.db', 'privacy', 'thingiq.lock', 'operator'];
+const EXPECTED = ['thingiq.db', 'thingiq.db-wal', 'thingiq.db-shm', 'keyring.json', 'root.key', 'audit', 'audit/audit.jsonl', 'control.db', 'thingiq.lock', 'operator'];
 
 describe('data directory modes, thingiq start (the CLI)', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'thingiq-modes-'));

@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { ChangeEvent, ControlStore } from '../../src/control/control-store.ts';
 import type { RestrictionValue } from '../../src/control/control-kinds.ts';
+import { recordedKeks, recordKekRotation } from '../../src/control/kek-versions.ts';
 
 export interface ContractTarget {
   /** A fresh, empty store; every call to the returned open() is one more connection to it. */
@@ -116,6 +117,46 @@ export function controlStoreContract(name: string, target: ContractTarget): void
         await vi.waitFor(() => expect(feed.map((e) => e.version)).toEqual(history), { timeout: 1000, interval: 20 });
       }
       expect(watcher.entries('objection').size).toBe(20);
+    });
+
+    test('private mode and KEK versions: written through one connection, applied by another from the feed, kept across reopening', async () => {
+      const { open } = await target.fresh();
+      const gateway = await connect(open);
+      const other = await connect(open);
+      const feed = record(gateway);
+      await other.put('private-mode', 'acme/d1', { on: true, timeMs: 1, actor: 'device:d1', source: 'control-topic' }, 'device:d1');
+      const rotated = await recordKekRotation(other, { tenantId: 'acme', kekRef: 'local:acme:v2', createdAtMs: 20, actor: 'op',
+        known: [{ kekRef: 'local:acme:v1', primary: true, createdAtMs: 10 }] });
+      expect(rotated).toBe(true);
+      await vi.waitFor(() => expect(gateway.get('kek-version', 'acme/local:acme:v2')?.primary).toBe(true), { timeout: 1000, interval: 20 });
+      expect(gateway.get('private-mode', 'acme/d1')?.on).toBe(true);
+      expect(recordedKeks(gateway, 'acme').map((k) => [k.kekRef, k.primary, k.actor])).toEqual([['local:acme:v1', false, 'system'], ['local:acme:v2', true, 'op']]);
+      expect(feed.map((e) => e.kind)).toEqual(['private-mode', 'kek-version', 'kek-version']);
+      // The next rotation demotes v2 in the same transaction; recording the primary again writes nothing.
+      await recordKekRotation(other, { tenantId: 'acme', kekRef: 'local:acme:v3', actor: 'op2' });
+      expect(await recordKekRotation(other, { tenantId: 'acme', kekRef: 'local:acme:v3', actor: 'op2' })).toBe(false);
+      await other.close();
+      const again = await connect(open);
+      expect(recordedKeks(again, 'acme').filter((k) => k.primary).map((k) => k.kekRef)).toEqual(['local:acme:v3']);
+      expect(again.get('kek-version', 'acme/local:acme:v2')?.primary).toBe(false);
+    });
+
+    test('issued certificates and the audit head: written through one connection, seen by another within a second, kept across reopening', async () => {
+      const { open } = await target.fresh();
+      const gateway = await connect(open);
+      const other = await connect(open);
+      const cert = { serial: 'a1b2', uri: 'urn:thingiq:tenant:acme:device:d1', kind: 'device' as const, tenantId: 'acme', subject: 'device acme/d1',
+        notBefore: '2026-01-01T00:00:00.000Z', notAfter: '2027-01-01T00:00:00.000Z', issuedAt: '2026-01-01T00:00:00.000Z', issuedBy: 'operator:olga' };
+      await other.write([
+        { kind: 'certificate', key: 'a1b2', value: cert },
+        { kind: 'audit-head', key: 'host:/data/audit/audit.jsonl', value: { seq: 7, hash: 'ab'.repeat(32), time: '2026-01-01T00:00:00.000Z', entries: 7 } },
+      ], 'op');
+      await vi.waitFor(() => expect(gateway.get('audit-head', 'host:/data/audit/audit.jsonl')?.seq).toBe(7), { timeout: 1000, interval: 20 });
+      expect(gateway.get('certificate', 'a1b2')).toEqual(cert);
+      await other.close();
+      const again = await connect(open);
+      expect(again.entries('certificate').size).toBe(1);
+      expect(again.get('audit-head', 'host:/data/audit/audit.jsonl')).toMatchObject({ seq: 7, entries: 7 });
     });
 
     test('a failing listener does not stop the feed for the others', async () => {

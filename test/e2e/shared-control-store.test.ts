@@ -3,7 +3,8 @@
  * a change made through one gateway's admin API reaches the other through
  * LISTEN/NOTIFY and is applied there within a second: a revocation closes
  * the live session it holds, a restriction refuses, a deleted app is
- * disconnected, a hold binds.
+ * disconnected, a hold binds, private mode strips the next location, a KEK
+ * rotation makes the other gateway wrap new data keys under the new primary.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -12,9 +13,10 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, test, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { startCli } from '../cli/run-cli.ts';
-import { TEST_TENANTS, connect, startGateway } from '../helpers/gateway.ts';
+import { TEST_TENANTS, connect, startGateway, subscribe } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
+import { decode, encode, sensor, SENSOR, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 function call(port: number, pem: ClientPem, method: string, path: string, body: unknown): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -42,6 +44,8 @@ if (!available.ok) {
     let op: ClientPem;
     const clients: MqttClient[] = [];
     const viaA = (method: string, path: string, body: unknown) => call(a.gateway.adminPorts.mtlsPort, op, method, path, body);
+    // The gateways share one keyring (and its root key): a KEK version made by one is one the others can use.
+    const keys = { local: { keyringFile: join(pki.baseDir, 'shared-keys', 'keyring.json'), rootKeyFile: join(pki.baseDir, 'shared-keys', 'root.key') } };
 
     beforeAll(async () => {
       const url = await server.newDatabase();
@@ -49,7 +53,7 @@ if (!available.ok) {
       const shared = (name: string) => {
         const dataDir = join(pki.baseDir, name);
         mkdirSync(dataDir, { recursive: true });
-        return { dataDir, controlStore: { type: 'postgres', connectionString: url, pollIntervalMs: 600_000 } };
+        return { dataDir, keys, controlStore: { type: 'postgres', connectionString: url, pollIntervalMs: 600_000 } };
       };
       a = await startGateway(pki, shared('data-a'));
       b = await startGateway(pki, shared('data-b'));
@@ -90,7 +94,7 @@ if (!available.ok) {
       const configFile = join(pki.baseDir, 'process-c.yaml');
       writeFileSync(configFile, stringify({
         pkiDir: pki.dir, dataDir: join(pki.baseDir, 'data-c'), tenants: TEST_TENANTS, mqtt: { port: 0 }, admin: { enabled: false },
-        controlStore: a.gateway.config.controlStore,
+        controlStore: a.gateway.config.controlStore, keys,
       }));
       const c = await startCli(pki.baseDir, ['-c', configFile]);
       try {
@@ -103,11 +107,36 @@ if (!available.ok) {
         expect(await viaA('POST', '/v1/tenants/acme/devices/truck-4/revoke', {})).toBe(200);
         await vi.waitFor(() => expect(c.output()).toContain('"event":"revoked_disconnect"'), { timeout: 1000, interval: 20 });
         await closed;
+        // Private mode and a KEK rotation through gateway A reach the process too.
+        expect(await viaA('PUT', '/v1/tenants/globex/devices/van-9/private-mode', { on: true })).toBe(200);
+        await vi.waitFor(() => expect(c.output()).toMatch(/"event":"private_mode_applied"[^\n]*"device":"globex\/van-9","on":true/), { timeout: 1000, interval: 20 });
+        expect(await viaA('POST', '/v1/tenants/globex/keys/rotate', undefined)).toBe(200);
+        await vi.waitFor(() => expect(c.output()).toMatch(/"event":"kek_rotation_applied"[^\n]*"tenantId":"globex","kekRef":"local:globex:v2"/), { timeout: 1000, interval: 20 });
       } finally {
         c.child.kill('SIGTERM');
         await new Promise((r) => c.child.once('exit', r));
       }
     }, 180_000);
+
+    it('private mode switched on through gateway A strips the next location on gateway B (in force within a second)', async () => {
+      const device = await connect(b.port, pki.device('globex', 'van-1'), { clientId: 'van-1' });
+      const app = await connect(b.port, pki.app('globex', 'dashboard'), { clientId: 'globex-dash-2' });
+      clients.push(device, app);
+      const sub = await subscribe(app, 'tenants/globex/devices/+/location');
+      const send = async () => {
+        const n = sub.received.length;
+        await device.publishAsync('tenants/globex/devices/van-1/location', encode(VEHICLE, vehicle({ latitude: 48.85837, longitude: 2.29448 })), { qos: 1 });
+        await sub.next(n + 1, 2000);
+        return decode(VEHICLE, sub.received[n]!.payload);
+      };
+      expect(await send()).toHaveProperty('latitude');
+      expect(await viaA('PUT', '/v1/tenants/globex/devices/van-1/private-mode', { on: true })).toBe(200);
+      await vi.waitFor(() => expect(b.gateway.privateMode.isOn('globex', 'van-1')).toBe(true), { timeout: 1000, interval: 20 });
+      const hidden = await send();
+      expect(hidden).not.toHaveProperty('latitude');
+      expect(hidden['appliedPolicy']).toMatchObject({ locationAction: 'strip' });
+      expect(b.gateway.control.get('private-mode', 'globex/van-1')).toMatchObject({ on: true, actor: 'operator:olga', source: 'api' });
+    });
 
     it('deleting an app through gateway A closes its session on gateway B within a second and refuses its next CONNECT there', async () => {
       const pem = pki.app('globex', 'dashboard');
@@ -122,6 +151,40 @@ if (!available.ok) {
       const policy = { policyId: 'shared', version: 9, defaults: { '*': { action: 'strip' } } };
       expect(await viaA('PUT', '/v1/tenants/acme/privacy-policy', { policy })).toBe(200);
       await vi.waitFor(() => expect(b.gateway.privacy.policyOf('acme')).toEqual({ policyId: 'shared', policyVersion: 9 }), { timeout: 1000, interval: 20 });
+    });
+
+    it('a KEK rotation through gateway A makes gateway B wrap new data keys under the new primary within a second', async () => {
+      const device = await connect(b.port, pki.device('acme', 'truck-6'), { clientId: 'truck-6' });
+      clients.push(device);
+      const refs = async () => (await b.gateway.keys.store.listDataKeys('acme', { deviceId: 'truck-6' })).map((k) => k.kekRef);
+      await device.publishAsync('tenants/acme/devices/truck-6/sensor', encode(SENSOR, sensor()), { qos: 1 });
+      const before = await refs();
+      expect(before.length).toBeGreaterThan(0);
+      expect(before.every((r) => r === 'local:acme:v1')).toBe(true);
+      expect(await viaA('POST', '/v1/tenants/acme/keys/rotate', undefined)).toBe(200);
+      await vi.waitFor(() => expect(b.logs.events('kek_rotation_applied')).toContainEqual(expect.objectContaining({ tenantId: 'acme', kekRef: 'local:acme:v2' })),
+        { timeout: 1000, interval: 20 });
+      // The device's cached data key (under v1) is gone: its next message gets a new one, under v2.
+      await device.publishAsync('tenants/acme/devices/truck-6/sensor', encode(SENSOR, sensor()), { qos: 1 });
+      expect(await refs()).toContain('local:acme:v2');
+      expect(b.gateway.control.get('kek-version', 'acme/local:acme:v2')).toMatchObject({ primary: true, actor: 'operator:olga' });
+      expect(b.gateway.control.get('kek-version', 'acme/local:acme:v1')).toMatchObject({ primary: false });
+    });
+
+    it('a certificate issued through gateway A is listed by gateway B, with its issuer', async () => {
+      const r = await new Promise<{ status: number; serial: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: a.gateway.adminPorts.mtlsPort, method: 'POST', path: '/v1/tenants/acme/devices/truck-11/certificates',
+          cert: op.cert, key: op.key, ca: op.ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => { text += d.toString(); });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, serial: (JSON.parse(text) as { serial: string }).serial }));
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+      expect(r.status).toBe(201);
+      await vi.waitFor(() => expect(b.gateway.issuedCertificates().find((c) => c.serial.replace(/^0+/, '') === r.serial.toLowerCase().replace(/^0+/, '')))
+        .toMatchObject({ uri: 'urn:thingiq:tenant:acme:device:truck-11', issuedBy: 'operator:olga', status: 'active' }), { timeout: 1000, interval: 20 });
     });
 
     it('a legal hold set through gateway A binds on gateway B within a second', async () => {

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/audit-log.ts';
+import { withControlStore } from '../../src/cli/control-access.ts';
 import { registerKeysCommands } from '../../src/cli/keys-commands.ts';
+import { SqliteControlStore } from '../../src/control/sqlite-control-store.ts';
 import { openKeyContext } from '../../src/keys/key-context.ts';
 import { listVaultTombstones } from '../../src/keys/key-store-paths.ts';
 import { RecordSealer } from '../../src/keys/record-sealer.ts';
@@ -15,7 +17,7 @@ afterEach(() => {
   process.exitCode = undefined;
 });
 
-function setup() {
+function setup(withControl?: typeof withControlStore) {
   const dir = tempDir();
   const configFile = join(dir, 'gateway.yaml');
   writeFileSync(configFile, `dataDir: ${join(dir, 'data')}\ntenants:\n  acme: {}\n  globex: {}\n`);
@@ -26,7 +28,7 @@ function setup() {
   const err: string[] = [];
   const cli = async (...args: string[]) => {
     const program = new Command('thingiq').option('-c, --config <file>').exitOverride();
-    registerKeysCommands(program, { openDataKeyStore: async () => ({ store, isHeld: async (t, d) => held.has(`${t}/${d}`), close: async () => {} }), env, out: (t) => out.push(t), err: (t) => err.push(t) });
+    registerKeysCommands(program, { openDataKeyStore: async () => ({ store, isHeld: async (t, d) => held.has(`${t}/${d}`), close: async () => {} }), env, out: (t) => out.push(t), err: (t) => err.push(t), ...(withControl ? { withControl } : {}) });
     await program.parseAsync(['node', 'thingiq', '--config', configFile, 'keys', ...args]);
   };
   const context = () => openKeyContext(loadConfig(configFile).config, store, { env });
@@ -68,6 +70,29 @@ describe('thingiq keys', () => {
     expect(await after.sealer.open(legacy)).toEqual(legacyInput.plaintext);
     await after.close();
     expect(process.exitCode).toBeUndefined();
+  });
+
+  it('rotate with no gateway running records the new primary in the control store (the old one kept, not primary); status shows the record', async () => {
+    const { dir, out, cli, context } = setup(withControlStore);
+    const ctx = await context();
+    await sealRecord(ctx.sealer, sealInput());
+    await ctx.close();
+    await cli('rotate', '--tenant', 'acme');
+    expect(process.exitCode).toBeUndefined();
+    const store = await SqliteControlStore.open({ path: join(dir, 'data', 'control.db') });
+    try {
+      expect(store.get('kek-version', 'acme/local:acme:v2')).toMatchObject({ tenantId: 'acme', kekRef: 'local:acme:v2', primary: true, actor: 'operator:local' });
+      expect(store.get('kek-version', 'acme/local:acme:v1')).toMatchObject({ primary: false });
+      // Metadata only: no key bytes in the value.
+      expect(Object.keys(store.get('kek-version', 'acme/local:acme:v2')!).sort()).toEqual(['actor', 'createdAtMs', 'kekRef', 'primary', 'tenantId']);
+    } finally {
+      await store.close();
+    }
+    await cli('status', '--tenant', 'acme', '--json');
+    const status = JSON.parse(out.pop() ?? '') as { keks: { kekRef: string; recorded?: { actor: string; primary: boolean } }[] };
+    expect(status.keks.find((k) => k.kekRef === 'local:acme:v2')?.recorded).toMatchObject({ actor: 'operator:local', primary: true });
+    await cli('status', '--tenant', 'acme');
+    expect(out.pop()).toMatch(/\* local:acme:v2 .* by operator:local \(primary\)/);
   });
 
   it('shred: refuses without --yes, then destroys, writes a 0600 receipt naming the actor', async () => {

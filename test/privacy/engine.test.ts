@@ -1,9 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isTiqError } from '../../src/errors.ts';
 import { createPrivacyEngine } from '../../src/privacy/privacy-engine.ts';
+import { SqliteControlStore } from '../../src/control/sqlite-control-store.ts';
+import type { ControlStore } from '../../src/control/control-store.ts';
 import { createPrivateModeRegistry } from '../../src/privacy/private-mode.ts';
 import { input, sensor, vehicle } from './helpers.ts';
 
@@ -19,8 +21,8 @@ const base = {
 };
 const groups = { drivers: ['truck-1', 'truck-9'], night: ['truck-1', 'truck-3'] };
 
-function engine(privacy: unknown = base, registryDir?: string) {
-  const privateMode = registryDir ? createPrivateModeRegistry({ dir: registryDir }) : undefined;
+function engine(privacy: unknown = base, store?: ControlStore) {
+  const privateMode = store ? createPrivateModeRegistry(store) : undefined;
   return createPrivacyEngine({ tenants: { acme: { privacy, deviceGroups: groups }, other: { privacy: undefined } }, privateMode });
 }
 
@@ -53,17 +55,22 @@ describe('rule resolution: device over first group over tenant defaults, per str
 });
 
 describe('decision order: private mode, zones, schedule, rule', () => {
-  it('private mode in the message strips even inside a drop zone, and is remembered and logged', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tiq-pm-'));
-    const e = engine(base, dir);
+  it('private mode in the message strips even inside a drop zone, and is remembered in the control store', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'tiq-pm-')), 'control.db');
+    const store = await SqliteControlStore.open({ path });
+    const e = engine(base, store);
     const body = vehicle(1, 1, { privateMode: true });
     expect(e.apply(input(body, { deviceId: 'truck-2' }))).toMatchObject({ kind: 'forward', applied: { locationAction: 'strip' } });
     expect('latitude' in body).toBe(false);
     const next = vehicle(20, 20);
     expect(e.apply(input(next, { deviceId: 'truck-2' })).applied.locationAction).toBe('strip');
-    expect(createPrivateModeRegistry({ dir }).isOn('acme', 'truck-2')).toBe(true);
+    const other = await SqliteControlStore.open({ path });
+    await vi.waitFor(() => expect(createPrivateModeRegistry(other).isOn('acme', 'truck-2')).toBe(true), { timeout: 1000, interval: 10 });
+    expect(other.get('private-mode', 'acme/truck-2')).toMatchObject({ on: true, actor: 'device:truck-2', source: 'message' });
     const off = vehicle(20, 20, { privateMode: false });
     expect(e.apply(input(off, { deviceId: 'truck-2' })).applied.locationAction).toBe('coarsen');
+    await vi.waitFor(() => expect(store.get('private-mode', 'acme/truck-2')?.on).toBe(false), { timeout: 1000, interval: 10 });
+    await Promise.all([store.close(), other.close()]);
   });
 
   it('a zone wins over the device rule, and a coarsened centre inside a zone is not emitted', () => {

@@ -27,10 +27,10 @@ function param(request: FastifyRequest, name: 'app' | 'operator' | 'serial', pat
 }
 
 /** Issues from a CSR (the private key stays with the caller) or generates a key pair returned once. */
-function issue(deps: AdminDeps, request: FastifyRequest, identity: Identity): Record<string, unknown> {
+async function issue(deps: AdminDeps, request: FastifyRequest, identity: Identity): Promise<Record<string, unknown>> {
   const body = parseInput(IssueBody, request.body);
   const publicKeyPem = body.csr === undefined ? undefined : publicKeyFromCsr(body.csr);
-  const issued = deps.pki.issue(identity, { ...(publicKeyPem ? { publicKeyPem } : {}), ...(body.days ? { days: body.days } : {}) });
+  const issued = await deps.pki.issue(identity, { ...(publicKeyPem ? { publicKeyPem } : {}), ...(body.days ? { days: body.days } : {}) }, principalOf(request).actor);
   noteAudit(request, `serial=${issued.serial} ${publicKeyPem ? 'csr' : 'generated'}`);
   return {
     serial: issued.serial, certPem: issued.certPem, caPem: deps.pki.caCertPem,
@@ -44,7 +44,7 @@ export function registerCertificateRoutes({ app, deps }: RouteContext): void {
     const { tenant } = idsOf(request);
     const appId = param(request, 'app', ID_PATTERN);
     reply.code(201);
-    return { appId, ...issue(deps, request, { kind: 'app', tenantId: tenant, appId, uri: appUri(tenant, appId) }) };
+    return { appId, ...(await issue(deps, request, { kind: 'app', tenantId: tenant, appId, uri: appUri(tenant, appId) })) };
   });
 
   route(app, 'POST', '/v1/tenants/:tenant/apps/:app/revoke', { needs: 'tenant-admin', action: 'apps.revoke' }, async (request) => {
@@ -63,7 +63,7 @@ export function registerCertificateRoutes({ app, deps }: RouteContext): void {
   route(app, 'POST', '/v1/operators/:operator/certificates', { needs: 'operator', action: 'operators.issue' }, async (request, reply) => {
     const name = param(request, 'operator', ID_PATTERN);
     reply.code(201);
-    return { operator: name, ...issue(deps, request, { kind: 'operator', operatorName: name, uri: operatorUri(name) }) };
+    return { operator: name, ...(await issue(deps, request, { kind: 'operator', operatorName: name, uri: operatorUri(name) })) };
   });
 
   // Any certificate by serial, whatever its tenant: operators only.

@@ -56,9 +56,9 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
     const { tenant, device } = idsOf(request);
     const body = parseInput(IssueBody, request.body);
     const publicKeyPem = body.csr === undefined ? undefined : publicKeyFromCsr(body.csr);
-    const issued = deps.pki.issue({ kind: 'device', tenantId: tenant, deviceId: device, uri: deviceUri(tenant, device) }, {
+    const issued = await deps.pki.issue({ kind: 'device', tenantId: tenant, deviceId: device, uri: deviceUri(tenant, device) }, {
       ...(publicKeyPem ? { publicKeyPem } : {}), ...(body.days ? { days: body.days } : {}),
-    });
+    }, principalOf(request).actor);
     noteAudit(request, `serial=${issued.serial} ${publicKeyPem ? 'csr' : 'generated'}`);
     reply.code(201);
     return {
@@ -103,7 +103,7 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
   route(app, 'PUT', '/v1/tenants/:tenant/devices/:device/private-mode', { needs: 'tenant-admin', action: 'devices.private-mode.set' }, async (request) => {
     const { tenant, device } = idsOf(request);
     const { on } = parseInput(PrivateModeBody, request.body);
-    const changed = deps.privateMode.set(tenant, device, on, principalOf(request).actor, 'api');
+    const changed = await deps.privateMode.set(tenant, device, on, principalOf(request).actor, 'api');
     noteAudit(request, `on=${on} changed=${changed}`);
     return { on, changed };
   });

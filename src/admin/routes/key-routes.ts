@@ -12,7 +12,7 @@ export function registerKeyRoutes({ app, deps }: RouteContext): void {
   });
 
   route(app, 'POST', '/v1/tenants/:tenant/keys/rotate', { needs: 'tenant-admin', action: 'keys.rotate' }, async (request) => {
-    return deps.keys.rotate(idsOf(request).tenant);
+    return deps.keys.rotate(idsOf(request).tenant, principalOf(request).actor);
   });
 
   route(app, 'POST', '/v1/tenants/:tenant/keys/rewrap', { needs: 'tenant-admin', action: 'keys.rewrap' }, async (request) => {
