@@ -16,6 +16,7 @@ import { joinRecordedKeks, recordedKeks, recordKekRotation, type WithRecord } fr
 import type { RotateResult } from '../keys/key-provider.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type KekStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
 import { IssuanceRegistry } from '../pki/issuance-registry.ts';
+import { newRsaKeyPair } from '../pki/certificates.ts';
 import { issueIdentity, pkiPaths, readCa } from '../pki/pki-store.ts';
 import type { ReloadablePrivacyEngine } from '../privacy/privacy-engine.ts';
 import type { RetentionService, SinkDirectory } from '../retention/retention-service.ts';
@@ -34,9 +35,12 @@ export function pkiAdmin(pkiDir: string, control: ControlStore): AdminPki {
     // The control store's replica: a revocation by any process is there as soon as the feed delivers it.
     isRevoked: (serial) => registry.isRevoked(serial),
     issue: async (identity, o, actor) => {
-      const issued = issueIdentity(pkiDir, identity, undefined, { ...(o.publicKeyPem ? { publicKeyPem: o.publicKeyPem } : {}), ...(o.days ? { days: o.days } : {}) }, false);
+      // A new key pair is made on libuv's thread pool (RSA-2048 takes 50-500 ms), never on the event loop.
+      const made = o.publicKeyPem ? undefined : await newRsaKeyPair();
+      const publicKeyPem = o.publicKeyPem ?? made!.publicKeyPem;
+      const issued = issueIdentity(pkiDir, identity, undefined, { publicKeyPem, ...(o.days ? { days: o.days } : {}) }, false);
       await registry.record(issued.record, actor);
-      return issued;
+      return made ? { ...issued, keyPem: made.privateKeyPem } : issued;
     },
     revoke: (match, actor) => registry.revoke(match, actor),
   };

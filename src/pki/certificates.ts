@@ -3,7 +3,8 @@
  * and client certificates carrying ThingIQ identities in the SAN URI.
  * node-forge makes RSA only; keys are generated natively when Node offers it.
  */
-import { createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 import { appUri, deviceUri, operatorUri, assertValidId, type Identity } from '../identity/identity.ts';
@@ -43,6 +44,21 @@ function validity(opts: ValidityOptions, defaultDays: number): { notBefore: Date
   const notBefore = opts.notBefore ?? new Date(Date.now() - 5 * 60 * 1000);
   const notAfter = opts.notAfter ?? new Date(notBefore.getTime() + (opts.days ?? defaultDays) * DAY_MS);
   return { notBefore, notAfter };
+}
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/**
+ * An RSA-2048 key pair made on libuv's thread pool, for callers on the
+ * event loop; the private key in the PKCS#1 PEM form the other paths write.
+ */
+export async function newRsaKeyPair(): Promise<{ publicKeyPem: string; privateKeyPem: string }> {
+  const { publicKey, privateKey } = await generateKeyPairAsync('rsa', {
+    modulusLength: 2048, publicExponent: 0x10001,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
+  return { publicKeyPem: publicKey, privateKeyPem: privateKey };
 }
 
 function newKeyPair(bits = 2048): forge.pki.rsa.KeyPair {

@@ -1,5 +1,5 @@
 /** Certificate lifecycle through the API: CSR issuance, generated keys, revocation, and the listeners' TLS rules. */
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,9 @@ describe('certificate issuance', () => {
     const res = await fx.call('POST', '/v1/tenants/acme/devices/truck-8/certificates', op, {});
     expect(res.status).toBe(201);
     expect(res.json['keyPem']).toMatch(/BEGIN RSA PRIVATE KEY/);
+    // The returned key is the certificate's: the pair a device can connect with.
+    const spki = (pem: string | KeyObject) => (typeof pem === 'string' ? createPublicKey(pem) : pem).export({ type: 'spki', format: 'der' }).toString('hex');
+    expect(spki(res.json['keyPem'] as string)).toBe(spki(new X509Certificate(res.json['certPem'] as string).publicKey));
   });
 });
 
