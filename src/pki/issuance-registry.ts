@@ -65,14 +65,20 @@ export class IssuanceRegistry {
     return this.controlStore().get('revocation', normaliseSerial(serial)) !== undefined;
   }
 
-  /** Issued certificates, oldest first, with their current status (revocations from the control store). */
-  list(filter: { tenantId?: string } = {}): readonly IssuedRecord[] {
+  /**
+   * Issued certificates, oldest first, with their current status (revocations
+   * from the control store). Filtered before anything is copied or sorted: a
+   * fleet's registry is large and this runs on the event loop.
+   */
+  list(filter: { tenantId?: string; uri?: string } = {}): readonly IssuedRecord[] {
     this.reload();
     const store = this.controlStore();
+    const wanted = (r: { tenantId?: string | undefined; uri: string }) =>
+      (filter.tenantId === undefined || r.tenantId === filter.tenantId) && (filter.uri === undefined || r.uri === filter.uri);
     const issued = new Map<string, IssuedRecord>();
-    for (const r of this.journal) issued.set(normaliseSerial(r.serial), r);
-    for (const [serial, v] of store.entries('certificate')) issued.set(serial, { ...v, status: 'active' });
-    return [...issued.values()].filter((r) => filter.tenantId === undefined || r.tenantId === filter.tenantId)
+    for (const r of this.journal) if (wanted(r)) issued.set(normaliseSerial(r.serial), r);
+    for (const [serial, v] of store.entries('certificate')) if (wanted(v)) issued.set(serial, { ...v, status: 'active' });
+    return [...issued.values()]
       .sort((a, b) => a.issuedAt.localeCompare(b.issuedAt))
       .map((r) => {
         const revoked = store.get('revocation', normaliseSerial(r.serial));
@@ -115,7 +121,7 @@ export class IssuanceRegistry {
   /** Revokes all active certificates of the identity, or the one serial, in one transaction; returns them. */
   async revoke(match: { serial?: string; uri?: string }, actor: string): Promise<IssuedRecord[]> {
     const store = this.controlStore();
-    const hits = this.list().filter((r) => r.status === 'active' &&
+    const hits = this.list(match.uri !== undefined && match.serial === undefined ? { uri: match.uri } : {}).filter((r) => r.status === 'active' &&
       ((match.serial !== undefined && normaliseSerial(r.serial) === normaliseSerial(match.serial)) ||
        (match.uri !== undefined && r.uri === match.uri)));
     const revokedAt = new Date().toISOString();
