@@ -2,10 +2,11 @@
  * Record ids: UUID version 7 (RFC 9562 §5.7), 48 bits of Unix milliseconds
  * then 74 random bits (from the CSPRNG pool, never reused).
  *
- * Time-ordered rather than version 4 because record_id is a UNIQUE index:
- * random ids land on random B-tree pages and made each insert touch cold
- * pages as the table grew (about twice the SQLite insert cost at 100,000
- * rows). The time the id reveals is the receive time stored beside it anyway.
+ * Time-ordered rather than version 4 because record_id is indexed (it ends
+ * the time index's key, and it was once UNIQUE on its own): random ids land
+ * on random B-tree pages and made each insert touch cold pages as the table
+ * grew (about twice the SQLite insert cost at 100,000 rows). The time the id
+ * reveals is the receive time stored beside it anyway.
  */
 import { takeRandomBytes } from '../keys/random-pool.ts';
 
