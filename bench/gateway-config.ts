@@ -31,9 +31,16 @@ export function benchGatewayConfig(pkiDir: string, dataDir: string, durability: 
     storage: {
       sinks: { default: { type: 'sqlite', path: SQLITE_FILE, durability } },
       defaultSink: 'default',
+      // The gateway's defaults unless an experiment sets BENCH_GATEWAY_BATCH_DELAY_MS.
+      ...(process.env['BENCH_GATEWAY_BATCH_DELAY_MS'] ? { batching: { maxBatchDelayMs: Number(process.env['BENCH_GATEWAY_BATCH_DELAY_MS']) } } : {}),
     },
   };
 }
 
-/** V8 flags the gateway runs with in production (its start command and systemd unit), so the bench uses them too. */
-export const GATEWAY_NODE_FLAGS: readonly string[] = [];
+/**
+ * V8 flags the gateway runs with in production (its start command and systemd unit), so the bench uses them
+ * too; BENCH_GATEWAY_NODE_FLAGS (space-separated, may be empty) replaces them for an experiment.
+ */
+export const GATEWAY_NODE_FLAGS: readonly string[] = process.env['BENCH_GATEWAY_NODE_FLAGS'] !== undefined
+  ? process.env['BENCH_GATEWAY_NODE_FLAGS'].split(' ').filter(Boolean)
+  : [];

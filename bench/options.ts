@@ -22,6 +22,8 @@ export interface BenchOptions {
   readonly fixedRate: number;
   /** Profile mode: CPU profiles of every thread, aggregated per component and function (docs/benchmark.md). */
   readonly profile: boolean;
+  /** Only the load scenarios (no in-flight memory, isolation or connection-scale runs): for A/B pairs. */
+  readonly loadOnly: boolean;
   readonly resultsDir: string;
 }
 
@@ -37,6 +39,7 @@ export const USAGE = `npm run bench -- [options]
   --profile           CPU-profile the Node targets (main and worker threads) at 20 × 64 B and 200 × 512 B at max
                       rate and at --fixed-rate, and print where the time goes per component and function;
                       no half-rate, isolation or connection-scale runs (default targets: aedes,gateway)
+  --load-only         only the load scenarios (max, fixed and half rate): for quick A/B pairs
   --help`;
 
 const ALL_SCENARIOS: Scenario[] = [
@@ -59,6 +62,7 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
       durability: { type: 'string', default: 'fsync' },
       'fixed-rate': { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'load-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -90,6 +94,7 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
     halfRate: !values['no-half-rate'] && !profile,
     fixedRate: num(values['fixed-rate'], 4000, 'fixed-rate', 0, 1_000_000),
     profile,
+    loadOnly: profile || (values['load-only'] ?? false),
     resultsDir: new URL('./results/', import.meta.url).pathname,
   };
 }

@@ -110,7 +110,7 @@ async function runLoadScenarios(opts: BenchOptions, pki: BenchPki, targets: Runn
     }
   }
   // Memory per message in flight: 200 devices × window 50, RSS growth over the run (not in profile mode).
-  if (!opts.profile) for (const t of rotate(targets, 1)) await once(t, { devices: 200, payloadBytes: 64 }, 'inflight', 0);
+  if (!opts.loadOnly) for (const t of rotate(targets, 1)) await once(t, { devices: 200, payloadBytes: 64 }, 'inflight', 0);
   return { rows, gatewayAcked };
 }
 
@@ -179,11 +179,11 @@ async function main(): Promise<void> {
   let profile: ReturnType<typeof profileReport> | undefined;
   try {
     load = await runLoadScenarios(opts, pki, targets, gen, notes);
-    if (profileDir) {
+    if (opts.loadOnly) {
       // The profiles are written as each target's threads exit.
       for (const t of targets) await t.stop();
       running = [];
-      profile = profileReport(profileDir, targets, load.rows);
+      if (profileDir) profile = profileReport(profileDir, targets, load.rows);
       scale = [];
     } else {
     isolation = await runIsolationScenario(opts, pki, targets, gen, load.gatewayAcked, notes);
