@@ -136,6 +136,31 @@ export function breakdown(tp: ThreadProfile, startUs: number, endUs: number, mes
 
 const round = (v: number): number => Math.round(v * 100) / 100;
 
+/** Coarse groups for the summary table in docs/benchmark.md: what bare aedes also does, and what the gateway adds. */
+export const COMPONENT_GROUPS: readonly [string, RegExp][] = [
+  ['TLS and socket writes (PUBACKs, fan-out)', /^node: (streams|net|tls)$/],
+  ['aedes, mqtt-packet and their helpers', /^npm: (aedes|aedes-.*|mqtt-packet|qlobber|bl|mqemitter|fastparallel|fastfall|debug|reusify|end-of-stream|retimer|hyperid)$/],
+  ['crypto: content digest (HMAC), AES-GCM, key cache', /^(node: crypto|gateway: keys)$/],
+  ['storage hand-off: batching writer, packing, postMessage', /^(gateway: sinks|node: worker messaging|node: buffer)$/],
+  ['SQLite (better-sqlite3: inserts, COMMIT, fsync)', /^npm: better-sqlite3$/],
+  ['garbage collector (on this thread)', /^V8: garbage collector$/],
+  ['pipeline: decode, validate, privacy, re-encode, record id', /^(gateway: (pipeline|messages|privacy)|npm: protobufjs)$/],
+  ['gateway hooks: ACL, ordered acks, gate, limits, guarded socket', /^gateway: (broker|limits|control|gateway|retention|identity|instance|audit|observability)$/],
+  ['metrics (prom-client)', /^npm: prom-client$/],
+  ['timers, ticks, microtasks, events', /^node: (timers, ticks, microtasks|events)$/],
+];
+
+export function groupOf(component: string): string {
+  return COMPONENT_GROUPS.find(([, re]) => re.test(component))?.[0] ?? 'other (native, unattributed, Node internals)';
+}
+
+/** The components of one thread folded into COMPONENT_GROUPS, as shares of its busy time. */
+export function grouped(b: ThreadBreakdown): { name: string; pct: number }[] {
+  const m = new Map<string, number>();
+  for (const c of b.components) m.set(groupOf(c.name), (m.get(groupOf(c.name)) ?? 0) + c.pctOfBusy);
+  return [...m.entries()].sort((x, y) => y[1] - x[1]).map(([name, pct]) => ({ name, pct: round(pct) }));
+}
+
 /**
  * A printable table of one thread's components (and its top functions when asked). Samples are taken
  * on wall time, so on a busy machine a thread's sampled time exceeds its CPU time (descheduled, or

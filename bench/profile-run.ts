@@ -5,7 +5,7 @@
  * reported for the window (event-loop utilisation, allocation, GC) and the
  * CPU /proc charged to each of its threads (V8's GC helpers, libuv's pool).
  */
-import { breakdown, breakdownTable, readThreadProfiles, type ThreadBreakdown } from './profile-report.ts';
+import { breakdown, breakdownTable, grouped, readThreadProfiles, type ThreadBreakdown } from './profile-report.ts';
 import { scenarioName, type LoadRow } from './report.ts';
 import type { RunningTarget } from './targets/target-process.ts';
 
@@ -50,7 +50,10 @@ export function profileReport(dir: string, targets: readonly RunningTarget[], ro
       for (const b of run.threads) {
         // The main thread's CPU is known exactly; the SQLite writer is the process's busiest other thread.
         const cpu = b.thread === 'main' ? run.threadCpuUsPerMsg['main'] : b.thread.includes('SQLite') ? run.threadCpuUsPerMsg['busiest other'] : undefined;
-        if (b.busyUsPerMsg > 0.5) text.push(breakdownTable(b, r.mode === 'max', cpu));
+        if (b.busyUsPerMsg <= 0.5) continue;
+        text.push(breakdownTable(b, r.mode === 'max', cpu));
+        text.push(`  grouped (${b.thread}):`);
+        for (const g of grouped(b)) text.push(`  ${g.pct.toFixed(1).padStart(5)} %${cpu === undefined ? '' : `${((g.pct * cpu) / 100).toFixed(1).padStart(7)} µs CPU`}  ${g.name}`);
       }
     }
   }
