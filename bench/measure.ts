@@ -5,7 +5,8 @@
  */
 import type { ScaleResult, ScaleSpec } from './connection-scale.ts';
 import type { GeneratorClient } from './generator-client.ts';
-import { cpuSeconds, peakRssBytes, resetPeakRss, rssBytes } from './proc-stats.ts';
+import { cpuSeconds, peakRssBytes, resetPeakRss, rssBytes, threadCpuSeconds } from './proc-stats.ts';
+import type { ProbeWindow } from './targets/target-messages.ts';
 import type { LoadResult, LoadSpec } from './publish-load.ts';
 import type { RunningTarget } from './targets/target-process.ts';
 
@@ -21,19 +22,36 @@ export interface LoadMeasurement extends LoadResult {
   readonly peakRssReset: boolean;
   /** Generator CPU share inside the window: near 1.0 means the generator, not the broker, was the limit. */
   readonly generatorCpuCores: number;
+  /** RSS of the broker just before the run (its connections from earlier runs closed). */
+  readonly brokerRssBeforeBytes: number;
+  /** Broker CPU µs per message by thread (main; the others by name, such as V8's GC helpers or libuv's pool). */
+  readonly threadCpuUsPerMsg: Record<string, number>;
+  /** Node targets: the main thread's event-loop utilisation, allocation and GC over the window. */
+  readonly probe?: ProbeWindow | undefined;
 }
 
 export async function measureLoad(target: RunningTarget, generator: GeneratorClient, spec: LoadSpec): Promise<LoadMeasurement> {
+  const brokerRssBeforeBytes = rssBytes(target.pid);
   const peakRssReset = resetPeakRss(target.pid);
   const cpu: Record<string, number> = {};
   const gen: Record<string, number> = {};
+  const threads: Record<string, Record<string, number>> = {};
+  let probing: Promise<unknown> = Promise.resolve();
+  let probe: ProbeWindow | undefined;
   const result = await generator.load(spec, (name) => {
     cpu[name] = cpuSeconds(target.pid);
     gen[name] = cpuSeconds(generator.pid);
+    threads[name] = threadCpuSeconds(target.pid);
+    if (target.probe) {
+      const phase = name === 'measure-start' ? 'start' : 'end';
+      probing = probing.then(() => target.probe!(phase)).then((w) => { if (w) probe = w; }, () => undefined);
+    }
   });
+  await probing;
   const brokerCpuSeconds = (cpu['measure-end'] ?? NaN) - (cpu['measure-start'] ?? NaN);
   const windowS = spec.durationMs / 1000;
   const ackedInWindow = result.msgsPerSec * windowS;
+  const threadCpuUsPerMsg = perThread(threads['measure-start'] ?? {}, threads['measure-end'] ?? {}, ackedInWindow);
   return {
     ...result,
     brokerCpuSeconds: round(brokerCpuSeconds, 2),
@@ -42,6 +60,7 @@ export async function measureLoad(target: RunningTarget, generator: GeneratorCli
     brokerPeakRssBytes: peakRssBytes(target.pid),
     peakRssReset,
     generatorCpuCores: round(((gen['measure-end'] ?? NaN) - (gen['measure-start'] ?? NaN)) / windowS, 2),
+    brokerRssBeforeBytes, threadCpuUsPerMsg, probe,
   };
 }
 
@@ -77,6 +96,21 @@ export async function measureScale(target: RunningTarget, generator: GeneratorCl
     fullCpuMsPerConnection: perConn('before-full', 'full-connected', result.full.connected),
     resumedCpuMsPerConnection: perConn('before-resume', 'resumed-connected', result.resumption.connected),
   };
+}
+
+/**
+ * Main thread, the busiest other thread (in the gateway, its SQLite writer: worker threads carry no name of
+ * their own), and the rest summed by thread name (V8's GC helpers, libuv's pool, the profiler's thread).
+ */
+function perThread(start: Record<string, number>, end: Record<string, number>, messages: number): Record<string, number> {
+  const used = Object.entries(end).map(([k, v]) => [k, v - (start[k] ?? 0)] as const).filter(([, v]) => v > 0);
+  const others = used.filter(([k]) => k !== 'main').sort((a, b) => b[1] - a[1]);
+  const out: Record<string, number> = {};
+  const put = (k: string, s: number): void => { out[k] = round((out[k] ?? 0) + (s * 1e6) / Math.max(1, messages), 1); };
+  for (const [k, v] of used) if (k === 'main') put('main', v);
+  if (others[0]) put('busiest other', others[0][1]);
+  for (const [k, v] of others.slice(1)) put(k.replace(/\/\d+$/, ''), v);
+  return out;
 }
 
 function round(v: number, digits: number): number {

@@ -18,6 +18,12 @@ export interface BenchOptions {
   readonly halfRate: boolean;
   /** The gateway's SQLite durability: fsync (the default, what the targets are about) or process (diagnosis). */
   readonly durability: 'fsync' | 'process';
+  /** Total msgs/s of the light-load run (20 × 64 B, open loop) that reads CPU per message off saturation; 0 = none. */
+  readonly fixedRate: number;
+  /** Profile mode: CPU profiles of every thread, aggregated per component and function (docs/benchmark.md). */
+  readonly profile: boolean;
+  /** Only the load scenarios (no in-flight memory, isolation or connection-scale runs): for A/B pairs. */
+  readonly loadOnly: boolean;
   readonly resultsDir: string;
 }
 
@@ -29,6 +35,11 @@ export const USAGE = `npm run bench -- [options]
   --targets LIST      comma-separated: aedes,gateway,mosquitto (default: all; mosquitto when installed)
   --durability MODE   the gateway sink's durability: fsync (default) or process (diagnosis only)
   --no-half-rate      skip the rate-limited runs at half the maximum rate
+  --fixed-rate N      msgs/s of the light-load run at 20 × 64 B (default 4000; 0 = skip)
+  --profile           CPU-profile the Node targets (main and worker threads) at 20 × 64 B and 200 × 512 B at max
+                      rate and at --fixed-rate, and print where the time goes per component and function;
+                      no half-rate, isolation or connection-scale runs (default targets: aedes,gateway)
+  --load-only         only the load scenarios (max, fixed and half rate): for quick A/B pairs
   --help`;
 
 const ALL_SCENARIOS: Scenario[] = [
@@ -49,6 +60,9 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
       targets: { type: 'string' },
       'no-half-rate': { type: 'boolean', default: false },
       durability: { type: 'string', default: 'fsync' },
+      'fixed-rate': { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      'load-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -63,20 +77,24 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
   };
   // Each idle connection holds a socket in the generator and one in the broker (separate processes); keep headroom.
   const maxConnections = Math.max(10, Math.min(10_000, fileLimit - 200));
-  const targets = (values.targets ?? 'aedes,gateway,mosquitto').split(',').map((t) => t.trim());
+  const profile = values.profile ?? false;
+  const targets = (values.targets ?? (profile ? 'aedes,gateway' : 'aedes,gateway,mosquitto')).split(',').map((t) => t.trim());
   for (const t of targets) if (!['aedes', 'gateway', 'mosquitto'].includes(t)) throw new Error(`unknown target ${t}`);
   const durability = values.durability ?? 'fsync';
   if (durability !== 'fsync' && durability !== 'process') throw new Error('--durability must be fsync or process');
   return {
     quick,
     durability,
-    scenarios: quick ? [ALL_SCENARIOS[0]!, ALL_SCENARIOS[3]!] : ALL_SCENARIOS,
+    scenarios: quick || profile ? [ALL_SCENARIOS[0]!, ALL_SCENARIOS[3]!] : ALL_SCENARIOS,
     targets: targets as TargetName[],
     warmupMs: quick ? 500 : 1000,
     durationMs: num(values.duration, quick ? 2.5 : 6, 'duration', 0.5, 600) * 1000,
     window: num(values.window, 8, 'window', 1, 1000),
     connections: Math.min(maxConnections, num(values.connections, quick ? 300 : 1000, 'connections', 1, 10_000)),
-    halfRate: !values['no-half-rate'],
+    halfRate: !values['no-half-rate'] && !profile,
+    fixedRate: num(values['fixed-rate'], 4000, 'fixed-rate', 0, 1_000_000),
+    profile,
+    loadOnly: profile || (values['load-only'] ?? false),
     resultsDir: new URL('./results/', import.meta.url).pathname,
   };
 }

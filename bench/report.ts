@@ -6,7 +6,8 @@ import type { TargetName } from './targets/target-process.ts';
 export interface LoadRow {
   readonly scenario: Scenario;
   readonly target: TargetName;
-  readonly mode: 'max' | 'half';
+  /** max: closed loop; half: half the target's own max; fixed: --fixed-rate; inflight: 200 devices × window 50 (10,000 in flight). */
+  readonly mode: 'max' | 'half' | 'fixed' | 'inflight';
   readonly ratePerSec: number;
   readonly m: LoadMeasurement;
 }
@@ -22,6 +23,8 @@ export interface Ratios {
   readonly throughputGatewayOverAedes: number | null;
   readonly throughputGatewayOverMosquitto: number | null;
   readonly cpuPerMsgGatewayOverAedes: number | null;
+  /** The same at the fixed light load (first scenario only). */
+  readonly cpuPerMsgAtFixedRateGatewayOverAedes: number | null;
   readonly p99AtHalfRateMs: Partial<Record<TargetName, number>>;
 }
 
@@ -32,7 +35,7 @@ const ratio = (a: number | undefined, b: number | undefined): number | null =>
 
 export function loadRatios(rows: readonly LoadRow[], scenarios: readonly Scenario[]): Ratios[] {
   return scenarios.map((s) => {
-    const pick = (t: TargetName, mode: 'max' | 'half'): LoadMeasurement | undefined =>
+    const pick = (t: TargetName, mode: LoadRow['mode']): LoadMeasurement | undefined =>
       rows.find((r) => r.scenario === s && r.target === t && r.mode === mode)?.m;
     const p99: Partial<Record<TargetName, number>> = {};
     for (const t of ['aedes', 'gateway', 'mosquitto'] as const) {
@@ -44,6 +47,7 @@ export function loadRatios(rows: readonly LoadRow[], scenarios: readonly Scenari
       throughputGatewayOverAedes: ratio(pick('gateway', 'max')?.msgsPerSec, pick('aedes', 'max')?.msgsPerSec),
       throughputGatewayOverMosquitto: ratio(pick('gateway', 'max')?.msgsPerSec, pick('mosquitto', 'max')?.msgsPerSec),
       cpuPerMsgGatewayOverAedes: ratio(pick('gateway', 'max')?.brokerCpuUsPerMsg, pick('aedes', 'max')?.brokerCpuUsPerMsg),
+      cpuPerMsgAtFixedRateGatewayOverAedes: ratio(pick('gateway', 'fixed')?.brokerCpuUsPerMsg, pick('aedes', 'fixed')?.brokerCpuUsPerMsg),
       p99AtHalfRateMs: p99,
     };
   });
@@ -69,21 +73,35 @@ const fmt = (v: number | null | undefined, digits = 2): string => (v === null ||
 
 export function loadTable(rows: readonly LoadRow[]): string {
   return table(
-    ['scenario', 'target', 'mode', 'msgs/s', 'p50 ms', 'p99 ms', 'CPU s', 'CPU µs/msg', 'gen cores', 'peak RSS MB', 'sub missing', 'sub dup'],
+    ['scenario', 'target', 'mode', 'msgs/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU s', 'CPU µs/msg', 'main µs/msg', 'ELU', 'alloc KB/msg', 'gen cores', 'peak RSS MB', 'sub missing', 'sub dup'],
     rows.map((r) => [
-      scenarioName(r.scenario), r.target, r.mode === 'max' ? 'max' : `${Math.round(r.ratePerSec)}/s`,
-      r.m.msgsPerSec.toFixed(0), fmt(r.m.latencyMs.p50), fmt(r.m.latencyMs.p99), fmt(r.m.brokerCpuSeconds),
-      fmt(r.m.brokerCpuUsPerMsg, 1), fmt(r.m.generatorCpuCores), mb(r.m.brokerPeakRssBytes),
+      scenarioName(r.scenario), r.target, modeLabel(r),
+      r.m.msgsPerSec.toFixed(0), fmt(r.m.latencyMs.p50), fmt(r.m.latencyMs.p99), fmt(r.m.latencyMs.p999), fmt(r.m.brokerCpuSeconds),
+      fmt(r.m.brokerCpuUsPerMsg, 1), fmt(r.m.threadCpuUsPerMsg['main'], 1), fmt(r.m.probe?.eventLoopUtilization),
+      r.m.probe ? (r.m.probe.allocatedBytes / 1024 / Math.max(1, r.m.msgsPerSec * r.m.measuredMs / 1000)).toFixed(1) : '–',
+      fmt(r.m.generatorCpuCores), mb(r.m.brokerPeakRssBytes),
       String(r.m.subscriber.missing), String(r.m.subscriber.duplicates),
     ]),
   );
 }
 
+function modeLabel(r: LoadRow): string {
+  if (r.mode === 'max') return 'max';
+  if (r.mode === 'inflight') return '10k in flight';
+  return `${Math.round(r.ratePerSec)}/s${r.mode === 'fixed' ? ' fixed' : ''}`;
+}
+
+/** Peak RSS growth of each target over a run with 10,000 messages in flight, against the RSS just before it. */
+export function inflightTable(rows: readonly LoadRow[]): string {
+  return table(['target', 'RSS before MB', 'peak RSS MB', 'growth MB per 10k in flight'],
+    rows.filter((r) => r.mode === 'inflight').map((r) => [r.target, mb(r.m.brokerRssBeforeBytes), mb(r.m.brokerPeakRssBytes), mb(r.m.brokerPeakRssBytes - r.m.brokerRssBeforeBytes)]));
+}
+
 export function ratioTable(ratios: readonly Ratios[]): string {
   return table(
-    ['scenario', 'gw/aedes msgs/s', 'gw/mosq msgs/s', 'gw/aedes CPU/msg', 'p99@½ aedes', 'p99@½ gateway', 'p99@½ mosq'],
+    ['scenario', 'gw/aedes msgs/s', 'gw/mosq msgs/s', 'gw/aedes CPU/msg', 'same at fixed rate', 'p99@½ aedes', 'p99@½ gateway', 'p99@½ mosq'],
     ratios.map((r) => [
-      r.scenario, fmt(r.throughputGatewayOverAedes), fmt(r.throughputGatewayOverMosquitto), fmt(r.cpuPerMsgGatewayOverAedes),
+      r.scenario, fmt(r.throughputGatewayOverAedes), fmt(r.throughputGatewayOverMosquitto), fmt(r.cpuPerMsgGatewayOverAedes), fmt(r.cpuPerMsgAtFixedRateGatewayOverAedes),
       fmt(r.p99AtHalfRateMs.aedes), fmt(r.p99AtHalfRateMs.gateway), fmt(r.p99AtHalfRateMs.mosquitto),
     ]),
   );

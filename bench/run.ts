@@ -10,13 +10,14 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_TENANT, createBenchPki, issueScaleDevices, telemetryTopic, type BenchPki } from './bench-pki.ts';
 import { GeneratorClient } from './generator-client.ts';
-import { benchGatewayConfig, SQLITE_FILE } from './gateway-config.ts';
+import { benchGatewayConfig, GATEWAY_NODE_FLAGS, SQLITE_FILE } from './gateway-config.ts';
 import { isolationTable, runIsolation, type IsolationResult } from './isolation.ts';
+import { profileReport } from './profile-run.ts';
 import { measureLoad, measureScale } from './measure.ts';
 import type { Endpoint } from './mqtt-connection.ts';
 import { parseBenchOptions, USAGE, type BenchOptions, type Scenario } from './options.ts';
 import type { LoadSpec } from './publish-load.ts';
-import { loadRatios, loadTable, ratioTable, scaleRatios, scaleTable, scenarioName, type LoadRow, type ScaleRow } from './report.ts';
+import { inflightTable, loadRatios, loadTable, ratioTable, scaleRatios, scaleTable, scenarioName, type LoadRow, type ScaleRow } from './report.ts';
 import { checkStorage, type StorageCheck } from './storage-check.ts';
 import { mosquittoInstalled, startMosquitto, startNodeTarget, type RunningTarget } from './targets/target-process.ts';
 
@@ -30,14 +31,22 @@ function fileLimit(): number {
   }
 }
 
-async function startTargets(opts: BenchOptions, pki: BenchPki, work: string, notes: string[]): Promise<RunningTarget[]> {
+/** dist/ as `thingiq start` runs it (the gateway target loads the compiled JavaScript). */
+async function ensureGatewayBuilt(): Promise<void> {
+  if (process.env['BENCH_GATEWAY_FROM_SOURCE'] === '1') return;
+  const build = new URL('../bin/build.js', import.meta.url).href;
+  const { ensureBuilt } = (await import(build)) as { ensureBuilt: () => void };
+  ensureBuilt();
+}
+
+async function startTargets(opts: BenchOptions, pki: BenchPki, work: string, notes: string[], profileDir?: string): Promise<RunningTarget[]> {
   const tls = { caPem: pki.caPem, certPem: pki.serverCertPem, keyPem: pki.serverKeyPem };
   const targets: RunningTarget[] = [];
   for (const name of opts.targets) {
-    if (name === 'aedes') targets.push(await startNodeTarget('aedes', { kind: 'start-aedes', tls }));
+    if (name === 'aedes') targets.push(await startNodeTarget('aedes', { kind: 'start-aedes', tls }, { profileDir }));
     if (name === 'gateway') {
       const config = benchGatewayConfig(pki.dir, join(work, 'gateway-data'), opts.durability);
-      targets.push(await startNodeTarget('gateway', { kind: 'start-gateway', config, baseDir: work }));
+      targets.push(await startNodeTarget('gateway', { kind: 'start-gateway', config, baseDir: work }, { profileDir, nodeFlags: GATEWAY_NODE_FLAGS }));
     }
     if (name === 'mosquitto') {
       if (mosquittoInstalled()) targets.push(await startMosquitto(work, { caPath: pki.caPath, certPath: pki.serverCertPath, keyPath: pki.serverKeyPath }));
@@ -51,7 +60,7 @@ function endpointOf(t: RunningTarget): Endpoint {
   return { host: '127.0.0.1', port: t.port, servername: 'localhost' };
 }
 
-function loadSpec(opts: BenchOptions, pki: BenchPki, t: RunningTarget, s: Scenario, ratePerSec: number, runIndex: number, stalled = false): LoadSpec {
+function loadSpec(opts: BenchOptions, pki: BenchPki, t: RunningTarget, s: Scenario, ratePerSec: number, runIndex: number, stalled = false, window = opts.window): LoadSpec {
   const subscriber = { ...pki.subscriber, topic: `tenants/${BENCH_TENANT}/#` };
   return {
     endpoint: endpointOf(t), caPem: pki.caPem, keyPem: pki.clientKeyPem,
@@ -59,7 +68,7 @@ function loadSpec(opts: BenchOptions, pki: BenchPki, t: RunningTarget, s: Scenar
     subscriber,
     // The same application under another client id: a second session of the tenant's app that stops reading.
     stalledSubscriber: stalled ? { ...subscriber, id: `${subscriber.id}-stalled` } : undefined,
-    payloadBytes: s.payloadBytes, window: opts.window, ratePerSec,
+    payloadBytes: s.payloadBytes, window, ratePerSec,
     warmupMs: opts.warmupMs, durationMs: opts.durationMs,
     // Sequences increase across runs, so the gateway's store (unique per device and sequence) sees each message once.
     sequenceBase: runIndex * 10_000_000 + 1,
@@ -76,10 +85,11 @@ async function runLoadScenarios(opts: BenchOptions, pki: BenchPki, targets: Runn
   const rows: LoadRow[] = [];
   const gatewayAcked = new Map<string, number>();
   let runIndex = 0;
-  const once = async (t: RunningTarget, s: Scenario, mode: 'max' | 'half', rate: number): Promise<void> => {
-    const label = `${scenarioName(s)} ${t.name} ${mode === 'max' ? 'max rate' : `${Math.round(rate)} msgs/s`}`;
+  const once = async (t: RunningTarget, s: Scenario, mode: LoadRow['mode'], rate: number): Promise<void> => {
+    const label = `${scenarioName(s)} ${t.name} ${mode === 'max' ? 'max rate' : mode === 'inflight' ? `window ${INFLIGHT_WINDOW}` : `${Math.round(rate)} msgs/s`}`;
     try {
-      const m = await measureLoad(t, gen, loadSpec(opts, pki, t, s, rate, ++runIndex));
+      const window = mode === 'inflight' ? INFLIGHT_WINDOW : opts.window;
+      const m = await measureLoad(t, gen, loadSpec(opts, pki, t, s, rate, ++runIndex, false, window));
       rows.push({ scenario: s, target: t.name, mode, ratePerSec: rate, m });
       if (t.name === 'gateway') for (const [d, n] of Object.entries(m.ackedByDevice)) gatewayAcked.set(d, (gatewayAcked.get(d) ?? 0) + n);
       log(`${label}: ${m.msgsPerSec.toFixed(0)} msgs/s, p50 ${m.latencyMs.p50} ms, p99 ${m.latencyMs.p99} ms, broker CPU ${m.brokerCpuCores} cores, subscriber missing ${m.subscriber.missing} dup ${m.subscriber.duplicates}`);
@@ -91,14 +101,20 @@ async function runLoadScenarios(opts: BenchOptions, pki: BenchPki, targets: Runn
   for (const [i, s] of opts.scenarios.entries()) {
     const order = rotate(targets, i);
     for (const t of order) await once(t, s, 'max', 0);
+    // Light load: CPU per message off saturation (batches are small, fixed costs per batch and per wake-up show).
+    if (i === 0 && opts.fixedRate > 0) for (const t of order) await once(t, s, 'fixed', opts.fixedRate);
     if (!opts.halfRate) continue;
     for (const t of order) {
       const max = rows.find((r) => r.scenario === s && r.target === t.name && r.mode === 'max');
       if (max && max.m.msgsPerSec > 0) await once(t, s, 'half', max.m.msgsPerSec / 2);
     }
   }
+  // Memory per message in flight: 200 devices × window 50, RSS growth over the run (not in profile mode).
+  if (!opts.loadOnly) for (const t of rotate(targets, 1)) await once(t, { devices: 200, payloadBytes: 64 }, 'inflight', 0);
   return { rows, gatewayAcked };
 }
+
+const INFLIGHT_WINDOW = 50;
 
 /** The gateway with and without a stalled subscriber in the measured tenant, on the first scenario. */
 async function runIsolationScenario(opts: BenchOptions, pki: BenchPki, targets: RunningTarget[], gen: GeneratorClient, gatewayAcked: Map<string, number>, notes: string[]): Promise<IsolationResult | undefined> {
@@ -150,21 +166,32 @@ async function main(): Promise<void> {
   const machineAtStart = machine();
   if (opts.durability !== 'fsync') notes.push(`gateway sink durability ${opts.durability}: a diagnosis run, not comparable with the targets`);
   log(`work dir ${work}; ${opts.quick ? 'quick' : 'full'} run; machine ${JSON.stringify(machineAtStart)}`);
-  const pki = createBenchPki(work, Math.max(...opts.scenarios.map((s) => s.devices)));
-  const targets = await startTargets(opts, pki, work, notes);
+  const pki = createBenchPki(work, Math.max(200, ...opts.scenarios.map((s) => s.devices)));
+  if (opts.targets.includes('gateway')) await ensureGatewayBuilt();
+  const profileDir = opts.profile ? join(work, 'profiles') : undefined;
+  const targets = await startTargets(opts, pki, work, notes, profileDir);
   const gen = new GeneratorClient();
   let storage: StorageCheck | undefined;
   let load: Awaited<ReturnType<typeof runLoadScenarios>>;
   let isolation: IsolationResult | undefined;
   let scale: ScaleRow[];
   let running = targets;
+  let profile: ReturnType<typeof profileReport> | undefined;
   try {
     load = await runLoadScenarios(opts, pki, targets, gen, notes);
+    if (opts.loadOnly) {
+      // The profiles are written as each target's threads exit.
+      for (const t of targets) await t.stop();
+      running = [];
+      if (profileDir) profile = profileReport(profileDir, targets, load.rows);
+      scale = [];
+    } else {
     isolation = await runIsolationScenario(opts, pki, targets, gen, load.gatewayAcked, notes);
     // Fresh broker processes: memory per connection is read against a baseline the load runs have not inflated.
     for (const t of targets) await t.stop();
     running = await startTargets(opts, pki, work, []);
     scale = await runScale(opts, pki, running, gen, notes);
+    }
   } finally {
     gen.close();
     for (const t of running) await t.stop();
@@ -182,19 +209,26 @@ async function main(): Promise<void> {
     ratios,
     isolation: isolation && { ...isolation, rows: isolation.rows.map((r) => ({ stalled: r.stalled, ...r.m, ackedByDevice: undefined })) },
     scale: scale.map((r) => ({ target: r.target, connections: r.connections, ...r.m })), scaleRatios: scaleRatios(scale),
-    storage, notes,
+    storage, notes, profile: profile?.data,
   };
   console.log(`\nThroughput and latency (QoS 1, window ${opts.window}/device, ${opts.durationMs / 1000} s measured per run)\n`);
   console.log(loadTable(load.rows));
   console.log('\nRatios (gateway over baseline; p99 in ms at half of each target\'s own maximum rate)\n');
   console.log(ratioTable(ratios));
+  if (load.rows.some((r) => r.mode === 'inflight')) {
+    console.log(`\nMemory with 10,000 messages in flight (200 devices × window ${INFLIGHT_WINDOW}, 64 B, max rate)\n`);
+    console.log(inflightTable(load.rows));
+  }
+  if (profile) console.log(`\n${profile.text}`);
   if (isolation) {
     console.log(`\nIsolation (gateway, ${scenarioName(opts.scenarios[0]!)}, max rate): one application of the tenant subscribes to everything and stops reading\n`);
     console.log(isolationTable(isolation));
   }
-  console.log(`\nConnection scale (${opts.connections} idle mTLS connections; CPU per connection = TLS handshake + CONNECT, broker process only)\n`);
-  console.log(scaleTable(scale));
-  console.log(`\n${JSON.stringify(result.scaleRatios)}`);
+  if (scale.length) console.log(`\nConnection scale (${opts.connections} idle mTLS connections; CPU per connection = TLS handshake + CONNECT, broker process only)\n`);
+  if (scale.length) {
+    console.log(scaleTable(scale));
+    console.log(`\n${JSON.stringify(result.scaleRatios)}`);
+  }
   if (storage) console.log(`\nStorage: ${storage.status}: ${storage.rows} rows, ${storage.distinctSequences} distinct sequences, ${storage.acked} PUBACKs from the gateway`);
   for (const n of notes) console.log(`note: ${n}`);
   mkdirSync(opts.resultsDir, { recursive: true });

@@ -4,6 +4,7 @@ export interface LatencySummary {
   readonly p50: number;
   readonly p90: number;
   readonly p99: number;
+  readonly p999: number;
   readonly max: number;
 }
 
@@ -21,6 +22,7 @@ export function summarise(samples: readonly number[]): LatencySummary {
     p50: round(percentile(sorted, 50)),
     p90: round(percentile(sorted, 90)),
     p99: round(percentile(sorted, 99)),
+    p999: round(percentile(sorted, 99.9)),
     max: round(sorted.length ? sorted[sorted.length - 1]! : NaN),
   };
 }

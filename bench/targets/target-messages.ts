@@ -1,4 +1,7 @@
 /** IPC between run.ts and a Node broker target (bare aedes or the gateway) running in its own process. */
+import { performance } from 'node:perf_hooks';
+import { GCProfiler, getHeapStatistics } from 'node:v8';
+
 export interface TlsMaterial {
   readonly caPem: string;
   readonly certPem: string;
@@ -9,17 +12,76 @@ export type TargetRequest =
   | { readonly kind: 'start-aedes'; readonly tls: TlsMaterial }
   | { readonly kind: 'start-gateway'; readonly config: unknown; readonly baseDir: string }
   | { readonly kind: 'gc' }
+  | { readonly kind: 'probe'; readonly phase: 'start' | 'end' }
   | { readonly kind: 'stop' };
+
+/** What the target's main thread saw over one measured window (profile mode). */
+export interface ProbeWindow {
+  /** CLOCK_MONOTONIC µs at the window's ends: the clock V8's CPU profiles stamp samples with. */
+  readonly startUs: number;
+  readonly endUs: number;
+  /** performance.eventLoopUtilization over the window (0..1). */
+  readonly eventLoopUtilization: number;
+  /** Main-thread heap: bytes allocated (sum of growth between collections) and the collections' pauses. */
+  readonly allocatedBytes: number;
+  readonly gcCount: number;
+  readonly gcPauseMs: number;
+  readonly gcByType: Record<string, { count: number; pauseMs: number }>;
+}
 
 export type TargetReport =
   | { readonly kind: 'ready'; readonly port: number }
   | { readonly kind: 'gc-done' }
+  | { readonly kind: 'probed'; readonly window?: ProbeWindow }
   | { readonly kind: 'stopped' }
   | { readonly kind: 'error'; readonly message: string };
 
-/** The request loop both Node targets share: start once, collect garbage on demand, stop. */
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+interface GcStat {
+  gcType: string;
+  cost: number;
+  beforeGC: { heapStatistics: { usedHeapSize: number } };
+  afterGC: { heapStatistics: { usedHeapSize: number } };
+}
+
+/** Event-loop utilisation and allocation/GC over one window, read by v8.GCProfiler (one GC entry per collection). */
+class WindowProbe {
+  #started: { us: number; elu: ReturnType<typeof performance.eventLoopUtilization>; used: number; gc: GCProfiler } | undefined;
+
+  start(): void {
+    const gc = new GCProfiler();
+    gc.start();
+    this.#started = { us: monotonicUs(), elu: performance.eventLoopUtilization(), used: getHeapStatistics().used_heap_size, gc };
+  }
+
+  end(): ProbeWindow | undefined {
+    const s = this.#started;
+    this.#started = undefined;
+    if (!s) return undefined;
+    const endUs = monotonicUs();
+    const elu = performance.eventLoopUtilization(s.elu).utilization;
+    const stats = (s.gc.stop()?.statistics ?? []) as unknown as GcStat[];
+    let allocated = 0;
+    let used = s.used;
+    const byType: Record<string, { count: number; pauseMs: number }> = {};
+    for (const g of stats) {
+      allocated += Math.max(0, g.beforeGC.heapStatistics.usedHeapSize - used);
+      used = g.afterGC.heapStatistics.usedHeapSize;
+      const t = (byType[g.gcType] ??= { count: 0, pauseMs: 0 });
+      t.count++;
+      t.pauseMs += g.cost / 1000;
+    }
+    allocated += Math.max(0, getHeapStatistics().used_heap_size - used);
+    const pause = stats.reduce((n, g) => n + g.cost / 1000, 0);
+    return { startUs: s.us, endUs, eventLoopUtilization: elu, allocatedBytes: allocated, gcCount: stats.length, gcPauseMs: pause, gcByType: byType };
+  }
+}
+
+/** The request loop both Node targets share: start once, collect garbage on demand, probe windows, stop. */
 export function serveTarget(start: (req: TargetRequest) => Promise<{ port: number; stop(): Promise<void> }>): void {
   let running: { port: number; stop(): Promise<void> } | undefined;
+  const probe = new WindowProbe();
   const report = (r: TargetReport): void => { process.send?.(r); };
   process.on('message', (m) => {
     const req = m as TargetRequest;
@@ -28,6 +90,8 @@ export function serveTarget(start: (req: TargetRequest) => Promise<{ port: numbe
         if (req.kind === 'gc') {
           (globalThis as { gc?: () => void }).gc?.();
           report({ kind: 'gc-done' });
+        } else if (req.kind === 'probe') {
+          if (req.phase === 'start') { probe.start(); report({ kind: 'probed' }); } else report({ kind: 'probed', window: probe.end() });
         } else if (req.kind === 'stop') {
           await running?.stop();
           report({ kind: 'stopped' });

@@ -7,7 +7,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
-import type { TargetReport, TargetRequest } from './target-messages.ts';
+import type { ProbeWindow, TargetReport, TargetRequest } from './target-messages.ts';
 
 export type TargetName = 'aedes' | 'gateway' | 'mosquitto';
 
@@ -17,6 +17,8 @@ export interface RunningTarget {
   readonly port: number;
   /** Full garbage collection in the broker before memory is read (no-op for mosquitto). */
   gc(): Promise<void>;
+  /** Node targets: event-loop utilisation, allocation and GC of the main thread over a window. */
+  probe?(phase: 'start' | 'end'): Promise<ProbeWindow | undefined>;
   stop(): Promise<void>;
 }
 
@@ -36,14 +38,21 @@ function request(child: ChildProcess, req: TargetRequest, expect: TargetReport['
   });
 }
 
+export interface NodeTargetOptions {
+  /** `--cpu-prof` into this directory: one profile per thread (main and workers), written when the target stops. */
+  readonly profileDir?: string | undefined;
+  /** Extra V8/Node flags (the gateway's come from its start command, see gatewayNodeFlags). */
+  readonly nodeFlags?: readonly string[];
+}
+
 /**
  * Forks a Node target; `--expose-gc` so memory can be read after a full collection.
- * BENCH_CPU_PROF=<dir> adds `--cpu-prof` (a .cpuprofile per target process, for the optimisation work).
+ * BENCH_CPU_PROF=<dir> (or options.profileDir) adds `--cpu-prof`.
  */
-export async function startNodeTarget(name: 'aedes' | 'gateway', start: TargetRequest): Promise<RunningTarget> {
-  const profileDir = process.env['BENCH_CPU_PROF'];
+export async function startNodeTarget(name: 'aedes' | 'gateway', start: TargetRequest, options: NodeTargetOptions = {}): Promise<RunningTarget> {
+  const profileDir = options.profileDir ?? process.env['BENCH_CPU_PROF'];
   const child = fork(join(HERE, `${name}-target.ts`), [], {
-    execArgv: ['--import', 'tsx', '--expose-gc', ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
+    execArgv: ['--import', 'tsx', '--expose-gc', ...(options.nodeFlags ?? []), ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await request(child, start, 'ready');
@@ -51,6 +60,10 @@ export async function startNodeTarget(name: 'aedes' | 'gateway', start: TargetRe
   return {
     name, pid: child.pid!, port: ready.port,
     gc: async () => { await request(child, { kind: 'gc' }, 'gc-done'); },
+    probe: async (phase) => {
+      const r = await request(child, { kind: 'probe', phase }, 'probed');
+      return r.kind === 'probed' ? r.window : undefined;
+    },
     stop: async () => {
       await request(child, { kind: 'stop' }, 'stopped').catch(() => undefined);
       if (child.exitCode === null) await new Promise((r) => { child.once('exit', r); setTimeout(() => { child.kill('SIGKILL'); r(undefined); }, 5000); });

@@ -39,6 +39,8 @@ export function runPipeline(
     const t0 = observe ? performance.now() : 0;
     const result = stage(msg, ctx);
     if (result instanceof Promise) {
+      // The last stage's own promise is the pipeline's result: no second promise per message (the store stage).
+      if (!observe && i === stages.length - 1) return result;
       return result.then((r) => {
         observe?.(stage.name, (performance.now() - t0) / 1000);
         return r.kind === 'drop' ? r : runPipeline(msg, ctx, stages, i + 1, observe);

@@ -52,24 +52,43 @@ export function rowToRecord(row: Record<string, unknown>): SealedRecord {
   };
 }
 
-const STRING_FIELDS = ['tenantId', 'deviceId', 'stream', 'recordId', 'dekId', 'kekRef', 'policyId', 'retentionClass'] as const;
-const INT_FIELDS = ['sequence', 'deviceTimeMs', 'receivedAtMs', 'formatVersion', 'policyVersion', 'expiresAtMs'] as const;
-const BYTES_FIELDS = ['iv', 'ciphertext', 'tag', 'contentDigest'] as const;
+/** A non-empty string without NUL: PostgreSQL text cannot hold NUL, and an empty id would defeat idempotency. */
+function isId(v: unknown): boolean {
+  return typeof v === 'string' && v !== '' && !v.includes('\u0000');
+}
+
+/** The first field no sink could store faithfully, or undefined. Plain field reads: it runs for every record. */
+function unstorableField(r: SealedRecord): string | undefined {
+  if (!isId(r.tenantId)) return 'tenantId';
+  if (!isId(r.deviceId)) return 'deviceId';
+  if (!isId(r.stream)) return 'stream';
+  if (!isId(r.recordId)) return 'recordId';
+  if (!isId(r.dekId)) return 'dekId';
+  if (!isId(r.kekRef)) return 'kekRef';
+  if (!isId(r.policyId)) return 'policyId';
+  if (!isId(r.retentionClass)) return 'retentionClass';
+  if (!Number.isSafeInteger(r.sequence)) return 'sequence';
+  if (!Number.isSafeInteger(r.deviceTimeMs)) return 'deviceTimeMs';
+  if (!Number.isSafeInteger(r.receivedAtMs)) return 'receivedAtMs';
+  if (!Number.isSafeInteger(r.formatVersion)) return 'formatVersion';
+  if (!Number.isSafeInteger(r.policyVersion)) return 'policyVersion';
+  if (!Number.isSafeInteger(r.expiresAtMs)) return 'expiresAtMs';
+  if (!Buffer.isBuffer(r.iv)) return 'iv';
+  if (!Buffer.isBuffer(r.ciphertext)) return 'ciphertext';
+  if (!Buffer.isBuffer(r.tag)) return 'tag';
+  if (!Buffer.isBuffer(r.contentDigest)) return 'contentDigest';
+  if (r.encoding !== 'json' && r.encoding !== 'protobuf') return 'encoding';
+  if (typeof r.legalHold !== 'boolean') return 'legalHold';
+  return undefined;
+}
 
 /**
  * Refuses a record no sink could store faithfully. Buffer lengths (12-byte IV,
  * 16-byte tag) are left to the tables' CHECK constraints.
  */
 export function assertStorableRecord(r: SealedRecord): void {
-  const bad = (field: string): never => {
-    throw new TiqError('TIQ_ERR_INTERNAL', { reason: 'sealed record not storable', field });
-  };
-  // PostgreSQL text cannot hold NUL; an empty id would defeat idempotency.
-  for (const f of STRING_FIELDS) if (typeof r[f] !== 'string' || r[f] === '' || r[f].includes('\u0000')) bad(f);
-  for (const f of INT_FIELDS) if (!Number.isSafeInteger(r[f])) bad(f);
-  for (const f of BYTES_FIELDS) if (!Buffer.isBuffer(r[f])) bad(f);
-  if (r.encoding !== 'json' && r.encoding !== 'protobuf') bad('encoding');
-  if (typeof r.legalHold !== 'boolean') bad('legalHold');
+  const field = unstorableField(r);
+  if (field !== undefined) throw new TiqError('TIQ_ERR_INTERNAL', { reason: 'sealed record not storable', field });
 }
 
 /** The idempotency key of a record, as one string. */

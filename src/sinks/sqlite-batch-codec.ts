@@ -7,6 +7,10 @@
  * Per record, in RECORD_COLUMNS order: strings as uint32 byte length + UTF-8,
  * integers as float64 (every field is a safe integer, checked before), byte
  * fields as uint32 length + bytes, legal_hold as one byte. Little-endian.
+ * The strings that repeat across a batch (tenant, device, stream, key ids,
+ * policy, retention class) are written once: a later occurrence is its index
+ * in the batch's string table with the top bit set, so neither side encodes
+ * or decodes the same UTF-8 again (a batch holds a few devices' records).
  */
 import type { SealedRecord } from '../records/message.ts';
 
@@ -20,13 +24,27 @@ function maxStringBytes(r: SealedRecord): number {
     + r.kekRef.length + r.encoding.length + r.policyId.length + r.retentionClass.length);
 }
 
+/** Top bit of a string's length word: the rest is an index into the batch's string table. */
+const REF = 0x8000_0000;
+
 class Writer {
   at = HEADER_BYTES;
+  readonly #seen = new Map<string, number>();
   constructor(readonly buf: Buffer) {}
   str(s: string): void {
     const n = this.buf.write(s, this.at + 4, 'utf8');
     this.buf.writeUInt32LE(n, this.at);
     this.at += 4 + n;
+  }
+  /** A string likely to repeat in the batch: the first occurrence in full, later ones by reference. */
+  shared(s: string): void {
+    const ref = this.#seen.get(s);
+    if (ref !== undefined) {
+      this.at = this.buf.writeUInt32LE((REF | ref) >>> 0, this.at);
+      return;
+    }
+    this.#seen.set(s, this.#seen.size);
+    this.str(s);
   }
   num(n: number): void {
     this.at = this.buf.writeDoubleLE(n, this.at);
@@ -45,13 +63,13 @@ export function encodeRecordBatch(records: readonly SealedRecord[]): { buffer: A
   const w = new Writer(Buffer.from(buffer));
   w.buf.writeUInt32LE(records.length, 0);
   for (const r of records) {
-    w.str(r.tenantId); w.str(r.deviceId); w.str(r.stream); w.str(r.recordId);
+    w.shared(r.tenantId); w.shared(r.deviceId); w.shared(r.stream); w.str(r.recordId);
     w.num(r.sequence); w.num(r.deviceTimeMs); w.num(r.receivedAtMs); w.num(r.formatVersion);
-    w.str(r.dekId); w.str(r.kekRef);
+    w.shared(r.dekId); w.shared(r.kekRef);
     w.bytes(r.iv); w.bytes(r.ciphertext); w.bytes(r.tag);
-    w.str(r.encoding); w.str(r.policyId);
+    w.shared(r.encoding); w.shared(r.policyId);
     w.num(r.policyVersion);
-    w.str(r.retentionClass);
+    w.shared(r.retentionClass);
     w.num(r.expiresAtMs);
     w.buf[w.at++] = r.legalHold ? 1 : 0;
     w.bytes(r.contentDigest);
@@ -65,10 +83,23 @@ export type RowValues = (string | number | Buffer)[];
 export function decodeRecordBatch(buffer: ArrayBuffer, byteLength: number): RowValues[] {
   const buf = Buffer.from(buffer, 0, byteLength);
   let at = HEADER_BYTES;
+  const table: string[] = [];
   const str = (): string => {
     const n = buf.readUInt32LE(at);
     at += 4 + n;
     return buf.toString('utf8', at - n, at);
+  };
+  const shared = (): string => {
+    const n = buf.readUInt32LE(at);
+    if (n & REF) {
+      at += 4;
+      const s = table[n & ~REF];
+      if (s === undefined) throw new RangeError('record batch: string reference out of range');
+      return s;
+    }
+    const s = str();
+    table.push(s);
+    return s;
   };
   const num = (): number => {
     const n = buf.readDoubleLE(at);
@@ -84,8 +115,8 @@ export function decodeRecordBatch(buffer: ArrayBuffer, byteLength: number): RowV
   const rows: RowValues[] = new Array<RowValues>(count);
   for (let i = 0; i < count; i++) {
     rows[i] = [
-      str(), str(), str(), str(), num(), num(), num(), num(), str(), str(),
-      bytes(), bytes(), bytes(), str(), str(), num(), str(), num(), buf[at++]!, bytes(),
+      shared(), shared(), shared(), str(), num(), num(), num(), num(), shared(), shared(),
+      bytes(), bytes(), bytes(), shared(), shared(), num(), shared(), num(), buf[at++]!, bytes(),
     ];
   }
   return rows;

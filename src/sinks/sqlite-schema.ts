@@ -1,7 +1,10 @@
 /**
  * Tables of the SQLite sink. Idempotency is the UNIQUE key on (tenant,
- * device, stream, sequence, content digest): see docs/storage.md. Databases
- * made before the digest existed are migrated by sqlite-migrate.ts.
+ * device, stream, sequence, content digest): see docs/storage.md. Every
+ * stored row writes four B-trees: the table, that key, and the time and
+ * expiry indexes; record_id has no index of its own (no query looks a record
+ * up by id, and ids are time-ordered UUID v7 with 74 random bits). Older
+ * databases are migrated by sqlite-migrate.ts.
  */
 import { RECORD_COLUMNS } from './record-row.ts';
 
@@ -11,7 +14,7 @@ export function sqliteRecordsTable(name: string): string {
   tenant_id TEXT NOT NULL,
   device_id TEXT NOT NULL,
   stream TEXT NOT NULL,
-  record_id TEXT NOT NULL UNIQUE,
+  record_id TEXT NOT NULL,
   sequence INTEGER NOT NULL,
   device_time_ms INTEGER NOT NULL,
   received_at_ms INTEGER NOT NULL,

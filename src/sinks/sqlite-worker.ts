@@ -21,8 +21,8 @@ const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMes
 
 let db: Database;
 try {
-  // Every insert touches five B-trees (rows, record_id, the idempotency key, two indexes), the
-  // record_id one at random places: a page cache larger than the 2 MB default keeps commits short as the table grows.
+  // Every insert touches four B-trees (rows, the idempotency key, the time and expiry indexes), the
+  // key one at places spread by device: a page cache larger than the 2 MB default keeps commits short as the table grows.
   db = openSqliteDatabase({ ...(workerData as SqliteWorkerData), cacheKiB: WRITER_CACHE_KIB });
 } catch (err) {
   post({ kind: 'failed', error: toWorkerError(err) });

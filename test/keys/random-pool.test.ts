@@ -27,4 +27,9 @@ describe('record ids', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(parseInt(ids[0]!.replace(/-/g, '').slice(0, 12), 16)).toBe(t);
   });
+
+  it('carry each record\'s own time when times alternate', () => {
+    const times = [0, 1, Date.UTC(2026, 10, 29), Date.UTC(2026, 10, 29) + 1, 2 ** 48 - 1, Date.UTC(2026, 10, 29)];
+    for (const t of times) expect(parseInt(newRecordId(t).replace(/-/g, '').slice(0, 12), 16)).toBe(t);
+  });
 });

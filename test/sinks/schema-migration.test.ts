@@ -16,7 +16,8 @@ import { SqliteSink } from '../../src/sinks/sqlite-sink.ts';
 import type { StorageSink } from '../../src/sinks/storage-sink.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 import { record } from './fixtures.ts';
-import { PG_V1_RECORDS, SQLITE_V1_RECORDS, V1_COLUMNS } from './v1-schema.ts';
+import { PG_V1_RECORDS, SQLITE_V1_RECORDS, SQLITE_V2_RECORDS, V1_COLUMNS } from './v1-schema.ts';
+import { RECORD_COLUMNS, recordToValues } from '../../src/sinks/record-row.ts';
 
 function v1Values(r: SealedRecord): unknown[] {
   return [r.tenantId, r.deviceId, r.stream, r.recordId, r.sequence, r.deviceTimeMs, r.receivedAtMs, r.formatVersion,
@@ -58,7 +59,7 @@ describe('SQLite: schema version 1 to 2', () => {
     }
     const after = new Database(path, { readonly: true });
     const indexes = (after.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tiq_records' AND sql IS NOT NULL").all() as { name: string }[]).map((r) => r.name);
-    expect(after.pragma('user_version', { simple: true })).toBe(2);
+    expect(after.pragma('user_version', { simple: true })).toBe(3);
     after.close();
     expect(indexes.sort()).toEqual(['tiq_records_by_expiry', 'tiq_records_by_time']);
 
@@ -67,6 +68,55 @@ describe('SQLite: schema version 1 to 2', () => {
     await again.start();
     expect(await again.countRecords({ tenantId: 'acme' })).toBe(old.length + 1);
     await again.close();
+  });
+});
+
+/** The indexes SQLite keeps for tiq_records, declared or implied by a constraint (sqlite_autoindex_*). */
+function recordIndexes(path: string): { name: string; columns: string[] }[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.prepare('PRAGMA index_list(tiq_records)').all() as { name: string }[]).map((ix) => ({
+      name: ix.name,
+      columns: (db.prepare(`PRAGMA index_info(${JSON.stringify(ix.name)})`).all() as { name: string }[]).map((c) => c.name),
+    }));
+  } finally {
+    db.close();
+  }
+}
+
+describe('SQLite: schema version 2 to 3', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tiq-migrate3-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('drops the record_id index, keeping every record, the digest and idempotency', async () => {
+    const path = join(dir, 'v2.db');
+    const old = [record({ sequence: 1, contentDigest: Buffer.alloc(16, 1) }), record({ sequence: 2, contentDigest: Buffer.alloc(16, 2) })];
+    const db = new Database(path);
+    db.exec(SQLITE_V2_RECORDS);
+    const insert = db.prepare(`INSERT INTO tiq_records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})`);
+    for (const r of old) insert.run(...recordToValues(r).map((v) => (typeof v === 'boolean' ? Number(v) : v)));
+    db.close();
+    expect(recordIndexes(path).some((ix) => ix.columns.join() === 'record_id')).toBe(true);
+
+    const sink = new SqliteSink('default', { path, durability: 'fsync' });
+    await sink.start();
+    try {
+      const byId = (a: SealedRecord, b: SealedRecord) => a.recordId.localeCompare(b.recordId);
+      expect((await sink.queryRecords({ tenantId: 'acme', limit: 100 })).sort(byId)).toEqual([...old].sort(byId));
+      // A redelivery of a stored record is still refused by the idempotency key; new content is stored.
+      expect((await sink.writeBatch([{ ...old[0]!, recordId: record().recordId }])).outcomes).toEqual(['duplicate']);
+      expect((await sink.writeBatch([record({ sequence: 1, contentDigest: Buffer.alloc(16, 9) })])).outcomes).toEqual(['inserted']);
+      expect(await sink.countRecords({ tenantId: 'acme' })).toBe(old.length + 1);
+    } finally {
+      await sink.close();
+    }
+    const indexes = recordIndexes(path);
+    expect(indexes.map((ix) => ix.columns.join()).sort()).toEqual([
+      'expires_at_ms', 'tenant_id,device_id,stream,sequence,content_digest', 'tenant_id,received_at_ms,record_id',
+    ]);
+    const after = new Database(path, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(3);
+    after.close();
   });
 });
 
