@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { TiqError } from '../errors.ts';
 
 const REQUIRED_TABLES = ['tiq_data_keys', 'tiq_record_keys', 'tiq_records'];
+const PARTITIONED = 'tiq_records';
 
 export interface PgDumpCheck {
   readonly file: string;
@@ -37,9 +38,13 @@ export async function checkPgDump(file: string, pgRestore = 'pg_restore'): Promi
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new TiqError('TIQ_ERR_CONFIG', `${pgRestore} is not installed: it is needed to check a pg_dump archive`);
     throw new TiqError('TIQ_ERR_BACKUP_CORRUPT', { check: 'pg_dump', reason: 'pg_restore cannot read the archive' });
   }
-  // "<id>; <oid> <oid> TABLE DATA <schema> <name> <owner>" for each table's rows.
-  const tables = [...new Set([...listing.matchAll(/ TABLE DATA \S+ (tiq_[a-z_]+) /g)].map((m) => m[1]!))].sort();
-  const missing = REQUIRED_TABLES.filter((t) => !tables.includes(t));
+  // "<id>; <oid> <oid> TABLE <schema> <name> <owner>" for each table, "... TABLE DATA ..." for its rows.
+  const defined = new Set([...listing.matchAll(/ TABLE \S+ (tiq_[a-z0-9_]+) /g)].map((m) => m[1]!));
+  const withData = new Set([...listing.matchAll(/ TABLE DATA \S+ (tiq_[a-z0-9_]+) /g)].map((m) => m[1]!));
+  // tiq_records is partitioned (by time): its rows are its partitions' data, and a sink without records has none.
+  const hasData = (t: string) => withData.has(t) || (t === PARTITIONED && defined.has(t));
+  const tables = [...defined].filter((t) => withData.has(t) || [...withData].some((d) => d.startsWith(`${t}_`)) || t === PARTITIONED).sort();
+  const missing = REQUIRED_TABLES.filter((t) => !defined.has(t) || !hasData(t));
   if (missing.length) throw new TiqError('TIQ_ERR_BACKUP_CORRUPT', { check: 'pg_dump', reason: `the archive lacks the data of ${missing.join(', ')}` });
   return { file, tables };
 }
