@@ -29,11 +29,16 @@ export function writeCheckpointAsync(path: string, c: Checkpoint, key: Buffer): 
   return writeFileAtomicAsync(path, checkpointText(c, key), 0o600);
 }
 
-/** undefined: no checkpoint; 'invalid': present but unreadable or its MAC does not hold. */
+/**
+ * undefined: no checkpoint; 'invalid': present but unreadable or its MAC
+ * does not hold. An exported file (one checkpoint per line) is read at its
+ * last line: the newest copy.
+ */
 export function readCheckpoint(path: string, key: Buffer): Checkpoint | 'invalid' | undefined {
   if (!existsSync(path)) return undefined;
   try {
-    const v = JSON.parse(readFileSync(path, 'utf8')) as Partial<Checkpoint & { mac: string }>;
+    const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+    const v = JSON.parse(lines.at(-1) ?? '') as Partial<Checkpoint & { mac: string }>;
     if (!Number.isInteger(v.seq) || typeof v.hash !== 'string' || typeof v.time !== 'string' || typeof v.mac !== 'string') return 'invalid';
     const c = { seq: v.seq!, hash: v.hash, time: v.time };
     const want = Buffer.from(macOf(c, key), 'hex');

@@ -12,6 +12,7 @@ import { isCheckedIdList } from './device-groups.ts';
 import { KeysConfigSchema, TenantKeysConfigSchema } from './keys-config.ts';
 import { LimitsConfigSchema, TenantQuotasSchema } from './limits-config.ts';
 import { MetricsConfigSchema, TracingConfigSchema } from './observability-config.ts';
+import { AuditConfigSchema } from './audit-config.ts';
 import { PrivacyConfigSchema } from './policy-config.ts';
 import { StorageConfigSchema, TenantRetentionConfigSchema } from './sinks-config.ts';
 
@@ -110,6 +111,8 @@ export const GatewayConfigSchema = z.object({
   storage: StorageConfigSchema.optional(),
   /** Unauthenticated loopback scrape listener (docs/operations.md). */
   metrics: MetricsConfigSchema.prefault({}),
+  /** Copies of the audit checkpoint outside the data directory. */
+  audit: AuditConfigSchema.prefault({}),
   /** OpenTelemetry traces over OTLP/HTTP (docs/operations.md). */
   tracing: TracingConfigSchema.prefault({}),
   /** Operator-owned state and its change feed (docs/control-store.md); default: SQLite `control.db` in dataDir. */

@@ -45,6 +45,8 @@ import type { TenantChange } from '../admin/admin-adapters.ts';
 import { TenantOverrides, type TenantOverridesState } from '../admin/tenant-overrides.ts';
 import { openAdminParts, publishLocalAdmin, startAdmin, type AdminParts } from './gateway-admin.ts';
 import { WindowCounter } from '../audit/audit-aggregator.ts';
+import { auditDirOf, auditPaths } from '../audit/audit-log.ts';
+import { CheckpointExporter } from '../audit/checkpoint-export.ts';
 import type { ChangeEventOf, ControlStore } from '../control/control-store.ts';
 import type { AuditHeadRecorder } from '../control/audit-head.ts';
 import { anchorAuditLog, followControlFeed, importKeyringVersions, openGatewayControlStore } from './gateway-control.ts';
@@ -213,6 +215,11 @@ export class Gateway {
     this.admin = openAdminParts(dataDir, this.control);
     // A log with fewer or other entries than the store's recorded head refuses the start (TIQ_ERR_AUDIT_HEAD).
     this.auditHead = anchorAuditLog(this.admin.audit, this.control, this.log);
+    const exportTo = this.config.audit.checkpointExport;
+    if (exportTo) {
+      this.checkpointExporter = new CheckpointExporter(auditPaths(auditDirOf(dataDir)).checkpoint, { ...exportTo, ...(exportTo.file ? { file: this.path(exportTo.file) } : {}), ...(exportTo.caFile ? { caFile: this.path(exportTo.caFile) } : {}) }, this.log);
+      this.checkpointExporter.start();
+    }
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
     // Shreds recorded while this vault was elsewhere (another gateway's, or restored from before them).
     for (const shred of this.control.entries('shred').values()) this.keys.deviceKeks.applyTombstone(shred);
@@ -454,6 +461,7 @@ export class Gateway {
 
   /** The control-store version of the tenant overrides in force. */
   private tenantsVersion = 0;
+  private checkpointExporter: CheckpointExporter | undefined;
 
   /**
    * Apps or device groups changed by another process (another gateway's admin
@@ -637,6 +645,7 @@ export class Gateway {
     await this.storage?.close();
     await this.tracer?.close().catch((err: unknown) => this.log.warn({ event: 'tracing_flush_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not exported at close'));
     await this.auditHead?.flush();
+    await this.checkpointExporter?.close();
     await this.control.close();
     this.dataDirLock?.release();
     this.log.info({ event: 'closed' }, 'gateway closed');

@@ -44,7 +44,7 @@ describe('audit log of a running gateway', () => {
   };
 
   beforeAll(async () => {
-    gw = await startGateway(pki);
+    gw = await startGateway(pki, { audit: { checkpointExport: { file: join(pki.baseDir, 'checkpoints.jsonl'), intervalMs: 1000 } } });
     op = pki.operator('alice');
   });
   afterAll(async () => {
@@ -108,6 +108,16 @@ describe('audit log of a running gateway', () => {
     // The log is whole and verifies; the refusals left no entries.
     expect(entries().slice(before).filter((e) => e.detail.includes('truck-32') || e.action.startsWith('subjects.'))).toEqual([]);
     expect(verifyAuditLog(log())).toMatchObject({ ok: true });
+  });
+
+  it('exports the checkpoint to the configured file outside the data directory, and the copy verifies the log', async () => {
+    const exported = join(pki.baseDir, 'checkpoints.jsonl');
+    expect((await api('PUT', '/v1/tenants/acme/devices/truck-33/restriction', { mode: 'drop' })).status).toBe(200);
+    const head = entries().at(-1) as unknown as { seq: number; hash: string };
+    const newest = () => { try { return JSON.parse(readFileSync(exported, 'utf8').trim().split('\n').at(-1)!) as { seq: number; hash: string }; } catch { return undefined; } };
+    for (let i = 0; i < 60 && (newest()?.seq ?? 0) < head.seq; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(newest()).toMatchObject({ seq: head.seq, hash: head.hash });
+    expect(verifyAuditLog(log(), { checkpointFile: exported })).toMatchObject({ ok: true });
   });
 
   it('500 unauthenticated requests add a few entries, not 500, and a metric counts every one', async () => {
