@@ -64,4 +64,9 @@ export class StickyNoise {
   clear(): void {
     this.#states.clear();
   }
+
+  /** Forgets the noise of every device whose key starts with `prefix` (one tenant's: `tenant/`). */
+  forgetPrefix(prefix: string): void {
+    for (const key of this.#states.keys()) if (key.startsWith(prefix)) this.#states.delete(key);
+  }
 }

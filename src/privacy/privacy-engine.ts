@@ -77,9 +77,15 @@ export function createPrivacyEngine(options: PrivacyEngineOptions): ReloadablePr
       return applyCompiledPolicy(policy, input, privateModeOn(input), ctx);
     },
     update(tenants) {
+      const previous = current;
       current = build(tenants, current);
-      // Noise drawn under the old policy (maybe another ε) must not outlive it.
-      noise.clear();
+      // Noise drawn under a tenant's old policy (maybe another ε) must not outlive it. Only that
+      // tenant's: redrawing everyone's noise on any tenant's change would hand a tenant-admin a way
+      // to make other tenants' devices emit fresh noise for the same place, which averaging undoes.
+      const policyOf = (g: Generation, t: string) => JSON.stringify(g.configs.get(t)?.config ?? null);
+      for (const tenantId of new Set([...previous.configs.keys(), ...current.configs.keys()])) {
+        if (policyOf(previous, tenantId) !== policyOf(current, tenantId)) noise.forgetPrefix(`${tenantId}/`);
+      }
     },
     validate(tenants) {
       return validateTenantPolicies(tenants, current.configs).problems;

@@ -78,6 +78,29 @@ describe('geo-indistinguishability', () => {
     expect(report(48.137, 11.575, 'truck-2')).not.toEqual(first); // per device
   });
 
+  it('a policy change redraws the noise of that tenant only: a change of another tenant leaves it sticky', () => {
+    const noisy = (version: number) => ({ privacy: { policyId: 'p', version, defaults: { '*': { action: 'keep' as const, geoIndistinguishability: { epsilonPerM: EPS, stickyRadiusM: 100 } } } } });
+    const tenants = (acmeVersion: number, globexGroups: Record<string, string[]>) => ({ acme: noisy(acmeVersion), globex: { ...noisy(1), deviceGroups: globexGroups } });
+    const engine = createPrivacyEngine({ tenants: tenants(1, {}), random: createSeededRandom(7) });
+    const report = (tenantId: string): [number, number] => {
+      const body = vehicle(48.137, 11.575);
+      engine.apply(input(body, { tenantId, deviceId: 'truck-1' }));
+      return [body.latitude as number, body.longitude as number];
+    };
+    const acme = report('acme');
+    const globex = report('globex');
+    // globex changes its groups (say, a tenant-admin's API call): acme's devices keep their noisy point.
+    engine.update(tenants(1, { vans: ['van-1'] }));
+    expect(report('acme')).toEqual(acme);
+    // globex's policy itself changes: its noise is drawn afresh, acme's still not.
+    engine.update({ ...tenants(1, { vans: ['van-1'] }), globex: { ...noisy(2), deviceGroups: { vans: ['van-1'] } } });
+    expect(report('globex')).not.toEqual(globex);
+    expect(report('acme')).toEqual(acme);
+    // acme's own policy change redraws acme's.
+    engine.update({ ...tenants(2, { vans: ['van-1'] }), globex: { ...noisy(2), deviceGroups: { vans: ['van-1'] } } });
+    expect(report('acme')).not.toEqual(acme);
+  });
+
   it('coarsens after the noise (post-processing keeps the guarantee) and the output is a cell centre', () => {
     const engine = createPrivacyEngine({
       tenants: { acme: { privacy: { policyId: 'p', version: 1, defaults: { '*': { action: 'coarsen', coarsen: { method: 'decimal', places: 2 }, geoIndistinguishability: { epsilonPerM: EPS } } } } } },
