@@ -33,10 +33,15 @@ export interface ValidityOptions {
 
 const DAY_MS = 24 * 3600 * 1000;
 
-/** A positive random 128-bit serial (RFC 5280 §4.1.2.2: at most 20 octets, positive). */
+/**
+ * A positive random 128-bit serial (RFC 5280 §4.1.2.2: at most 20 octets,
+ * positive). The first octet is 0x10-0x7f, so its hex has no leading zero and
+ * reads the same everywhere serials are normalised (the control store keys,
+ * revocation answers) as in the issuing answer.
+ */
 function newSerial(): string {
   const bytes = randomBytes(16);
-  bytes[0] = (bytes[0]! & 0x7f) | 0x01;
+  bytes[0] = Math.max(bytes[0]! & 0x7f, 0x10);
   return bytes.toString('hex');
 }
 

@@ -102,7 +102,7 @@ describe('wills', () => {
   it('a will is withheld when the device\'s processing is restricted after it connected', async () => {
     const payload = encode(VEHICLE, vehicle({ sequence: 902 }));
     const device = await connect(gw.port, pki.device('acme', 'will-3'), { clientId: 'will-3', will: { topic: topicOf('will-3'), payload, qos: 1, retain: false } });
-    gw.gateway.admin!.restrictions.set('acme', 'will-3', 'drop', 'test');
+    await gw.gateway.admin!.restrictions.set('acme', 'will-3', 'drop', 'test');
     device.stream.destroy();
     await sleep(500);
     expect(received(topicOf('will-3'))).toEqual([]);

