@@ -103,7 +103,7 @@ beforeAll(async () => {
   creds.appCert = fx.certificate({ kind: 'app', tenantId: 'acme', appId: 'dash', uri: '' });
   creds.device = fx.certificate({ kind: 'device', tenantId: 'acme', deviceId: 'truck-2', uri: '' });
   const revoked = fx.certificate({ kind: 'operator', operatorName: 'mallory', uri: '' });
-  fx.deps.pki.revoke({ serial: revoked.serial }, 'test');
+  await fx.deps.pki.revoke({ serial: revoked.serial }, 'test');
   creds.revoked = revoked;
   creds.opMfa = { token: await fx.token({ roles: ['operator'], amr: ['pwd', 'otp'] }) };
   creds.opNoMfa = { token: await fx.token({ roles: ['operator'], amr: ['pwd'] }) };
