@@ -9,9 +9,9 @@
  */
 import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
+import { accessSync, constants, createReadStream, createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { BackupKeySettings } from '../backup/backup-key.ts';
 import { keysSliceOf, keyStoreInsideDataDir } from '../backup/backup-sources.ts';
@@ -77,6 +77,7 @@ export function registerBackupCommands(program: Command): void {
     .action(action(async (opts: { out: string; json?: boolean }, cmd: Command) => {
       const { config } = cliConfig(cmd);
       const file = resolve(opts.out);
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
       if (keyStoreInsideDataDir(config, resolve)) say(`thingiq: warning: ${KEY_STORE_INSIDE_WARNING}`);
       const result = await viaGatewayOrLocally(config, {
         online: async (client) => {
