@@ -155,58 +155,55 @@ function saveReceipt(deps: KeysCommandDeps, config: GatewayConfig, opts: Opts, r
   writeOut(deps, JSON.stringify(receipt));
 }
 
-async function runWithContext(
-  deps: KeysCommandDeps,
-  cmd: Command,
-  action: (ctx: KeyContext, config: GatewayConfig, opts: Record<string, string | boolean | undefined>) => Promise<void>,
-): Promise<void> {
-  const opts = cmd.optsWithGlobals<Record<string, string | boolean | undefined>>();
+/** Loads the config and checks the command's tenant is configured. */
+function configForTenant(opts: Opts): GatewayConfig {
+  const { config } = loadConfig(typeof opts.config === 'string' ? opts.config : undefined);
+  const tenantId = tenantOf(opts);
+  assertValidId('tenant', tenantId);
+  if (!config.tenants[tenantId]) throw new TiqError('TIQ_ERR_TENANT_UNKNOWN', `tenant ${tenantId} is not configured`);
+  return config;
+}
+
+/** Opens the data-key store and the key context for one piece of work, closing both in order. */
+async function withKeyContext(deps: KeysCommandDeps, config: GatewayConfig, work: (ctx: KeyContext, opened: OpenedDataKeyStore) => Promise<void>): Promise<void> {
+  const opened = await deps.openDataKeyStore(config);
   try {
-    const { config } = loadConfig(typeof opts.config === 'string' ? opts.config : undefined);
-    const tenantId = String(opts.tenant);
-    assertValidId('tenant', tenantId);
-    if (!config.tenants[tenantId]) throw new TiqError('TIQ_ERR_TENANT_UNKNOWN', `tenant ${tenantId} is not configured`);
-    const opened = await deps.openDataKeyStore(config);
-    try {
-      const ctx = await openKeyContext(config, opened.store, { env: deps.env ?? process.env, ...(deps.now ? { now: deps.now } : {}), ...(deps.kmsClientConfig ? { kmsClientConfig: deps.kmsClientConfig } : {}) });
-      try { await action(ctx, config, opts); } finally { await ctx.close(); }
-    } finally {
-      await opened.close();
-    }
+    const ctx = await openKeyContext(config, opened.store, { env: deps.env ?? process.env, ...(deps.now ? { now: deps.now } : {}), ...(deps.kmsClientConfig ? { kmsClientConfig: deps.kmsClientConfig } : {}) });
+    try { await work(ctx, opened); } finally { await ctx.close(); }
+  } finally {
+    await opened.close();
+  }
+}
+
+/** One line on stderr and the documented exit code; never a stack trace. */
+async function reported(deps: KeysCommandDeps, cmd: Command, work: (opts: Opts) => Promise<void>): Promise<void> {
+  try {
+    await work(cmd.optsWithGlobals<Opts>());
   } catch (err) {
     const e = toTiqError(err);
     writeErr(deps, `thingiq keys ${cmd.name()}: ${e.message}${e.detail ? ` ${JSON.stringify(e.detail)}` : ''}`);
     process.exitCode = exitCodeFor(e);
   }
+}
+
+async function runWithContext(deps: KeysCommandDeps, cmd: Command, action: (ctx: KeyContext, config: GatewayConfig, opts: Opts) => Promise<void>): Promise<void> {
+  await reported(deps, cmd, async (opts) => {
+    const config = configForTenant(opts);
+    await withKeyContext(deps, config, (ctx) => action(ctx, config, opts));
+  });
 }
 
 async function runRouted(deps: KeysCommandDeps, cmd: Command, a: RoutedKeysAction): Promise<void> {
-  const opts = cmd.optsWithGlobals<Opts>();
-  try {
-    const { config } = loadConfig(typeof opts.config === 'string' ? opts.config : undefined);
-    const tenantId = String(opts.tenant);
-    assertValidId('tenant', tenantId);
-    if (!config.tenants[tenantId]) throw new TiqError('TIQ_ERR_TENANT_UNKNOWN', `tenant ${tenantId} is not configured`);
+  await reported(deps, cmd, async (opts) => {
+    const config = configForTenant(opts);
     await viaGatewayOrLocally(config, {
       online: (client) => a.online(client, config, opts),
-      offline: async (state) => {
-        const opened = await deps.openDataKeyStore(config);
-        try {
-          const ctx = await openKeyContext(config, opened.store, { env: deps.env ?? process.env, ...(deps.now ? { now: deps.now } : {}), ...(deps.kmsClientConfig ? { kmsClientConfig: deps.kmsClientConfig } : {}) });
-          try { await a.offline(ctx, opened, config, opts, state); } finally { await ctx.close(); }
-        } finally {
-          await opened.close();
-        }
-      },
+      offline: (state) => withKeyContext(deps, config, (ctx, opened) => a.offline(ctx, opened, config, opts, state)),
     });
-  } catch (err) {
-    const e = toTiqError(err);
-    writeErr(deps, `thingiq keys ${cmd.name()}: ${e.message}${e.detail ? ` ${JSON.stringify(e.detail)}` : ''}`);
-    process.exitCode = exitCodeFor(e);
-  }
+  });
 }
 
-function tenantOf(opts: Record<string, string | boolean | undefined>): string {
+function tenantOf(opts: Opts): string {
   return String(opts.tenant);
 }
 
