@@ -77,6 +77,33 @@ describe('audit checkpoint export', () => {
     await exporter.close();
   });
 
+  it('refuses a webhook whose certificate another CA issued: nothing is delivered, the failure is logged and retried', async () => {
+    const log = logWith(2);
+    const otherCa = createCa('Impostor CA');
+    const impostorCert = issueServerCertificate(otherCa, ['localhost']);
+    const received: string[] = [];
+    const impostor = createServer({ cert: impostorCert.certPem, key: impostorCert.keyPem }, (req, res) => {
+      req.on('data', (d: Buffer) => { received.push(d.toString()); });
+      req.on('end', () => res.writeHead(200).end());
+    });
+    await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', r));
+    try {
+      const address = impostor.address();
+      const impostorUrl = `https://localhost:${typeof address === 'object' && address ? address.port : 0}/checkpoints`;
+      const before = warnings.length;
+      const exporter = new CheckpointExporter(auditPaths(log.dir).checkpoint, { url: impostorUrl, caFile, intervalMs: 60_000 }, quiet);
+      await exporter.exportNow();
+      expect(received).toEqual([]);
+      expect(warnings.slice(before)).toEqual([expect.objectContaining({ event: 'audit_checkpoint_export_failed', code: 'TIQ_ERR_AUDIT' })]);
+      expect(String(warnings.at(-1)?.['reason'])).not.toContain(log.head().hash);
+      // Not marked as exported: the next run tries again.
+      await exporter.exportNow();
+      expect(warnings.length).toBe(before + 2);
+    } finally {
+      await new Promise<void>((r) => impostor.close(() => r()));
+    }
+  });
+
   it('the exported file catches a log and checkpoint rolled back by someone holding the chain key', async () => {
     const log = logWith(6);
     const file = join(mkdtempSync(join(tmpdir(), 'tiq-export-out-')), 'checkpoints.jsonl');
