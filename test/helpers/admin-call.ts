@@ -49,3 +49,56 @@ export function adminCall(port: number, who: AdminCredentials, method: string, p
     req.end(body !== undefined ? JSON.stringify(body) : undefined);
   });
 }
+
+export interface AdminStream {
+  readonly status: Promise<number>;
+  /** NDJSON lines received so far, parsed. */
+  readonly lines: Record<string, unknown>[];
+  /** Resolves once `pred` holds for the lines received, or rejects after timeoutMs. */
+  until(pred: (lines: Record<string, unknown>[]) => boolean, timeoutMs?: number): Promise<Record<string, unknown>[]>;
+  /** Disconnects, as a client that goes away. */
+  close(): void;
+}
+
+/** A long-running GET (a follow), its lines parsed as they arrive. */
+export function adminStream(port: number, who: AdminCredentials, path: string): AdminStream {
+  const lines: Record<string, unknown>[] = [];
+  let rest = '';
+  const waiters = new Set<() => void>();
+  let answered: (status: number) => void = () => undefined;
+  let failed: (err: Error) => void = () => undefined;
+  const status = new Promise<number>((resolve, reject) => { answered = resolve; failed = reject; });
+  const headers: Record<string, string> = who.token !== undefined ? { authorization: `Bearer ${who.token}` } : {};
+  const req = request({
+    host: '127.0.0.1', port, method: 'GET', path, ca: who.ca, servername: 'localhost', agent: false, headers,
+    ...(who.cert !== undefined ? { cert: who.cert, key: who.key } : {}),
+  }, (res) => {
+    answered(res.statusCode ?? 0);
+    res.on('data', (d: Buffer) => {
+      const parts = (rest + d.toString('utf8')).split('\n');
+      rest = parts.pop() ?? '';
+      for (const p of parts.filter(Boolean)) lines.push(JSON.parse(p) as Record<string, unknown>);
+      for (const w of [...waiters]) w();
+    });
+    res.on('error', () => undefined);
+  });
+  req.on('error', (err) => failed(err));
+  req.end();
+  return {
+    status, lines,
+    until(pred, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!pred(lines)) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(lines);
+        };
+        const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`timed out with ${lines.length} lines`)); }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    close: () => req.destroy(),
+  };
+}
