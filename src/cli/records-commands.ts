@@ -93,6 +93,6 @@ export function registerRecordsCommands(program: Command, deps: RecordsCommandDe
     return undefined;
   })());
 
-  registerReplayCommands(records, (text) => stdout.write(text));
+  registerReplayCommands(records, { print: (text) => stdout.write(text), openRecord: deps.openRecord, decode: deps.decode });
   registerRetentionCommands(program, { stdout, stderr });
 }

@@ -4,7 +4,8 @@
  * credentials (an app certificate, a token), any gateway, as that caller;
  * without, the gateway running on this data directory, as the local
  * operator. Reads go through the API, never around it, so each is within the
- * caller's grants and audited by the gateway.
+ * caller's grants and audited by the gateway. With no gateway running,
+ * replay reads the sinks itself (records-replay-offline.ts); tail needs one.
  *
  * Output is NDJSON: the API's record lines, then (replay) one `end` line
  * with the count and the cursor to resume from.
@@ -14,8 +15,17 @@ import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { AdminClient } from '../admin/admin-client.ts';
 import { TiqError } from '../errors.ts';
+import { openStorage } from '../gateway/open-storage.ts';
+import type { DecodeRecord, OpenRecord } from '../sinks/record-export.ts';
 import { action, cliConfig } from './context.ts';
-import { runningGatewayClient } from './state-path.ts';
+import { replayOffline } from './records-replay-offline.ts';
+import { runningGatewayClient, viaGatewayOrLocally } from './state-path.ts';
+
+export interface ReplayCommandDeps {
+  readonly print: (text: string) => void;
+  readonly openRecord?: OpenRecord | undefined;
+  readonly decode?: DecodeRecord | undefined;
+}
 
 interface ReplayOptions {
   tenant: string; cursor?: string; from?: string; limit?: string; device?: string; stream?: string;
@@ -24,14 +34,24 @@ interface ReplayOptions {
 
 const PAGE = 1000;
 
-function clientFor(cmd: Command, o: ReplayOptions): AdminClient {
+/** Validated already (validate-options.ts): ISO 8601 or epoch milliseconds. */
+function parseTime(text: string): number {
+  return /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+}
+
+/** The gateway named by --url and credentials, or undefined when none are given. */
+function remoteClient(o: ReplayOptions): AdminClient | undefined {
   const token = o.token ?? process.env['THINGIQ_ADMIN_TOKEN'];
-  if (o.url !== undefined || o.ca !== undefined || o.cert !== undefined || token !== undefined) {
-    if (o.url === undefined || o.ca === undefined) {
-      throw new TiqError('TIQ_ERR_USAGE', { problems: ['--url and --ca are needed with --cert/--key or --token (verification is never turned off)'] });
-    }
-    return new AdminClient({ url: o.url, caFile: o.ca, certFile: o.cert, keyFile: o.key, token });
+  if (o.url === undefined && o.ca === undefined && o.cert === undefined && token === undefined) return undefined;
+  if (o.url === undefined || o.ca === undefined) {
+    throw new TiqError('TIQ_ERR_USAGE', { problems: ['--url and --ca are needed with --cert/--key or --token (verification is never turned off)'] });
   }
+  return new AdminClient({ url: o.url, caFile: o.ca, certFile: o.cert, keyFile: o.key, token });
+}
+
+function clientFor(cmd: Command, o: ReplayOptions): AdminClient {
+  const remote = remoteClient(o);
+  if (remote) return remote;
   const dataDir = resolve(cliConfig(cmd).config.dataDir);
   const local = runningGatewayClient(dataDir);
   if (local) return local;
@@ -92,14 +112,34 @@ function withReplayOptions(cmd: Command): Command {
     .option('--cert <file>', 'app or operator certificate').option('--key <file>', 'its private key').option('--token <jwt>', 'bearer token (or THINGIQ_ADMIN_TOKEN)');
 }
 
-export function registerReplayCommands(records: Command, print: (text: string) => void): void {
+export function registerReplayCommands(records: Command, deps: ReplayCommandDeps): void {
+  const { print } = deps;
   const checked = (o: ReplayOptions) => {
     if (o.cursor !== undefined && o.from !== undefined) throw new TiqError('TIQ_ERR_USAGE', 'give --cursor or --from, not both');
     return o;
   };
   withReplayOptions(records.command('replay').description('stored records after a cursor or time, through the admin API, as NDJSON'))
     .option('--limit <n>', 'at most this many records (default: all, page by page)')
-    .action(action(async (o: ReplayOptions, cmd: Command) => replay(clientFor(cmd, checked(o)), o, print)));
+    .action(action(async (o: ReplayOptions, cmd: Command) => {
+      const remote = remoteClient(checked(o));
+      if (remote) return replay(remote, o, print);
+      const configPath = cmd.optsWithGlobals<{ config?: string }>().config;
+      await viaGatewayOrLocally(cliConfig(cmd).config, {
+        online: (client) => replay(client, o, print),
+        offline: async (state) => {
+          if (!deps.openRecord || !deps.decode) throw new Error('replay is not wired to the keys module and codec in this build');
+          const storage = await openStorage(configPath);
+          try {
+            await replayOffline(storage, state, {
+              tenant: o.tenant, cursor: o.cursor, fromMs: o.from !== undefined ? parseTime(o.from) : undefined,
+              limit: o.limit !== undefined ? Number(o.limit) : Number.POSITIVE_INFINITY, device: o.device, stream: o.stream,
+            }, { openRecord: deps.openRecord, decode: deps.decode, print });
+          } finally {
+            await storage.close();
+          }
+        },
+      });
+    }));
   withReplayOptions(records.command('tail').description('follow: stored records from a cursor (default: now) and each new one as it is stored, until interrupted'))
     .action(action(async (o: ReplayOptions, cmd: Command) => {
       await clientFor(cmd, checked(o)).stream('GET', pathOf(o, true, o.cursor), lineSplitter(print, () => undefined));

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { AuditLog, auditDirOf } from '../../src/audit/audit-log.ts';
 import { connect, startGateway, TEST_TENANTS } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
@@ -23,6 +24,7 @@ describe('thingiq records replay and tail against a running gateway', () => {
   const dataDir = join(pki.baseDir, 'data');
   const configFile = join(pki.baseDir, 'cli.yaml');
   let gw: Awaited<ReturnType<typeof startGateway>>;
+  let stopped = false;
   const cli = (...args: string[]) => runCli(pki.baseDir, ['--config', configFile, ...args]);
 
   beforeAll(async () => {
@@ -31,7 +33,7 @@ describe('thingiq records replay and tail against a running gateway', () => {
     await publish(gw.port, pki.device('acme', 'truck-1'), 'truck-1', 3);
     await publish(gw.port, pki.device('acme', 'van-4'), 'van-4', 2);
   }, 60_000);
-  afterAll(async () => { await gw?.gateway.close(); });
+  afterAll(async () => { if (!stopped) await gw?.gateway.close(); });
 
   it('replay as the local operator: a limited page, then the rest from its cursor; audited with the operator as actor', async () => {
     const first = await cli('records', 'replay', '--tenant', 'acme', '--limit', '2');
@@ -92,5 +94,20 @@ describe('thingiq records replay and tail against a running gateway', () => {
     }
     // SIGINT ends it (killed by the signal: no exit code).
     expect(await exited).toBeNull();
+  }, CLI_TIMEOUT);
+
+  it('with no gateway running, replay reads the sinks itself as the local operator, audited offline; tail needs a gateway', async () => {
+    await gw.gateway.close();
+    stopped = true;
+    const r = await cli('records', 'replay', '--tenant', 'acme', '--device', 'van-4');
+    expect(r.code, r.stderr).toBe(0);
+    const lines = parse(r.stdout);
+    expect(lines.filter((l) => l['type'] === 'record').map((l) => l['deviceId'])).toEqual(['van-4', 'van-4']);
+    expect(lines.at(-1)).toMatchObject({ type: 'end', count: 2, more: false });
+    const entries = new AuditLog(auditDirOf(dataDir)).query({ action: 'records.replay', actor: 'operator:local', limit: 10_000 });
+    expect(entries.at(-1)?.detail).toMatch(/^offline from=c1\.\S+ next=c1\.\S+ records=2$/);
+    const tail = await cli('records', 'tail', '--tenant', 'acme');
+    expect(tail.code).toBe(1);
+    expect(tail.stderr).toContain('TIQ_ERR_UNREACHABLE');
   }, CLI_TIMEOUT);
 });
