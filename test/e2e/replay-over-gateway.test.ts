@@ -111,9 +111,10 @@ describe('replay and tail over a running gateway', () => {
     await sleep(200); // past the settle time: everything is below the horizon
   }, 60_000);
 
+  let closed = false;
   afterAll(async () => {
     for (const c of devices) c.end(true);
-    await gw?.gateway.close();
+    if (!closed) await gw?.gateway.close();
   });
 
   const acmeTotal = () => Object.entries(stored).filter(([k]) => k.startsWith('acme/')).reduce((n, [, v]) => n + v, 0);
@@ -167,6 +168,15 @@ describe('replay and tail over a running gateway', () => {
     expect((await chain(mtls(), asPem(dashboard), 'acme', 50)).records).toHaveLength(acmeTotal());
   });
 
+  it('a tail with durationMs is a long poll: what was stored after the cursor, then an end line with the next cursor', async () => {
+    const all = (await chain(mtls(), asPem(dashboard), 'acme', 1000)).records;
+    const res = await adminCall(mtls(), asPem(dashboard), 'GET', `/v1/tenants/acme/records/tail?durationMs=300&cursor=${all.at(-3)!['cursor'] as string}`);
+    expect(res.status).toBe(200);
+    const lines = res.lines();
+    expect(lines.filter((l) => l['type'] === 'record').map((l) => l['recordId'])).toEqual(all.slice(-2).map((r) => r['recordId']));
+    expect(lines.at(-1)).toMatchObject({ type: 'end', count: 2, nextCursor: all.at(-1)!['cursor'], more: false });
+  });
+
   it('bad cursors and times are refused with TIQ_ERR_BAD_REQUEST', async () => {
     for (const q of ['cursor=nonsense', 'from=yesterday', 'limit=0', 'cursor=c1.MQ&from=0', 'unknown=1']) {
       const res = await adminCall(mtls(), asPem(dashboard), 'GET', `/v1/tenants/acme/records?${q}`);
@@ -218,5 +228,16 @@ describe('replay and tail over a running gateway', () => {
     // The tail's last cursor continues with nothing new, and a replay from the start has the same records.
     const again = await chain(mtls(), app, 'fleet', 5);
     expect(again.records.map((r) => r['recordId'])).toEqual(records.map((r) => r['recordId']));
+  });
+
+  it('closing the gateway ends an open tail (audited) instead of waiting for its client', async () => {
+    const tail = adminStream(mtls(), asPem(dashboard), '/v1/tenants/acme/records/tail');
+    expect(await tail.status).toBe(200);
+    const audit = gw.gateway.admin!.audit;
+    const before = audit.query({ action: 'records.tail', actor: 'app:acme/dashboard' }).length;
+    await gw.gateway.close();
+    closed = true;
+    expect(audit.query({ action: 'records.tail', actor: 'app:acme/dashboard' }).length).toBe(before + 1);
+    tail.close();
   });
 });

@@ -21,17 +21,19 @@ import {
 import { principalOf } from '../route-access.ts';
 import { IdSchema, idsOf, parseInput, route, type RouteContext } from './route.ts';
 
-const ReplayQuery = z.object({
+const BaseQuery = z.object({
   /** `nextCursor` of an earlier page, or the `cursor` of a record line. */
   cursor: z.string().min(1).max(200).optional(),
   /** Received at or after: ISO 8601 or epoch milliseconds. */
   from: z.string().min(1).max(40).optional(),
-  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
   device: IdSchema.optional(),
   stream: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/).optional(),
-}).strict();
+});
+const ReplayQuery = BaseQuery.extend({ limit: z.coerce.number().int().min(1).max(10_000).default(1000) }).strict();
+/** `durationMs`: end the follow after this long with an `end` line (a long poll); without it, until the client leaves. */
+const TailQuery = BaseQuery.extend({ durationMs: z.coerce.number().int().min(1).max(86_400_000).optional() }).strict();
 
-type Query = z.infer<typeof ReplayQuery>;
+type Query = z.infer<typeof BaseQuery>;
 const TAIL_PAGE = 500;
 
 function parseFrom(text: string): number {
@@ -131,8 +133,12 @@ function requestOf(deps: AdminDeps, request: FastifyRequest, q: Query, start: Re
 }
 
 export function registerRecordRoutes({ app, deps, config }: RouteContext): void {
-  const tails = new Set<LineStream>();
-  app.addHook('preClose', async () => { for (const t of tails) t.stop(); });
+  // Open follows, and their completion (audit entry written): a closing server ends them and waits for that.
+  const tails = new Map<LineStream, Promise<void>>();
+  app.addHook('preClose', async () => {
+    for (const t of tails.keys()) t.stop();
+    await Promise.all(tails.values());
+  });
   route(app, 'GET', '/v1/tenants/:tenant/records', { needs: 'tenant-reader', action: 'records.replay', quiet: true }, async (request, reply) => {
     const src = sourceOf(deps);
     const q = parseInput(ReplayQuery, request.query);
@@ -156,41 +162,53 @@ export function registerRecordRoutes({ app, deps, config }: RouteContext): void 
 
   route(app, 'GET', '/v1/tenants/:tenant/records/tail', { needs: 'tenant-reader', action: 'records.tail', quiet: true }, async (request, reply) => {
     const src = sourceOf(deps);
-    const q = parseInput(ReplayQuery, request.query);
+    const q = parseInput(TailQuery, request.query);
     const { tenant } = idsOf(request);
     const start = startOf(q, () => cursorAt(src.horizon(tenant)));
     const out = new LineStream(reply.raw);
-    tails.add(out);
-    reply.raw.once('close', () => tails.delete(out));
     // A heartbeat well inside the idle timeout keeps a quiet follow open, and tells the client where it stands.
     const heartbeatMs = Math.max(100, Math.min(10_000, Math.floor(config.idleTimeoutMs / 3)));
-    void follow(src, requestOf(deps, request, q, start, TAIL_PAGE), out, config.tailPollMs, heartbeatMs).then(
-      (s) => audit(deps, request, 'records.tail', q, s, 'ok'),
-      async (err: unknown) => {
+    const until = q.durationMs !== undefined ? Date.now() + q.durationMs : Number.POSITIVE_INFINITY;
+    const done = (async () => {
+      let served: Served | undefined;
+      try {
+        served = await follow(src, requestOf(deps, request, q, start, TAIL_PAGE), out, { pollMs: config.tailPollMs, heartbeatMs, until });
+        await audit(deps, request, 'records.tail', q, served, 'ok');
+        // Like a page: the end line only once audited (a client that left, or a server closing, gets none).
+        if (!out.closed) {
+          await out.write(`${JSON.stringify({ type: 'end', count: served.count, nextCursor: encodeCursor(served.next), more: false })}\n`);
+          out.body.end();
+        }
+      } catch (err) {
         request.log.error({ event: 'tail_failed', code: (err as TiqError).code }, 'tail failed');
         out.body.destroy(err as Error);
-        await audit(deps, request, 'records.tail', q, { from: start, next: start, count: 0 }, 'failed');
-      },
-    ).catch((err: unknown) => request.log.error({ event: 'audit_failed', code: (err as TiqError).code }, 'tail not audited'));
+        if (!served) await audit(deps, request, 'records.tail', q, { from: start, next: start, count: 0 }, 'failed').catch(() => undefined);
+      }
+    })().finally(() => tails.delete(out));
+    tails.set(out, done);
     return ndjson(reply, out);
   });
 }
 
-/** Pages while there is more, then polls; a heartbeat line when nothing was written for a while. Ends when the client leaves. */
-async function follow(src: ReplaySource, req: ReplayRequest, out: LineStream, pollMs: number, heartbeatMs: number): Promise<Served> {
+/**
+ * Pages while there is more, then polls; a heartbeat line when nothing was
+ * written for a while. Ends when the client leaves, the server closes, or at `until`.
+ */
+async function follow(src: ReplaySource, req: ReplayRequest, out: LineStream, o: { pollMs: number; heartbeatMs: number; until: number }): Promise<Served> {
   let next = req.start;
   let count = 0;
   let lastWrite = Date.now();
   const write = (line: string) => { lastWrite = Date.now(); return out.write(line); };
-  while (!out.closed) {
-    const page = await replayPage(src, { ...req, start: next }, write, () => out.closed);
+  const over = () => out.closed || Date.now() >= o.until;
+  while (!over()) {
+    const page = await replayPage(src, { ...req, start: next }, write, over);
     next = page.next;
     count += page.count;
     if (page.more) continue;
-    if (Date.now() - lastWrite >= heartbeatMs) {
+    if (Date.now() - lastWrite >= o.heartbeatMs) {
       await write(`${JSON.stringify({ type: 'heartbeat', nextCursor: encodeCursor(next), horizon: new Date(page.horizonMs).toISOString() })}\n`);
     }
-    await out.sleep(pollMs);
+    await out.sleep(Math.max(0, Math.min(o.pollMs, o.until - Date.now())));
   }
   return { from: req.start, next, count };
 }
