@@ -3,9 +3,11 @@
  * through the admin API (docs/storage.md, "Replay"). With --url and
  * credentials (an app certificate, a token), any gateway, as that caller;
  * without, the gateway running on this data directory, as the local
- * operator. Reads go through the API, never around it, so each is within the
- * caller's grants and audited by the gateway. With no gateway running,
- * replay reads the sinks itself (records-replay-offline.ts); tail needs one.
+ * operator. While a gateway runs, reads go through its API, never around
+ * it, so each is within the caller's grants and audited by the gateway. With
+ * no gateway running, replay reads the sinks itself under the data
+ * directory's lock and audits itself (records-replay-offline.ts); tail needs
+ * a gateway.
  *
  * Output is NDJSON: the API's record lines, then (replay) one `end` line
  * with the count and the cursor to resume from.
