@@ -11,6 +11,7 @@ import type { IssuedPem } from '../pki/certificates.ts';
 import type { IssuedRecord } from '../pki/issuance-registry.ts';
 import type { PrivateModeRegistry } from '../privacy/private-mode.ts';
 import type { ObjectionRegistry } from './objection-registry.ts';
+import type { ReplaySource } from './record-replay.ts';
 import type { RegisteredDevice } from './tenant-overrides.ts';
 import type { RestrictionRegistry } from './restriction-registry.ts';
 
@@ -131,6 +132,8 @@ export interface AdminDeps {
   readonly probes: Readonly<Record<string, HealthProbe>>;
   /** Absent: POST /v1/backups answers 404. */
   readonly backups?: AdminBackups;
+  /** Stored records for replay and tail (record-replay.ts); absent: those routes answer 404. */
+  readonly replay?: ReplaySource;
   /** Prometheus exposition of the gateway's metrics. */
   readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
 }

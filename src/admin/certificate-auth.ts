@@ -48,6 +48,7 @@ export function createCertificateAuthenticator(ctx: CertificateAuthContext): (so
           role: ctx.appRoles[`${identity.tenantId}/${identity.appId}`] ?? 'tenant-reader',
           tenantId: identity.tenantId,
           via: 'certificate',
+          appId: identity.appId,
         };
       case 'device':
         // Devices publish telemetry; they never administer anything.

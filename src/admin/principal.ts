@@ -12,6 +12,8 @@ export interface Principal {
   /** The one tenant of a tenant-admin or tenant-reader; undefined for operators. */
   readonly tenantId: string | undefined;
   readonly via: 'certificate' | 'token';
+  /** The app of an app certificate: its grants (streams, device groups) bound what it may read of stored records. */
+  readonly appId?: string | undefined;
 }
 
 const RANK: Record<Role, number> = { 'tenant-reader': 1, 'tenant-admin': 2, operator: 3 };

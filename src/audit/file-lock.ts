@@ -13,19 +13,9 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * Atomics.wait, and holds the lock until `fn` has settled (it may await its
  * writes; the caller keeps one locked section at a time in this process).
  */
-export async function withFileLockAsync<T>(lockPath: string, fn: () => T | Promise<T>, opts: { timeoutMs?: number; staleMs?: number } = {}): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
-  for (;;) {
-    try {
-      closeSync(openSync(lockPath, 'wx', 0o600));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      breakIfStale(lockPath, opts.staleMs ?? 10_000);
-      if (Date.now() > deadline) throw new TiqError('TIQ_ERR_AUDIT', `cannot take the lock ${lockPath}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
+export async function withFileLockAsync<T>(lockPath: string, fn: () => T | Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const attempt = acquirer(lockPath, opts);
+  while (!attempt()) await new Promise((r) => setTimeout(r, 5));
   try {
     return await fn();
   } finally {
@@ -33,24 +23,38 @@ export async function withFileLockAsync<T>(lockPath: string, fn: () => T | Promi
   }
 }
 
-export function withFileLock<T>(lockPath: string, fn: () => T, opts: { timeoutMs?: number; staleMs?: number } = {}): T {
-  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
-  for (;;) {
-    try {
-      closeSync(openSync(lockPath, 'wx', 0o600));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      breakIfStale(lockPath, opts.staleMs ?? 10_000);
-      if (Date.now() > deadline) throw new TiqError('TIQ_ERR_AUDIT', `cannot take the lock ${lockPath}`);
-      Atomics.wait(sleeper, 0, 0, 5); // appends are short: a synchronous 5 ms back-off keeps append() synchronous
-    }
-  }
+export function withFileLock<T>(lockPath: string, fn: () => T, opts: LockOptions = {}): T {
+  const attempt = acquirer(lockPath, opts);
+  // Appends are short: a synchronous 5 ms back-off keeps append() synchronous.
+  while (!attempt()) Atomics.wait(sleeper, 0, 0, 5);
   try {
     return fn();
   } finally {
     rmSync(lockPath, { force: true });
   }
+}
+
+export interface LockOptions { readonly timeoutMs?: number; readonly staleMs?: number }
+
+/**
+ * One attempt at the lock per call: true once taken, false when the caller
+ * should back off and try again; throws when the deadline has passed or the
+ * file cannot be created for another reason. Both lock flavours share it and
+ * differ only in how they wait.
+ */
+function acquirer(lockPath: string, opts: LockOptions): () => boolean {
+  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+  return () => {
+    try {
+      closeSync(openSync(lockPath, 'wx', 0o600));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      breakIfStale(lockPath, opts.staleMs ?? 10_000);
+      if (Date.now() > deadline) throw new TiqError('TIQ_ERR_AUDIT', `cannot take the lock ${lockPath}`);
+      return false;
+    }
+  };
 }
 
 function breakIfStale(lockPath: string, staleMs: number): void {

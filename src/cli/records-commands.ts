@@ -1,5 +1,5 @@
 /**
- * `thingiq records …` (count, export); `thingiq retention …` is registered
+ * `thingiq records …` (count, export; replay and tail in records-replay-commands.ts); `thingiq retention …` is registered
  * from retention-commands.ts. See docs/storage.md. Export decrypts and decodes through injected
  * functions: the CLI entry wires the keys module and the codec.
  */
@@ -14,6 +14,7 @@ import { progressBar } from '../sinks/progress-bar.ts';
 import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/record-export.ts';
 import type { RecordQuery } from '../sinks/storage-sink.ts';
 import { exitCodeFor } from './context.ts';
+import { registerReplayCommands } from './records-replay-commands.ts';
 import { registerRetentionCommands } from './retention-commands.ts';
 
 export interface RecordsCommandDeps {
@@ -69,7 +70,7 @@ export function registerRecordsCommands(program: Command, deps: RecordsCommandDe
     }
   };
 
-  const records = program.command('records').description('stored records: count and export (docs/storage.md)');
+  const records = program.command('records').description('stored records: count, export, replay and tail (docs/storage.md)');
   const count = withFilters(records.command('count').description('count stored records')).option('--json', 'print JSON');
   count.action((o: FilterOptions & { json?: boolean }) => run(async (s) => {
     const n = await s.router.sinkFor(o.tenant).countRecords(toQuery(o));
@@ -92,5 +93,6 @@ export function registerRecordsCommands(program: Command, deps: RecordsCommandDe
     return undefined;
   })());
 
+  registerReplayCommands(records, { print: (text) => stdout.write(text), openRecord: deps.openRecord, decode: deps.decode });
   registerRetentionCommands(program, { stdout, stderr });
 }

@@ -84,7 +84,9 @@ export function validateOptions(command: Command): void {
   }
   const tenant = opts['tenant'];
   // The admin commands ask the gateway, which answers for its tenants; a preview with --policy brings its own.
-  if (typeof tenant === 'string' && !path.startsWith('admin ') && !TENANT_IS_FILTER.includes(path) && !(path === 'policy preview' && opts['policy'])) {
+  // So does a replay from another gateway (--url): its tenants need not be configured here.
+  const remote = path.startsWith('records ') && typeof opts['url'] === 'string';
+  if (typeof tenant === 'string' && !path.startsWith('admin ') && !remote && !TENANT_IS_FILTER.includes(path) && !(path === 'policy preview' && opts['policy'])) {
     if (!cliConfig(command).config.tenants[tenant]) throw new TiqError('TIQ_ERR_TENANT_UNKNOWN', `tenant ${tenant} is not configured`);
   }
 }

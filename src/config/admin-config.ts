@@ -60,6 +60,14 @@ export const AdminConfigSchema = z.object({
    */
   maxDeviceGroups: z.number().int().min(1).max(100_000).default(100),
   maxGroupDevices: z.number().int().min(1).max(1_000_000).default(1000),
+  /**
+   * Replay of stored records (docs/storage.md, "Replay"): a record is served
+   * once this long has passed since it was received (plus the tenant's policy
+   * time step), so that a page never passes a record still on its way to the
+   * sink; and how often a tail looks for new records.
+   */
+  replaySettleMs: z.number().int().min(0).max(600_000).default(2000),
+  tailPollMs: z.number().int().min(50).max(60_000).default(500),
 }).strict();
 
 export type AdminConfig = z.infer<typeof AdminConfigSchema>;

@@ -6,6 +6,7 @@
 import { Counter } from 'prom-client';
 import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from '../admin/admin-adapters.ts';
 import type { AdminDeps } from '../admin/admin-deps.ts';
+import { largestTimeStep, replayHorizon } from '../admin/record-replay.ts';
 import { traceAdminRequests } from '../admin/admin-tracing.ts';
 import { createAdminServer, type AdminServer } from '../admin/admin-server.ts';
 import { ObjectionRegistry } from '../admin/objection-registry.ts';
@@ -46,27 +47,38 @@ function countAggregatedEvents(gw: AdminSources, parts: AdminParts): void {
 export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
   const current = () => gw.currentConfig;
   if (!parts.audit.aggregator.onEvent) countAggregatedEvents(gw, parts);
+  const privacy = privacyAdmin(current, gw.privacy, {
+    get: (t) => gw.policyOverrides.get(t),
+    put: (t, policy, actor) => gw.putPolicy(t, policy, actor),
+  });
+  const decode = recordDecoder(gw.codec, current);
   return {
     tenants: tenantsAdmin(current),
     tenantChanges: tenantChangesAdmin(gw.tenantOverrides, (next, change) => gw.changeTenants(next, change)),
     pki: pkiAdmin(gw.path(gw.config.pkiDir), gw.control),
-    privacy: privacyAdmin(current, gw.privacy, {
-      get: (t) => gw.policyOverrides.get(t),
-      put: (t, policy, actor) => gw.putPolicy(t, policy, actor),
-    }),
+    privacy,
     privateMode: gw.privateMode,
     retention: retentionAdmin(gw.retention, gw.storage, gw.control),
     keys: keysAdmin(gw.keys, gw.control),
     records: recordsAdmin({
       sinks: gw.storage,
       openRecord: (r) => gw.keys.sealer.open(r),
-      decode: recordDecoder(gw.codec, current),
+      decode,
       deleteDeviceRecords: async (t, d) => {
         // A retained message never outlives its device's erasure.
         gw.retained.clearDevice(t, d);
         return gw.storage.sinkFor(t).deleteDeviceRecords(t, d);
       },
     }),
+    replay: {
+      sink: (t) => gw.storage.sinkFor(t),
+      openRecord: (r) => gw.keys.sealer.open(r),
+      decode,
+      horizon: replayHorizon({
+        now: Date.now, settleMs: gw.config.admin.replaySettleMs,
+        timeStepMs: (t) => largestTimeStep(privacy.policyOf(t)), oldestPending: (t) => gw.storage.oldestPendingReceivedAtMs(t),
+      }),
+    },
     restrictions: parts.restrictions,
     objections: parts.objections,
     audit: parts.audit,

@@ -53,7 +53,10 @@ interface Entry {
 export class BatchingWriter {
   readonly #queue: Entry[] = [];
   readonly #roomWaiters: (() => void)[] = [];
+  /** Records whose write waits for room (not queued yet): still pending for oldestPendingReceivedAtMs. */
+  readonly #waitingRecords = new Set<SealedRecord>();
   #inFlight = 0;
+  #inFlightBatch: readonly Entry[] = [];
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #draining: Promise<void> | undefined;
@@ -85,6 +88,20 @@ export class BatchingWriter {
   }
 
   /**
+   * The earliest receivedAtMs of the records accepted and not yet committed or
+   * refused (queued, in flight, waiting for room), or undefined when none is.
+   * Replay reads only below it: such a record may still land before a cursor.
+   */
+  oldestPendingReceivedAtMs(): number | undefined {
+    let oldest: number | undefined;
+    const see = (ms: number) => { if (oldest === undefined || ms < oldest) oldest = ms; };
+    for (const e of this.#queue) see(e.record.receivedAtMs);
+    for (const e of this.#inFlightBatch) see(e.record.receivedAtMs);
+    for (const r of this.#waitingRecords) see(r.receivedAtMs);
+    return oldest;
+  }
+
+  /**
    * Resolves once the record is committed ('inserted') or known to be stored already ('duplicate').
    * Not async: with room in the queue this is one promise per record, no more (it runs per message).
    */
@@ -100,10 +117,15 @@ export class BatchingWriter {
   }
 
   private async writeWhenRoom(record: SealedRecord): Promise<WriteOutcome> {
-    while (this.#queue.length + this.#inFlight >= this.options.maxPendingRecords) {
-      this.setBackpressure(true);
-      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
-      if (this.#closing) throw new TiqError('TIQ_ERR_SHUTTING_DOWN', { sink: this.sink.name });
+    this.#waitingRecords.add(record);
+    try {
+      while (this.#queue.length + this.#inFlight >= this.options.maxPendingRecords) {
+        this.setBackpressure(true);
+        await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+        if (this.#closing) throw new TiqError('TIQ_ERR_SHUTTING_DOWN', { sink: this.sink.name });
+      }
+    } finally {
+      this.#waitingRecords.delete(record);
     }
     return this.enqueue(record);
   }
@@ -155,10 +177,12 @@ export class BatchingWriter {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.options.maxBatchRecords);
       this.#inFlight = batch.length;
+      this.#inFlightBatch = batch;
       try {
         await this.commit(batch);
       } finally {
         this.#inFlight = 0;
+        this.#inFlightBatch = [];
         this.releaseRoom();
       }
     }

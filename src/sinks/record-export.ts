@@ -27,9 +27,9 @@ export const CSV_COLUMNS = [
   'policyId', 'policyVersion', 'retentionClass', 'expiresAt', 'legalHold', 'data',
 ] as const;
 
-type ExportRow = Record<(typeof CSV_COLUMNS)[number], unknown>;
+export type ExportRow = Record<(typeof CSV_COLUMNS)[number], unknown>;
 
-function toRow(r: SealedRecord, data: object): ExportRow {
+export function toRow(r: SealedRecord, data: object): ExportRow {
   return {
     tenantId: r.tenantId, deviceId: r.deviceId, stream: r.stream, recordId: r.recordId, sequence: r.sequence,
     deviceTime: new Date(r.deviceTimeMs).toISOString(), receivedAt: new Date(r.receivedAtMs).toISOString(),
@@ -39,7 +39,7 @@ function toRow(r: SealedRecord, data: object): ExportRow {
 }
 
 /** 64-bit integers may arrive as bigint; JSON has no bigint. */
-function json(value: unknown): string {
+export function json(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 

@@ -60,6 +60,11 @@ export class StorageRouter {
     return this.byName(this.#writers, this.sinkNameFor(tenantId));
   }
 
+  /** The earliest receivedAtMs of the records still pending in the tenant's sink's writer (any tenant's: it is shared), if any. */
+  oldestPendingReceivedAtMs(tenantId: string): number | undefined {
+    return this.writerFor(tenantId).oldestPendingReceivedAtMs();
+  }
+
   /** The store stage: resolves after the record's batch committed in the tenant's sink. */
   write(record: SealedRecord): Promise<WriteOutcome> {
     return this.writerFor(record.tenantId).write(record);

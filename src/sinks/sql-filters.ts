@@ -17,6 +17,9 @@ export function queryConditions(q: RecordQuery, param: Param): string[] {
     // A placeholder per use: SQLite's `?` binds positionally.
     const { receivedAtMs, recordId } = q.after;
     where.push(`(received_at_ms > ${param(receivedAtMs)} OR (received_at_ms = ${param(receivedAtMs)} AND record_id > ${param(recordId)}))`);
+    // Implied by the line above, but a range the planner can seek to: without it each page walks the
+    // time index from the tenant's first record (docs/storage.md, "Replay").
+    where.push(`received_at_ms >= ${param(receivedAtMs)}`);
   }
   return where;
 }

@@ -33,6 +33,8 @@ import { createPrivacyEngine } from '../../src/privacy/privacy-engine.ts';
 import { createPrivateModeRegistry } from '../../src/privacy/private-mode.ts';
 import { PolicyOverrides } from '../../src/privacy/policy-overrides.ts';
 import { MemoryKeys, MemoryRecords, MemoryRetention } from './memory-deps.ts';
+import { SqliteSink } from '../../src/sinks/sqlite-sink.ts';
+import { decodeJson, openRecord } from '../sinks/fixtures.ts';
 
 export const ISSUER = 'https://idp.test.invalid/';
 export const AUDIENCE = 'thingiq-admin';
@@ -77,6 +79,7 @@ export class AdminFixture {
   private signingKey!: CryptoKey;
 
   control!: ControlStore;
+  recordSink!: SqliteSink;
 
   async start(): Promise<this> {
     initPki(this.pkiDir, ['localhost', '127.0.0.1']);
@@ -88,6 +91,9 @@ export class AdminFixture {
     const jwksFile = join(this.dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
     const pki = pkiAdmin(this.pkiDir, this.control);
+    // Replay reads a real (SQLite) sink; tests that need records write them into it.
+    this.recordSink = new SqliteSink('replay', { path: join(this.dir, 'data', 'records.db'), durability: 'process' });
+    await this.recordSink.start();
     this.caPem = pki.caCertPem;
     const config = () => this.config;
     this.deps = {
@@ -99,6 +105,7 @@ export class AdminFixture {
       retention: this.retention,
       keys: this.keys,
       records: this.records,
+      replay: { sink: () => this.recordSink, openRecord, decode: decodeJson, horizon: () => Date.now() },
       restrictions: new RestrictionRegistry(this.control),
       objections: new ObjectionRegistry(this.control),
       audit: new AuditLog(join(this.dir, 'data', 'audit')),
@@ -146,6 +153,7 @@ export class AdminFixture {
 
   async close(): Promise<void> {
     await this.server.close();
+    await this.recordSink.close();
     await this.control.close();
   }
 

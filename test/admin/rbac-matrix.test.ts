@@ -54,6 +54,8 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'POST', path: `${T}/keys/rewrap`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
   { method: 'POST', path: `${D}/keys/shred`, needs: 'operator', ok: 200, tenantScoped: true },
   { method: 'GET', path: `${D}/data`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
+  { method: 'GET', path: `${T}/records`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
+  { method: 'GET', path: `${T}/records/tail?durationMs=1`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
   { method: 'POST', path: `${D}/erasure`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
   { method: 'GET', path: `${D}/objections`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
   { method: 'POST', path: `${D}/objections`, needs: 'tenant-admin', ok: 201, tenantScoped: true, body: () => ({ purpose: 'marketing' }) },
@@ -119,7 +121,7 @@ afterAll(() => fx.close());
 
 describe('RBAC matrix', () => {
   it('covers every route of the server', () => {
-    const tested = ENDPOINTS.map((e) => `${e.method} ${e.path.replace('/acme', '/:tenant').replace('/truck-1', '/:device')
+    const tested = ENDPOINTS.map((e) => `${e.method} ${e.path.replace(/\?.*$/, '').replace('/acme', '/:tenant').replace('/truck-1', '/:device')
       .replace(/\/apps\/[a-z-]+(\/certificates|\/revoke)?$/, '/apps/:app$1').replace(/\/device-groups\/[a-z]+$/, '/device-groups/:group')
       .replace(/\/operators\/[a-z]+\//, '/operators/:operator/').replace(/\/certificates\/[0-9a-f]+\//, '/certificates/:serial/')}`).sort();
     expect(tested).toEqual(fx.server.routes());

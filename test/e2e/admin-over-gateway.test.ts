@@ -3,24 +3,12 @@
  * mutual TLS: revocation of a live device, restriction on the next message,
  * erasure with a receipt, metrics.
  */
-import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connect, sleep, startGateway, subscribe } from '../helpers/gateway.ts';
+import { adminCall } from '../helpers/admin-call.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { decode, encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-
-function call(port: number, pem: ClientPem, method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: () => Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost', headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => { text += d.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text, json: () => JSON.parse(text) as Record<string, unknown> }));
-    });
-    req.on('error', reject);
-    req.end(body ? JSON.stringify(body) : undefined);
-  });
-}
 
 describe('admin API on a running gateway', () => {
   const pki = new TestPki();
@@ -28,7 +16,7 @@ describe('admin API on a running gateway', () => {
   let op: ClientPem;
   let app: MqttClient;
   const devices: MqttClient[] = [];
-  const api = (method: string, path: string, body?: unknown) => call(gw.gateway.adminPorts.mtlsPort, op, method, path, body);
+  const api = (method: string, path: string, body?: unknown) => adminCall(gw.gateway.adminPorts.mtlsPort, op, method, path, body);
 
   beforeAll(async () => {
     gw = await startGateway(pki);
@@ -121,7 +109,7 @@ describe('admin API on a running gateway', () => {
     expect(res.text).toContain('nodejs_eventloop_lag_seconds');
     expect(res.text).toMatch(/thingiq_sink_batch_records_count\{sink="default"\} [1-9]/);
     expect(res.text).toMatch(/thingiq_sink_commit_seconds_sum\{sink="default"\} \d/);
-    const tenantApp = await call(gw.gateway.adminPorts.mtlsPort, pki.app('acme', 'dashboard'), 'GET', '/metrics');
+    const tenantApp = await adminCall(gw.gateway.adminPorts.mtlsPort, pki.app('acme', 'dashboard'), 'GET', '/metrics');
     expect(tenantApp.status).toBe(403);
   });
 

@@ -3,30 +3,19 @@
  * restriction, objection or a policy change, a new subscriber does not get
  * the device's retained position made under the old state.
  */
-import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connect, sleep, startGateway, subscribe } from '../helpers/gateway.ts';
+import { adminCall } from '../helpers/admin-call.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { decode, encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-
-function call(port: number, pem: ClientPem, method: string, path: string, body?: unknown): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost', headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(body ? JSON.stringify(body) : undefined);
-  });
-}
 
 describe('retained messages under privacy', () => {
   const pki = new TestPki();
   let gw: Awaited<ReturnType<typeof startGateway>>;
   let op: ClientPem;
   const clients: MqttClient[] = [];
-  const api = (method: string, path: string, body?: unknown) => call(gw.gateway.adminPorts.mtlsPort, op, method, path, body);
+  const api = async (method: string, path: string, body?: unknown) => (await adminCall(gw.gateway.adminPorts.mtlsPort, op, method, path, body)).status;
 
   async function publishRetained(device: string): Promise<void> {
     const c = await connect(gw.port, pki.device('acme', device), { clientId: device });
