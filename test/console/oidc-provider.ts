@@ -34,6 +34,8 @@ export class OidcProvider {
   readonly caPem: string;
   readonly caFile: string;
   readonly jwksFile: string;
+  /** Other pages this origin serves (a page of "another site" for CSRF tests). */
+  readonly pages = new Map<string, string>();
   private readonly codes = new Map<string, { user: TestUser; challenge: string; redirectUri: string; mfa: boolean }>();
   private server!: Server;
   private key!: CryptoKey;
@@ -55,6 +57,8 @@ export class OidcProvider {
     this.server = createServer({ cert: readFileSync(p.serverCert), key: readFileSync(p.serverKey) }, (req, res) => {
       const url = new URL(req.url ?? '/', 'https://localhost');
       if (req.method === 'GET' && url.pathname === '/authorize') return this.authorize(url.searchParams, res);
+      const page = this.pages.get(url.pathname);
+      if (req.method === 'GET' && page !== undefined) return void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
       if (req.method === 'POST' && url.pathname === '/token') {
         let body = '';
         req.on('data', (c: Buffer) => { body += c.toString(); });

@@ -8,7 +8,7 @@ export interface DeviceRow {
   deviceId: string;
   registration: { registeredAt: string; registeredBy: string; note?: string } | null;
   certificates: { serial: string; status: string; notBefore: string; notAfter: string; issuedAt: string; revokedAt: string | null }[];
-  restriction: unknown;
+  restriction: 'none' | 'drop' | 'refuse';
   privateMode: boolean;
 }
 
@@ -19,7 +19,10 @@ export function DevicesPage({ session, tenant }: { session: Session; tenant: str
   const [offset, setOffset] = useState(0);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const list = useLoad(() => api<{ devices: DeviceRow[]; total: number }>('GET', `/v1/tenants/${enc(tenant)}/devices?offset=${offset}&limit=${PAGE}${q ? `&q=${enc(q)}` : ''}`), [tenant, offset, q]);
-  const info = useLoad(() => api<{ streams?: string[]; deviceGroups?: Record<string, string[]>; apps?: Record<string, unknown> }>('GET', `/v1/tenants/${enc(tenant)}`), [tenant]);
+  const info = useLoad(() => Promise.all([
+    api<{ streams: string[]; deviceGroups: Record<string, string[]>; privacyPolicy: { policyId: string; policyVersion: number } | null }>('GET', `/v1/tenants/${enc(tenant)}`),
+    api<{ apps: { id: string }[] }>('GET', `/v1/tenants/${enc(tenant)}/apps`),
+  ]).then(([t, a]) => ({ ...t, apps: a.apps.map((x) => x.id) })), [tenant]);
   const total = list.data?.total ?? 0;
   return (
     <section>
@@ -36,7 +39,7 @@ export function DevicesPage({ session, tenant }: { session: Session; tenant: str
             <tr key={d.deviceId} class={selected === d.deviceId ? 'selected' : ''}>
               <th scope="row"><button type="button" class="link" onClick={() => setSelected(d.deviceId)}>{d.deviceId}</button></th>
               <td>{d.certificates.filter((c) => c.status === 'active').length} active / {d.certificates.length}</td>
-              <td>{d.restriction ? 'restricted' : '—'}</td>
+              <td>{d.restriction === 'none' ? '—' : d.restriction}</td>
               <td>{d.privateMode ? 'on' : 'off'}</td>
             </tr>
           ))}
@@ -51,13 +54,14 @@ export function DevicesPage({ session, tenant }: { session: Session; tenant: str
   );
 }
 
-function TenantSummary({ info }: { info: { streams?: string[]; deviceGroups?: Record<string, string[]>; apps?: Record<string, unknown> } | undefined }) {
+function TenantSummary({ info }: { info: { streams: string[]; deviceGroups: Record<string, string[]>; apps: string[]; privacyPolicy: { policyId: string; policyVersion: number } | null } | undefined }) {
   if (!info) return null;
   return (
     <dl class="summary">
-      <dt>Streams</dt><dd>{(info.streams ?? []).join(', ') || '—'}</dd>
-      <dt>Device groups</dt><dd>{Object.keys(info.deviceGroups ?? {}).join(', ') || '—'}</dd>
-      <dt>Apps</dt><dd>{Object.keys(info.apps ?? {}).join(', ') || '—'}</dd>
+      <dt>Streams</dt><dd>{info.streams.join(', ') || '—'}</dd>
+      <dt>Device groups</dt><dd>{Object.entries(info.deviceGroups).map(([g, d]) => `${g} (${d.length})`).join(', ') || '—'}</dd>
+      <dt>Apps</dt><dd>{info.apps.join(', ') || '—'}</dd>
+      <dt>Privacy policy</dt><dd>{info.privacyPolicy ? `${info.privacyPolicy.policyId} v${info.privacyPolicy.policyVersion}` : 'none'}</dd>
     </dl>
   );
 }
