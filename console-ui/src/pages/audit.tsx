@@ -18,9 +18,9 @@ export function AuditPage() {
   return (
     <section>
       <form class="inline" onSubmit={(e) => e.preventDefault()} aria-label="filter the audit log">
-        <label for="audit-tenant">Tenant</label> <input id="audit-tenant" value={filter.tenant} onChange={set('tenant')} />
-        <label for="audit-action">Action</label> <input id="audit-action" value={filter.action} onChange={set('action')} />
-        <label for="audit-actor">Actor</label> <input id="audit-actor" value={filter.actor} onChange={set('actor')} />
+        <label for="audit-tenant">Tenant</label> <input id="audit-tenant" value={filter.tenant} onInput={set('tenant')} />
+        <label for="audit-action">Action</label> <input id="audit-action" value={filter.action} onInput={set('action')} />
+        <label for="audit-actor">Actor</label> <input id="audit-actor" value={filter.actor} onInput={set('actor')} />
       </form>
       <button type="button" disabled={verify.busy} onClick={() => void verify.run(() => api('GET', '/v1/audit/verify'))}>Verify the chain</button>
       <ErrorBox error={verify.error ?? page.error} />

@@ -33,7 +33,7 @@ export function DeviceDetail({ session, tenant, deviceId, onChanged }: { session
         <tbody>{certs.map((c) => <tr key={c.serial}><td><code>{c.serial}</code></td><td>{c.status}</td><td>{c.notAfter}</td><td>{c.revokedAt ?? '—'}</td></tr>)}</tbody>
       </table>
       {admin && <IssueCertificate base={base} deviceId={deviceId} onDone={refresh} />}
-      {admin && certs.some((c) => c.status === 'active') && <Revoke base={base} deviceId={deviceId} onDone={refresh} />}
+      {admin && certs.length > 0 && <Revoke base={base} deviceId={deviceId} active={certs.some((c) => c.status === 'active')} onDone={refresh} />}
       {admin && <DeviceSwitches base={base} restriction={restriction.data?.mode ?? 'none'} privateMode={priv.data?.on ?? false} onDone={refresh} />}
       {session.role === 'operator' && <Hold tenant={tenant} deviceId={deviceId} held={held} onDone={refresh} />}
     </section>
@@ -62,13 +62,14 @@ function IssueCertificate({ base, deviceId, onDone }: { base: string; deviceId: 
   );
 }
 
-function Revoke({ base, deviceId, onDone }: { base: string; deviceId: string; onDone: () => void }) {
+function Revoke({ base, deviceId, active, onDone }: { base: string; deviceId: string; active: boolean; onDone: () => void }) {
   const [open, setOpen] = useState(false);
   const revoke = useAction<{ revoked?: string[] }>();
   return (
     <fieldset>
       <legend>Revoke</legend>
-      {!open && <button type="button" class="danger" onClick={() => setOpen(true)}>Revoke certificates…</button>}
+      {!open && active && <button type="button" class="danger" onClick={() => setOpen(true)}>Revoke certificates…</button>}
+      {!active && !revoke.result && <p>No active certificate.</p>}
       {open && (
         <TypedConfirm word={deviceId} label="Revoke every certificate" busy={revoke.busy} onConfirm={() => void revoke.run(async () => {
           const r = await api<{ revoked?: string[] }>('POST', `${base}/revoke`, {});

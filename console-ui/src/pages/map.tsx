@@ -16,19 +16,24 @@ const topology = land110m as unknown as Topology<{ land: GeometryCollection }>;
 const land = feature(topology, topology.objects.land) as unknown as { features: { geometry: { type: string; coordinates: number[][][] | number[][][][] } }[] };
 
 export function TraceMap({ before, after, zones, cellM }: { before: LatLon[]; after: (LatLon | null)[]; zones: Zone[]; cellM: number | undefined }) {
-  const all = [...before, ...after.filter((p): p is LatLon => p !== null), ...zones.flatMap((z) => z.center ? [z.center] : z.ring ?? [])];
+  const cells = cellM === undefined ? [] : [...new Map(after.filter((p): p is LatLon => p !== null).map((p) => [`${p.lat},${p.lon}`, p])).values()];
+  // Cells and zones are drawn whole: their extents count like points.
+  const halfDeg = (m: number) => m / 2 / M_PER_DEG;
+  const around = (c: LatLon, m: number) => [{ lat: c.lat - halfDeg(m), lon: c.lon }, { lat: c.lat + halfDeg(m), lon: c.lon }];
+  const all = [...before, ...after.filter((p): p is LatLon => p !== null), ...cells.flatMap((c) => around(c, cellM!)),
+    ...zones.flatMap((z) => z.center ? around(z.center, 2 * (z.radiusM ?? 0)) : z.ring ?? [])];
   if (all.length === 0) return <p>No points to draw.</p>;
   const minLat = Math.min(...all.map((p) => p.lat)), maxLat = Math.max(...all.map((p) => p.lat));
   const minLon = Math.min(...all.map((p) => p.lon)), maxLon = Math.max(...all.map((p) => p.lon));
   const k = Math.cos((((minLat + maxLat) / 2) * Math.PI) / 180);
-  const spanX = Math.max((maxLon - minLon) * k, 0.01), spanY = Math.max(maxLat - minLat, 0.01);
+  const halfCellLon = cells.length ? halfDeg(cellM!) / k : 0;
+  const spanX = Math.max((maxLon - minLon + 2 * halfCellLon) * k, 0.01), spanY = Math.max(maxLat - minLat, 0.01);
   const scale = Math.min(W / spanX, H / spanY) * 0.8;
   const cx = (minLon + maxLon) / 2, cy = (minLat + maxLat) / 2;
   const x = (lon: number) => W / 2 + (lon - cx) * k * scale;
   const y = (lat: number) => H / 2 - (lat - cy) * scale;
   const metres = (m: number) => (m / M_PER_DEG) * scale;
   const path = (pts: LatLon[]) => pts.map((p, i) => `${i ? 'L' : 'M'}${x(p.lon).toFixed(1)},${y(p.lat).toFixed(1)}`).join('');
-  const cells = cellM === undefined ? [] : [...new Map(after.filter((p): p is LatLon => p !== null).map((p) => [`${p.lat},${p.lon}`, p])).values()];
   return (
     <svg class="map" viewBox={`0 0 ${W} ${H}`} width={W} height={H} role="img" aria-label={`map: ${before.length} points before, ${after.filter(Boolean).length} after the policy, ${zones.length} zones`}>
       <rect width={W} height={H} class="sea" />

@@ -63,7 +63,7 @@ export function PrivacyPage({ session, tenant }: { session: Session; tenant: str
   return (
     <section class="privacy">
       <ErrorBox error={current.error} />
-      <p>In force: <strong data-testid="in-force">{current.data?.inForce ? `${current.data.inForce.policyId} version ${current.data.inForce.policyVersion}` : 'no policy'}</strong></p>
+      <p>In force: <strong data-testid="in-force">{!current.data ? 'loading…' : current.data.inForce ? `${current.data.inForce.policyId} version ${current.data.inForce.policyVersion}` : 'no policy'}</strong></p>
       <div class="columns">
         <div>
           <label for="policy-yaml">Policy (YAML)</label>
