@@ -159,7 +159,11 @@ describe('console operations', { timeout: 40_000 }, () => {
     await expect.poll(() => page.locator('table caption').allTextContents()).toContain('Past requests (audit log)');
     await shot(page, 'subjects');
     await page.getByRole('link', { name: 'Overview' }).click();
-    await expect.poll(() => page.getByTestId('overview').locator('tbody tr').count()).toBeGreaterThan(0);
+    // Live figures from the server-sent events: the MQTT clients this test connected, messages stored.
+    await expect.poll(async () => Number(/Connections: (\d+)/.exec(await page.getByTestId('overview').textContent() ?? '')?.[1])).toBeGreaterThanOrEqual(3);
+    await expect.poll(() => page.getByTestId('overview').locator('tbody tr th').allTextContents()).toEqual(expect.arrayContaining(['acme', 'globex']));
+    const refusals = await page.getByRole('table', { name: 'Refusals by code' }).textContent();
+    expect(refusals).toMatch(/TIQ_ERR_|none/);
     await shot(page, 'overview-operator');
   });
 });

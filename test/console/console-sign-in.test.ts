@@ -105,6 +105,10 @@ describe('a tenant-reader', { timeout: 30_000 }, () => {
     const statusOf = (path: string) => page.evaluate(`fetch(${JSON.stringify(path)}).then(async (r) => [r.status, (await r.json()).code])`);
     expect(await statusOf('/v1/tenants/globex/devices')).toEqual([404, 'TIQ_ERR_NOT_FOUND']);
     expect(await statusOf('/v1/tenants/nosuch/devices')).toEqual([404, 'TIQ_ERR_NOT_FOUND']);
+    // The overview is cut down to the reader's tenant: no other tenant, no gateway-wide figures.
+    const overview = await page.evaluate(`fetch('/v1/overview').then((r) => r.json())`) as { tenants: Record<string, unknown>; gateway?: unknown };
+    expect(Object.keys(overview.tenants)).toEqual(['acme']);
+    expect(overview.gateway).toBeUndefined();
 
     await page.getByRole('link', { name: 'Tenants and devices' }).click();
     await page.getByRole('button', { name: 'truck-1' }).click();
