@@ -123,6 +123,12 @@ describe('console operations', { timeout: 40_000 }, () => {
     expect(body['appliedPolicy']).toMatchObject({ policyId: 'console', version: 5, locationAction: 'coarsen' });
     expect(body['latitude']).not.toBe(sent['latitude']);
     expect(Math.abs(Number(body['latitude']) - 52.516275)).toBeLessThan(0.05);
+
+    // The device's stored points, decrypted by the gateway, previewed under the policy being edited.
+    const stored = page.getByLabel(/last 200 stored points/);
+    await stored.fill('car-9');
+    await stored.press('Enter');
+    await expect.poll(() => page.getByTestId('preview-summary').locator('caption').textContent()).toBe('After the policy: 1 distinct positions of 1 points');
   });
 
   it('shreds a device\'s keys after a typed confirmation and shows the receipt', async () => {

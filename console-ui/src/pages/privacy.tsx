@@ -10,7 +10,7 @@ import { ErrorBox, useAction, useLoad } from '../components.tsx';
 import { TraceMap, type LatLon, type Zone } from './map.tsx';
 
 interface Policy { policyId?: string; version?: number; zones?: Zone[]; defaults?: Record<string, { action?: string; coarsen?: { method?: string; cellM?: number } }> }
-interface PreviewRow { index: number; after: { latitude?: number; longitude?: number } | null; applied: { locationAction?: string }; dropReason: string | null }
+interface PreviewRow { index: number; before?: { latitude?: number; longitude?: number }; after: { latitude?: number; longitude?: number } | null; applied: { locationAction?: string }; dropReason: string | null }
 
 /** A sample drive (used until a trace is pasted): 40 points heading east, a minute apart, around the policy's first zone if it has one. */
 function sampleTrace(policy: Policy | undefined): Record<string, unknown>[] {
@@ -32,6 +32,8 @@ export function PrivacyPage({ session, tenant }: { session: Session; tenant: str
   const current = useLoad(() => api<{ inForce: { policyId: string; policyVersion: number } | null; policy: unknown }>('GET', base), [base]);
   const [text, setText] = useState('');
   const [traceText, setTraceText] = useState('');
+  /** A device whose last stored points are previewed instead of the trace. */
+  const [storedDevice, setStoredDevice] = useState('');
   const admin = may(session.role, 'tenant-admin');
   useEffect(() => { if (current.data) setText(current.data.policy ? stringify(current.data.policy) : ''); }, [current.data]);
   const parsed = useMemo(() => parseYaml(text), [text]);
@@ -48,15 +50,18 @@ export function PrivacyPage({ session, tenant }: { session: Session; tenant: str
       api<{ valid: boolean; problems: string[] }>('POST', `${base}/validate`, { policy: parsed.policy }).then((r) => {
         setCheck(r);
         if (!r.valid || trace.error) return;
-        return api<{ rows: PreviewRow[] }>('POST', `${base}/preview`, { policy: parsed.policy, deviceId: 'preview', points: trace.points }).then((p) => setPreview(p.rows));
+        const source = storedDevice ? { deviceId: storedDevice, stored: { last: 200 } } : { deviceId: 'preview', points: trace.points };
+        return api<{ rows: PreviewRow[] }>('POST', `${base}/preview`, { policy: parsed.policy, ...source }).then((p) => setPreview(p.rows));
       }).catch(setCheckError);
     }, 300);
     return () => clearTimeout(timer);
-  }, [text, trace, admin, base]);
+  }, [text, trace, admin, base, storedDevice]);
 
   const publish = useAction<{ inForce: { policyId: string; policyVersion: number } }>();
   const policy = parsed.policy as Policy | undefined;
-  const before: LatLon[] = trace.points.map((p) => ({ lat: Number(p['latitude']), lon: Number(p['longitude']) }));
+  const before: LatLon[] = storedDevice
+    ? (preview ?? []).flatMap((r) => (typeof r.before?.latitude === 'number' ? [{ lat: r.before.latitude, lon: r.before.longitude! }] : []))
+    : trace.points.map((p) => ({ lat: Number(p['latitude']), lon: Number(p['longitude']) }));
   const after = (preview ?? []).map((r) => (r.after && typeof r.after.latitude === 'number' ? { lat: r.after.latitude, lon: r.after.longitude! } : null));
   const loc = policy?.defaults?.['location'] ?? policy?.defaults?.['*'];
   const cellM = loc?.action === 'coarsen' && loc.coarsen?.method === 'grid' ? loc.coarsen.cellM : undefined;
@@ -86,6 +91,8 @@ export function PrivacyPage({ session, tenant }: { session: Session; tenant: str
           <label for="trace">Trace to preview (JSON array or NDJSON of points with latitude, longitude, timeUnixMs; empty: a sample drive)</label>
           <textarea id="trace" rows={4} value={traceText} onInput={(e) => setTraceText((e.target as HTMLTextAreaElement).value)} />
           <ErrorBox error={trace.error} />
+          <label for="stored-device">Or preview a device's last 200 stored points (as stored, under the policy then in force)</label>
+          <input id="stored-device" value={storedDevice} placeholder="device id" onChange={(e) => setStoredDevice((e.target as HTMLInputElement).value.trim())} />
         </div>
         <div>
           {admin ? <TraceMap before={before} after={preview ? after : []} zones={policy?.zones ?? []} cellM={cellM} /> : <p>Previews need the tenant-admin role.</p>}
