@@ -42,19 +42,21 @@ export function PrivacyPage({ session, tenant }: { session: Session; tenant: str
   const [preview, setPreview] = useState<PreviewRow[] | undefined>(undefined);
   const trace = useMemo(() => traceOf(traceText, parsed.policy as Policy | undefined), [traceText, parsed.policy]);
 
-  // Validation and preview as you type, a moment after the last key.
+  // Validation and preview as you type, a moment after the last key; an answer to an older edit is dropped.
   useEffect(() => {
     if (!admin || parsed.error || !text.trim()) { setCheck(undefined); return; }
+    let stale = false;
     const timer = setTimeout(() => {
       setCheckError(undefined);
       api<{ valid: boolean; problems: string[] }>('POST', `${base}/validate`, { policy: parsed.policy }).then((r) => {
+        if (stale) return;
         setCheck(r);
         if (!r.valid || trace.error) return;
         const source = storedDevice ? { deviceId: storedDevice, stored: { last: 200 } } : { deviceId: 'preview', points: trace.points };
-        return api<{ rows: PreviewRow[] }>('POST', `${base}/preview`, { policy: parsed.policy, ...source }).then((p) => setPreview(p.rows));
-      }).catch(setCheckError);
+        return api<{ rows: PreviewRow[] }>('POST', `${base}/preview`, { policy: parsed.policy, ...source }).then((p) => { if (!stale) setPreview(p.rows); });
+      }).catch((e: unknown) => { if (!stale) setCheckError(e); });
     }, 300);
-    return () => clearTimeout(timer);
+    return () => { stale = true; clearTimeout(timer); };
   }, [text, trace, admin, base, storedDevice]);
 
   const publish = useAction<{ inForce: { policyId: string; policyVersion: number } }>();
