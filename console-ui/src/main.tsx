@@ -75,6 +75,7 @@ function App() {
   const props = { session, tenant };
   return (
     <div class="shell">
+      <button type="button" class="skip" onClick={() => document.getElementById('main')?.focus()}>Skip to content</button>
       <header>
         <span class="brand">ThingIQ console</span>
         <TenantPicker session={session} tenant={tenant} onChange={setTenant} />
@@ -84,7 +85,7 @@ function App() {
       <nav aria-label="pages">
         <ul>{visible.map((p) => <li key={p.id}><a href={`#/${p.id}`} aria-current={p.id === current.id ? 'page' : undefined}>{p.title}</a></li>)}</ul>
       </nav>
-      <main id="main">
+      <main id="main" tabIndex={-1}>
         <h1>{current.title}</h1>
         <ErrorBox error={error} />
         {current.id === 'overview' && <OverviewPage {...props} />}

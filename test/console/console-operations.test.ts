@@ -172,4 +172,24 @@ describe('console operations', { timeout: 40_000 }, () => {
     expect(refusals).toMatch(/TIQ_ERR_|none/);
     await shot(page, 'overview-operator');
   });
+
+  it('labels every control on every page and can be used with the keyboard alone', async () => {
+    const unlabelled = "[...document.querySelectorAll('input,select,textarea')].filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.outerHTML)";
+    for (const name of ['Overview', 'Tenants and devices', 'Privacy', 'Keys and retention', 'Data-subject requests', 'Audit']) {
+      await page.getByRole('link', { name }).click();
+      await expect.poll(() => page.locator('h1').textContent()).toBe(name);
+      expect(await page.evaluate(unlabelled), name).toEqual([]);
+    }
+    // From the top of the page, Tab reaches the navigation and Enter opens a page.
+    await page.goto(`${rig.origin}/console/#/overview`);
+    await page.locator('h1').filter({ hasText: 'Overview' }).waitFor();
+    let focused = '';
+    for (let i = 0; i < 12 && focused !== 'Privacy'; i++) {
+      await page.keyboard.press('Tab');
+      focused = String(await page.evaluate('document.activeElement ? document.activeElement.textContent : ""'));
+    }
+    expect(focused).toBe('Privacy');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('h1').textContent()).toBe('Privacy');
+  });
 });
