@@ -17,4 +17,9 @@ export default tseslint.config(
       }],
     },
   },
+  // The web console runs in the browser.
+  {
+    files: ['console-ui/**/*.{ts,tsx}'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', fetch: 'readonly', Blob: 'readonly', EventSource: 'readonly', MessageEvent: 'readonly', HTMLInputElement: 'readonly', HTMLSelectElement: 'readonly', HTMLTextAreaElement: 'readonly', Event: 'readonly', Response: 'readonly', addEventListener: 'readonly', removeEventListener: 'readonly' } },
+  },
 );

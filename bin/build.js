@@ -16,7 +16,7 @@ const ROOT = join(import.meta.dirname, '..');
 const DIST = join(ROOT, 'dist');
 const STAMP = join(DIST, '.build-stamp');
 const LOCK = join(ROOT, 'dist.lock');
-const INPUTS = ['src', 'tsconfig.json', 'tsconfig.build.json'];
+const INPUTS = ['src', 'tsconfig.json', 'tsconfig.build.json', 'console-ui'];
 
 function newestMtime(path) {
   if (!existsSync(path)) return 0;
@@ -42,6 +42,23 @@ function tscPath() {
   }
 }
 
+function vitePath() {
+  try {
+    // The package's exports do not list its bin: find it beside package.json.
+    return join(createRequire(import.meta.url).resolve('vite/package.json'), '..', 'bin', 'vite.js');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The web console (console-ui/, Preact) bundled by Vite into <out>/console, served under /console/. */
+function buildConsole(out) {
+  const vite = vitePath();
+  if (!vite) throw new Error('the console needs Vite to build: run `npm install` (with dev dependencies), then `npm run build`');
+  const r = spawnSync(process.execPath, [vite, 'build', join(ROOT, 'console-ui'), '--outDir', join(out, 'console'), '--emptyOutDir'], { stdio: ['ignore', 'inherit', 'inherit'], cwd: ROOT });
+  if (r.status !== 0) throw new Error(`console build failed (exit ${r.status ?? r.signal})`);
+}
+
 function compile() {
   const tsc = tscPath();
   if (!tsc) throw new Error('dist/ is missing or out of date and TypeScript is not installed: run `npm install` (with dev dependencies), then `npm run build`');
@@ -52,6 +69,12 @@ function compile() {
   if (r.status !== 0) {
     rmSync(staging, { recursive: true, force: true });
     throw new Error(`TypeScript build failed (exit ${r.status ?? r.signal})`);
+  }
+  try {
+    buildConsole(staging);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err;
   }
   writeFileSync(join(staging, '.build-stamp'), `${new Date().toISOString()}\n`);
   rmSync(DIST, { recursive: true, force: true });

@@ -34,12 +34,15 @@ import { registerRetentionRoutes } from './routes/retention-routes.ts';
 import { registerSubjectRoutes } from './routes/subject-routes.ts';
 import { registerTenantRoutes } from './routes/tenant-routes.ts';
 import { createTokenAuthenticator } from './token-auth.ts';
+import { consoleSessions, registerConsole } from './console/console.ts';
 
 export interface AdminServerOptions {
   readonly config: AdminConfig;
   /** Relative jwksFile paths resolve against this. */
   readonly baseDir?: string;
   readonly logger?: FastifyBaseLogger;
+  /** The console's built files; default dist/console. */
+  readonly consoleDir?: string;
 }
 
 export interface AdminServer {
@@ -76,17 +79,25 @@ export function createAdminServer(deps: AdminDeps, options: AdminServerOptions):
     app.log.warn({ event: 'admin_connection_refused', code: 'TIQ_ERR_CONNECTION_LIMIT', listener, limit: config.maxConnections }, 'admin connection refused: listener at its connection limit');
   }
   installErrorHandlers(app);
+  const fromToken = createTokenAuthenticator(config.oauth, options.baseDir);
+  const isMtlsSocket = (socket: unknown) => typeof socket === 'object' && socket !== null && mtlsSockets.has(socket);
+  const sessions = config.console.enabled ? consoleSessions(config) : undefined;
   installAccessControl(app, {
     deps,
     fromCertificate: createCertificateAuthenticator({ caCertPem: deps.pki.caCertPem, isRevoked: (s) => deps.pki.isRevoked(s), appRoles: config.appRoles, tenants: deps.tenants }),
-    fromToken: createTokenAuthenticator(config.oauth, options.baseDir),
-    isMtlsSocket: (socket) => typeof socket === 'object' && socket !== null && mtlsSockets.has(socket),
+    fromToken,
+    isMtlsSocket,
+    ...(sessions ? { sessions } : {}),
   });
   const routes: string[] = [];
   app.addHook('onRoute', (r) => {
     for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push(`${m} ${r.url}`);
   });
   for (const register of ROUTE_GROUPS) register({ app, deps, config });
+  registerConsole({
+    app, deps, config, baseDir: options.baseDir ?? process.cwd(), sessions: sessions ?? consoleSessions(config), fromToken,
+    onBearerListener: (request) => !isMtlsSocket(request.raw.socket), staticDir: options.consoleDir,
+  });
 
   let ports = { port: 0, mtlsPort: 0 };
   return {

@@ -11,7 +11,8 @@ export interface Principal {
   readonly role: Role;
   /** The one tenant of a tenant-admin or tenant-reader; undefined for operators. */
   readonly tenantId: string | undefined;
-  readonly via: 'certificate' | 'token';
+  /** 'session': a console session opened with a certificate-issued link or a token (docs/console.md). */
+  readonly via: 'certificate' | 'token' | 'session';
   /** The app of an app certificate: its grants (streams, device groups) bound what it may read of stored records. */
   readonly appId?: string | undefined;
 }

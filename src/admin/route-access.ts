@@ -14,6 +14,8 @@ import type { Role } from '../config/admin-config.ts';
 import type { AuditInput } from '../audit/audit-entry.ts';
 import type { AdminDeps } from './admin-deps.ts';
 import { canSeeTenant, roleAtLeast, type Principal } from './principal.ts';
+import { sessionPrincipal } from './console/session-auth.ts';
+import type { SessionStore } from './console/sessions.ts';
 
 export interface RouteAccess {
   /** 'public': no credentials (health, readiness, the OpenAPI document). */
@@ -36,6 +38,8 @@ export interface AccessContext {
   readonly fromToken: (authorization: string | undefined) => Promise<Principal>;
   /** Sockets accepted by the mTLS listener. */
   readonly isMtlsSocket: (socket: unknown) => boolean;
+  /** Console sessions: on the bearer listener, a request without a token may carry a session cookie instead. */
+  readonly sessions?: SessionStore;
 }
 
 const principals = new WeakMap<FastifyRequest, Principal>();
@@ -82,12 +86,18 @@ function validParamsOf(request: FastifyRequest): { tenant?: string; device?: str
 async function authenticate(request: FastifyRequest, ctx: AccessContext): Promise<Principal> {
   const socket = request.raw.socket as TLSSocket;
   // Each listener accepts one kind of credential: certificates where OpenSSL verified them, tokens elsewhere.
-  const principal = ctx.isMtlsSocket(socket) ? ctx.fromCertificate(socket) : await ctx.fromToken(request.headers.authorization);
+  const principal = ctx.isMtlsSocket(socket) ? ctx.fromCertificate(socket) : await fromTokenOrSession(request, ctx);
   // A credential outlives its tenant: once the tenant is removed or deactivated, its callers have no access left.
   if (principal.tenantId !== undefined && !ctx.deps.tenants.get(principal.tenantId)?.active) {
     throw new TiqError('TIQ_ERR_NOT_AUTHORIZED', 'the caller\'s tenant is no longer configured or not active');
   }
   return principal;
+}
+
+/** A console session stands for a token only when the request has no Authorization header: a token always wins. */
+async function fromTokenOrSession(request: FastifyRequest, ctx: AccessContext): Promise<Principal> {
+  const viaSession = request.headers.authorization === undefined && ctx.sessions ? sessionPrincipal(request, ctx.sessions) : undefined;
+  return viaSession ?? await ctx.fromToken(request.headers.authorization);
 }
 
 export function installAccessControl(app: FastifyInstance, ctx: AccessContext): void {

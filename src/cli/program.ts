@@ -10,6 +10,7 @@ import { registerAdminCommands } from './admin-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerBackupCommands } from './backup-commands.ts';
 import { registerConfigCommands } from './config-commands.ts';
+import { registerConsoleCommand } from './console-command.ts';
 import { registerKeysCommands } from './keys-commands.ts';
 import { registerPkiCommands } from './pki-commands.ts';
 import { registerSimulateCommand } from './simulate-command.ts';
@@ -49,6 +50,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   registerAuditCommands(program);
   registerBackupCommands(program);
   registerConfigCommands(program);
+  registerConsoleCommand(program);
   return program;
 }
 

@@ -32,6 +32,30 @@ export const OAuthConfigSchema = z.object({
   clockToleranceS: z.number().int().min(0).max(300).default(30),
 }).strict().refine((o) => (o.jwksUrl === undefined) !== (o.jwksFile === undefined), { message: 'exactly one of jwksUrl and jwksFile' });
 
+/** The web console's OAuth client (authorization code with PKCE, RFC 7636); tokens are checked as `oauth` says. */
+export const ConsoleOAuthSchema = z.object({
+  clientId: z.string().min(1),
+  authorizationEndpoint: z.url(),
+  tokenEndpoint: z.url(),
+  scope: z.string().min(1).default('openid'),
+  /** `acr_values` asked for when the console sends the user back to step up (RFC 9470). */
+  stepUpAcr: z.string().min(1).default('mfa'),
+  /** Where the issuer sends the browser back; default: this listener's `/console/auth/callback` as the browser named it. */
+  redirectUri: z.url().optional(),
+  /** CA bundle (PEM file) trusted for the token endpoint besides the system's; relative to the config file. */
+  caFile: z.string().min(1).optional(),
+}).strict();
+
+/** The web console on the bearer listener (docs/console.md). */
+export const ConsoleConfigSchema = z.object({
+  enabled: z.boolean().default(true),
+  /** A session unused this long ends. */
+  idleTimeoutS: z.number().int().min(60).max(86_400).default(900),
+  /** A session ends this long after sign-in, however busy. */
+  absoluteTimeoutS: z.number().int().min(300).max(7 * 86_400).default(28_800),
+  oauth: ConsoleOAuthSchema.optional(),
+}).strict();
+
 export const AdminConfigSchema = z.object({
   enabled: z.boolean().default(true),
   host: z.string().default('0.0.0.0'),
@@ -68,7 +92,9 @@ export const AdminConfigSchema = z.object({
    */
   replaySettleMs: z.number().int().min(0).max(600_000).default(2000),
   tailPollMs: z.number().int().min(50).max(60_000).default(500),
+  console: ConsoleConfigSchema.prefault({}),
 }).strict();
 
 export type AdminConfig = z.infer<typeof AdminConfigSchema>;
 export type OAuthConfig = z.infer<typeof OAuthConfigSchema>;
+export type ConsoleConfig = z.infer<typeof ConsoleConfigSchema>;

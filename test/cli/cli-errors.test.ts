@@ -37,7 +37,7 @@ const FILES = ['trace', 'file', 'policy', 'csr', 'ca', 'cert', 'key', 'keyFile',
 const READS = ['pki list', 'keys status', 'audit verify', 'audit query', 'records count', 'policy check', 'policy preview', 'admin tenants', 'admin devices list', 'config check', 'config show', 'backup verify'];
 const WRITES = ['start', 'pki init', 'pki issue device', 'pki issue app', 'pki issue operator', 'pki revoke', 'simulate', 'keys rotate', 'keys rewrap', 'keys shred',
   'records export', 'records replay', 'records tail', 'retention set', 'retention hold', 'retention release', 'retention sweep', 'admin devices issue', 'admin devices revoke', 'admin devices restrict',
-  'admin subject access', 'admin subject erase', 'admin private-mode on', 'admin private-mode off', 'admin policy-put', 'admin call', 'backup create', 'backup restore'];
+  'admin subject access', 'admin subject erase', 'admin private-mode on', 'admin private-mode off', 'admin policy-put', 'admin call', 'backup create', 'backup restore', 'console'];
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

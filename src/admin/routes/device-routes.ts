@@ -18,6 +18,12 @@ const IssueBody = z.object({
 const RevokeBody = z.object({ serial: z.string().regex(/^[0-9a-fA-F]{1,40}$/).optional() }).strict();
 const RestrictionBody = z.object({ mode: z.enum(['none', 'drop', 'refuse']), reason: z.string().max(500).optional() }).strict();
 const PrivateModeBody = z.object({ on: z.boolean() }).strict();
+/** Paging for the console's device list (thousands of devices): a page, and a search on the device id. */
+const ListQuery = z.object({
+  offset: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  q: z.string().max(63).optional(),
+}).strict();
 const RegisterBody = z.object({ deviceId: z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`), note: z.string().max(500).optional() }).strict();
 
 export function registerDeviceRoutes({ app, deps }: RouteContext): void {
@@ -33,10 +39,13 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
       list.push({ serial: c.serial, status: c.status, notBefore: c.notBefore, notAfter: c.notAfter, issuedAt: c.issuedAt, revokedAt: c.revokedAt ?? null });
       byDevice.set(id.deviceId, list);
     }
-    const devices = [...byDevice].sort(([a], [b]) => a.localeCompare(b)).map(([deviceId, certificates]) => ({
-      deviceId, registration: registered[deviceId] ?? null, certificates, restriction: deps.restrictions.isRestricted(tenant, deviceId), privateMode: deps.privateMode.isOn(tenant, deviceId),
+    const { offset, limit, q } = parseInput(ListQuery, request.query);
+    const ids = [...byDevice.keys()].filter((d) => q === undefined || d.includes(q)).sort((a, b) => a.localeCompare(b));
+    const page = ids.slice(offset, limit === undefined ? undefined : offset + limit);
+    const devices = page.map((deviceId) => ({
+      deviceId, registration: registered[deviceId] ?? null, certificates: byDevice.get(deviceId)!, restriction: deps.restrictions.isRestricted(tenant, deviceId), privateMode: deps.privateMode.isOn(tenant, deviceId),
     }));
-    return { devices };
+    return { devices, total: ids.length, offset };
   });
 
   route(app, 'POST', '/v1/tenants/:tenant/devices', { needs: 'tenant-admin', action: 'devices.register' }, async (request, reply) => {

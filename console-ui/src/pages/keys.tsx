@@ -1,0 +1,98 @@
+/** Keys (status, rotate, rewrap, shred with typed confirmation and receipt) and retention (rules, holds, sweep). */
+import { useState } from 'preact/hooks';
+import { api, download, enc, may, type Session } from '../api.ts';
+import { ErrorBox, TypedConfirm, useAction, useLoad } from '../components.tsx';
+
+interface Retention {
+  rules: { stream: string; deviceGroup: string; retentionClass: string; days: number; changedAtMs: number }[];
+  holds: { deviceId: string; held: boolean; changedAtMs: number }[];
+}
+
+export function KeysPage({ session, tenant }: { session: Session; tenant: string }) {
+  const t = `/v1/tenants/${enc(tenant)}`;
+  const admin = may(session.role, 'tenant-admin');
+  const status = useLoad(() => (admin ? api('GET', `${t}/keys`) : Promise.resolve(undefined)), [t, admin]);
+  const retention = useLoad(() => api<Retention>('GET', `${t}/retention`), [t]);
+  const act = useAction<unknown>();
+  return (
+    <section>
+      <h2>Keys</h2>
+      {!admin && <p>Key status needs the tenant-admin role.</p>}
+      <ErrorBox error={status.error} />
+      {status.data !== undefined && <pre class="json" data-testid="key-status">{JSON.stringify(status.data, null, 2)}</pre>}
+      {admin && (
+        <div class="actions">
+          <button type="button" disabled={act.busy} onClick={() => void act.run(async () => { const r = await api('POST', `${t}/keys/rotate`); status.reload(); return r; })}>Rotate the tenant key</button>
+          <button type="button" disabled={act.busy} onClick={() => void act.run(async () => { const r = await api('POST', `${t}/keys/rewrap`, {}); status.reload(); return r; })}>Re-wrap data keys</button>
+        </div>
+      )}
+      {act.busy && <p role="status">Working…</p>}
+      <ErrorBox error={act.error} />
+      {act.result !== undefined && <pre class="json" role="status">{JSON.stringify(act.result, null, 2)}</pre>}
+      {session.role === 'operator' && <Shred tenant={tenant} />}
+      <h2>Retention</h2>
+      <ErrorBox error={retention.error} />
+      <table>
+        <caption>Rules</caption>
+        <thead><tr><th scope="col">Stream</th><th scope="col">Device group</th><th scope="col">Class</th><th scope="col">Days</th></tr></thead>
+        <tbody>{(retention.data?.rules ?? []).map((r) => <tr key={`${r.stream}/${r.deviceGroup}`}><td>{r.stream}</td><td>{r.deviceGroup || '(all)'}</td><td>{r.retentionClass}</td><td>{r.days}</td></tr>)}</tbody>
+      </table>
+      {admin && <RuleForm tenant={tenant} onDone={retention.reload} />}
+      <table>
+        <caption>Legal holds</caption>
+        <tbody>{(retention.data?.holds ?? []).filter((h) => h.held).map((h) => <tr key={h.deviceId}><td>{h.deviceId || '(whole tenant)'}</td><td>since {new Date(h.changedAtMs).toISOString()}</td></tr>)}</tbody>
+      </table>
+      {session.role === 'operator' && (
+        <button type="button" disabled={act.busy} onClick={() => void act.run(() => api('POST', '/v1/retention/sweep'))}>Sweep expired records now</button>
+      )}
+    </section>
+  );
+}
+
+function Shred({ tenant }: { tenant: string }) {
+  const [device, setDevice] = useState('');
+  const shred = useAction<{ receiptId: string; destroyedCount: number; destroyedDekIds: string[] }>();
+  return (
+    <fieldset>
+      <legend>Crypto-shred a device's data keys</legend>
+      <label for="shred-device">Device</label>{' '}
+      <input id="shred-device" value={device} onInput={(e) => { shred.reset(); setDevice((e.target as HTMLInputElement).value.trim()); }} />
+      {device && (
+        <TypedConfirm word={device} label="Shred keys" busy={shred.busy} onConfirm={() => void shred.run(() => api('POST', `/v1/tenants/${enc(tenant)}/devices/${enc(device)}/keys/shred`))}>
+          <p>Irreversible: the device's stored records can no longer be decrypted, here or in any backup.</p>
+        </TypedConfirm>
+      )}
+      <ErrorBox error={shred.error} />
+      {shred.result && (
+        <div role="status" data-testid="shred-receipt">
+          <p>Receipt <code>{shred.result.receiptId}</code>: {shred.result.destroyedCount} data key(s) destroyed.</p>
+          <button type="button" onClick={() => download(`shred-receipt-${shred.result!.receiptId}.json`, JSON.stringify(shred.result, null, 2))}>Download the receipt</button>
+        </div>
+      )}
+    </fieldset>
+  );
+}
+
+function RuleForm({ tenant, onDone }: { tenant: string; onDone: () => void }) {
+  const [stream, setStream] = useState('');
+  const [days, setDays] = useState('30');
+  const [group, setGroup] = useState('');
+  const act = useAction<unknown>();
+  const submit = (e: Event) => {
+    e.preventDefault();
+    void act.run(async () => {
+      const r = await api('PUT', `/v1/tenants/${enc(tenant)}/retention/rules`, { stream, days: Number(days), ...(group ? { deviceGroup: group } : {}) });
+      onDone();
+      return r;
+    });
+  };
+  return (
+    <form class="inline" onSubmit={submit} aria-label="set a retention rule">
+      <label for="rule-stream">Stream</label> <input id="rule-stream" value={stream} onInput={(e) => setStream((e.target as HTMLInputElement).value)} />
+      <label for="rule-group">Device group (optional)</label> <input id="rule-group" value={group} onInput={(e) => setGroup((e.target as HTMLInputElement).value)} />
+      <label for="rule-days">Days</label> <input id="rule-days" type="number" min={1} value={days} onInput={(e) => setDays((e.target as HTMLInputElement).value)} />
+      <button type="submit">Set rule</button>
+      <ErrorBox error={act.error} />
+    </form>
+  );
+}
