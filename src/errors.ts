@@ -80,10 +80,10 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_UNREACHABLE: spec('the gateway cannot be reached (connection refused or reset, unknown host, timeout)', true, 'none', 503),
 
   // Admin API (docs/admin.md)
-  TIQ_ERR_UNAUTHENTICATED: spec('no credentials: present an operator or app certificate (mTLS listener) or a bearer token', false, 'none', 401),
-  TIQ_ERR_TOKEN_INVALID: spec('bearer token refused (signature, issuer, audience, expiry or claims)', false, 'none', 401),
-  TIQ_ERR_MFA_REQUIRED: spec('this role needs a token issued after multi-factor authentication (amr)', false, 'none', 401),
-  TIQ_ERR_FORBIDDEN: spec('the caller\'s role may not do this', false, 'none', 403),
+  TIQ_ERR_UNAUTHENTICATED: spec('no credentials: present an operator or app certificate (mTLS listener) or a bearer token', false, 'connack-refused', 401),
+  TIQ_ERR_TOKEN_INVALID: spec('bearer token refused (signature, issuer, audience, expiry or claims); a session over WebSocket is closed at its exp', false, 'connack-refused', 401),
+  TIQ_ERR_MFA_REQUIRED: spec('this role needs a token issued after multi-factor authentication (amr)', false, 'connack-refused', 401),
+  TIQ_ERR_FORBIDDEN: spec('the caller\'s role may not do this', false, 'connack-refused', 403),
   TIQ_ERR_NOT_FOUND: spec('no such object', false, 'none', 404),
   TIQ_ERR_BAD_REQUEST: spec('request is malformed or fails validation', false, 'none', 400),
   TIQ_ERR_LEGAL_HOLD: spec('a legal hold covers this data; release it before erasure', false, 'none', 409),
