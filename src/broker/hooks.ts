@@ -81,6 +81,8 @@ export function createHooks(deps: HookDeps) {
     if (!deps.tokens || !isTokenConnection(client.conn)) return refuseConnect(client, 'unknown', 'TIQ_ERR_IDENTITY', 5, done);
     // The WebSocket token listener: the identity is the token's, settled here (token-session.ts).
     tokenPeer(deps.tokens, client.conn, username, password).then((tokenPeerInfo) => {
+      // Gone while its token was checked (a JWKS fetch may take a while): nothing to admit.
+      if (client.closed || client.conn.destroyed) return done(connackError('TIQ_ERR_UNAUTHENTICATED', 4), false);
       attachPeer(client.conn, tokenPeerInfo);
       admit(client, tokenPeerInfo, done);
     }, (err: unknown) => {
