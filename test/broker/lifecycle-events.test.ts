@@ -4,10 +4,11 @@
  * the tenant's apps granted `events` (and their device groups), counted in
  * metrics, and never publishable by a device.
  */
+import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connect, sleep, startGateway, subscribe, withSecondControlStore } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
+import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { RawMqtt } from '../helpers/raw-mqtt.ts';
 import { IssuanceRegistry } from '../../src/pki/issuance-registry.ts';
 import { pkiPaths } from '../../src/pki/pki-store.ts';
@@ -23,6 +24,19 @@ const TENANTS = {
 type Received = Awaited<ReturnType<typeof subscribe>>;
 
 interface LifecycleMessage { device: string; event: string; time: string; reason?: string; code?: string }
+
+/** A call to the admin API's certificate port, verifying the gateway against the run's CA. */
+function call(port: number, pem: ClientPem, method: string, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => { text += d.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || '{}') as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
 
 async function until(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -127,5 +141,16 @@ describe('device lifecycle events', () => {
     expect(await gw.gateway.stats.deviceEventCount('disconnected')).toBe(disconnected);
     const text = await gw.gateway.stats.registry.metrics();
     expect(text).toMatch(/thingiq_device_events_total\{event="disconnected",reason="keepalive-timeout"\} 1/);
+  });
+
+  it('an app granted events through the admin API receives them from the next event on', async () => {
+    const op = pki.operator('ops');
+    const put = await call(gw.gateway.adminPorts.mtlsPort, op, 'PUT', '/v1/tenants/acme/apps/no-events', { events: true });
+    expect(put.status).toBe(200);
+    expect(put.json).toMatchObject({ id: 'no-events', events: true });
+    const c = await connect(gw.port, pki.device('acme', 'car-5'), { clientId: 'car-5' });
+    clients.push(c);
+    expect(await until(() => noEvents.received.some((m) => m.topic === 'tenants/acme/events/car-5/connected'))).toBe(true);
+    expect(noEvents.received.map((m) => m.topic)).toEqual(['tenants/acme/events/car-5/connected']);
   });
 });
