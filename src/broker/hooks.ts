@@ -1,9 +1,12 @@
 /**
  * aedes hooks: preConnect (keepalive bounds, well-formed client id),
- * authenticate (identity from the certificate, never from the username;
- * flapping and connection limits), authorizeSubscribe (tenant namespaces),
+ * authenticate (identity from the certificate, never from the username, or
+ * on the WebSocket token listener from a bearer token: token-session.ts;
+ * flapping and connection limits), authorizeSubscribe (tenant namespaces;
+ * `$share` filters join their group: shared-subscriptions.ts),
  * authorizePublish (publish-hook.ts: limits, then the ingest pipeline) and
- * authorizeForward (grants, per delivered message).
+ * authorizeForward (grants, per delivered message). `attach` follows the
+ * broker's events: group membership, device lifecycle events.
  */
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
 import { TiqError, toTiqError, type ErrorCode } from '../errors.ts';
