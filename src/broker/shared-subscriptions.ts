@@ -8,9 +8,10 @@
  * of its own to the shared filter: each message reaches it once and goes to
  * exactly one member, round robin among the members that are connected and
  * whose grants let them receive it, through the member's own delivery path
- * (its QoS, its authorizeForward). A member that leaves or drops off is
- * skipped from the next message on, so the group's stream re-spreads over
- * those that remain. Groups are keyed by name and filter; the filter names
+ * (its QoS, its authorizeForward; a persistent member's session keeps a
+ * QoS 1 message it has not acknowledged, as for any subscription). A member
+ * that leaves or drops off is skipped from the next message on, so the
+ * group's stream re-spreads over those that remain. Groups are keyed by name and filter; the filter names
  * the tenant, so groups of two tenants never meet.
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
@@ -100,8 +101,12 @@ export class SharedSubscriptions {
       g.next = (at + 1) % n;
       // As aedes delivers to a subscription: a copy, retain cleared [MQTT-3.3.1-9], the member's QoS at most.
       const copy = { ...packet, retain: false } as AedesPublishPacket;
-      const client = member.client as unknown as { deliverQoS: Deliver; deliver0: Deliver };
-      (member.qos > 0 ? client.deliverQoS : client.deliver0)(copy, cb);
+      const client = member.client as unknown as { deliver0: Deliver; publish: Deliver };
+      // At QoS 1, Client.publish first records the message in a persistent member's session (its
+      // outgoing queue), as aedes does for its own subscriptions, so an unacknowledged message is
+      // sent again when that member comes back [MQTT-4.4.0-1]; a clean member gets it at once.
+      if (member.qos > 0) client.publish(copy, cb);
+      else client.deliver0(copy, cb);
       return;
     }
     // No member may take it now: a shared subscription has no offline queue.

@@ -149,4 +149,29 @@ describe('shared subscriptions $share/{group}/tenants/{tenant}/...', () => {
     expect(await until(() => got.wss.length >= before + 4)).toBe(true);
     expect(got.wss.slice(before)).toEqual(sent);
   });
+
+  it('a persistent member keeps its place across a reconnect, and nothing is queued for it while away', async () => {
+    const pem = pki.app('acme', 'dashboard');
+    const opts = { clientId: 'worker-persistent', clean: false };
+    const first = await connect(gw.port, pem, opts);
+    expect((await first.subscribeAsync(SHARED, { qos: 1 }))[0]?.qos).toBe(1);
+    expect(await until(() => members() === 2)).toBe(true);
+    first.end(true);
+    expect(await until(() => members() === 1)).toBe(true);
+    const before = got.wss.length;
+    const whileAway = await publish(2);
+    expect(await until(() => got.wss.length >= before + 2)).toBe(true);
+    expect(got.wss.slice(before)).toEqual(whileAway);
+    const again = await connect(gw.port, pem, opts);
+    clients.push(again);
+    const received: string[] = [];
+    again.on('message', (_t, payload) => received.push(sequenceOf(payload.toString())));
+    // The session restores the subscription: the member is back in the group without subscribing again.
+    expect(await until(() => members() === 2)).toBe(true);
+    const sent = await publish(4);
+    expect(await until(() => received.length >= 2)).toBe(true);
+    await sleep(300);
+    expect(received).toHaveLength(2);
+    expect(received.every((r) => sent.includes(r))).toBe(true);
+  });
 });
