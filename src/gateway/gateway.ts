@@ -330,7 +330,9 @@ export class Gateway {
       this.server!.listen(port, this.config.mqtt.host, () => resolveListen());
     });
     this.log.info({ event: 'listening', port: this.mqttPort, host: this.config.mqtt.host }, 'MQTT over mutual TLS listening');
-    if (ws.enabled) this.wsServers = await startWebSocketListeners(ws, listenerParts, wsPorts);
+    if (!ws.enabled) return;
+    this.wsServers = await startWebSocketListeners(ws, listenerParts, wsPorts);
+    if (!this.config.admin.oauth) this.log.warn({ event: 'ws_tokens_unconfigured', code: 'TIQ_ERR_TOKEN_INVALID' }, 'admin.oauth is not set: the WebSocket token port refuses every token (client certificates still work on websocket.mtlsPort)');
   }
 
   /** The MQTT-over-WebSocket listeners, when websocket.enabled. */
