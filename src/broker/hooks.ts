@@ -100,7 +100,11 @@ export function createHooks(deps: HookDeps) {
     const flapping = guards.checkFlapping(id, client.id);
     if (flapping) return done(connackError(flapping, 3), false);
     // The certificate may have expired since the handshake (a slow CONNECT, a resumed session).
-    if (isExpired(peer, deps.pipeline.now())) return refuseConnect(client, describeIdentity(id), expiryCode(peer), peer.credential === 'token' ? 4 : 5, done);
+    if (isExpired(peer, deps.pipeline.now())) {
+      // A token within the verifier's clock tolerance past its exp is still expired here: its session would end at once.
+      const token = peer.credential === 'token';
+      return refuseConnect(client, describeIdentity(id), expiryCode(peer), token ? 4 : 5, done, token ? { reason: 'ERR_JWT_EXPIRED' } : undefined);
+    }
     if (deps.accepts && !deps.accepts(client.conn, id)) return refuseConnect(client, describeIdentity(id), 'TIQ_ERR_NOT_AUTHORIZED', 5, done, { reason: `${id.kind} may not connect on this listener` });
     const refusal = identityRefusal(client, id);
     if (refusal) return refuseConnect(client, describeIdentity(id), refusal[0], refusal[1], done, refusal[2]);

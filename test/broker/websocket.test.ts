@@ -96,6 +96,7 @@ describe('MQTT over WebSocket with bearer tokens and client certificates', () =>
 
   it.each([
     ['an expired token', () => issuer.sign(READER, { exp: Math.floor(Date.now() / 1000) - 120 }), 4, 'TIQ_ERR_TOKEN_INVALID', 'ERR_JWT_EXPIRED'],
+    ['a token expired a moment ago (within the clock tolerance)', () => issuer.sign(READER, { exp: Math.floor(Date.now() / 1000) - 2 }), 4, 'TIQ_ERR_TOKEN_INVALID', 'ERR_JWT_EXPIRED'],
     ['a token of another issuer', () => issuer.sign(READER, { issuer: 'https://evil.test/' }), 4, 'TIQ_ERR_TOKEN_INVALID', 'ERR_JWT_CLAIM_VALIDATION_FAILED'],
     ['a token for another audience', () => issuer.sign(READER, { audience: 'other' }), 4, 'TIQ_ERR_TOKEN_INVALID', 'ERR_JWT_CLAIM_VALIDATION_FAILED'],
     ['a token without the tenant claim', () => issuer.sign({ roles: ['tenant-reader'] }), 4, 'TIQ_ERR_TOKEN_INVALID', 'tenant claim'],
