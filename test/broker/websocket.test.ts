@@ -7,6 +7,7 @@
 import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
 import WebSocket from 'ws';
 import { connectWss, TestIssuer } from '../helpers/app-tokens.ts';
 import { connect, sleep, startGateway, subackCode, subscribe } from '../helpers/gateway.ts';
@@ -38,7 +39,7 @@ describe('MQTT over WebSocket with bearer tokens and client certificates', () =>
     gw = await startGateway(pki, {
       admin: { port: 0, mtlsPort: 0, oauth: issuer.oauth({ mfaRequiredFor: ['operator', 'tenant-admin'] }) },
       websocket: { enabled: true, port: 0, mtlsPort: 0 },
-      limits: { maxPacketBytes: 4096 },
+      limits: { maxPacketBytes: 4096, minKeepaliveS: 1 },
     });
     ({ port: wsPort, mtlsPort: wsMtlsPort } = gw.gateway.wsPorts);
     device = await connect(gw.port, pki.device('acme', 'truck-1'), { clientId: 'truck-1' });
@@ -134,6 +135,21 @@ describe('MQTT over WebSocket with bearer tokens and client certificates', () =>
     expect(await closed(c, 8000)).toBe(true);
     expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000);
     expect(gw.logs.events('token_expired_disconnect').some((l) => l['code'] === 'TIQ_ERR_TOKEN_INVALID')).toBe(true);
+  });
+
+  it('keepalive works over WebSocket: pings are answered, silence past 1.5 times the keepalive closes', async () => {
+    const c = await app({ username: 'dashboard', password: await issuer.sign(READER), keepalive: 1 });
+    await sleep(3000);
+    expect(c.connected).toBe(true);
+    // A raw WebSocket that sends CONNECT with keepalive 1 and then nothing.
+    const ws = new WebSocket(`wss://127.0.0.1:${wsPort}/mqtt`, 'mqtt', { ca: pki.caPem });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    const password = Buffer.from(await issuer.sign(READER));
+    ws.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'silent', keepalive: 1, username: 'dashboard', password }));
+    const started = Date.now();
+    await new Promise((resolve) => ws.once('close', resolve));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(gw.logs.events('connection_closed').some((l) => l['code'] === 'TIQ_ERR_KEEPALIVE' && l['listener'] === 'token')).toBe(true);
   });
 
   it('the certificate port admits app certificates, and no device or operator', async () => {
