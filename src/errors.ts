@@ -80,10 +80,10 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_UNREACHABLE: spec('the gateway cannot be reached (connection refused or reset, unknown host, timeout)', true, 'none', 503),
 
   // Admin API (docs/admin.md)
-  TIQ_ERR_UNAUTHENTICATED: spec('no credentials: present an operator or app certificate (mTLS listener) or a bearer token', false, 'none', 401),
-  TIQ_ERR_TOKEN_INVALID: spec('bearer token refused (signature, issuer, audience, expiry or claims)', false, 'none', 401),
-  TIQ_ERR_MFA_REQUIRED: spec('this role needs a token issued after multi-factor authentication (amr)', false, 'none', 401),
-  TIQ_ERR_FORBIDDEN: spec('the caller\'s role may not do this', false, 'none', 403),
+  TIQ_ERR_UNAUTHENTICATED: spec('no credentials: present an operator or app certificate (mTLS listener) or a bearer token', false, 'connack-refused', 401),
+  TIQ_ERR_TOKEN_INVALID: spec('bearer token refused (signature, issuer, audience, expiry or claims); a session over WebSocket is closed at its exp', false, 'connack-refused', 401),
+  TIQ_ERR_MFA_REQUIRED: spec('this role needs a token issued after multi-factor authentication (amr)', false, 'connack-refused', 401),
+  TIQ_ERR_FORBIDDEN: spec('the caller\'s role may not do this', false, 'connack-refused', 403),
   TIQ_ERR_SESSION_EXPIRED: spec('the console session ended (signed out, idle or absolute timeout): sign in again', false, 'none', 401),
   TIQ_ERR_SIGN_IN_LINK: spec('the sign-in link is unknown, used already or expired (links are single-use, valid 60 s)', false, 'none', 401),
   TIQ_ERR_CSRF: spec('a state change from the console without its CSRF token or from another origin', false, 'none', 403),

@@ -71,7 +71,7 @@ export interface TenantChange {
 export type ApplyTenantChange = (next: TenantOverridesState, change: TenantChange) => Promise<void>;
 
 export function tenantChangesAdmin(store: TenantOverrides, apply: ApplyTenantChange): AdminTenantChanges {
-  const grantOf = (g: AppGrantInput) => ({ ...(g.streams ? { streams: [...g.streams] } : {}), ...(g.deviceGroups ? { deviceGroups: [...g.deviceGroups] } : {}) });
+  const grantOf = (g: AppGrantInput) => ({ ...(g.streams ? { streams: [...g.streams] } : {}), ...(g.deviceGroups ? { deviceGroups: [...g.deviceGroups] } : {}), ...(g.events ? { events: true } : {}) });
   return {
     putApp: (t, a, grant, actor) => apply(store.withApp(t, a, grantOf(grant)), { actor, action: 'apps.put', tenantId: t, target: `app:${a}` }),
     deleteApp: (t, a, actor) => apply(store.withApp(t, a, null), { actor, action: 'apps.delete', tenantId: t, target: `app:${a}` }),

@@ -20,7 +20,7 @@ export interface TenantView {
   readonly active: boolean;
   readonly streams: readonly string[];
   readonly deviceGroups: Readonly<Record<string, readonly string[]>>;
-  readonly apps: Readonly<Record<string, { readonly streams?: readonly string[] | undefined; readonly deviceGroups?: readonly string[] | undefined }>>;
+  readonly apps: Readonly<Record<string, { readonly streams?: readonly string[] | undefined; readonly deviceGroups?: readonly string[] | undefined; readonly events?: boolean | undefined }>>;
 }
 
 /** The configured tenants, as in force now (after reloads). */
@@ -32,6 +32,7 @@ export interface AdminTenants {
 export interface AppGrantInput {
   readonly streams?: readonly string[] | undefined;
   readonly deviceGroups?: readonly string[] | undefined;
+  readonly events?: boolean | undefined;
 }
 
 /**

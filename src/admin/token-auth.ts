@@ -14,6 +14,13 @@ import { strongestRole, type Principal } from './principal.ts';
 
 export type TokenAuthenticator = (authorization: string | undefined) => Promise<Principal>;
 
+/** A verified token: its principal, its claims (the WebSocket listener reads `exp` and the app claim). */
+export interface VerifiedToken {
+  readonly principal: Principal;
+  readonly claims: JWTPayload;
+}
+export type TokenVerifier = (authorization: string | undefined) => Promise<VerifiedToken>;
+
 function keySetOf(config: OAuthConfig, baseDir: string): Parameters<typeof jwtVerify>[1] {
   if (config.jwksUrl) return createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
   const path = config.jwksFile!.startsWith('/') ? config.jwksFile! : `${baseDir}/${config.jwksFile!}`;
@@ -33,6 +40,12 @@ function rolesOf(payload: JWTPayload, claim: string): string[] {
 }
 
 export function createTokenAuthenticator(config: OAuthConfig | undefined, baseDir = process.cwd()): TokenAuthenticator {
+  const verify = createTokenVerifier(config, baseDir);
+  return async (authorization) => (await verify(authorization)).principal;
+}
+
+/** The one verification of bearer tokens, for the admin API and the MQTT-over-WebSocket listener alike. */
+export function createTokenVerifier(config: OAuthConfig | undefined, baseDir = process.cwd()): TokenVerifier {
   if (!config) {
     return async (authorization) => {
       bearerOf(authorization);
@@ -53,7 +66,7 @@ export function createTokenAuthenticator(config: OAuthConfig | undefined, baseDi
       if (err instanceof joseErrors.JOSEError) throw new TiqError('TIQ_ERR_TOKEN_INVALID', { reason: err.code });
       throw err;
     }
-    return principalOf(payload, config);
+    return { principal: principalOf(payload, config), claims: payload };
   };
 }
 

@@ -25,6 +25,11 @@ export function isExpired(peer: PeerInfo, nowMs: number): boolean {
   return nowMs > peer.notAfterMs;
 }
 
+/** The code a lapsed credential is refused or closed with. */
+export function expiryCode(peer: PeerInfo): 'TIQ_ERR_CERT_EXPIRED' | 'TIQ_ERR_TOKEN_INVALID' {
+  return peer.credential === 'token' ? 'TIQ_ERR_TOKEN_INVALID' : 'TIQ_ERR_CERT_EXPIRED';
+}
+
 /** Calls `onExpired` once notAfter has passed, unless `conn` closes first. */
 export function watchExpiry(conn: EventEmitter, notAfterMs: number, now: () => number, onExpired: () => void): void {
   let timer: NodeJS.Timeout | undefined;
@@ -53,13 +58,15 @@ export interface ExpiryDeps {
  * Idempotent (the timer and a publish may both find the expiry).
  */
 export function closeExpiredSession(client: Client, state: ClientState, deps: ExpiryDeps): void {
-  if (state.withdrawn === 'TIQ_ERR_CERT_EXPIRED') return;
-  state.withdrawn = 'TIQ_ERR_CERT_EXPIRED';
+  const code = expiryCode(state.peer);
+  if (state.withdrawn === code) return;
+  state.withdrawn = code;
   state.disconnecting = true;
-  deps.stats.refused('TIQ_ERR_CERT_EXPIRED');
+  deps.stats.refused(code);
+  const token = state.peer.credential === 'token';
   deps.log.warn({
-    event: 'cert_expired_disconnect', code: 'TIQ_ERR_CERT_EXPIRED', identity: describeIdentity(state.peer.identity),
-    notAfter: new Date(state.peer.notAfterMs).toISOString(),
-  }, 'session closed: its certificate expired');
+    event: token ? 'token_expired_disconnect' : 'cert_expired_disconnect', code, identity: describeIdentity(state.peer.identity),
+    ...(token ? { reason: 'exp', exp: new Date(state.peer.notAfterMs).toISOString() } : { notAfter: new Date(state.peer.notAfterMs).toISOString() }),
+  }, token ? 'session closed: its bearer token expired' : 'session closed: its certificate expired');
   client.close();
 }

@@ -11,8 +11,10 @@ export interface PeerInfo {
   /** Serial of the client certificate, for revocation of live connections. */
   readonly serial: string;
   readonly remoteAddress: string;
-  /** The certificate's notAfter, ms since the epoch: the session ends when it passes. */
+  /** The certificate's notAfter (or the bearer token's exp), ms since the epoch: the session ends when it passes. */
   readonly notAfterMs: number;
+  /** How the identity was proven; absent: a client certificate. */
+  readonly credential?: 'certificate' | 'token';
 }
 
 export interface ClientState {
@@ -32,6 +34,10 @@ export interface ClientState {
    * is then not delivered.
    */
   withdrawn: ErrorCode | undefined;
+  /** The refusal that closed the connection, if one did (lifecycle events give it as the reason). */
+  closedWith?: ErrorCode;
+  /** A new session of the same identity and client id took this one over [MQTT-3.1.4-2]. */
+  takenOver?: boolean;
 }
 
 export interface ClientLimits {

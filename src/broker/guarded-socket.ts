@@ -17,11 +17,13 @@
  * drain it within `drainTimeoutMs`, is disconnected (TIQ_ERR_SLOW_CONSUMER).
  */
 import { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { TiqError } from '../errors.ts';
 import type { FrameScanner, FrameViolation } from '../limits/frame-scanner.ts';
 
 type WriteCallback = (error?: Error | null) => void;
+
+/** What the guard reads and writes: a TLS socket, or the byte stream of a WebSocket (ws-listener.ts). */
+export type GuardedTransport = Duplex & { readonly remoteAddress?: string | undefined };
 
 export interface GuardedSocketLimits {
   /** Bytes read ahead of aedes before the socket is paused. */
@@ -44,9 +46,11 @@ export class GuardedSocket extends Duplex {
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private keepaliveMs = 0;
   private readonly onDrain = () => this.clearDrainTimer();
+  /** The violation that closed this connection, if one did. */
+  closedFor: FrameViolation['code'] | undefined;
 
   constructor(
-    readonly socket: TLSSocket,
+    readonly socket: GuardedTransport,
     private readonly scanner: FrameScanner,
     private readonly limits: GuardedSocketLimits,
     private readonly onViolation: (v: FrameViolation) => void,
@@ -80,6 +84,7 @@ export class GuardedSocket extends Duplex {
 
   private fail(v: FrameViolation): void {
     if (this.destroyed) return;
+    this.closedFor = v.code;
     this.onViolation(v);
     this.destroy(new TiqError(v.code, { reason: v.reason }));
   }

@@ -1,4 +1,5 @@
 /** What the broker hooks are given: the gateway's services they use, nothing more. */
+import type { Identity } from '../identity/identity.ts';
 import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../log.ts';
 import type { PipelineContext } from '../pipeline/context.ts';
@@ -6,6 +7,7 @@ import type { GatewayTracer } from '../observability/tracing.ts';
 import type { RetainedLedger } from './retained-ledger.ts';
 import type { GatewayStats } from './stats.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
+import type { TokenCheck } from './token-session.ts';
 
 export interface HookDeps {
   /** Stamps retained publishes; checked before a retained message is delivered. */
@@ -26,6 +28,12 @@ export interface HookDeps {
    * when it cannot be audited.
    */
   readonly onPrivateModeCommand: (tenantId: string, deviceId: string, payload: Buffer) => boolean | Promise<boolean>;
+  /** Verifies the bearer tokens of the WebSocket token listener; absent: no token sessions. */
+  readonly tokens?: TokenCheck;
+  /** Whether a listener admits this identity (the WebSocket listeners admit apps only); absent: every one. */
+  readonly accepts?: (conn: object, id: Identity) => boolean;
+  /** The gateway is closing (no lifecycle events are published then). */
+  readonly closing?: () => boolean;
   /** OpenTelemetry tracing of a sampled share of messages; absent when tracing is off. */
   readonly tracer?: GatewayTracer;
 }

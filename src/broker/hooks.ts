@@ -1,22 +1,28 @@
 /**
  * aedes hooks: preConnect (keepalive bounds, well-formed client id),
- * authenticate (identity from the certificate, never from the username;
- * flapping and connection limits), authorizeSubscribe (tenant namespaces),
+ * authenticate (identity from the certificate, never from the username, or
+ * on the WebSocket token listener from a bearer token: token-session.ts;
+ * flapping and connection limits), authorizeSubscribe (tenant namespaces;
+ * `$share` filters join their group: shared-subscriptions.ts),
  * authorizePublish (publish-hook.ts: limits, then the ingest pipeline) and
- * authorizeForward (grants, per delivered message).
+ * authorizeForward (grants, per delivered message). `attach` follows the
+ * broker's events: group membership, device lifecycle events.
  */
-import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
-import { TiqError, type ErrorCode } from '../errors.ts';
+import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
+import { TiqError, toTiqError, type ErrorCode } from '../errors.ts';
 import { describeIdentity, type Identity } from '../identity/identity.ts';
-import { closeExpiredSession, isExpired, watchExpiry } from './cert-expiry.ts';
-import { attachClient, peerOf, stateOf } from './client-state.ts';
+import { closeExpiredSession, expiryCode, isExpired, watchExpiry } from './cert-expiry.ts';
+import { attachClient, attachPeer, peerOf, stateOf, type PeerInfo } from './client-state.ts';
 import { createConnectGuards } from './connect-guards.ts';
 import { isWellFormedMqttString, topicLevels } from './mqtt-strings.ts';
 import type { HookDeps } from './hook-deps.ts';
 import { createPublishHook, DROPPED_PAYLOAD } from './publish-hook.ts';
-import { appMaySee } from './tenant-directory.ts';
-import { parseTelemetryTopic, subscriptionAllowed } from './topics.ts';
+import { watchLifecycle, noteTakeover } from './lifecycle-events.ts';
+import { SharedSubscriptions } from './shared-subscriptions.ts';
+import { appMaySee, appMaySeeEvents } from './tenant-directory.ts';
+import { parseEventTopic, parseSharedFilter, parseTelemetryTopic, subscriptionAllowed } from './topics.ts';
 import { willRefusal } from './wills.ts';
+import { isTokenConnection, tokenPeer, tokenReturnCode } from './token-session.ts';
 
 export { DROPPED_PAYLOAD } from './publish-hook.ts';
 export type { HookDeps } from './hook-deps.ts';
@@ -72,20 +78,40 @@ export function createHooks(deps: HookDeps) {
     return undefined;
   }
 
-  function authenticate(client: Client, _u: Readonly<string | undefined>, _p: Readonly<Buffer | undefined>, done: AuthDone): void {
+  function authenticate(client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, done: AuthDone): void {
     const peer = peerOf(client.conn);
-    if (!peer) return refuseConnect(client, 'unknown', 'TIQ_ERR_IDENTITY', 5, done);
+    if (peer) return admit(client, peer, done);
+    if (!deps.tokens || !isTokenConnection(client.conn)) return refuseConnect(client, 'unknown', 'TIQ_ERR_IDENTITY', 5, done);
+    // The WebSocket token listener: the identity is the token's, settled here (token-session.ts).
+    tokenPeer(deps.tokens, client.conn, username, password).then((tokenPeerInfo) => {
+      // Gone while its token was checked (a JWKS fetch may take a while): nothing to admit.
+      if (client.closed || client.conn.destroyed) return done(connackError('TIQ_ERR_UNAUTHENTICATED', 4), false);
+      attachPeer(client.conn, tokenPeerInfo);
+      admit(client, tokenPeerInfo, done);
+    }, (err: unknown) => {
+      const e = toTiqError(err, 'TIQ_ERR_TOKEN_INVALID');
+      refuseConnect(client, 'token', e.code, tokenReturnCode(e.code), done, e.detail ? { ...e.detail } : undefined);
+    });
+  }
+
+  function admit(client: Client, peer: PeerInfo, done: AuthDone): void {
     const id = peer.identity;
     // Refused with 3, "server unavailable": the device may come back later [MQTT-3.2.2-3].
     const flapping = guards.checkFlapping(id, client.id);
     if (flapping) return done(connackError(flapping, 3), false);
     // The certificate may have expired since the handshake (a slow CONNECT, a resumed session).
-    if (isExpired(peer, deps.pipeline.now())) return refuseConnect(client, describeIdentity(id), 'TIQ_ERR_CERT_EXPIRED', 5, done);
+    if (isExpired(peer, deps.pipeline.now())) {
+      // A token within the verifier's clock tolerance past its exp is still expired here: its session would end at once.
+      const token = peer.credential === 'token';
+      return refuseConnect(client, describeIdentity(id), expiryCode(peer), token ? 4 : 5, done, token ? { reason: 'ERR_JWT_EXPIRED' } : undefined);
+    }
+    if (deps.accepts && !deps.accepts(client.conn, id)) return refuseConnect(client, describeIdentity(id), 'TIQ_ERR_NOT_AUTHORIZED', 5, done, { reason: `${id.kind} may not connect on this listener` });
     const refusal = identityRefusal(client, id);
     if (refusal) return refuseConnect(client, describeIdentity(id), refusal[0], refusal[1], done, refusal[2]);
     const full = guards.acquireTenantPlace(client, id);
     if (full) return done(connackError(full, 3), false);
     (client as { id: string }).id = sessionId(id, client.id);
+    noteTakeover(client);
     const now = deps.pipeline.now();
     const state = attachClient(client, peer, {
       maxPendingPublishes: limits.config.maxPendingPublishes,
@@ -116,7 +142,26 @@ export function createHooks(deps: HookDeps) {
       return callback(null, null); // SUBACK 0x80 [MQTT-3.9.3-2]
     }
     // QoS 2 is not offered (docs/SECURITY.md): granted at most 1 [MQTT-3.9.3-1] allows a lower grant.
-    callback(null, sub.qos > 1 ? { ...sub, qos: 1 } : sub);
+    const granted = sub.qos > 1 ? { ...sub, qos: 1 as const } : sub;
+    const shared = parseSharedFilter(sub.topic);
+    if (shared && !client.closed) sharedSubscriptions.join(client, shared.group, shared.filter, granted.qos);
+    callback(null, granted);
+  }
+
+  /** Whether the app behind this client may receive the message now, by its tenant, grants and connection. */
+  function mayReceive(client: Client, packet: AedesPublishPacket): boolean {
+    const id = stateOf(client)?.peer.identity;
+    if (id?.kind !== 'app' || client.closed || !client.connected) return false;
+    return appMayReceive(id.tenantId, id.appId, packet.topic);
+  }
+
+  function appMayReceive(tenantId: string, appId: string, topic: string): boolean {
+    const access = deps.directory().get(tenantId)?.apps.get(appId);
+    if (!access) return false;
+    const parts = parseTelemetryTopic(topic);
+    if (parts) return parts.tenantId === tenantId && appMaySee(access, parts.deviceId, parts.stream);
+    const event = parseEventTopic(topic);
+    return event !== undefined && event.tenantId === tenantId && appMaySeeEvents(access, event.deviceId);
   }
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
@@ -126,12 +171,9 @@ export function createHooks(deps: HookDeps) {
     const id = state.peer.identity;
     if (packet.topic.startsWith('$SYS/')) return id.kind === 'operator' ? packet : null;
     if (id.kind !== 'app') return null;
-    const parts = parseTelemetryTopic(packet.topic);
-    if (!parts || parts.tenantId !== id.tenantId) return null;
     // A retained message (sent on SUBSCRIBE with retain set) must still be what today's rules would forward.
     if (packet.retain && deps.retained && !deps.retained.mayDeliver(packet.topic)) return null;
-    const access = deps.directory().get(id.tenantId)?.apps.get(id.appId);
-    if (!access || !appMaySee(access, parts.deviceId, parts.stream)) return null;
+    if (!appMayReceive(id.tenantId, id.appId, packet.topic)) return null;
     // aedes would fail the write to a connection already closing: count it as given up, not delivered.
     if (client.closed || !client.connected) {
       stats.deliveryDropped(id.tenantId, 'disconnected');
@@ -141,6 +183,12 @@ export function createHooks(deps: HookDeps) {
     return packet;
   }
 
+  const sharedSubscriptions = new SharedSubscriptions(mayReceive);
   const authorizePublish = createPublishHook(deps);
-  return { preConnect: guards.preConnect, authenticate, authorizeSubscribe, authorizeForward, authorizePublish };
+  /** Wires what follows the broker's own events: shared-subscription membership, lifecycle events. */
+  function attach(broker: Aedes): void {
+    sharedSubscriptions.attach(broker);
+    watchLifecycle(broker, { log, stats, now: deps.pipeline.now, restriction: deps.restriction, closing: deps.closing ?? (() => false) });
+  }
+  return { preConnect: guards.preConnect, authenticate, authorizeSubscribe, authorizeForward, authorizePublish, attach, sharedSubscriptions };
 }

@@ -190,6 +190,7 @@ export function createPublishHook(deps: HookDeps) {
     if (!disconnect) return acceptDropped(packet, callback);
     // The PUBACKs released just before this one are written on the next tick; let them out before aedes closes.
     state.disconnecting = true;
+    state.closedWith ??= err.code;
     setImmediate(callback, err);
   }
 }

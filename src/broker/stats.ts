@@ -51,6 +51,10 @@ export class GatewayStats {
     name: 'thingiq_deliveries_dropped_total', help: 'Deliveries to subscribed apps given up, by tenant and reason (disconnected, stalled)',
     labelNames: ['tenant', 'reason'], registers: [this.registry],
   });
+  private readonly deviceEvents = new Counter({
+    name: 'thingiq_device_events_total', help: 'Device lifecycle events published to tenants, by event (connected, disconnected) and reason',
+    labelNames: ['event', 'reason'], registers: [this.registry],
+  });
   readonly connectedClients = new Gauge({ name: 'thingiq_connected_clients', help: 'Connected MQTT clients', registers: [this.registry] });
 
   constructor(defaultMetrics = false) {
@@ -92,6 +96,16 @@ export class GatewayStats {
 
   delivered(tenant: string): void {
     this.deliveries.inc({ tenant });
+  }
+
+  /** A device lifecycle event published; reason is `connect` or why the session ended (a small fixed set). */
+  deviceEvent(event: string, reason: string): void {
+    this.deviceEvents.inc({ event, reason });
+  }
+
+  async deviceEventCount(event: string, reason?: string): Promise<number> {
+    const m = await this.deviceEvents.get();
+    return m.values.filter((v) => v.labels['event'] === event && (reason === undefined || v.labels['reason'] === reason)).reduce((n, v) => n + v.value, 0);
   }
 
   /** reason: 'disconnected' (the app was gone when the message came) or 'stalled' (its queue was full). */

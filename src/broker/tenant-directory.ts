@@ -15,6 +15,8 @@ export interface AppAccess {
   readonly streams: ReadonlySet<string> | undefined;
   /** undefined: every device of the tenant. */
   readonly devices: DeviceMatcher | undefined;
+  /** Lifecycle events of those devices. */
+  readonly events: boolean;
 }
 
 export interface TenantEntry {
@@ -34,7 +36,7 @@ export class TenantDirectory {
       const apps = new Map<string, AppAccess>();
       for (const [appId, grant] of Object.entries(t.apps)) {
         const devices = grant.deviceGroups ? groupsMatcher(grant.deviceGroups.map((g) => t.deviceGroups[g] ?? [])) : undefined;
-        apps.set(appId, { streams: grant.streams ? new Set(grant.streams) : undefined, devices });
+        apps.set(appId, { streams: grant.streams ? new Set(grant.streams) : undefined, devices, events: grant.events === true });
       }
       this.tenants.set(tenantId, { tenantId, active: t.active, streams, streamNames: new Set(streams.keys()), apps });
     }
@@ -52,6 +54,11 @@ export class TenantDirectory {
 export function appMaySee(access: AppAccess, deviceId: string, stream: string): boolean {
   return (access.streams === undefined || access.streams.has(stream)) &&
     (access.devices === undefined || access.devices.has(deviceId));
+}
+
+/** A lifecycle event of the device, for an app granted events (and, with device groups, that device). */
+export function appMaySeeEvents(access: AppAccess, deviceId: string): boolean {
+  return access.events && (access.devices === undefined || access.devices.has(deviceId));
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Tenant namespaces (docs/architecture.md, Topics). Devices publish to
- * tenants/{tenant}/devices/{device}/{stream}; apps subscribe under
- * tenants/{tenant}/ within their grants; operators read $SYS. Everything else
- * is refused.
+ * tenants/{tenant}/devices/{device}/{stream}; the gateway publishes device
+ * lifecycle events to tenants/{tenant}/events/{device}/{event}; apps
+ * subscribe under tenants/{tenant}/ within their grants, alone or in shared
+ * groups; operators read $SYS. Everything else is refused.
  */
 import type { Identity } from '../identity/identity.ts';
 
@@ -44,15 +45,65 @@ export function parseTelemetryTopic(topic: string): TopicParts | undefined {
   return { tenantId: parts[1]!, deviceId: parts[3]!, stream: parts[4]! };
 }
 
+/** Device lifecycle events: tenants/{tenant}/events/{device}/{connected|disconnected}. */
+export const LIFECYCLE_EVENTS = ['connected', 'disconnected'] as const;
+export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
+
+export function eventTopic(tenantId: string, deviceId: string, event: LifecycleEvent): string {
+  return `tenants/${tenantId}/events/${deviceId}/${event}`;
+}
+
+export interface EventTopicParts {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly event: LifecycleEvent;
+}
+
+/** Parses a delivered lifecycle-event topic (only the gateway publishes these). */
+export function parseEventTopic(topic: string): EventTopicParts | undefined {
+  const parts = topic.split('/');
+  if (parts.length !== 5 || parts[0] !== 'tenants' || parts[2] !== 'events') return undefined;
+  const event = parts[4] as LifecycleEvent;
+  return LIFECYCLE_EVENTS.includes(event) ? { tenantId: parts[1]!, deviceId: parts[3]!, event } : undefined;
+}
+
+/**
+ * A shared subscription `$share/{group}/{filter}` (the MQTT 5 form, §4.8.2,
+ * offered to MQTT 3.1.1 clients as well). Group names are short and plain.
+ */
+export interface SharedFilter {
+  readonly group: string;
+  readonly filter: string;
+}
+
+const SHARE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** undefined: not a `$share` filter; null: one that is malformed. */
+export function parseSharedFilter(filter: string): SharedFilter | null | undefined {
+  if (!filter.startsWith('$share/')) return undefined;
+  const rest = filter.slice('$share/'.length);
+  const slash = rest.indexOf('/');
+  if (slash < 0) return null;
+  const group = rest.slice(0, slash);
+  const inner = rest.slice(slash + 1);
+  return SHARE_NAME.test(group) && inner.length > 0 ? { group, filter: inner } : null;
+}
+
 /**
  * Whether a subscription filter is acceptable for the identity. An app's
  * filter must be confined to its tenant's prefix: the first two levels are
  * literal, so no wildcard can reach another tenant. Grants (streams, device
- * groups) are enforced per delivered message, so a broad filter inside the
- * tenant only ever yields what the app may see.
+ * groups, events) are enforced per delivered message, so a broad filter
+ * inside the tenant only ever yields what the app may see. A `$share` filter
+ * is judged by the filter it shares, exactly like that filter alone.
  */
 export function subscriptionAllowed(id: Identity, filter: string): { ok: true } | { ok: false; reason: string } {
-  if (filter.startsWith('$share/')) return { ok: false, reason: '$share is not supported' };
+  const shared = parseSharedFilter(filter);
+  if (shared === null) return { ok: false, reason: 'malformed $share filter' };
+  if (shared) {
+    if (id.kind !== 'app' || shared.filter.startsWith('$')) return { ok: false, reason: 'shared subscriptions are for apps, under their tenant' };
+    return subscriptionAllowed(id, shared.filter);
+  }
   if (filter.startsWith('$')) {
     return id.kind === 'operator' && (filter === '$SYS/#' || filter.startsWith('$SYS/'))
       ? { ok: true } : { ok: false, reason: '$SYS is for operators' };
@@ -62,7 +113,7 @@ export function subscriptionAllowed(id: Identity, filter: string): { ok: true } 
   if (levels[0] !== 'tenants' || levels[1] !== id.tenantId || levels.length < 3) {
     return { ok: false, reason: 'outside the tenant\'s namespace' };
   }
-  if (levels[2] !== 'devices' && levels[2] !== '+' && levels[2] !== '#') {
+  if (levels[2] !== 'devices' && levels[2] !== 'events' && levels[2] !== '+' && levels[2] !== '#') {
     return { ok: false, reason: 'no such topics' };
   }
   return { ok: true };

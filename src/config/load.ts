@@ -13,9 +13,14 @@ import { GatewayConfigSchema, type GatewayConfig } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/gateway.yaml';
 
-/** The development defaults: one tenant `demo` with a `dashboard` app that may read everything. */
+/**
+ * The development defaults: one tenant `demo` with a `dashboard` app that may
+ * read everything, its devices' lifecycle events included, also over
+ * WebSocket (tokens on 8884, certificates on 8885).
+ */
 export const DEVELOPMENT_DEFAULTS = {
-  tenants: { demo: { apps: { dashboard: {} } } },
+  tenants: { demo: { apps: { dashboard: { events: true } } } },
+  websocket: { enabled: true, mtlsPort: 8885 },
 };
 
 export interface LoadedConfig {

@@ -15,6 +15,7 @@ import { MetricsConfigSchema, TracingConfigSchema } from './observability-config
 import { AuditConfigSchema } from './audit-config.ts';
 import { PrivacyConfigSchema } from './policy-config.ts';
 import { StorageConfigSchema, TenantRetentionConfigSchema } from './sinks-config.ts';
+import { WebSocketConfigSchema } from './websocket-config.ts';
 
 const Id = z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`);
 const StreamName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'stream names match ^[a-z][a-z0-9-]{0,31}$');
@@ -32,6 +33,8 @@ export const AppGrantSchema = z.object({
   streams: z.array(StreamName).min(1).optional(),
   /** Device groups the app may read; absent means every device of the tenant. */
   deviceGroups: z.array(Id).min(1).optional(),
+  /** Device lifecycle events (tenants/{t}/events/{device}/connected|disconnected) of the granted devices; off unless set. */
+  events: z.boolean().optional(),
 }).strict();
 
 const IdList = z.array(Id);
@@ -89,6 +92,8 @@ export const GatewayConfigSchema = z.object({
     /** Refused publishes by one client before it is disconnected. */
     maxRefusalsBeforeDisconnect: z.number().int().min(1).default(3),
   }).strict().prefault({}),
+  /** MQTT over WebSocket (TLS) for tenant apps: bearer tokens or client certificates; off by default. */
+  websocket: WebSocketConfigSchema.prefault({}),
   /** Packet size, topic, rate, quota, connection and flapping limits (docs/SECURITY.md). */
   limits: LimitsConfigSchema.prefault({}),
   admin: AdminConfigSchema.prefault({}),

@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { Server } from 'node:tls';
 import { Aedes } from 'aedes';
 import { closeClientsWhere, pendingPublishes } from '../broker/live-clients.ts';
@@ -13,6 +14,7 @@ import { createHooks } from '../broker/hooks.ts';
 import { capSubscriptionQos } from '../broker/subscribe-qos.ts';
 import { createMqttListener } from '../broker/mqtt-listener.ts';
 import { GatewayStats } from '../broker/stats.ts';
+import type { SharedSubscriptions } from '../broker/shared-subscriptions.ts';
 import { RetainedLedger, removeRetained } from '../broker/retained-ledger.ts';
 import { TenantDirectory } from '../broker/tenant-directory.ts';
 import { AbuseLimits } from '../limits/abuse-limits.ts';
@@ -56,6 +58,8 @@ import { keepRunningValues, liveChanges, restartRequiredChanges } from '../confi
 import { rootKeyFiles, secureDataDir } from './data-dir.ts';
 import { registerStateMetrics } from './gateway-metrics.ts';
 import { BackupScheduler } from './gateway-backup.ts';
+import { closeWebSocketListeners, portOf, startWebSocketListeners, websocketTokenCheck, type WebSocketServers } from './gateway-websocket.ts';
+import { isWebSocketConnection } from '../broker/ws-listener.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -64,6 +68,9 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** Overrides config.mqtt.port (tests use 0). */
   readonly mqttPort?: number;
+  /** Override config.websocket.port and mtlsPort (tests use 0); the listeners open only when websocket.enabled. */
+  readonly wsPort?: number;
+  readonly wsMtlsPort?: number;
   /** The config file to watch: a change is applied without restart (see reload). */
   readonly configPath?: string;
   /** Replaces pipeline components (tests inject slow or failing ones). */
@@ -156,7 +163,7 @@ export class Gateway {
     gw.dataDirLock = DataDirLock.acquire(gw.path(config.dataDir), 'gateway');
     try {
       await gw.openStores();
-      await gw.listen(opts.mqttPort ?? opts.config.mqtt.port);
+      await gw.listen(opts.mqttPort ?? opts.config.mqtt.port, { token: opts.wsPort, mtls: opts.wsMtlsPort });
       gw.followControl();
       if (opts.config.admin.enabled) {
         const { server, ports } = await startAdmin(gw, gw.admin!);
@@ -244,7 +251,7 @@ export class Gateway {
     };
   }
 
-  private async listen(port: number): Promise<void> {
+  private async listen(port: number, wsPorts: { token?: number | undefined; mtls?: number | undefined } = {}): Promise<void> {
     const pkiDir = this.path(this.config.pkiDir);
     const created = initPki(pkiDir, this.config.mqtt.serverHosts);
     if (created.createdCa) this.log.info({ event: 'pki_created', pkiDir }, `created a development CA and server certificate in ${pkiDir}`);
@@ -263,7 +270,12 @@ export class Gateway {
     this.limits = limits;
 
     this.tracer ??= GatewayTracer.fromConfig(this.config.tracing);
-    const hooks = createHooks({
+    const ws = this.config.websocket;
+    const { attach, sharedSubscriptions, ...hooks } = createHooks({
+      tokens: ws.enabled ? websocketTokenCheck(this.config, this.baseDir) : undefined,
+      // The WebSocket listeners are for tenant apps only.
+      accepts: (conn, id) => id.kind === 'app' || !isWebSocketConnection(conn),
+      closing: () => this.closing,
       retained: this.retained,
       directory: () => this.directory,
       tracer: this.tracer,
@@ -286,11 +298,13 @@ export class Gateway {
       // QoS 2 is refused in authorizePublish; this bounds aedes's own store should one get past.
       maxInflightInbound: 16,
     });
+    attach(this.broker);
+    this.sharedSubscriptions = sharedSubscriptions;
     this.broker.on('clientReady', () => this.stats.connectedClients.inc());
     this.broker.on('clientDisconnect', () => this.stats.connectedClients.dec());
     watchConnectionErrors(this.broker, this.log, this.stats);
 
-    this.server = createMqttListener({
+    const listenerParts = {
       caPems: tls.externalCaPem ? [tls.caPem, tls.externalCaPem] : [tls.caPem],
       certPem: tls.certPem,
       keyPem: tls.keyPem,
@@ -300,21 +314,35 @@ export class Gateway {
         externalCa: external && tls.externalCa
           ? { ca: tls.externalCa, tenantFrom: external.tenantFrom, deviceFrom: external.deviceFrom }
           : undefined,
-        isRevoked: (serial) => registry.isRevoked(serial),
+        isRevoked: (serial: string) => registry.isRevoked(serial),
       },
       log: this.log,
       stats: this.stats,
-      onConnection: (socket) => {
+      onConnection: (socket: Duplex) => {
         this.traffic.track(socket);
         capSubscriptionQos(this.broker!.handle(socket));
       },
-    });
+    };
+    this.server = createMqttListener(listenerParts);
     await new Promise<void>((resolveListen, reject) => {
       this.server!.once('error', (err: NodeJS.ErrnoException) => reject(new TiqError('TIQ_ERR_LISTEN',
         err.code === 'EADDRINUSE' ? `port ${port} is already in use` : `${err.code ?? ''} ${err.message}`, { cause: err })));
       this.server!.listen(port, this.config.mqtt.host, () => resolveListen());
     });
     this.log.info({ event: 'listening', port: this.mqttPort, host: this.config.mqtt.host }, 'MQTT over mutual TLS listening');
+    if (!ws.enabled) return;
+    this.wsServers = await startWebSocketListeners(ws, listenerParts, wsPorts);
+    if (!this.config.admin.oauth) this.log.warn({ event: 'ws_tokens_unconfigured', code: 'TIQ_ERR_TOKEN_INVALID' }, 'admin.oauth is not set: the WebSocket token port refuses every token (client certificates still work on websocket.mtlsPort)');
+  }
+
+  /** The MQTT-over-WebSocket listeners, when websocket.enabled. */
+  private wsServers: WebSocketServers | undefined;
+  /** Shared-subscription groups (`$share/...`), set by listen(). */
+  sharedSubscriptions: SharedSubscriptions | undefined;
+
+  /** Bound WebSocket ports: bearer tokens, client certificates (0 when not listening). */
+  get wsPorts(): { port: number; mtlsPort: number } {
+    return { port: portOf(this.wsServers?.token), mtlsPort: portOf(this.wsServers?.mtls) };
   }
 
   /**
@@ -635,6 +663,7 @@ export class Gateway {
     await this.admin?.audit.aggregator.close().catch((err: unknown) => this.logAuditFailure(err));
     await this.metricsListener?.close();
     this.server?.close();
+    closeWebSocketListeners(this.wsServers);
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && pendingPublishes(this.broker) > 0) await new Promise((r) => setTimeout(r, 20));
     await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));

@@ -61,8 +61,9 @@ describe('tenant isolation', () => {
 
   it.each([
     ['#'], ['+/#'], ['+/+/devices/+/location'], ['tenants/#'], ['tenants/+/devices/+/location'],
-    ['tenants/globex/#'], ['tenants/globex/devices/+/location'], ['$SYS/#'], ['$share/g/tenants/acme/#'],
-    ['$share/g/tenants/globex/#'], ['tenants/acme'],
+    ['tenants/globex/#'], ['tenants/globex/devices/+/location'], ['$SYS/#'], ['$share/g/#'], ['$share/g/tenants/+/devices/+/location'],
+    ['$share/g/tenants/globex/#'], ['$share/g/tenants/globex/events/#'], ['$share/g/$SYS/#'], ['$share//tenants/acme/#'], ['$share/g'],
+    ['tenants/globex/events/+/connected'], ['tenants/+/events/#'], ['tenants/acme'],
   ])('an app subscribing to %s gets SUBACK 0x80', async (filter) => {
     const c = await attacker('app', 'dashboard', `dash-${Math.random().toString(36).slice(2)}`);
     expect(await subackCode(c, filter)).toBe(0x80);

@@ -21,9 +21,17 @@ describe('configuration', () => {
     const c = parseConfig(DEVELOPMENT_DEFAULTS);
     expect(c.mqtt).toMatchObject({ port: 8883, connectTimeoutMs: 10_000, maxRefusalsBeforeDisconnect: 3 });
     expect(c.admin).toMatchObject({ port: 8443, mtlsPort: 8444 });
-    expect(c.tenants['demo']?.apps['dashboard']).toEqual({});
+    expect(c.tenants['demo']?.apps['dashboard']).toEqual({ events: true });
     expect(Object.keys(c.streams)).toEqual(['sensor', 'location']);
     expect(Object.isFrozen(c.mqtt)).toBe(true);
+    // MQTT over WebSocket is on in development: tokens on 8884, certificates on 8885.
+    expect(c.websocket).toEqual({ enabled: true, host: '0.0.0.0', port: 8884, mtlsPort: 8885, appClaim: 'app' });
+  });
+
+  it('a config file that does not name the WebSocket listeners opens none', () => {
+    expect(parseConfig({ tenants: {} }).websocket).toEqual({ enabled: false, host: '0.0.0.0', port: 8884, appClaim: 'app' });
+    const { config } = loadConfig('config/gateway.example.yaml', join(import.meta.dirname, '../..'));
+    expect(config.websocket).toMatchObject({ enabled: true, port: 8884, mtlsPort: 8885 });
   });
 
   it('the shipped example is valid', () => {

@@ -16,6 +16,8 @@ const GrantBody = z.object({
   streams: z.array(z.string().min(1).max(64)).min(1).max(256).optional(),
   /** Absent: every device of the tenant. */
   deviceGroups: z.array(Id).min(1).max(1000).optional(),
+  /** Device lifecycle events of the granted devices; absent: none. */
+  events: z.boolean().optional(),
 }).strict();
 const GroupBody = z.object({ devices: z.array(Id).max(100_000) }).strict();
 
@@ -79,7 +81,8 @@ export function registerTenantRoutes({ app, deps, config }: RouteContext): void 
   route(app, 'GET', '/v1/tenants/:tenant/apps', { needs: 'tenant-reader', action: 'apps.list' }, async (request) => {
     const t = tenantOf(request);
     // Absent streams or deviceGroups in a grant mean "all of the tenant's" (config schema).
-    const apps = Object.entries(t.apps).map(([id, g]) => ({ id, streams: g.streams ?? null, deviceGroups: g.deviceGroups ?? null }));
+    // `events` only where granted: the answer of a grant without it is as it always was.
+    const apps = Object.entries(t.apps).map(([id, g]) => ({ id, streams: g.streams ?? null, deviceGroups: g.deviceGroups ?? null, ...(g.events ? { events: true } : {}) }));
     return { apps, deviceGroups: t.deviceGroups };
   });
 
@@ -92,7 +95,7 @@ export function registerTenantRoutes({ app, deps, config }: RouteContext): void 
     const created = !Object.hasOwn(t.apps, appId);
     await deps.tenantChanges.putApp(t.id, appId, grant, principalOf(request).actor);
     noteAudit(request, `app=${appId} ${created ? 'created' : 'replaced'}`);
-    return { id: appId, streams: grant.streams ?? null, deviceGroups: grant.deviceGroups ?? null, created };
+    return { id: appId, streams: grant.streams ?? null, deviceGroups: grant.deviceGroups ?? null, ...(grant.events ? { events: true } : {}), created };
   });
 
   route(app, 'DELETE', '/v1/tenants/:tenant/apps/:app', { needs: 'tenant-admin', action: 'apps.delete' }, async (request) => {
