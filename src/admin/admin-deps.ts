@@ -7,7 +7,7 @@
 import type { Writable } from 'node:stream';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Identity } from '../identity/identity.ts';
-import type { IssuedPem } from '../pki/certificates.ts';
+import type { IssuedPem, KeyType } from '../pki/certificates.ts';
 import type { IssuedRecord } from '../pki/issuance-registry.ts';
 import type { PrivateModeRegistry } from '../privacy/private-mode.ts';
 import type { ObjectionRegistry } from './objection-registry.ts';
@@ -57,7 +57,7 @@ export interface AdminPki {
   listCertificates(tenantId: string): readonly IssuedRecord[];
   isRevoked(serial: string): boolean;
   /** Issues and records a client certificate (control store, with `actor`); with publicKeyPem the private key never exists here. */
-  issue(identity: Identity, options: { publicKeyPem?: string; days?: number }, actor: string): Promise<IssuedPem>;
+  issue(identity: Identity, options: { publicKeyPem?: string; days?: number; keyType?: KeyType }, actor: string): Promise<IssuedPem>;
   /** Revokes and records; the MQTT listener drops live sessions of revoked serials. */
   revoke(match: { serial?: string; uri?: string }, actor: string): Promise<readonly IssuedRecord[]>;
 }

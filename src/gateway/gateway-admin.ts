@@ -49,7 +49,7 @@ export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
   return {
     tenants: tenantsAdmin(current),
     tenantChanges: tenantChangesAdmin(gw.tenantOverrides, (next, change) => gw.changeTenants(next, change)),
-    pki: pkiAdmin(gw.path(gw.config.pkiDir), gw.control),
+    pki: pkiAdmin(gw.path(gw.config.pkiDir), gw.control, gw.config.pkiKeyType),
     privacy: privacyAdmin(current, gw.privacy, {
       get: (t) => gw.policyOverrides.get(t),
       put: (t, policy, actor) => gw.putPolicy(t, policy, actor),
