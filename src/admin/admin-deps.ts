@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { IssuedPem, KeyType } from '../pki/certificates.ts';
+import type { ClaimRegistry } from '../pki/provisioning.ts';
 import type { IssuedRecord } from '../pki/issuance-registry.ts';
 import type { PrivateModeRegistry } from '../privacy/private-mode.ts';
 import type { ObjectionRegistry } from './objection-registry.ts';
@@ -60,6 +61,13 @@ export interface AdminPki {
   issue(identity: Identity, options: { publicKeyPem?: string; days?: number; keyType?: KeyType }, actor: string): Promise<IssuedPem>;
   /** Revokes and records; the MQTT listener drops live sessions of revoked serials. */
   revoke(match: { serial?: string; uri?: string }, actor: string): Promise<readonly IssuedRecord[]>;
+}
+
+/** Fleet provisioning by claim (src/pki/provisioning.ts). */
+export interface AdminProvisioning {
+  readonly claims: ClaimRegistry;
+  /** Issues a claim's certificate (a day past its expiry, so a late device hears TIQ_ERR_CLAIM_EXPIRED); with publicKeyPem the key never exists here. */
+  issueClaimCertificate(tenantId: string, claimId: string, expiresAt: Date, options: { publicKeyPem?: string; keyType?: KeyType }): Promise<IssuedPem>;
 }
 
 export interface AdminPrivacy {
@@ -131,6 +139,8 @@ export interface AdminDeps {
   readonly probes: Readonly<Record<string, HealthProbe>>;
   /** Absent: POST /v1/backups answers 404. */
   readonly backups?: AdminBackups;
+  /** Absent: the provisioning routes answer 404. */
+  readonly provisioning?: AdminProvisioning;
   /** Prometheus exposition of the gateway's metrics. */
   readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
 }

@@ -29,6 +29,7 @@ import { registerDeviceRoutes } from './routes/device-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerKeyRoutes } from './routes/key-routes.ts';
 import { registerPrivacyRoutes } from './routes/privacy-routes.ts';
+import { registerProvisioningRoutes } from './routes/provisioning-routes.ts';
 import { registerRetentionRoutes } from './routes/retention-routes.ts';
 import { registerSubjectRoutes } from './routes/subject-routes.ts';
 import { registerTenantRoutes } from './routes/tenant-routes.ts';
@@ -51,7 +52,8 @@ export interface AdminServer {
 }
 
 const ROUTE_GROUPS = [registerHealthRoutes, registerTenantRoutes, registerDeviceRoutes, registerPrivacyRoutes,
-  registerRetentionRoutes, registerKeyRoutes, registerSubjectRoutes, registerAuditRoutes, registerCertificateRoutes, registerBackupRoutes];
+  registerRetentionRoutes, registerKeyRoutes, registerSubjectRoutes, registerAuditRoutes, registerCertificateRoutes, registerBackupRoutes,
+  registerProvisioningRoutes];
 
 export function createAdminServer(deps: AdminDeps, options: AdminServerOptions): AdminServer {
   const { config } = options;

@@ -4,6 +4,7 @@
  * the restriction and objection registries and the audit log.
  */
 import { Counter } from 'prom-client';
+import { provisioningAdmin } from '../admin/provisioning-adapter.ts';
 import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from '../admin/admin-adapters.ts';
 import type { AdminDeps } from '../admin/admin-deps.ts';
 import { traceAdminRequests } from '../admin/admin-tracing.ts';
@@ -50,6 +51,7 @@ export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
     tenants: tenantsAdmin(current),
     tenantChanges: tenantChangesAdmin(gw.tenantOverrides, (next, change) => gw.changeTenants(next, change)),
     pki: pkiAdmin(gw.path(gw.config.pkiDir), gw.control, gw.config.pkiKeyType),
+    provisioning: provisioningAdmin(gw.path(gw.config.pkiDir), gw.control, gw.config.pkiKeyType),
     privacy: privacyAdmin(current, gw.privacy, {
       get: (t) => gw.policyOverrides.get(t),
       put: (t, policy, actor) => gw.putPolicy(t, policy, actor),

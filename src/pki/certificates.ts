@@ -189,9 +189,18 @@ export function assertIdentityIds(id: Identity): void {
 /** Issues a client certificate whose SAN URI carries the identity (docs/architecture.md, Identities). */
 export function issueClientCertificate(ca: CaMaterial, id: Identity, opts: ClientCertificateOptions = {}): IssuedPem {
   assertIdentityIds(id);
+  return issueUriCertificate(ca, subjectFor(id), identityUri(id), opts);
+}
+
+/**
+ * A clientAuth certificate for any ThingIQ URI (identities, and provisioning
+ * claims, which are no identity): `subject` is informational, the URI is
+ * what the gateway reads.
+ */
+export function issueUriCertificate(ca: CaMaterial, subject: Attr[], uri: string, opts: ClientCertificateOptions = {}): IssuedPem {
   const key = subjectKey(opts.publicKeyPem, opts.keyType);
-  return issue(ca, subjectFor(id), key, [
+  return issue(ca, subject, key, [
     ext.basicConstraints(false), leafKeyUsage(key.publicKey),
-    ext.extKeyUsage(opts.extKeyUsage === 'serverAuth' ? SERVER_AUTH : CLIENT_AUTH), ext.uriSan(identityUri(id)),
+    ext.extKeyUsage(opts.extKeyUsage === 'serverAuth' ? SERVER_AUTH : CLIENT_AUTH), ext.uriSan(uri),
   ], validity(opts, 397));
 }
