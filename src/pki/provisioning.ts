@@ -18,6 +18,7 @@ import type { ProvisioningClaimValue, ProvisioningRegistrationValue } from '../c
 import type { ControlStore } from '../control/control-store.ts';
 import { TiqError } from '../errors.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
+import { issueUriCertificate, type CaMaterial, type IssuedPem } from './certificates.ts';
 import { normaliseSerial } from './issuance-registry.ts';
 import { CLIENT_AUTH } from './x509-der.ts';
 
@@ -41,6 +42,32 @@ export const DEVICE_PATTERN = /^[a-z0-9*?][a-z0-9*?-]{0,62}$/;
 export function deviceIdMatches(pattern: string, deviceId: string): boolean {
   const source = pattern.replace(/[*?]/g, (c) => (c === '*' ? '[a-z0-9-]*' : '[a-z0-9-]'));
   return ID_PATTERN.test(deviceId) && new RegExp(`^${source}$`).test(deviceId);
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+/** The longest a claim may live: the longest a certificate of this CA lives. */
+export const MAX_CLAIM_DAYS = 825;
+
+/** When a new claim expires: `expiresAt`, or `validDays` from now (default 30); TIQ_ERR_BAD_REQUEST when past or too far. */
+export function claimExpiry(expiresAt: string | undefined, validDays: number | undefined, nowMs = Date.now()): Date {
+  if (expiresAt !== undefined && validDays !== undefined) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: ['give expiresAt or validDays, not both'] });
+  const at = expiresAt !== undefined ? Date.parse(expiresAt) : nowMs + (validDays ?? 30) * DAY_MS;
+  if (!(at > nowMs) || at > nowMs + MAX_CLAIM_DAYS * DAY_MS) {
+    throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: [`expiresAt: a time in the future, at most ${MAX_CLAIM_DAYS} days ahead`] });
+  }
+  return new Date(at);
+}
+
+/** The claim certificate outlives the claim by a day, so a device that comes late hears TIQ_ERR_CLAIM_EXPIRED rather than a failed handshake. */
+export function claimCertificateNotAfter(expiresAt: Date): Date {
+  return new Date(expiresAt.getTime() + DAY_MS);
+}
+
+/** A claim's certificate for a given public key (the maker keeps the private key). */
+export function issueClaimCertificate(ca: CaMaterial, tenantId: string, claimId: string, expiresAt: Date, publicKeyPem: string): IssuedPem {
+  return issueUriCertificate(ca, [
+    { shortName: 'CN', value: claimId }, { shortName: 'O', value: tenantId }, { shortName: 'OU', value: 'provisioning claim' },
+  ], claimUri(tenantId, claimId), { publicKeyPem, notAfter: claimCertificateNotAfter(expiresAt) });
 }
 
 const claimKey = (tenantId: string, claimId: string) => `${tenantId}/${claimId}`;

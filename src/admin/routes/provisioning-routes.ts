@@ -14,13 +14,11 @@ import { z } from 'zod';
 import { isTiqError, TiqError } from '../../errors.ts';
 import { deviceUri, ID_PATTERN } from '../../identity/identity.ts';
 import { checkCsr } from '../../pki/csr-check.ts';
-import { claimOfCertificate, DEVICE_PATTERN, type Claim } from '../../pki/provisioning.ts';
+import { claimExpiry, claimOfCertificate, DEVICE_PATTERN, MAX_CLAIM_DAYS, type Claim } from '../../pki/provisioning.ts';
 import type { AdminDeps, AdminProvisioning } from '../admin-deps.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
 import { IdSchema, idsOf, parseInput, route, type RouteContext } from './route.ts';
 
-const DAY_MS = 24 * 3600 * 1000;
-const MAX_CLAIM_DAYS = 825;
 
 const CreateBody = z.object({
   claimId: IdSchema,
@@ -42,13 +40,6 @@ function provisioningOf(deps: AdminDeps): AdminProvisioning {
   return deps.provisioning;
 }
 
-function expiryOf(body: z.infer<typeof CreateBody>, now: number): Date {
-  if (body.expiresAt !== undefined && body.validDays !== undefined) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: ['give expiresAt or validDays, not both'] });
-  const at = body.expiresAt !== undefined ? Date.parse(body.expiresAt) : now + (body.validDays ?? 30) * DAY_MS;
-  if (!(at > now) || at > now + MAX_CLAIM_DAYS * DAY_MS) throw new TiqError('TIQ_ERR_BAD_REQUEST', { problems: [`expiresAt: in the future, at most ${MAX_CLAIM_DAYS} days ahead`] });
-  return new Date(at);
-}
-
 const view = (c: Claim & { used?: number; status?: string }) => ({
   claimId: c.claimId, deviceIdPattern: c.deviceIdPattern, deviceGroup: c.deviceGroup ?? null, maxDevices: c.maxDevices,
   used: c.used ?? 0, status: c.status ?? 'active', expiresAt: c.expiresAt, certificateDays: c.certificateDays, serial: c.serial,
@@ -62,7 +53,7 @@ export function registerProvisioningRoutes(ctx: RouteContext): void {
     const prov = provisioningOf(deps);
     const body = parseInput(CreateBody, request.body);
     const now = Date.now();
-    const expiresAt = expiryOf(body, now);
+    const expiresAt = claimExpiry(body.expiresAt, body.validDays, now);
     if (prov.claims.get(tenant, body.claimId)) throw new TiqError('TIQ_ERR_CONFLICT', { problems: [`claimId: ${body.claimId} exists`] });
     const publicKeyPem = body.csr === undefined ? undefined : checkCsr(body.csr).publicKeyPem;
     const actor = principalOf(request).actor;
