@@ -124,12 +124,15 @@ export class ClaimRegistry {
 
   /** Records a new claim; TIQ_ERR_CONFLICT when the id is taken (a revoked claim keeps its id: its history stays). */
   async create(claim: Claim, actor: string): Promise<void> {
+    // What other connections wrote, first: the id may have been taken there.
+    await this.store.catchUp();
     if (this.get(claim.tenantId, claim.claimId)) throw new TiqError('TIQ_ERR_CONFLICT', { problems: [`claimId: ${claim.claimId} exists`] });
     await this.store.put('provisioning-claim', claimKey(claim.tenantId, claim.claimId), claim, actor);
   }
 
   /** Revokes the claim; returns it, or undefined when there is none. A revoked claim stays revoked. */
   async revoke(tenantId: string, claimId: string, actor: string): Promise<Claim | undefined> {
+    await this.store.catchUp();
     const claim = this.get(tenantId, claimId);
     if (!claim) return undefined;
     if (claim.revokedAt) return claim;
