@@ -79,22 +79,11 @@ export async function newKeyPairAsync(type: KeyType = DEFAULT_KEY_TYPE): Promise
   return { publicKeyPem: publicKey, privateKeyPem: privateKey };
 }
 
-/** An RSA-2048 key pair off the event loop (kept for callers that ask for RSA by name). */
-export function newRsaKeyPair(): Promise<KeyPairPem> {
-  return newKeyPairAsync('rsa');
-}
-
 export function newKeyPairSync(type: KeyType = DEFAULT_KEY_TYPE): KeyPairPem {
   const { publicKey, privateKey } = (type === 'ec'
     ? generateKeyPairSync('ec', EC_OPTIONS)
     : generateKeyPairSync('rsa', RSA_OPTIONS)) as PemPair;
   return { publicKeyPem: publicKey, privateKeyPem: privateKey };
-}
-
-/** The key type of a PEM public or private key, as this module names it (undefined: neither EC nor RSA). */
-export function keyTypeOf(pem: string): KeyType | undefined {
-  const key = pem.includes('PRIVATE KEY') ? createPrivateKey(pem) : createPublicKey(pem);
-  return key.asymmetricKeyType === 'ec' ? 'ec' : key.asymmetricKeyType === 'rsa' ? 'rsa' : undefined;
 }
 
 /** The subject's key: given (a CSR's public key), or generated here and returned once. */
