@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.ts';
 
+/** Each `thingiq` run is a fresh Node process (and the first may build dist/): slow on a loaded machine. */
+const CLI_TIMEOUT_MS = 180_000;
+
 describe('thingiq provisioning claim (offline)', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'thingiq-prov-'));
   mkdirSync(join(cwd, 'config'));
@@ -27,7 +30,7 @@ describe('thingiq provisioning claim (offline)', () => {
     expect((await runCli(cwd, ['provisioning', 'claim', 'revoke', '--tenant', 'acme', '--claim', 'line-1'])).code).toBe(0);
     const after = JSON.parse((await runCli(cwd, ['provisioning', 'claim', 'list', '--tenant', 'acme', '--json'])).stdout) as { status: string }[];
     expect(after.map((c) => c.status)).toEqual(['revoked']);
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('refuses a bad pattern, a taken claim id, and an unknown claim to revoke, with their codes', async () => {
     const badPattern = await runCli(cwd, ['provisioning', 'claim', 'create', '--tenant', 'acme', '--claim', 'line-2', '--pattern', 'Sensor.+', '--max', '1', '--out', 'box']);
@@ -36,5 +39,5 @@ describe('thingiq provisioning claim (offline)', () => {
     expect(taken.stderr).toContain('TIQ_ERR_CONFLICT');
     const unknown = await runCli(cwd, ['provisioning', 'claim', 'revoke', '--tenant', 'acme', '--claim', 'nope']);
     expect(unknown.stderr).toContain('TIQ_ERR_NOT_FOUND');
-  });
+  }, CLI_TIMEOUT_MS);
 });

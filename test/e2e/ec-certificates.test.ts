@@ -19,6 +19,8 @@ import { decode, VEHICLE } from '../helpers/telemetry.ts';
 const haveMosquitto = (await run('mosquitto_pub', ['--help']).catch(() => ({ status: null }))).status !== null;
 if ((!haveMosquitto || !haveOpenssl) && process.env['CI'] === 'true') throw new Error('mosquitto-clients and openssl are required under CI');
 
+/** Each `thingiq` run is a fresh Node process (and the first may build dist/): slow on a loaded machine. */
+const CLI_TIMEOUT_MS = 180_000;
 const location = (sequence: number) => JSON.stringify({ timeUnixMs: Date.now(), sequence, latitude: 48.85, longitude: 2.29, speedMps: 10 });
 const keyTypeOf = (certPem: string) => new X509Certificate(certPem).publicKey.asymmetricKeyType;
 
@@ -136,7 +138,7 @@ describe.skipIf(!haveMosquitto || !haveOpenssl).each(['ec', 'rsa'] as const)('th
     } finally {
       await gw.gateway.close();
     }
-  });
+  }, CLI_TIMEOUT_MS);
 
   it('signs an app CSR, and refuses a P-384 CSR with TIQ_ERR_CSR_KEY and garbage with TIQ_ERR_CSR_INVALID', async () => {
     const app = await opensslKeyAndCsr(cwd, 'app', 'P-256');
@@ -150,5 +152,5 @@ describe.skipIf(!haveMosquitto || !haveOpenssl).each(['ec', 'rsa'] as const)('th
     writeFileSync(join(cwd, 'garbage.csr'), 'not a request');
     const garbage = await runCli(cwd, ['pki', 'sign-csr', '--tenant', 'acme', '--device', 'junk', '--csr', join(cwd, 'garbage.csr'), '--out', 'signed']);
     expect(garbage.stderr).toContain('TIQ_ERR_CSR_INVALID');
-  });
+  }, CLI_TIMEOUT_MS);
 });

@@ -89,7 +89,7 @@ describe.skipIf(!haveMosquitto)('fleet provisioning by claim', () => {
     expect(gw.gateway.currentConfig.tenants['acme']?.deviceGroups['sensors']).toContain('sensor-1');
     expect(auditEntries().filter((e) => e.action === 'provisioning.register' && e.result === 'ok').map((e) => [e.actor, e.tenant]))
       .toEqual([['claim:acme/factory-1', 'acme']]);
-  });
+  }, 180_000);
 
   it('the claim certificate can neither use MQTT nor call any other admin route', async () => {
     const claim = await makeClaim('acme', { claimId: 'factory-mqtt', deviceIdPattern: 'x-*', maxDevices: 1, validDays: 1 });
