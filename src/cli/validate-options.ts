@@ -33,7 +33,7 @@ const TIME_OPTIONS = ['from', 'to'];
 /** Options naming a file the command reads. */
 const INPUT_FILES = ['trace', 'csr', 'ca', 'cert', 'key', 'file', 'policy', 'keyFile', 'checkpoint', 'pgDump', 'claimCert', 'claimKey'];
 /** Where --tenant filters what exists (a removed tenant's certificates or audit entries) rather than naming a configured tenant. */
-const TENANT_IS_FILTER = ['pki list', 'audit query', 'provisioning claim list'];
+const TENANT_IS_FILTER = ['pki list', 'audit query'];
 /** Where --tenant is another machine's: a device registering with the gateway's tenant, which this machine's config need not know. */
 const TENANT_IS_REMOTE = ['provisioning register'];
 
