@@ -72,6 +72,8 @@ export const ERROR_CATALOGUE = {
   // Operations
   TIQ_ERR_CONFIG: spec('configuration is invalid', false, 'none', 500),
   TIQ_ERR_PKI: spec('certificate authority operation failed', false, 'none', 500),
+  TIQ_ERR_CSR_INVALID: spec('certificate signing request is not one PEM PKCS#10 request, or its signature does not verify with its own key (no proof of possession), or uses a hash weaker than SHA-256', false, 'none', 400),
+  TIQ_ERR_CSR_KEY: spec('certificate signing request key not allowed: ECDSA P-256, or RSA of 2048 to 8192 bits', false, 'none', 400),
   TIQ_ERR_LISTEN: spec('cannot open listener', false, 'none', 500),
   TIQ_ERR_SHUTTING_DOWN: spec('gateway is shutting down', true, 'not-acknowledged', 503),
   TIQ_ERR_DATA_DIR_LOCKED: spec('another process (a gateway, or a command working offline) holds this data directory', true, 'none', 409),
@@ -96,6 +98,13 @@ export const ERROR_CATALOGUE = {
   TIQ_ERR_GROUP_LIMIT: spec('too many device groups in the tenant (admin.maxDeviceGroups) or devices in the group (admin.maxGroupDevices)', false, 'none', 422),
   TIQ_ERR_AUDIT: spec('audit log cannot be written or is corrupt', true, 'not-acknowledged', 503),
   TIQ_ERR_AUDIT_HEAD: spec('audit log holds fewer or other entries than the head recorded in the control store (truncated, emptied, deleted or re-chained)', false, 'none', 503),
+
+  // Fleet provisioning by claim (docs/SECURITY.md)
+  TIQ_ERR_CLAIM_REVOKED: spec('provisioning claim has been revoked', false, 'none', 403),
+  TIQ_ERR_CLAIM_EXPIRED: spec('provisioning claim has expired', false, 'none', 403),
+  TIQ_ERR_CLAIM_EXHAUSTED: spec('provisioning claim has registered as many devices as its template allows', false, 'none', 409),
+  TIQ_ERR_CLAIM_DEVICE_ID: spec('device id does not match the provisioning claim\'s device id pattern', false, 'none', 403),
+  TIQ_ERR_CLAIM_TENANT: spec('provisioning claim belongs to another tenant', false, 'none', 403),
 
   // Backup and restore
   TIQ_ERR_BACKUP_CORRUPT: spec('backup file is damaged, truncated, reordered or not a ThingIQ backup: a frame fails authentication, a file its manifest digest, a database its integrity check, or the audit log its chain', false, 'none', 422),

@@ -16,7 +16,7 @@ import { joinRecordedKeks, recordedKeks, recordKekRotation, type WithRecord } fr
 import type { RotateResult } from '../keys/key-provider.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type KekStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
 import { IssuanceRegistry } from '../pki/issuance-registry.ts';
-import { newRsaKeyPair } from '../pki/certificates.ts';
+import { DEFAULT_KEY_TYPE, newKeyPairAsync, type KeyType } from '../pki/certificates.ts';
 import { issueIdentity, pkiPaths, readCa } from '../pki/pki-store.ts';
 import type { ReloadablePrivacyEngine } from '../privacy/privacy-engine.ts';
 import type { RetentionService, SinkDirectory } from '../retention/retention-service.ts';
@@ -24,7 +24,8 @@ import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/reco
 import type { AdminKeys, AdminPki, AdminPrivacy, AdminRecords, AdminRetention, AdminTenantChanges, AdminTenants, AppGrantInput } from './admin-deps.ts';
 import type { TenantOverrides, TenantOverridesState } from './tenant-overrides.ts';
 
-export function pkiAdmin(pkiDir: string, control: ControlStore): AdminPki {
+/** `keyType`: of key pairs generated for callers that send no CSR (config pkiKeyType). */
+export function pkiAdmin(pkiDir: string, control: ControlStore, keyType: KeyType = DEFAULT_KEY_TYPE): AdminPki {
   const paths = pkiPaths(pkiDir);
   const registry = new IssuanceRegistry(paths.registry, control);
   return {
@@ -36,7 +37,7 @@ export function pkiAdmin(pkiDir: string, control: ControlStore): AdminPki {
     isRevoked: (serial) => registry.isRevoked(serial),
     issue: async (identity, o, actor) => {
       // A new key pair is made on libuv's thread pool (RSA-2048 takes 50-500 ms), never on the event loop.
-      const made = o.publicKeyPem ? undefined : await newRsaKeyPair();
+      const made = o.publicKeyPem ? undefined : await newKeyPairAsync(o.keyType ?? keyType);
       const publicKeyPem = o.publicKeyPem ?? made!.publicKeyPem;
       const issued = issueIdentity(pkiDir, identity, undefined, { publicKeyPem, ...(o.days ? { days: o.days } : {}) }, false);
       await registry.record(issued.record, actor);

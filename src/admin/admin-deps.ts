@@ -7,7 +7,8 @@
 import type { Writable } from 'node:stream';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Identity } from '../identity/identity.ts';
-import type { IssuedPem } from '../pki/certificates.ts';
+import type { IssuedPem, KeyType } from '../pki/certificates.ts';
+import type { ClaimRegistry } from '../pki/provisioning.ts';
 import type { IssuedRecord } from '../pki/issuance-registry.ts';
 import type { PrivateModeRegistry } from '../privacy/private-mode.ts';
 import type { ObjectionRegistry } from './objection-registry.ts';
@@ -59,9 +60,16 @@ export interface AdminPki {
   listCertificates(tenantId: string): readonly IssuedRecord[];
   isRevoked(serial: string): boolean;
   /** Issues and records a client certificate (control store, with `actor`); with publicKeyPem the private key never exists here. */
-  issue(identity: Identity, options: { publicKeyPem?: string; days?: number }, actor: string): Promise<IssuedPem>;
+  issue(identity: Identity, options: { publicKeyPem?: string; days?: number; keyType?: KeyType }, actor: string): Promise<IssuedPem>;
   /** Revokes and records; the MQTT listener drops live sessions of revoked serials. */
   revoke(match: { serial?: string; uri?: string }, actor: string): Promise<readonly IssuedRecord[]>;
+}
+
+/** Fleet provisioning by claim (src/pki/provisioning.ts). */
+export interface AdminProvisioning {
+  readonly claims: ClaimRegistry;
+  /** Issues a claim's certificate (a day past its expiry, so a late device hears TIQ_ERR_CLAIM_EXPIRED); with publicKeyPem the key never exists here. */
+  issueClaimCertificate(tenantId: string, claimId: string, expiresAt: Date, options: { publicKeyPem?: string; keyType?: KeyType }): Promise<IssuedPem>;
 }
 
 export interface AdminPrivacy {
@@ -135,6 +143,8 @@ export interface AdminDeps {
   readonly backups?: AdminBackups;
   /** Stored records for replay and tail (record-replay.ts); absent: those routes answer 404. */
   readonly replay?: ReplaySource;
+  /** Absent: the provisioning routes answer 404. */
+  readonly provisioning?: AdminProvisioning;
   /** Prometheus exposition of the gateway's metrics. */
   readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
 }

@@ -30,6 +30,7 @@ import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerKeyRoutes } from './routes/key-routes.ts';
 import { registerPrivacyRoutes } from './routes/privacy-routes.ts';
 import { registerRecordRoutes } from './routes/record-routes.ts';
+import { registerProvisioningRoutes } from './routes/provisioning-routes.ts';
 import { registerRetentionRoutes } from './routes/retention-routes.ts';
 import { registerSubjectRoutes } from './routes/subject-routes.ts';
 import { registerTenantRoutes } from './routes/tenant-routes.ts';
@@ -56,7 +57,7 @@ export interface AdminServer {
 
 const ROUTE_GROUPS = [registerHealthRoutes, registerTenantRoutes, registerDeviceRoutes, registerPrivacyRoutes,
   registerRetentionRoutes, registerKeyRoutes, registerSubjectRoutes, registerAuditRoutes, registerCertificateRoutes, registerBackupRoutes,
-  registerRecordRoutes];
+  registerRecordRoutes, registerProvisioningRoutes];
 
 export function createAdminServer(deps: AdminDeps, options: AdminServerOptions): AdminServer {
   const { config } = options;

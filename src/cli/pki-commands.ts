@@ -5,6 +5,7 @@ import type { AdminClient } from '../admin/admin-client.ts';
 import { TiqError } from '../errors.ts';
 import { appUri, assertValidId, deviceUri, type Identity } from '../identity/identity.ts';
 import { LOCAL_OPERATOR_ACTOR } from '../instance/local-operator.ts';
+import { KEY_TYPES, type KeyType } from '../pki/certificates.ts';
 import { newKeyAndCsr } from '../pki/csr-request.ts';
 import { IssuanceRegistry } from '../pki/issuance-registry.ts';
 import { initPki, issueIdentity, nameOf, pkiPaths } from '../pki/pki-store.ts';
@@ -12,11 +13,19 @@ import { writeFileAtomic, writePrivateKey } from '../pki/secure-files.ts';
 import { action, cliConfig, pkiDirOf, printTable } from './context.ts';
 import { viaGatewayOrLocally } from './state-path.ts';
 import { withControlStore } from './control-access.ts';
+import { registerSignCsrCommand } from './pki-sign-command.ts';
 
 type Opts = Record<string, string>;
 
+/** `--key-type`: ec (P-256, the default) or rsa (2048). */
+export function keyTypeOption(value: string | undefined): KeyType | undefined {
+  if (value === undefined) return undefined;
+  if (!(KEY_TYPES as readonly string[]).includes(value)) throw new TiqError('TIQ_ERR_USAGE', { problems: [`--key-type: one of ${KEY_TYPES.join(', ')}`] });
+  return value as KeyType;
+}
+
 /** Where the admin API issues and revokes each kind of identity, and the audit verb both paths record. */
-function apiOf(id: Identity): { base: string; verb: string } {
+export function apiOf(id: Identity): { base: string; verb: string } {
   switch (id.kind) {
     case 'device': return { base: `/v1/tenants/${id.tenantId}/devices/${id.deviceId}`, verb: 'devices' };
     case 'app': return { base: `/v1/tenants/${id.tenantId}/apps/${id.appId}`, verb: 'apps' };
@@ -27,9 +36,9 @@ function apiOf(id: Identity): { base: string; verb: string } {
 /** Through the gateway: the key pair is made here, only the CSR is sent, and the files are written as offline. */
 interface Issued { serial: string; certPath: string; keyPath: string | undefined; caPath: string }
 
-async function issueOnline(c: AdminClient, id: Identity, out: string, days: number | undefined): Promise<Issued> {
+async function issueOnline(c: AdminClient, id: Identity, out: string, days: number | undefined, keyType: KeyType | undefined): Promise<Issued> {
   const name = nameOf(id);
-  const { keyPem, csrPem } = newKeyAndCsr(name);
+  const { keyPem, csrPem } = newKeyAndCsr(name, keyType);
   const r = await c.json('POST', `${apiOf(id).base}/certificates`, { csr: csrPem, ...(days ? { days } : {}) }) as { serial: string; certPem: string; caPem: string };
   mkdirSync(out, { recursive: true });
   const paths = { certPath: join(out, `${name}.crt`), keyPath: join(out, `${name}.key`), caPath: join(out, 'ca.crt') };
@@ -49,11 +58,12 @@ function issueAction(make: (o: Opts) => Identity) {
     assertValidId(id.kind, nameOf(id));
     const out = opts['out'] ?? join(dir, 'clients');
     const days = opts['days'] ? Number(opts['days']) : undefined;
+    const keyType = keyTypeOption(opts['keyType']) ?? loaded.config.pkiKeyType;
     const r = await viaGatewayOrLocally<Issued>(loaded.config, {
-      online: (c) => issueOnline(c, id, out, days),
+      online: (c) => issueOnline(c, id, out, days, keyType),
       offline: (state) => state.audited({ action: `${apiOf(id).verb}.issue`, tenant: id.kind === 'operator' ? undefined : id.tenantId, device: id.kind === 'device' ? id.deviceId : undefined, target: id.kind === 'device' ? undefined : `${id.kind}:${nameOf(id)}` }, async () => {
-        initPki(dir, loaded.config.mqtt.serverHosts);
-        const issued = issueIdentity(dir, id, out, days ? { days } : {}, false);
+        initPki(dir, loaded.config.mqtt.serverHosts, { keyType: loaded.config.pkiKeyType });
+        const issued = issueIdentity(dir, id, out, { ...(days ? { days } : {}), keyType }, false);
         // Recorded in the control store, as the API records it, with the local operator as issuer.
         await withControlStore(loaded.config, (store) => new IssuanceRegistry(pkiPaths(dir).registry, store).record(issued.record, LOCAL_OPERATOR_ACTOR));
         return { result: issued, note: `serial=${issued.serial} generated` };
@@ -90,21 +100,26 @@ export function registerPkiCommands(program: Command): void {
     .description('create the CA and a server certificate (never overwrites an existing CA)')
     .option('--host <host...>', 'hostnames and IP addresses for the server certificate')
     .option('--force-server', 're-issue the server certificate')
-    .action(action(async (opts: { host?: string[]; forceServer?: boolean }, cmd: Command) => {
+    .option('--key-type <type>', 'key type of a new CA and server certificate: ec (P-256) or rsa (2048); default config pkiKeyType')
+    .action(action(async (opts: { host?: string[]; forceServer?: boolean; keyType?: string }, cmd: Command) => {
       const loaded = cliConfig(cmd);
       const dir = pkiDirOf(loaded);
-      const r = initPki(dir, opts.host ?? loaded.config.mqtt.serverHosts, { force: opts.forceServer ?? false });
+      const keyType = keyTypeOption(opts.keyType) ?? loaded.config.pkiKeyType;
+      const r = initPki(dir, opts.host ?? loaded.config.mqtt.serverHosts, { force: opts.forceServer ?? false, keyType });
       process.stdout.write(`${r.createdCa ? 'created' : 'kept existing'} CA in ${dir}; ${r.createdServer ? 'issued' : 'kept'} server certificate\n`);
     }));
 
   const issue = pki.command('issue').description('issue a client certificate (through the running gateway when one runs on this data directory)');
-  const common = (c: Command) => c.option('--out <dir>', 'where to write <name>.crt, <name>.key and ca.crt').option('--days <n>', 'validity in days');
+  const common = (c: Command) => c.option('--out <dir>', 'where to write <name>.crt, <name>.key and ca.crt').option('--days <n>', 'validity in days')
+    .option('--key-type <type>', 'key type generated here: ec (P-256) or rsa (2048); default config pkiKeyType');
   common(issue.command('device').requiredOption('--tenant <tenant>').requiredOption('--device <device>'))
     .action(issueAction((o) => ({ kind: 'device', tenantId: o['tenant']!, deviceId: o['device']!, uri: '' })));
   common(issue.command('app').requiredOption('--tenant <tenant>').requiredOption('--app <app>'))
     .action(issueAction((o) => ({ kind: 'app', tenantId: o['tenant']!, appId: o['app']!, uri: '' })));
   common(issue.command('operator').requiredOption('--name <name>'))
     .action(issueAction((o) => ({ kind: 'operator', operatorName: o['name']!, uri: '' })));
+
+  registerSignCsrCommand(pki);
 
   pki.command('list')
     .description('certificates issued by the CA, with their status')

@@ -13,6 +13,7 @@ import { registerConfigCommands } from './config-commands.ts';
 import { registerConsoleCommand } from './console-command.ts';
 import { registerKeysCommands } from './keys-commands.ts';
 import { registerPkiCommands } from './pki-commands.ts';
+import { registerProvisioningCommands } from './provisioning-commands.ts';
 import { registerSimulateCommand } from './simulate-command.ts';
 import { registerStartCommand } from './start-command.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
@@ -42,6 +43,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
 
   registerStartCommand(program);
   registerPkiCommands(program);
+  registerProvisioningCommands(program);
   registerSimulateCommand(program);
   registerPolicyCommands(program);
   registerKeysCommands(program, { openDataKeyStore, recordShred: (config, receipt) => withControlStore(config, (store) => recordShred(store, receipt)), withControl: withControlStore });

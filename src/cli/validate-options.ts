@@ -12,7 +12,7 @@ import { assertValidId } from '../identity/identity.ts';
 import { cliConfig } from './context.ts';
 
 /** Options whose value is an id (a retention class is one too). */
-const ID_OPTIONS = ['tenant', 'device', 'app', 'name', 'group', 'class'];
+const ID_OPTIONS = ['tenant', 'device', 'app', 'name', 'group', 'class', 'claim'];
 
 interface NumberRule { readonly min: number; readonly max: number; readonly integer: boolean }
 const int = (min: number, max: number): NumberRule => ({ min, max, integer: true });
@@ -31,9 +31,11 @@ const NUMBER_OPTIONS_OF: Record<string, Record<string, NumberRule>> = {
 const CHOICES: Record<string, readonly string[]> = { format: ['ndjson', 'csv'], mode: ['none', 'drop', 'refuse'] };
 const TIME_OPTIONS = ['from', 'to'];
 /** Options naming a file the command reads. */
-const INPUT_FILES = ['trace', 'csr', 'ca', 'cert', 'key', 'file', 'policy', 'keyFile', 'checkpoint', 'pgDump'];
+const INPUT_FILES = ['trace', 'csr', 'ca', 'cert', 'key', 'file', 'policy', 'keyFile', 'checkpoint', 'pgDump', 'claimCert', 'claimKey'];
 /** Where --tenant filters what exists (a removed tenant's certificates or audit entries) rather than naming a configured tenant. */
 const TENANT_IS_FILTER = ['pki list', 'audit query'];
+/** Where --tenant is another machine's: a device registering with the gateway's tenant, which this machine's config need not know. */
+const TENANT_IS_REMOTE = ['provisioning register'];
 
 function usage(problem: string): TiqError {
   return new TiqError('TIQ_ERR_USAGE', problem);
@@ -86,7 +88,7 @@ export function validateOptions(command: Command): void {
   // The admin commands ask the gateway, which answers for its tenants; a preview with --policy brings its own.
   // So does a replay from another gateway (--url): its tenants need not be configured here.
   const remote = path.startsWith('records ') && typeof opts['url'] === 'string';
-  if (typeof tenant === 'string' && !path.startsWith('admin ') && !remote && !TENANT_IS_FILTER.includes(path) && !(path === 'policy preview' && opts['policy'])) {
+  if (typeof tenant === 'string' && !path.startsWith('admin ') && !remote && !TENANT_IS_REMOTE.includes(path) && !TENANT_IS_FILTER.includes(path) && !(path === 'policy preview' && opts['policy'])) {
     if (!cliConfig(command).config.tenants[tenant]) throw new TiqError('TIQ_ERR_TENANT_UNKNOWN', `tenant ${tenant} is not configured`);
   }
 }

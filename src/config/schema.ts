@@ -99,6 +99,12 @@ export const GatewayConfigSchema = z.object({
   admin: AdminConfigSchema.prefault({}),
   /** Where generated certificates, the issuance registry and the CA live. */
   pkiDir: z.string().min(1).default('certs'),
+  /**
+   * Key type of what the gateway generates: a new development CA, its server
+   * certificate, and key pairs made for clients that send no CSR. `ec` is
+   * ECDSA P-256, `rsa` RSA-2048. An existing CA keeps its own type.
+   */
+  pkiKeyType: z.enum(['ec', 'rsa']).default('ec'),
   /** Where the keyring and the default SQLite database live. */
   dataDir: z.string().min(1).default('data'),
   externalCa: ExternalCaSchema.optional(),

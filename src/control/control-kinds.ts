@@ -116,6 +116,42 @@ export interface AuditHeadValue {
   readonly entries: number;
 }
 
+/**
+ * A fleet provisioning claim: a tenant-scoped credential (its certificate
+ * carries `urn:thingiq:tenant:<t>:claim:<c>`) with which a new device
+ * submits its CSR and receives its own certificate, within a template.
+ * Keyed `tenant/claim`.
+ */
+export interface ProvisioningClaimValue {
+  readonly tenantId: string;
+  readonly claimId: string;
+  /** Device ids it may register: a glob over ids, `*` any run of id characters, `?` one. */
+  readonly deviceIdPattern: string;
+  /** Device group every registered device joins; absent: none. */
+  readonly deviceGroup?: string;
+  readonly maxDevices: number;
+  /** After this the claim registers nothing (ISO 8601). */
+  readonly expiresAt: string;
+  /** Validity of the device certificates it obtains, days. */
+  readonly certificateDays: number;
+  /** Serial of the claim's certificate (lower-case hex without leading zeros). */
+  readonly serial: string;
+  readonly createdAt: string;
+  readonly createdBy: string;
+  readonly revokedAt?: string;
+  readonly revokedBy?: string;
+}
+
+/** One device registered through a claim: counts against its maxDevices. Keyed `tenant/claim/device`. */
+export interface ProvisioningRegistrationValue {
+  readonly tenantId: string;
+  readonly claimId: string;
+  readonly deviceId: string;
+  /** The device certificate issued; '' while the registration is being made. */
+  readonly serial: string;
+  readonly registeredAt: string;
+}
+
 /** Marks a one-time import (of the files older versions kept) as done. */
 export interface ImportValue { readonly atMs: number; readonly counts: Readonly<Record<string, number>> }
 
@@ -135,6 +171,8 @@ export interface ControlValues {
   'kek-version': KekVersionValue;
   'audit-head': AuditHeadValue;
   'import': ImportValue;
+  'provisioning-claim': ProvisioningClaimValue;
+  'provisioning-registration': ProvisioningRegistrationValue;
 }
 
 export type ControlKind = keyof ControlValues;
@@ -142,6 +180,7 @@ export type ControlKind = keyof ControlValues;
 export const CONTROL_KINDS: readonly ControlKind[] = [
   'restriction', 'revocation', 'certificate', 'tenant-app', 'tenant-group', 'tenant-device', 'policy',
   'private-mode', 'objection', 'retention-rule', 'legal-hold', 'shred', 'kek-version', 'audit-head', 'import',
+  'provisioning-claim', 'provisioning-registration',
 ];
 
 /** Key of a per-device entry. Ids never contain '/' (ID_PATTERN), so the key is unambiguous. */

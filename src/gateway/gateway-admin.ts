@@ -4,6 +4,7 @@
  * the restriction and objection registries and the audit log.
  */
 import { Counter } from 'prom-client';
+import { provisioningAdmin } from '../admin/provisioning-adapter.ts';
 import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from '../admin/admin-adapters.ts';
 import type { AdminDeps } from '../admin/admin-deps.ts';
 import { largestTimeStep, replayHorizon } from '../admin/record-replay.ts';
@@ -55,7 +56,8 @@ export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
   return {
     tenants: tenantsAdmin(current),
     tenantChanges: tenantChangesAdmin(gw.tenantOverrides, (next, change) => gw.changeTenants(next, change)),
-    pki: pkiAdmin(gw.path(gw.config.pkiDir), gw.control),
+    pki: pkiAdmin(gw.path(gw.config.pkiDir), gw.control, gw.config.pkiKeyType),
+    provisioning: provisioningAdmin(gw.path(gw.config.pkiDir), gw.control, gw.config.pkiKeyType),
     privacy,
     privateMode: gw.privateMode,
     retention: retentionAdmin(gw.retention, gw.storage, gw.control),

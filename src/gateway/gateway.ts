@@ -253,7 +253,7 @@ export class Gateway {
 
   private async listen(port: number, wsPorts: { token?: number | undefined; mtls?: number | undefined } = {}): Promise<void> {
     const pkiDir = this.path(this.config.pkiDir);
-    const created = initPki(pkiDir, this.config.mqtt.serverHosts);
+    const created = initPki(pkiDir, this.config.mqtt.serverHosts, { keyType: this.config.pkiKeyType });
     if (created.createdCa) this.log.info({ event: 'pki_created', pkiDir }, `created a development CA and server certificate in ${pkiDir}`);
     const paths = pkiPaths(pkiDir);
     const external = this.config.externalCa;

@@ -1,15 +1,14 @@
 /**
- * Certificate making with node-forge: the gateway's CA, its server certificate
- * and client certificates carrying ThingIQ identities in the SAN URI.
- * node-forge makes RSA only; keys are generated natively when Node offers it.
+ * Certificate making: the gateway's CA, its server certificate and client
+ * certificates carrying ThingIQ identities in the SAN URI. Keys are ECDSA
+ * P-256 by default (what secure elements and embedded TLS stacks make) or
+ * RSA-2048; the CA may be either. Certificates are built by x509-der.ts and
+ * signed by OpenSSL; node-forge, which knows RSA only, is not used here.
  */
-import { createPrivateKey, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { isIP } from 'node:net';
-import forge from 'node-forge';
 import { appUri, deviceUri, operatorUri, assertValidId, type Identity } from '../identity/identity.ts';
-
-const { pki, md, asn1 } = forge;
+import { buildCertificate, CLIENT_AUTH, ext, KeyUsageFlags, SERVER_AUTH, signerOf, type Attr, type SignerInfo } from './x509-der.ts';
 
 export interface IssuedPem {
   readonly certPem: string;
@@ -23,6 +22,11 @@ export interface CaMaterial {
   readonly certPem: string;
   readonly keyPem: string;
 }
+
+/** Key types of generated key pairs: ECDSA on P-256 (the default) or RSA-2048. */
+export type KeyType = 'ec' | 'rsa';
+export const KEY_TYPES: readonly KeyType[] = ['ec', 'rsa'];
+export const DEFAULT_KEY_TYPE: KeyType = 'ec';
 
 export interface ValidityOptions {
   /** Defaults to now minus five minutes (clock skew between gateway and devices). */
@@ -53,97 +57,89 @@ function validity(opts: ValidityOptions, defaultDays: number): { notBefore: Date
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
+/** A generated key pair; the private key PEM is PKCS#8 for EC and PKCS#1 for RSA (the form older versions wrote). */
+export interface KeyPairPem {
+  readonly publicKeyPem: string;
+  readonly privateKeyPem: string;
+}
+
+type PemPair = { publicKey: string; privateKey: string };
+const PUBLIC_PEM = { type: 'spki', format: 'pem' } as const;
+const RSA_OPTIONS = { modulusLength: 2048, publicExponent: 0x10001, publicKeyEncoding: PUBLIC_PEM, privateKeyEncoding: { type: 'pkcs1', format: 'pem' } } as const;
+const EC_OPTIONS = { namedCurve: 'prime256v1', publicKeyEncoding: PUBLIC_PEM, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } } as const;
+
 /**
- * An RSA-2048 key pair made on libuv's thread pool, for callers on the
- * event loop; the private key in the PKCS#1 PEM form the other paths write.
+ * A key pair made on libuv's thread pool, for callers on the event loop
+ * (RSA-2048 takes 50-500 ms; P-256 well under one).
  */
-export async function newRsaKeyPair(): Promise<{ publicKeyPem: string; privateKeyPem: string }> {
-  const { publicKey, privateKey } = await generateKeyPairAsync('rsa', {
-    modulusLength: 2048, publicExponent: 0x10001,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-  });
+export async function newKeyPairAsync(type: KeyType = DEFAULT_KEY_TYPE): Promise<KeyPairPem> {
+  const { publicKey, privateKey } = (type === 'ec'
+    ? await generateKeyPairAsync('ec', EC_OPTIONS)
+    : await generateKeyPairAsync('rsa', RSA_OPTIONS)) as PemPair;
   return { publicKeyPem: publicKey, privateKeyPem: privateKey };
 }
 
-function newKeyPair(bits = 2048): forge.pki.rsa.KeyPair {
-  return pki.rsa.generateKeyPair({ bits, e: 0x10001 });
+export function newKeyPairSync(type: KeyType = DEFAULT_KEY_TYPE): KeyPairPem {
+  const { publicKey, privateKey } = (type === 'ec'
+    ? generateKeyPairSync('ec', EC_OPTIONS)
+    : generateKeyPairSync('rsa', RSA_OPTIONS)) as PemPair;
+  return { publicKeyPem: publicKey, privateKeyPem: privateKey };
 }
 
-type Attr = { shortName: string; value: string };
-type Issuer = { cert: forge.pki.Certificate; nativeKey: KeyObject };
-
-const nativeKeyOf = (key: forge.pki.rsa.PrivateKey): KeyObject => createPrivateKey(pki.privateKeyToPem(key));
+/** The subject's key: given (a CSR's public key), or generated here and returned once. */
+function subjectKey(publicKeyPem: string | undefined, type: KeyType | undefined): { publicKey: KeyObject; keyPem: string } {
+  if (publicKeyPem !== undefined) return { publicKey: createPublicKey(publicKeyPem), keyPem: '' };
+  const made = newKeyPairSync(type);
+  return { publicKey: createPublicKey(made.publicKeyPem), keyPem: made.privateKeyPem };
+}
 
 /**
- * What forge's cert.sign(key, sha256) does, with the RSA private-key
- * operation done by OpenSSL: forge's JavaScript RSA holds the event loop for
- * tens of milliseconds per signature, OpenSSL takes about one.
+ * keyUsage by key type: an RSA key may encipher TLS 1.2 key exchanges, an
+ * ECDSA key only signs (RFC 5480 §3 forbids keyEncipherment for it).
  */
-function signNatively(cert: forge.pki.Certificate, key: KeyObject): void {
-  cert.md = md.sha256.create();
-  cert.signatureOid = cert.siginfo.algorithmOid = pki.oids['sha256WithRSAEncryption']!;
-  // getTBSCertificate is forge's own (used by cert.sign) but missing from its type declarations.
-  const tbs = (pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
-  (cert as unknown as { tbsCertificate: forge.asn1.Asn1 }).tbsCertificate = tbs;
-  cert.signature = sign('sha256', Buffer.from(asn1.toDer(tbs).getBytes(), 'binary'), key).toString('binary');
+function leafKeyUsage(publicKey: KeyObject) {
+  return publicKey.asymmetricKeyType === 'rsa'
+    ? ext.keyUsage(KeyUsageFlags.digitalSignature, KeyUsageFlags.keyEncipherment)
+    : ext.keyUsage(KeyUsageFlags.digitalSignature);
 }
 
-function build(
-  subject: Attr[],
-  issuer: Issuer | 'self',
-  extensions: object[],
-  v: { notBefore: Date; notAfter: Date },
-  keys = newKeyPair(),
-): IssuedPem {
-  const cert = pki.createCertificate();
-  cert.publicKey = keys.publicKey;
-  cert.serialNumber = newSerial();
-  cert.validity.notBefore = v.notBefore;
-  cert.validity.notAfter = v.notAfter;
-  cert.setSubject(subject);
-  cert.setIssuer(issuer === 'self' ? subject : issuer.cert.subject.attributes);
-  cert.setExtensions([
-    ...extensions,
-    { name: 'subjectKeyIdentifier' },
-    ...(issuer === 'self' ? [] : [{ name: 'authorityKeyIdentifier', keyIdentifier: issuer.cert.generateSubjectKeyIdentifier().getBytes() }]),
-  ]);
-  signNatively(cert, issuer === 'self' ? nativeKeyOf(keys.privateKey) : issuer.nativeKey);
-  return {
-    certPem: pki.certificateToPem(cert),
-    keyPem: keys.privateKey ? pki.privateKeyToPem(keys.privateKey) : '',
-    serial: cert.serialNumber,
-    notBefore: v.notBefore,
-    notAfter: v.notAfter,
-  };
+export interface CaOptions extends ValidityOptions {
+  readonly keyType?: KeyType;
 }
 
-export function createCa(commonName = 'ThingIQ Gateway Development CA', opts: ValidityOptions = {}): IssuedPem {
-  const subject = [{ shortName: 'CN', value: commonName }, { shortName: 'O', value: 'ThingIQ' }];
-  return build(subject, 'self', [
-    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-  ], validity(opts, 3650));
+export function createCa(commonName = 'ThingIQ Gateway Development CA', opts: CaOptions = {}): IssuedPem {
+  const made = newKeyPairSync(opts.keyType);
+  const key = createPrivateKey(made.privateKeyPem);
+  const v = validity(opts, 3650);
+  const serial = newSerial();
+  const certPem = buildCertificate({
+    subject: [{ shortName: 'CN', value: commonName }, { shortName: 'O', value: 'ThingIQ' }],
+    publicKey: createPublicKey(made.publicKeyPem), serialHex: serial, ...v, issuer: { self: key },
+    extensions: [ext.basicConstraints(true, 0), ext.keyUsage(KeyUsageFlags.keyCertSign, KeyUsageFlags.cRLSign)],
+  });
+  return { certPem, keyPem: made.privateKeyPem, serial, ...v };
 }
 
-let lastCaCert: { pem: string; cert: forge.pki.Certificate } | undefined;
+let lastIssuer: { certPem: string; keyPem: string; signer: SignerInfo } | undefined;
 
-/**
- * The CA certificate is parsed once (forge's parsing is JavaScript on the
- * event loop); its private key is read for each issuance and not kept.
- */
-function loadIssuer(ca: CaMaterial): Issuer {
-  if (lastCaCert?.pem !== ca.certPem) lastCaCert = { pem: ca.certPem, cert: pki.certificateFromPem(ca.certPem) };
-  return { cert: lastCaCert.cert, nativeKey: createPrivateKey(ca.keyPem) };
+/** The CA certificate and key are parsed once per change of either (a CA may be EC or RSA). */
+function loadIssuer(ca: CaMaterial): SignerInfo {
+  if (lastIssuer?.certPem !== ca.certPem || lastIssuer.keyPem !== ca.keyPem) {
+    lastIssuer = { certPem: ca.certPem, keyPem: ca.keyPem, signer: signerOf(ca.certPem, createPrivateKey(ca.keyPem)) };
+  }
+  return lastIssuer.signer;
 }
 
-export function issueServerCertificate(ca: CaMaterial, hosts: readonly string[], opts: ValidityOptions = {}): IssuedPem {
-  const altNames = hosts.map((h) => (isIP(h) ? { type: 7, ip: h } : { type: 2, value: h }));
-  return build([{ shortName: 'CN', value: hosts[0] ?? 'localhost' }, { shortName: 'O', value: 'ThingIQ' }], loadIssuer(ca), [
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames },
+function issue(ca: CaMaterial, subject: Attr[], key: { publicKey: KeyObject; keyPem: string }, extensions: Parameters<typeof buildCertificate>[0]['extensions'], v: { notBefore: Date; notAfter: Date }): IssuedPem {
+  const serial = newSerial();
+  const certPem = buildCertificate({ subject, publicKey: key.publicKey, serialHex: serial, ...v, issuer: loadIssuer(ca), extensions });
+  return { certPem, keyPem: key.keyPem, serial, ...v };
+}
+
+export function issueServerCertificate(ca: CaMaterial, hosts: readonly string[], opts: CaOptions = {}): IssuedPem {
+  const key = subjectKey(undefined, opts.keyType);
+  return issue(ca, [{ shortName: 'CN', value: hosts[0] ?? 'localhost' }, { shortName: 'O', value: 'ThingIQ' }], key, [
+    ext.basicConstraints(false), leafKeyUsage(key.publicKey), ext.extKeyUsage(SERVER_AUTH), ext.hostSan(hosts),
   ], validity(opts, 825));
 }
 
@@ -152,6 +148,8 @@ export interface ClientCertificateOptions extends ValidityOptions {
   readonly extKeyUsage?: 'clientAuth' | 'serverAuth';
   /** Issue for an existing public key (CSR flow): the private key stays with the device. */
   readonly publicKeyPem?: string;
+  /** The key type of a key pair generated here (ignored with publicKeyPem); default EC P-256. */
+  readonly keyType?: KeyType;
 }
 
 export function identityUri(id: Identity): string {
@@ -180,15 +178,18 @@ export function assertIdentityIds(id: Identity): void {
 /** Issues a client certificate whose SAN URI carries the identity (docs/architecture.md, Identities). */
 export function issueClientCertificate(ca: CaMaterial, id: Identity, opts: ClientCertificateOptions = {}): IssuedPem {
   assertIdentityIds(id);
-  const eku = opts.extKeyUsage ?? 'clientAuth';
-  const keys = opts.publicKeyPem
-    ? ({ publicKey: pki.publicKeyFromPem(opts.publicKeyPem) } as forge.pki.rsa.KeyPair)
-    : newKeyPair();
-  const issued = build(subjectFor(id), loadIssuer(ca), [
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', [eku]: true },
-    { name: 'subjectAltName', altNames: [{ type: 6, value: identityUri(id) }] },
-  ], validity(opts, 397), keys);
-  return issued;
+  return issueUriCertificate(ca, subjectFor(id), identityUri(id), opts);
+}
+
+/**
+ * A clientAuth certificate for any ThingIQ URI (identities, and provisioning
+ * claims, which are no identity): `subject` is informational, the URI is
+ * what the gateway reads.
+ */
+export function issueUriCertificate(ca: CaMaterial, subject: Attr[], uri: string, opts: ClientCertificateOptions = {}): IssuedPem {
+  const key = subjectKey(opts.publicKeyPem, opts.keyType);
+  return issue(ca, subject, key, [
+    ext.basicConstraints(false), leafKeyUsage(key.publicKey),
+    ext.extKeyUsage(opts.extKeyUsage === 'serverAuth' ? SERVER_AUTH : CLIENT_AUTH), ext.uriSan(uri),
+  ], validity(opts, 397));
 }

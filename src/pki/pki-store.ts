@@ -10,7 +10,7 @@ import { TiqError } from '../errors.ts';
 import { describeIdentity, type Identity } from '../identity/identity.ts';
 import {
   createCa, identityUri, issueClientCertificate, issueServerCertificate,
-  type CaMaterial, type ClientCertificateOptions, type IssuedPem,
+  type CaMaterial, type ClientCertificateOptions, type IssuedPem, type KeyType,
 } from './certificates.ts';
 import { IssuanceRegistry, type IssuedFacts } from './issuance-registry.ts';
 import { writeFileAtomic, writePrivateKey } from './secure-files.ts';
@@ -40,20 +40,24 @@ export interface InitResult {
   readonly createdServer: boolean;
 }
 
-/** Creates whatever is missing: the CA, then a server certificate for `hosts`. Never overwrites. */
-export function initPki(dir: string, hosts: readonly string[], opts: { force?: boolean } = {}): InitResult {
+/**
+ * Creates whatever is missing: the CA, then a server certificate for `hosts`.
+ * Never overwrites. `keyType` (default EC P-256) is the key type of what is
+ * created here; an existing CA keeps its own, EC or RSA.
+ */
+export function initPki(dir: string, hosts: readonly string[], opts: { force?: boolean; keyType?: KeyType } = {}): InitResult {
   const p = pkiPaths(dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   let createdCa = false;
   if (!existsSync(p.caCert) || !existsSync(p.caKey)) {
-    const ca = createCa();
+    const ca = createCa(undefined, opts.keyType ? { keyType: opts.keyType } : {});
     writePrivateKey(p.caKey, ca.keyPem);
     writeFileAtomic(p.caCert, ca.certPem);
     createdCa = true;
   }
   let createdServer = false;
   if (createdCa || opts.force || !existsSync(p.serverCert) || !existsSync(p.serverKey)) {
-    const server = issueServerCertificate(readCa(dir), hosts);
+    const server = issueServerCertificate(readCa(dir), hosts, opts.keyType ? { keyType: opts.keyType } : {});
     writePrivateKey(p.serverKey, server.keyPem);
     writeFileAtomic(p.serverCert, server.certPem);
     new IssuanceRegistry(p.registry).add({

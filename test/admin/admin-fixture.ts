@@ -15,6 +15,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { AdminConfigSchema } from '../../src/config/admin-config.ts';
 import { pkiAdmin, privacyAdmin, tenantChangesAdmin, tenantsAdmin } from '../../src/admin/admin-adapters.ts';
+import { provisioningAdmin } from '../../src/admin/provisioning-adapter.ts';
 import type { AdminBackups, AdminDeps } from '../../src/admin/admin-deps.ts';
 import { createBackup } from '../../src/backup/create-backup.ts';
 import { createAdminServer, type AdminServer } from '../../src/admin/admin-server.ts';
@@ -112,6 +113,7 @@ export class AdminFixture {
       probes: { storage: async () => ({ ok: true }) },
       metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'thingiq_up 1\n' }),
       backups: this.backups(),
+      provisioning: provisioningAdmin(this.pkiDir, this.control),
     };
     const adminConfig = AdminConfigSchema.parse({
       host: '127.0.0.1', port: 0, mtlsPort: 0,

@@ -59,17 +59,17 @@ describe('certificate issuance', () => {
     der[der.length - 1]! ^= 0x01;
     const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
     const bad = await fx.call('POST', '/v1/tenants/acme/devices/truck-7/certificates', op, { csr: tampered });
-    expect([bad.status, bad.json['code']]).toEqual([400, 'TIQ_ERR_BAD_REQUEST']);
+    expect([bad.status, bad.json['code']]).toEqual([400, 'TIQ_ERR_CSR_INVALID']);
     const garbage = await fx.call('POST', '/v1/tenants/acme/devices/truck-7/certificates', op, { csr: 'not a csr' });
-    expect([garbage.status, garbage.json['code']]).toEqual([400, 'TIQ_ERR_BAD_REQUEST']);
+    expect([garbage.status, garbage.json['code']]).toEqual([400, 'TIQ_ERR_CSR_INVALID']);
     const invalidId = await fx.call('POST', '/v1/tenants/acme/devices/Truck_7/certificates', op, {});
     expect([invalidId.status, invalidId.json['code']]).toEqual([400, 'TIQ_ERR_INVALID_ID']);
   });
 
-  it('generates a key pair when no CSR is sent and returns it once', async () => {
+  it('generates a key pair when no CSR is sent and returns it once: EC P-256 by default', async () => {
     const res = await fx.call('POST', '/v1/tenants/acme/devices/truck-8/certificates', op, {});
     expect(res.status).toBe(201);
-    expect(res.json['keyPem']).toMatch(/BEGIN RSA PRIVATE KEY/);
+    expect(createPublicKey(res.json['keyPem'] as string).asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
     // The returned key is the certificate's: the pair a device can connect with.
     const spki = (pem: string | KeyObject) => (typeof pem === 'string' ? createPublicKey(pem) : pem).export({ type: 'spki', format: 'der' }).toString('hex');
     expect(spki(res.json['keyPem'] as string)).toBe(spki(new X509Certificate(res.json['certPem'] as string).publicKey));

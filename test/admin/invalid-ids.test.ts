@@ -17,7 +17,7 @@ import { TestPki, type ClientPem } from '../helpers/pki.ts';
 
 const INVALID = ['A B<x>\n', '../acme/truck-1', 'Truck-1', '-truck', 'truck_1', 'a'.repeat(64), 'truck-1\u0000', 'camión'];
 /** Valid values per path parameter: with one of them replaced by an invalid id, only that id is wrong. */
-const VALID_PARAM: Record<string, string> = { tenant: 'acme', device: 'truck-1', app: 'dashboard', group: 'trucks', operator: 'alice', serial: '0a1b2c' };
+const VALID_PARAM: Record<string, string> = { tenant: 'acme', device: 'truck-1', app: 'dashboard', group: 'trucks', operator: 'alice', serial: '0a1b2c', claim: 'line-1' };
 /** A valid body per operation that takes ids in its body; the test fails for an operation missing here. */
 const VALID_BODY: Record<string, Record<string, unknown>> = {
   'apps.put': { streams: ['location'], deviceGroups: ['trucks'] },
@@ -27,6 +27,7 @@ const VALID_BODY: Record<string, Record<string, unknown>> = {
   'retention.rule.set': { stream: 'location', days: 30, retentionClass: 'loc-30d', deviceGroup: 'trucks' },
   'retention.hold.set': { deviceId: 'truck-1', held: true },
   'subjects.objection': { purpose: 'marketing' },
+  'provisioning.claims.create': { claimId: 'line-1', deviceIdPattern: 'truck-*', deviceGroup: 'trucks', maxDevices: 5, validDays: 1 },
 };
 
 type Schema = { type?: string; pattern?: string; items?: Schema; properties?: Record<string, Schema> };

@@ -8,12 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminFixture, type Credentials } from './admin-fixture.ts';
 import { CONSOLE_ROUTES } from './console-routes.ts';
 
-type Needs = 'public' | 'operator' | 'tenant-admin' | 'tenant-reader';
+/** 'claim': only a provisioning claim certificate authenticates (on the mTLS listener). */
+type Needs = 'public' | 'claim' | 'operator' | 'tenant-admin' | 'tenant-reader';
 /** `prepare` runs before every call: what a successful call consumes (an app to delete) is there each time. */
 interface Endpoint { method: string; path: string; needs: Needs; ok: number; tenantScoped: boolean; body?: () => unknown; prepare?: () => void }
 
 let csrPem = '';
 let registrations = 0;
+let claims = 0;
 const T = '/v1/tenants/acme';
 const D = `${T}/devices/truck-1`;
 export const ENDPOINTS: Endpoint[] = [
@@ -63,10 +65,14 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: '/v1/audit', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'GET', path: '/v1/audit/verify', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'GET', path: '/v1/overview', needs: 'tenant-reader', ok: 200, tenantScoped: false },
+  { method: 'GET', path: `${T}/provisioning/claims`, needs: 'tenant-reader', ok: 200, tenantScoped: true },
+  { method: 'POST', path: `${T}/provisioning/claims`, needs: 'tenant-admin', ok: 201, tenantScoped: true, body: () => ({ claimId: `line-${++claims}`, deviceIdPattern: 'x-*', maxDevices: 1, validDays: 1 }) },
+  { method: 'POST', path: `${T}/provisioning/claims/retired/revoke`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
+  { method: 'POST', path: `${T}/provisioning/devices/truck-1`, needs: 'claim', ok: 201, tenantScoped: true, body: () => ({ csr: csrPem }) },
 ];
 
 /** A caller: its credentials, and either the role it acts as or the refusal it always gets. */
-interface Caller { name: string; creds: () => Credentials; role?: 'operator' | 'tenant-admin' | 'tenant-reader'; otherTenant?: boolean; refused?: [number, string] }
+interface Caller { name: string; creds: () => Credentials; role?: 'operator' | 'tenant-admin' | 'tenant-reader'; otherTenant?: boolean; refused?: [number, string]; claim?: boolean }
 
 const fx = new AdminFixture();
 const creds: Record<string, Credentials> = {};
@@ -84,12 +90,19 @@ const CALLERS: Caller[] = [
   { name: 'wrong issuer', creds: () => creds.wrongIss!, refused: [401, 'TIQ_ERR_TOKEN_INVALID'] },
   { name: 'revoked operator certificate', creds: () => creds.revoked!, refused: [401, 'TIQ_ERR_CERT_REVOKED'] },
   { name: 'device certificate', creds: () => creds.device!, refused: [403, 'TIQ_ERR_FORBIDDEN'] },
+  { name: 'provisioning claim certificate', creds: () => creds.claim!, refused: [401, 'TIQ_ERR_IDENTITY'], claim: true },
 ];
 
 const RANK = { 'tenant-reader': 1, 'tenant-admin': 2, operator: 3 } as const;
 
 function expected(e: Endpoint, c: Caller): [number, string | undefined] {
   if (e.needs === 'public') return [e.ok, undefined];
+  // The claim's template admits no truck: its own route refuses it past authentication; no other credential authenticates there.
+  if (e.needs === 'claim') {
+    if (c.claim) return [403, 'TIQ_ERR_CLAIM_DEVICE_ID'];
+    if (c.creds().cert === undefined) return [401, 'TIQ_ERR_UNAUTHENTICATED'];
+    return c.name === 'revoked operator certificate' ? [401, 'TIQ_ERR_CERT_REVOKED'] : [401, 'TIQ_ERR_IDENTITY'];
+  }
   if (c.refused) return c.refused;
   if (c.otherTenant && e.tenantScoped) return [404, 'TIQ_ERR_NOT_FOUND'];
   return RANK[c.role!] >= RANK[e.needs] ? [e.ok, undefined] : [403, 'TIQ_ERR_FORBIDDEN'];
@@ -116,6 +129,13 @@ beforeAll(async () => {
   creds.reader = { token: await fx.token({ roles: 'tenant-reader', tenant: 'acme' }) };
   creds.expired = { token: await fx.token({ roles: ['operator'], amr: ['otp'] }, { expiresIn: Math.floor(Date.now() / 1000) - 3600 }) };
   creds.wrongAud = { token: await fx.token({ roles: ['operator'], amr: ['otp'] }, { audience: 'someone-else' }) };
+  const expiresAt = new Date(Date.now() + 24 * 3600_000);
+  const claimCert = await fx.deps.provisioning!.issueClaimCertificate('acme', 'factory', expiresAt, {});
+  await fx.deps.provisioning!.claims.create({ tenantId: 'acme', claimId: 'factory', deviceIdPattern: 'sensor-*', maxDevices: 5, expiresAt: expiresAt.toISOString(),
+    certificateDays: 30, serial: claimCert.serial, createdAt: new Date().toISOString(), createdBy: 'test' }, 'test');
+  creds.claim = { cert: claimCert.certPem, key: claimCert.keyPem };
+  await fx.deps.provisioning!.claims.create({ tenantId: 'acme', claimId: 'retired', deviceIdPattern: '*', maxDevices: 1, expiresAt: expiresAt.toISOString(),
+    certificateDays: 30, serial: '1f', createdAt: new Date().toISOString(), createdBy: 'test' }, 'test');
   creds.wrongIss = { token: await fx.token({ roles: ['operator'], amr: ['otp'] }, { issuer: 'https://evil.test.invalid/' }) };
 }, 60_000);
 
@@ -125,7 +145,8 @@ describe('RBAC matrix', () => {
   it('covers every route of the server', () => {
     const tested = ENDPOINTS.map((e) => `${e.method} ${e.path.replace(/\?.*$/, '').replace('/acme', '/:tenant').replace('/truck-1', '/:device')
       .replace(/\/apps\/[a-z-]+(\/certificates|\/revoke)?$/, '/apps/:app$1').replace(/\/device-groups\/[a-z]+$/, '/device-groups/:group')
-      .replace(/\/operators\/[a-z]+\//, '/operators/:operator/').replace(/\/certificates\/[0-9a-f]+\//, '/certificates/:serial/')}`).sort();
+      .replace(/\/operators\/[a-z]+\//, '/operators/:operator/').replace(/\/certificates\/[0-9a-f]+\//, '/certificates/:serial/')
+      .replace('/claims/retired/', '/claims/:claim/')}`).sort();
     // The console's routes (sessions, files, the event stream) have their own tests: console-access.test.ts.
     expect(tested).toEqual(fx.server.routes().filter((r) => !CONSOLE_ROUTES.includes(r)));
   });

@@ -2,7 +2,9 @@
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IssuanceRegistry } from '../../src/pki/issuance-registry.ts';
-import forge from 'node-forge';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { newKeyPairSync } from '../../src/pki/certificates.ts';
+import { buildCertificate, CLIENT_AUTH, ext, KeyUsageFlags, signerOf } from '../../src/pki/x509-der.ts';
 import mqttPacket from 'mqtt-packet';
 import { pkiPaths, readCa } from '../../src/pki/pki-store.ts';
 import { connect, sleep, startGateway, subackCode, withSecondControlStore } from '../helpers/gateway.ts';
@@ -10,30 +12,22 @@ import { TestPki } from '../helpers/pki.ts';
 
 const DAY = 24 * 3600 * 1000;
 
-/** A device certificate issued by an intermediate CA that the gateway's CA signed: [leaf, intermediate]. */
+/** A device certificate issued by an intermediate CA that the gateway's CA (EC or RSA) signed: [leaf, intermediate]. */
 function intermediateChain(pki: TestPki): { cert: string; key: string } {
   const ca = readCa(pki.dir);
-  const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
-  const make = (subject: string, issuerCert: forge.pki.Certificate | undefined, signKey: forge.pki.PrivateKey, isCa: boolean, san?: string) => {
-    const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 });
-    const c = forge.pki.createCertificate();
-    c.publicKey = keys.publicKey;
-    c.serialNumber = '0' + Math.floor(Math.random() * 1e12).toString(16);
-    c.validity.notBefore = new Date(Date.now() - 60_000);
-    c.validity.notAfter = new Date(Date.now() + DAY);
-    c.setSubject([{ shortName: 'CN', value: subject }]);
-    c.setIssuer((issuerCert ?? caCert).subject.attributes);
-    c.setExtensions([
-      { name: 'basicConstraints', cA: isCa },
-      ...(isCa ? [{ name: 'keyUsage', keyCertSign: true }] : [{ name: 'extKeyUsage', clientAuth: true }, { name: 'subjectAltName', altNames: [{ type: 6, value: san }] }]),
-    ]);
-    c.sign(signKey as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-    return { cert: c, key: keys.privateKey };
-  };
-  const inter = make('Intermediate', undefined, caKey, true);
-  const leaf = make('deep-1', inter.cert, inter.key, false, 'urn:thingiq:tenant:acme:device:deep-1');
-  return { cert: forge.pki.certificateToPem(leaf.cert) + forge.pki.certificateToPem(inter.cert), key: forge.pki.privateKeyToPem(leaf.key) };
+  const v = { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + DAY) };
+  const interKey = newKeyPairSync('ec');
+  const leafKey = newKeyPairSync('ec');
+  const interPem = buildCertificate({
+    subject: [{ shortName: 'CN', value: 'Intermediate' }], publicKey: createPublicKey(interKey.publicKeyPem), serialHex: '2a01', ...v,
+    issuer: signerOf(ca.certPem, createPrivateKey(ca.keyPem)), extensions: [ext.basicConstraints(true), ext.keyUsage(KeyUsageFlags.keyCertSign)],
+  });
+  const leafPem = buildCertificate({
+    subject: [{ shortName: 'CN', value: 'deep-1' }], publicKey: createPublicKey(leafKey.publicKeyPem), serialHex: '2a02', ...v,
+    issuer: signerOf(interPem, createPrivateKey(interKey.privateKeyPem)),
+    extensions: [ext.basicConstraints(false), ext.extKeyUsage(CLIENT_AUTH), ext.uriSan('urn:thingiq:tenant:acme:device:deep-1')],
+  });
+  return { cert: leafPem + interPem, key: leafKey.privateKeyPem };
 }
 
 describe('client certificate matrix', () => {

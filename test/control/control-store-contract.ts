@@ -6,7 +6,8 @@
  */
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { ChangeEvent, ControlStore } from '../../src/control/control-store.ts';
-import type { RestrictionValue } from '../../src/control/control-kinds.ts';
+import type { ProvisioningClaimValue, RestrictionValue } from '../../src/control/control-kinds.ts';
+import { ClaimRegistry } from '../../src/pki/provisioning.ts';
 import { recordedKeks, recordKekRotation } from '../../src/control/kek-versions.ts';
 
 export interface ContractTarget {
@@ -157,6 +158,39 @@ export function controlStoreContract(name: string, target: ContractTarget): void
       const again = await connect(open);
       expect(again.entries('certificate').size).toBe(1);
       expect(again.get('audit-head', 'host:/data/audit/audit.jsonl')).toMatchObject({ seq: 7, entries: 7 });
+    });
+
+    test('provisioning claims and registrations: counted, revoked and expired across connections, kept across reopening', async () => {
+      const { open } = await target.fresh();
+      const a = await connect(open);
+      const b = await connect(open);
+      const claims = { a: new ClaimRegistry(a), b: new ClaimRegistry(b) };
+      const claim: ProvisioningClaimValue = {
+        tenantId: 'acme', claimId: 'line-1', deviceIdPattern: 'sensor-*', deviceGroup: 'sensors', maxDevices: 2,
+        expiresAt: new Date(Date.now() + 3600_000).toISOString(), certificateDays: 30, serial: '1a2b', createdAt: new Date().toISOString(), createdBy: 'op',
+      };
+      await claims.a.create(claim, 'op');
+      await expect(claims.a.create(claim, 'op')).rejects.toMatchObject({ code: 'TIQ_ERR_CONFLICT' });
+      const peer = { tenantId: 'acme', claimId: 'line-1', serial: '1a2b' };
+      // Another connection registers: it catches up on the claim first, and its count is the first's.
+      await claims.b.register(peer, 'acme', 'sensor-1', 'claim:acme/line-1', async () => ({ serial: '0c0d' }));
+      await vi.waitFor(() => expect(claims.a.used('acme', 'line-1')).toBe(1), { timeout: 1000 });
+      await claims.a.register(peer, 'acme', 'sensor-2', 'claim:acme/line-1', async () => ({ serial: 'e0f' }));
+      await expect(claims.b.register(peer, 'acme', 'sensor-3', 'x', async () => ({ serial: '1' }))).rejects.toMatchObject({ code: 'TIQ_ERR_CLAIM_EXHAUSTED' });
+      // A failed registration frees its place.
+      const other = { ...claim, claimId: 'line-2', serial: '2b' };
+      await claims.a.create(other, 'op');
+      await expect(claims.a.register({ ...peer, claimId: 'line-2', serial: '2b' }, 'acme', 'sensor-9', 'x', async () => { throw new Error('CA down'); })).rejects.toThrow('CA down');
+      expect(claims.a.used('acme', 'line-2')).toBe(0);
+      expect(claims.a.authorize({ ...peer, claimId: 'line-2', serial: '2b' }, 'acme', 'sensor-9').claimId).toBe('line-2');
+      expect(() => claims.a.authorize({ ...peer, claimId: 'line-2', serial: '2b' }, 'acme', 'sensor-9', Date.parse(claim.expiresAt) + 1)).toThrow(expect.objectContaining({ code: 'TIQ_ERR_CLAIM_EXPIRED' }));
+      await claims.b.revoke('acme', 'line-2', 'op');
+      await a.catchUp();
+      expect(() => claims.a.authorize({ ...peer, claimId: 'line-2', serial: '2b' }, 'acme', 'sensor-9')).toThrow(expect.objectContaining({ code: 'TIQ_ERR_CLAIM_REVOKED' }));
+      await a.close();
+      await b.close();
+      const again = new ClaimRegistry(await connect(open));
+      expect(again.list('acme').map((c) => [c.claimId, c.used, c.status])).toEqual([['line-1', 2, 'exhausted'], ['line-2', 0, 'revoked']]);
     });
 
     test('a failing listener does not stop the feed for the others', async () => {

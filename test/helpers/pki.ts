@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCa, issueClientCertificate, type IssuedPem } from '../../src/pki/certificates.ts';
 import { initPki, issueIdentity, readCa } from '../../src/pki/pki-store.ts';
-import type { ClientCertificateOptions } from '../../src/pki/certificates.ts';
+import type { ClientCertificateOptions, KeyType } from '../../src/pki/certificates.ts';
 import type { Identity } from '../../src/identity/identity.ts';
 
 export interface ClientPem {
@@ -21,9 +21,10 @@ export class TestPki {
   readonly dir: string;
   private n = 0;
 
-  constructor(readonly baseDir = mkdtempSync(join(tmpdir(), 'thingiq-test-'))) {
+  /** `keyType`: of the CA and server certificate made here (default EC P-256, as the gateway makes them). */
+  constructor(readonly baseDir = mkdtempSync(join(tmpdir(), 'thingiq-test-')), opts: { keyType?: KeyType } = {}) {
     this.dir = join(baseDir, 'certs');
-    initPki(this.dir, ['localhost', '127.0.0.1']);
+    initPki(this.dir, ['localhost', '127.0.0.1'], opts.keyType ? { keyType: opts.keyType } : {});
   }
 
   get caPem(): string {

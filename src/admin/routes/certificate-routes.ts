@@ -16,6 +16,8 @@ import { idsOf, parseInput, route, type RouteContext } from './route.ts';
 const IssueBody = z.object({
   csr: z.string().min(1).max(64 * 1024).optional(),
   days: z.number().int().min(1).max(825).optional(),
+  /** Key type of a generated key pair (without csr): `ec` (P-256) or `rsa` (2048); default config pkiKeyType. */
+  keyType: z.enum(['ec', 'rsa']).optional(),
 }).strict();
 const RevokeBody = z.object({ serial: z.string().regex(/^[0-9a-fA-F]{1,40}$/).optional() }).strict();
 const SERIAL = /^[0-9a-fA-F]{1,40}$/;
@@ -30,7 +32,7 @@ function param(request: FastifyRequest, name: 'app' | 'operator' | 'serial', pat
 async function issue(deps: AdminDeps, request: FastifyRequest, identity: Identity): Promise<Record<string, unknown>> {
   const body = parseInput(IssueBody, request.body);
   const publicKeyPem = body.csr === undefined ? undefined : publicKeyFromCsr(body.csr);
-  const issued = await deps.pki.issue(identity, { ...(publicKeyPem ? { publicKeyPem } : {}), ...(body.days ? { days: body.days } : {}) }, principalOf(request).actor);
+  const issued = await deps.pki.issue(identity, { ...(publicKeyPem ? { publicKeyPem } : {}), ...(body.days ? { days: body.days } : {}), ...(body.keyType && !publicKeyPem ? { keyType: body.keyType } : {}) }, principalOf(request).actor);
   noteAudit(request, `serial=${issued.serial} ${publicKeyPem ? 'csr' : 'generated'}`);
   return {
     serial: issued.serial, certPem: issued.certPem, caPem: deps.pki.caCertPem,

@@ -14,6 +14,8 @@ const IssueBody = z.object({
   /** PEM PKCS#10 request: the device keeps its private key. Without it the gateway generates a key pair. */
   csr: z.string().min(1).max(64 * 1024).optional(),
   days: z.number().int().min(1).max(825).optional(),
+  /** Key type of a generated key pair (without csr): `ec` (P-256) or `rsa` (2048); default config pkiKeyType. */
+  keyType: z.enum(['ec', 'rsa']).optional(),
 }).strict();
 const RevokeBody = z.object({ serial: z.string().regex(/^[0-9a-fA-F]{1,40}$/).optional() }).strict();
 const RestrictionBody = z.object({ mode: z.enum(['none', 'drop', 'refuse']), reason: z.string().max(500).optional() }).strict();
@@ -66,7 +68,7 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
     const body = parseInput(IssueBody, request.body);
     const publicKeyPem = body.csr === undefined ? undefined : publicKeyFromCsr(body.csr);
     const issued = await deps.pki.issue({ kind: 'device', tenantId: tenant, deviceId: device, uri: deviceUri(tenant, device) }, {
-      ...(publicKeyPem ? { publicKeyPem } : {}), ...(body.days ? { days: body.days } : {}),
+      ...(publicKeyPem ? { publicKeyPem } : {}), ...(body.days ? { days: body.days } : {}), ...(body.keyType && !publicKeyPem ? { keyType: body.keyType } : {}),
     }, principalOf(request).actor);
     noteAudit(request, `serial=${issued.serial} ${publicKeyPem ? 'csr' : 'generated'}`);
     reply.code(201);
