@@ -20,7 +20,6 @@ const RULES: readonly [RegExp, ErrorCode][] = [
   [/^malformed client id/, 'TIQ_ERR_MALFORMED_PACKET'],
   [/^topic has too many levels/, 'TIQ_ERR_TOPIC_TOO_LONG'],
   [/(#|\+) is not allowed in PUBLISH|^empty topic/, 'TIQ_ERR_TOPIC_DENIED'],
-  [/^maxInflightInbound exceeded/, 'TIQ_ERR_QOS_UNSUPPORTED'],
   [/^Invalid protocol$|^Client queue limit reached/, 'TIQ_ERR_PROTOCOL_VIOLATION'],
   [/^(Invalid|Malformed|Packet too short|Cannot parse|Not supported|Unknown)/i, 'TIQ_ERR_MALFORMED_PACKET'],
 ];

@@ -283,8 +283,6 @@ export class Gateway {
       // The guarded socket never makes aedes wait for a slow reader; this is aedes's own bound should it ever.
       drainTimeout: this.config.limits.drainTimeoutMs,
       maxTopicLevels: this.config.limits.maxTopicLevels,
-      // QoS 2 is refused in authorizePublish; this bounds aedes's own store should one get past.
-      maxInflightInbound: 16,
     });
     this.broker.on('clientReady', () => this.stats.connectedClients.inc());
     this.broker.on('clientDisconnect', () => this.stats.connectedClients.dec());
