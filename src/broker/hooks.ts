@@ -16,6 +16,7 @@ import type { HookDeps } from './hook-deps.ts';
 import { createPublishHook, DROPPED_PAYLOAD } from './publish-hook.ts';
 import { appMaySee } from './tenant-directory.ts';
 import { parseTelemetryTopic, subscriptionAllowed } from './topics.ts';
+import { redirectError, unexpired } from './mqtt5.ts';
 import { willRefusal } from './wills.ts';
 
 export { DROPPED_PAYLOAD } from './publish-hook.ts';
@@ -75,6 +76,7 @@ export function createHooks(deps: HookDeps) {
   function authenticate(client: Client, _u: Readonly<string | undefined>, _p: Readonly<Buffer | undefined>, done: AuthDone): void {
     const peer = peerOf(client.conn);
     if (!peer) return refuseConnect(client, 'unknown', 'TIQ_ERR_IDENTITY', 5, done);
+    if (deps.redirect) return done(redirectError(deps.redirect), false);
     const id = peer.identity;
     // Refused with 3, "server unavailable": the device may come back later [MQTT-3.2.2-3].
     const flapping = guards.checkFlapping(id, client.id);
@@ -121,6 +123,8 @@ export function createHooks(deps: HookDeps) {
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     if (packet.payload.length === 0 && packet.payload === DROPPED_PAYLOAD) return null;
+    const live = unexpired(packet, deps.pipeline.now());
+    if (!live) return null;
     const state = stateOf(client);
     if (!state) return null;
     const id = state.peer.identity;
@@ -138,7 +142,7 @@ export function createHooks(deps: HookDeps) {
       return null;
     }
     stats.delivered(id.tenantId);
-    return packet;
+    return live;
   }
 
   const authorizePublish = createPublishHook(deps);

@@ -23,6 +23,8 @@ export interface TenantEntry {
   readonly streams: ReadonlyMap<string, StreamConfig>;
   readonly streamNames: ReadonlySet<string>;
   readonly apps: ReadonlyMap<string, AppAccess>;
+  /** MQTT 5 user property names forwarded from its devices' publishes (forwardUserProperties). */
+  readonly userProperties: ReadonlySet<string>;
 }
 
 export class TenantDirectory {
@@ -36,7 +38,8 @@ export class TenantDirectory {
         const devices = grant.deviceGroups ? groupsMatcher(grant.deviceGroups.map((g) => t.deviceGroups[g] ?? [])) : undefined;
         apps.set(appId, { streams: grant.streams ? new Set(grant.streams) : undefined, devices });
       }
-      this.tenants.set(tenantId, { tenantId, active: t.active, streams, streamNames: new Set(streams.keys()), apps });
+      this.tenants.set(tenantId, { tenantId, active: t.active, streams, streamNames: new Set(streams.keys()), apps,
+        userProperties: new Set(t.forwardUserProperties) });
     }
   }
 

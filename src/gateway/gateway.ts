@@ -10,6 +10,7 @@ import { Aedes } from 'aedes';
 import { closeClientsWhere, pendingPublishes } from '../broker/live-clients.ts';
 import { watchConnectionErrors } from '../broker/connection-errors.ts';
 import { createHooks } from '../broker/hooks.ts';
+import { mqtt5BrokerOptions } from '../broker/mqtt5.ts';
 import { capSubscriptionQos } from '../broker/subscribe-qos.ts';
 import { createMqttListener } from '../broker/mqtt-listener.ts';
 import { GatewayStats } from '../broker/stats.ts';
@@ -275,6 +276,7 @@ export class Gateway {
       keepaliveLimitS: this.config.mqtt.keepaliveLimitS,
       restriction: (tenantId, deviceId) => this.admin?.restrictions.isRestricted(tenantId, deviceId) ?? 'none',
       onPrivateModeCommand: (tenantId, deviceId, payload) => this.privateModeCommand(tenantId, deviceId, payload),
+      redirect: this.config.mqtt.redirect,
     });
     this.broker = await Aedes.createBroker({
       ...hooks,
@@ -283,6 +285,7 @@ export class Gateway {
       // The guarded socket never makes aedes wait for a slow reader; this is aedes's own bound should it ever.
       drainTimeout: this.config.limits.drainTimeoutMs,
       maxTopicLevels: this.config.limits.maxTopicLevels,
+      ...mqtt5BrokerOptions(this.config),
     });
     this.broker.on('clientReady', () => this.stats.connectedClients.inc());
     this.broker.on('clientDisconnect', () => this.stats.connectedClients.dec());
