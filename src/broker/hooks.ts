@@ -137,7 +137,8 @@ export function createHooks(deps: HookDeps) {
     const access = deps.directory().get(id.tenantId)?.apps.get(id.appId);
     if (!access || !appMaySee(access, parts.deviceId, parts.stream)) return null;
     // aedes would fail the write to a connection already closing: count it as given up, not delivered.
-    if (client.closed || !client.connected) {
+    // While a resumed session's queue is sent, aedes is still connecting: that delivery is wanted.
+    if (client.closed || (!client.connected && !(client as { connecting?: boolean }).connecting)) {
       stats.deliveryDropped(id.tenantId, 'disconnected');
       return null;
     }
