@@ -31,8 +31,9 @@ function wantsReasonString(client: Client): boolean {
   return (client as unknown as { _requestProblemInformation?: boolean })._requestProblemInformation !== false;
 }
 
+/** aedes handles a PUBLISH that follows the CONNACK while it still finishes the CONNECT (`connecting`). */
 function writable(client: Client): boolean {
-  return client.connected && !client.closed && !client.conn.destroyed;
+  return (client.connected || client.connecting) && !client.closed && !client.conn.destroyed;
 }
 
 /** Writes one PUBACK carrying a reason code, the code's name as Reason String. */
@@ -47,7 +48,11 @@ export function disconnectWithReason(client: Client, reasonCode: number, code: E
   if (disconnected.has(client)) return;
   disconnected.add(client);
   if (!writable(client)) return;
-  client.disconnect({ reasonCode, properties: { reasonString: code } }, () => undefined);
+  const properties = { reasonString: code };
+  if (client.connected) return client.disconnect({ reasonCode, properties }, () => undefined);
+  // aedes's disconnect() sends nothing before `connected`: the DISCONNECT is written here.
+  client.conn.write(mqttPacket.generate({ cmd: 'disconnect', reasonCode, properties }, { protocolVersion: 5 }));
+  client.close();
 }
 
 /**

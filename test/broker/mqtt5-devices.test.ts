@@ -85,6 +85,15 @@ describe('MQTT 5 device: reason-coded refusals', () => {
     raw.end();
   });
 
+  it('a refused PUBLISH sent with the CONNECT, before aedes has finished connecting, still gets its PUBACK 0x87', async () => {
+    const raw = await RawMqtt5.open(gw.port, pki.device('acme', 'rc-0'));
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'rc-0', keepalive: 60 },
+      publish('tenants/globex/devices/rc-0/location', good(), 1), publish(loc('rc-0'), good(), 2));
+    expect(await raw.waitFor(() => raw.pubacks().length === 2)).toBe(true);
+    expect(codesOf(raw)).toEqual([[1, 0x87], [2, 0]]);
+    raw.end();
+  });
+
   it('an undecodable payload: PUBACK 0x99; a stream the tenant lacks: 0x90; the device stays connected', async () => {
     const raw = await device(gw.port, 'rc-2');
     raw.send(publish(loc('rc-2'), Buffer.from([0xff, 0xff, 0xff, 0x01]), 1));
