@@ -18,6 +18,7 @@ const CONNECT = 1;
 const PUBLISH = 3;
 const PINGREQ = 12;
 const DISCONNECT = 14;
+const AUTH = 15;
 /** Offset of the protocol level in a CONNECT body: the protocol name "MQTT" with its 2-byte length [MQTT-3.1.2-1]. */
 const LEVEL_OFFSET = 6;
 /** The largest fixed header: type and flags, and a 4-byte remaining length [MQTT-2.2.3]. */
@@ -90,6 +91,8 @@ export class FrameScanner {
   private header(byte: number): FrameViolation | undefined {
     const type = byte >> 4;
     const flags = byte & 0x0f;
+    // MQTT 5 AUTH: the gateway offers no enhanced authentication, so it is a Protocol Error (§4.12).
+    if (type === AUTH && this.protocolLevel === 5) return { code: 'TIQ_ERR_PROTOCOL_VIOLATION', reason: 'AUTH without an authentication method' };
     if (!CLIENT_TYPES.has(type)) return { code: 'TIQ_ERR_MALFORMED_PACKET', reason: `packet type ${type} is not sent by clients` };
     // [MQTT-3.1.0-1] CONNECT first; [MQTT-3.1.0-2] and only once.
     if (this.packets === 0 && type !== CONNECT) return { code: 'TIQ_ERR_PROTOCOL_VIOLATION', reason: 'first packet is not CONNECT' };
