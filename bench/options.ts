@@ -32,7 +32,8 @@ export const USAGE = `npm run bench -- [options]
   --duration SECONDS  measured seconds per run (default 6, quick 2.5)
   --window N          unacknowledged QoS 1 messages per device (default 8)
   --connections N     idle mTLS connections for the scale test (default 1000, quick 300; at most 10000 and ulimit -n)
-  --targets LIST      comma-separated: aedes,gateway,mosquitto (default: all; mosquitto when installed)
+  --targets LIST      comma-separated: aedes,gateway,mosquitto (default: all; mosquitto when installed),
+                      and aedes1 / gateway-aedes1: bare aedes 1.2.0 and the gateway on it (docs/mqtt5.md)
   --durability MODE   the gateway sink's durability: fsync (default) or process (diagnosis only)
   --no-half-rate      skip the rate-limited runs at half the maximum rate
   --fixed-rate N      msgs/s of the light-load run at 20 × 64 B (default 4000; 0 = skip)
@@ -79,7 +80,7 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
   const maxConnections = Math.max(10, Math.min(10_000, fileLimit - 200));
   const profile = values.profile ?? false;
   const targets = (values.targets ?? (profile ? 'aedes,gateway' : 'aedes,gateway,mosquitto')).split(',').map((t) => t.trim());
-  for (const t of targets) if (!['aedes', 'gateway', 'mosquitto'].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of targets) if (!['aedes', 'aedes1', 'gateway', 'gateway-aedes1', 'mosquitto'].includes(t)) throw new Error(`unknown target ${t}`);
   const durability = values.durability ?? 'fsync';
   if (durability !== 'fsync' && durability !== 'process') throw new Error('--durability must be fsync or process');
   return {

@@ -43,10 +43,13 @@ async function startTargets(opts: BenchOptions, pki: BenchPki, work: string, not
   const tls = { caPem: pki.caPem, certPem: pki.serverCertPem, keyPem: pki.serverKeyPem };
   const targets: RunningTarget[] = [];
   for (const name of opts.targets) {
-    if (name === 'aedes') targets.push(await startNodeTarget('aedes', { kind: 'start-aedes', tls }, { profileDir }));
-    if (name === 'gateway') {
-      const config = benchGatewayConfig(pki.dir, join(work, 'gateway-data'), opts.durability);
-      targets.push(await startNodeTarget('gateway', { kind: 'start-gateway', config, baseDir: work }, { profileDir, nodeFlags: GATEWAY_NODE_FLAGS }));
+    if (name === 'aedes' || name === 'aedes1') targets.push(await startNodeTarget(name, { kind: 'start-aedes', tls }, { profileDir }));
+    if (name === 'gateway' || name === 'gateway-aedes1') {
+      // The second gateway (on aedes 1.2.0) gets a base directory of its own: its SQLite file is relative to it.
+      const baseDir = name === 'gateway' ? work : join(work, name);
+      mkdirSync(baseDir, { recursive: true });
+      const config = benchGatewayConfig(pki.dir, join(baseDir, 'gateway-data'), opts.durability);
+      targets.push(await startNodeTarget(name, { kind: 'start-gateway', config, baseDir }, { profileDir, nodeFlags: GATEWAY_NODE_FLAGS }));
     }
     if (name === 'mosquitto') {
       if (mosquittoInstalled()) targets.push(await startMosquitto(work, { caPath: pki.caPath, certPath: pki.serverCertPath, keyPath: pki.serverKeyPath }));
@@ -167,7 +170,7 @@ async function main(): Promise<void> {
   if (opts.durability !== 'fsync') notes.push(`gateway sink durability ${opts.durability}: a diagnosis run, not comparable with the targets`);
   log(`work dir ${work}; ${opts.quick ? 'quick' : 'full'} run; machine ${JSON.stringify(machineAtStart)}`);
   const pki = createBenchPki(work, Math.max(200, ...opts.scenarios.map((s) => s.devices)));
-  if (opts.targets.includes('gateway')) await ensureGatewayBuilt();
+  if (opts.targets.some((t) => t.startsWith('gateway'))) await ensureGatewayBuilt();
   const profileDir = opts.profile ? join(work, 'profiles') : undefined;
   const targets = await startTargets(opts, pki, work, notes, profileDir);
   const gen = new GeneratorClient();
