@@ -187,7 +187,9 @@ export function createPublishHook(deps: HookDeps) {
    * connection; every other refusal (keys or storage unavailable, limits, a
    * publish outside the device's own topics or streams, QoS 2, a malformed
    * topic) closes the connection without PUBACK, so nothing refused for a
-   * reason a resend could fix is acknowledged.
+   * reason a resend could fix is acknowledged. An MQTT 5 client gets the
+   * catalogue's reason code instead (MQTT5_OUTCOMES, v5-acks.ts): a PUBACK
+   * that keeps the connection up to the same refusal limit, or a DISCONNECT.
    */
   function refusePublish(client: Client, state: ClientState, packet: PublishPacket, err: TiqError, callback: Callback): void {
     state.refusals++;
