@@ -24,6 +24,8 @@ export interface BenchOptions {
   readonly profile: boolean;
   /** Only the load scenarios (no in-flight memory, isolation or connection-scale runs): for A/B pairs. */
   readonly loadOnly: boolean;
+  /** Each scenario's max-rate run again with MQTT 5 clients (rows marked v5). */
+  readonly mqtt5: boolean;
   readonly resultsDir: string;
 }
 
@@ -41,6 +43,7 @@ export const USAGE = `npm run bench -- [options]
                       rate and at --fixed-rate, and print where the time goes per component and function;
                       no half-rate, isolation or connection-scale runs (default targets: aedes,gateway)
   --load-only         only the load scenarios (max, fixed and half rate): for quick A/B pairs
+  --mqtt5             also run each scenario's max rate with MQTT 5 clients (rows marked v5)
   --help`;
 
 const ALL_SCENARIOS: Scenario[] = [
@@ -64,6 +67,7 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
       'fixed-rate': { type: 'string' },
       profile: { type: 'boolean', default: false },
       'load-only': { type: 'boolean', default: false },
+      mqtt5: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -96,6 +100,7 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
     fixedRate: num(values['fixed-rate'], 4000, 'fixed-rate', 0, 1_000_000),
     profile,
     loadOnly: profile || (values['load-only'] ?? false),
+    mqtt5: values.mqtt5 ?? false,
     resultsDir: new URL('./results/', import.meta.url).pathname,
   };
 }
