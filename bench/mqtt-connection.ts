@@ -1,6 +1,6 @@
 /** One MQTT 3.1.1 connection over mutual TLS on a raw node:tls socket, packets split by FrameReader. */
 import { connect as tlsConnect, type SecureContext, type TLSSocket } from 'node:tls';
-import { connectPacket, FrameReader, PACKET_CONNACK, type PacketHandler } from './mqtt-wire.ts';
+import { connectPacket, FrameReader, PACKET_CONNACK, type PacketHandler, type WireVersion } from './mqtt-wire.ts';
 
 export interface Endpoint {
   readonly host: string;
@@ -14,6 +14,8 @@ export interface OpenOptions {
   readonly secureContext: SecureContext;
   readonly clientId: string;
   readonly keepaliveS: number;
+  /** MQTT protocol level: 4 (3.1.1, the default) or 5. */
+  readonly protocolVersion?: WireVersion | undefined;
   /** A TLS session from an earlier connection, to resume it. */
   readonly session?: Buffer | undefined;
   readonly timeoutMs?: number;
@@ -50,7 +52,7 @@ export function openMqtt(o: OpenOptions): Promise<MqttConnection> {
     socket.once('close', () => fail(new Error(`${o.clientId}: closed before CONNACK`)));
     socket.once('secureConnect', () => {
       conn.resumed = socket.isSessionReused();
-      socket.write(connectPacket(o.clientId, o.keepaliveS));
+      socket.write(connectPacket(o.clientId, o.keepaliveS, o.protocolVersion ?? 4));
     });
     const reader = new FrameReader((type, flags, body) => conn.onPacket(type, flags, body));
     conn.onPacket = (type, _flags, body) => {

@@ -1,5 +1,6 @@
 /**
- * MQTT 3.1.1 on the wire, by hand: the load generator builds every packet it
+ * MQTT 3.1.1 and 5 on the wire, by hand (`v` is the protocol level, 4 or 5;
+ * MQTT 5 adds a property length after the variable header, §2.2.2): the load generator builds every packet it
  * sends into one buffer and splits what it receives without a general parser,
  * so that its own CPU stays small next to the broker's.
  */
@@ -18,12 +19,32 @@ export const PACKET_PUBLISH = 3;
 export const PACKET_PUBACK = 4;
 export const PACKET_SUBACK = 9;
 
-export function connectPacket(clientId: string, keepaliveS: number): Buffer {
-  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: keepaliveS });
+export type WireVersion = 4 | 5;
+
+export function connectPacket(clientId: string, keepaliveS: number, v: WireVersion = 4): Buffer {
+  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: v, clean: true, clientId, keepalive: keepaliveS }, { protocolVersion: v });
 }
 
-export function subscribePacket(filter: string, messageId: number): Buffer {
-  return mqttPacket.generate({ cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos: 1 }] });
+export function subscribePacket(filter: string, messageId: number, v: WireVersion = 4): Buffer {
+  return mqttPacket.generate({ cmd: 'subscribe', messageId, subscriptions: [{ topic: filter, qos: 1 }] }, { protocolVersion: v });
+}
+
+/** Offset past an MQTT 5 property block (a variable byte integer length, then the properties) at `o`. */
+function skipProperties(body: Buffer, o: number): number {
+  let length = 0;
+  let multiplier = 1;
+  let byte: number;
+  do {
+    byte = body[o++] ?? 0;
+    length += (byte & 0x7f) * multiplier;
+    multiplier *= 128;
+  } while (byte & 0x80);
+  return o + length;
+}
+
+/** The first granted QoS (or reason code) of a SUBACK body. */
+export function subackGranted(body: Buffer, v: WireVersion = 4): number {
+  return body[v === 5 ? skipProperties(body, 2) : 2] ?? 0x80;
 }
 
 /** Remaining length as a variable byte integer [MQTT-2.2.3]. */
@@ -32,8 +53,9 @@ function varLength(n: number): number {
 }
 
 /** PUBLISH, QoS 1, no retain, no dup: fixed header 0x32 [MQTT-3.3.1]. */
-export function publishQos1(topic: Buffer, messageId: number, payload: Buffer): Buffer {
-  const remaining = 2 + topic.length + 2 + payload.length;
+export function publishQos1(topic: Buffer, messageId: number, payload: Buffer, v: WireVersion = 4): Buffer {
+  const props = v === 5 ? 1 : 0;
+  const remaining = 2 + topic.length + 2 + props + payload.length;
   const buf = Buffer.allocUnsafe(1 + varLength(remaining) + remaining);
   buf[0] = 0x32;
   let o = 1;
@@ -47,6 +69,7 @@ export function publishQos1(topic: Buffer, messageId: number, payload: Buffer): 
   o = buf.writeUInt16BE(topic.length, o);
   o += topic.copy(buf, o);
   o = buf.writeUInt16BE(messageId, o);
+  if (props) buf[o++] = 0; // no properties
   payload.copy(buf, o);
   return buf;
 }
@@ -66,13 +89,14 @@ export interface ReceivedPublish {
   readonly payload: Buffer;
 }
 
-export function parsePublish(flags: number, body: Buffer): ReceivedPublish {
+export function parsePublish(flags: number, body: Buffer, v: WireVersion = 4): ReceivedPublish {
   const topicLength = body.readUInt16BE(0);
   const topic = body.toString('utf8', 2, 2 + topicLength);
   const qos = (flags >> 1) & 3;
   let o = 2 + topicLength;
   const messageId = qos > 0 ? body.readUInt16BE(o) : 0;
   if (qos > 0) o += 2;
+  if (v === 5) o = skipProperties(body, o);
   return { topic, qos, messageId, payload: body.subarray(o) };
 }
 

@@ -24,6 +24,8 @@ export interface BenchOptions {
   readonly profile: boolean;
   /** Only the load scenarios (no in-flight memory, isolation or connection-scale runs): for A/B pairs. */
   readonly loadOnly: boolean;
+  /** Each scenario's max-rate run again with MQTT 5 clients (rows marked v5). */
+  readonly mqtt5: boolean;
   readonly resultsDir: string;
 }
 
@@ -32,7 +34,8 @@ export const USAGE = `npm run bench -- [options]
   --duration SECONDS  measured seconds per run (default 6, quick 2.5)
   --window N          unacknowledged QoS 1 messages per device (default 8)
   --connections N     idle mTLS connections for the scale test (default 1000, quick 300; at most 10000 and ulimit -n)
-  --targets LIST      comma-separated: aedes,gateway,mosquitto (default: all; mosquitto when installed)
+  --targets LIST      comma-separated: aedes,gateway,mosquitto (default: all; mosquitto when installed),
+                      and aedes1 / gateway-aedes1: bare aedes 1.2.0 and the gateway on it (docs/mqtt5.md)
   --durability MODE   the gateway sink's durability: fsync (default) or process (diagnosis only)
   --no-half-rate      skip the rate-limited runs at half the maximum rate
   --fixed-rate N      msgs/s of the light-load run at 20 × 64 B (default 4000; 0 = skip)
@@ -40,6 +43,7 @@ export const USAGE = `npm run bench -- [options]
                       rate and at --fixed-rate, and print where the time goes per component and function;
                       no half-rate, isolation or connection-scale runs (default targets: aedes,gateway)
   --load-only         only the load scenarios (max, fixed and half rate): for quick A/B pairs
+  --mqtt5             also run each scenario's max rate with MQTT 5 clients (rows marked v5)
   --help`;
 
 const ALL_SCENARIOS: Scenario[] = [
@@ -63,6 +67,7 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
       'fixed-rate': { type: 'string' },
       profile: { type: 'boolean', default: false },
       'load-only': { type: 'boolean', default: false },
+      mqtt5: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -79,7 +84,7 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
   const maxConnections = Math.max(10, Math.min(10_000, fileLimit - 200));
   const profile = values.profile ?? false;
   const targets = (values.targets ?? (profile ? 'aedes,gateway' : 'aedes,gateway,mosquitto')).split(',').map((t) => t.trim());
-  for (const t of targets) if (!['aedes', 'gateway', 'mosquitto'].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of targets) if (!['aedes', 'aedes1', 'gateway', 'gateway-aedes1', 'mosquitto'].includes(t)) throw new Error(`unknown target ${t}`);
   const durability = values.durability ?? 'fsync';
   if (durability !== 'fsync' && durability !== 'process') throw new Error('--durability must be fsync or process');
   return {
@@ -95,6 +100,7 @@ export function parseBenchOptions(argv: readonly string[], fileLimit: number): B
     fixedRate: num(values['fixed-rate'], 4000, 'fixed-rate', 0, 1_000_000),
     profile,
     loadOnly: profile || (values['load-only'] ?? false),
+    mqtt5: values.mqtt5 ?? false,
     resultsDir: new URL('./results/', import.meta.url).pathname,
   };
 }

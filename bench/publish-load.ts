@@ -7,7 +7,7 @@
 import { createSecureContext } from 'node:tls';
 import type { MqttConnection } from './mqtt-connection.ts';
 import { openMqtt, withConcurrency, type Endpoint } from './mqtt-connection.ts';
-import { corkTick, PACKET_PUBACK, PACKET_PUBLISH, PACKET_SUBACK, parsePublish, publishQos1, pubackPacket, subscribePacket } from './mqtt-wire.ts';
+import { corkTick, PACKET_PUBACK, PACKET_PUBLISH, PACKET_SUBACK, parsePublish, publishQos1, pubackPacket, subackGranted, subscribePacket, type WireVersion } from './mqtt-wire.ts';
 import { readSequence, vehicleLocation } from './telemetry-payload.ts';
 import { SequenceLedger } from './sequence-ledger.ts';
 import { stallSubscriber, type StalledSubscriberResult } from './stalled-subscriber.ts';
@@ -38,6 +38,8 @@ export interface LoadSpec {
   /** First sequence number of every device in this run (sequences increase across runs). */
   readonly sequenceBase: number;
   readonly drainTimeoutMs: number;
+  /** MQTT protocol level of every client of the run: 4 (3.1.1) or 5. */
+  readonly protocolVersion?: WireVersion | undefined;
 }
 
 export interface LoadResult {
@@ -70,19 +72,20 @@ const now = (): number => performance.now();
 
 async function connectSubscriber(spec: LoadSpec, ledger: SequenceLedger): Promise<MqttConnection> {
   const ctx = createSecureContext({ ca: spec.caPem, cert: spec.subscriber.certPem, key: spec.keyPem });
-  const conn = await openMqtt({ endpoint: spec.endpoint, secureContext: ctx, clientId: spec.subscriber.id, keepaliveS: 600 });
+  const v = spec.protocolVersion ?? 4;
+  const conn = await openMqtt({ endpoint: spec.endpoint, secureContext: ctx, clientId: spec.subscriber.id, keepaliveS: 600, protocolVersion: v });
   const subacked = new Promise<number>((resolve) => {
     conn.onPacket = (type, flags, body) => {
-      if (type === PACKET_SUBACK) { resolve(body[2] ?? 0x80); return; }
+      if (type === PACKET_SUBACK) { resolve(subackGranted(body, v)); return; }
       if (type !== PACKET_PUBLISH) return;
-      const p = parsePublish(flags, body);
+      const p = parsePublish(flags, body, v);
       if (p.qos > 0) { corkTick(conn.socket); conn.socket.write(pubackPacket(p.messageId)); }
       ledger.receive(p.topic.split('/')[3] ?? '', readSequence(p.payload));
     };
   });
-  conn.socket.write(subscribePacket(spec.subscriber.topic, 1));
+  conn.socket.write(subscribePacket(spec.subscriber.topic, 1, v));
   const granted = await subacked;
-  if (granted === 0x80) throw new Error(`subscription to ${spec.subscriber.topic} refused`);
+  if (granted >= 0x80) throw new Error(`subscription to ${spec.subscriber.topic} refused`);
   return conn;
 }
 
@@ -93,7 +96,7 @@ export async function runPublishLoad(spec: LoadSpec, mark: Marker): Promise<Load
   const stalled = s ? await stallSubscriber({ endpoint: spec.endpoint, caPem: spec.caPem, keyPem: spec.keyPem, certPem: s.certPem, clientId: s.id, topic: s.topic }) : undefined;
   const devices = await withConcurrency(spec.devices, 16, async (d): Promise<Device> => {
     const ctx = createSecureContext({ ca: spec.caPem, cert: d.certPem, key: spec.keyPem });
-    const conn = await openMqtt({ endpoint: spec.endpoint, secureContext: ctx, clientId: d.id, keepaliveS: 600 });
+    const conn = await openMqtt({ endpoint: spec.endpoint, secureContext: ctx, clientId: d.id, keepaliveS: 600, protocolVersion: spec.protocolVersion });
     return { conn, id: d.id, topic: Buffer.from(d.topic), sentAt: new Float64Array(65_536), inflight: 0, nextId: 1, sequence: spec.sequenceBase, acked: 0 };
   });
 
@@ -114,7 +117,7 @@ export async function runPublishLoad(spec: LoadSpec, mark: Marker): Promise<Load
     published++;
     d.sentAt[id] = now();
     corkTick(d.conn.socket);
-    d.conn.socket.write(publishQos1(d.topic, id, payload));
+    d.conn.socket.write(publishQos1(d.topic, id, payload, spec.protocolVersion ?? 4));
   };
 
   const closedLoop = spec.ratePerSec <= 0;

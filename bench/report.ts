@@ -10,6 +10,8 @@ export interface LoadRow {
   readonly mode: 'max' | 'half' | 'fixed' | 'inflight';
   readonly ratePerSec: number;
   readonly m: LoadMeasurement;
+  /** 5: the run's clients spoke MQTT 5 (--mqtt5); 3.1.1 otherwise. */
+  readonly protocol?: 5;
 }
 
 export interface ScaleRow {
@@ -36,7 +38,7 @@ const ratio = (a: number | undefined, b: number | undefined): number | null =>
 export function loadRatios(rows: readonly LoadRow[], scenarios: readonly Scenario[]): Ratios[] {
   return scenarios.map((s) => {
     const pick = (t: TargetName, mode: LoadRow['mode']): LoadMeasurement | undefined =>
-      rows.find((r) => r.scenario === s && r.target === t && r.mode === mode)?.m;
+      rows.find((r) => r.scenario === s && r.target === t && r.mode === mode && r.protocol === undefined)?.m;
     const p99: Partial<Record<TargetName, number>> = {};
     for (const t of ['aedes', 'gateway', 'mosquitto'] as const) {
       const half = pick(t, 'half');
@@ -75,7 +77,7 @@ export function loadTable(rows: readonly LoadRow[]): string {
   return table(
     ['scenario', 'target', 'mode', 'msgs/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU s', 'CPU µs/msg', 'main µs/msg', 'ELU', 'alloc KB/msg', 'gen cores', 'peak RSS MB', 'sub missing', 'sub dup'],
     rows.map((r) => [
-      scenarioName(r.scenario), r.target, modeLabel(r),
+      scenarioName(r.scenario), r.protocol === 5 ? `${r.target} v5` : r.target, modeLabel(r),
       r.m.msgsPerSec.toFixed(0), fmt(r.m.latencyMs.p50), fmt(r.m.latencyMs.p99), fmt(r.m.latencyMs.p999), fmt(r.m.brokerCpuSeconds),
       fmt(r.m.brokerCpuUsPerMsg, 1), fmt(r.m.threadCpuUsPerMsg['main'], 1), fmt(r.m.probe?.eventLoopUtilization),
       r.m.probe ? (r.m.probe.allocatedBytes / 1024 / Math.max(1, r.m.msgsPerSec * r.m.measuredMs / 1000)).toFixed(1) : '–',

@@ -43,10 +43,13 @@ async function startTargets(opts: BenchOptions, pki: BenchPki, work: string, not
   const tls = { caPem: pki.caPem, certPem: pki.serverCertPem, keyPem: pki.serverKeyPem };
   const targets: RunningTarget[] = [];
   for (const name of opts.targets) {
-    if (name === 'aedes') targets.push(await startNodeTarget('aedes', { kind: 'start-aedes', tls }, { profileDir }));
-    if (name === 'gateway') {
-      const config = benchGatewayConfig(pki.dir, join(work, 'gateway-data'), opts.durability);
-      targets.push(await startNodeTarget('gateway', { kind: 'start-gateway', config, baseDir: work }, { profileDir, nodeFlags: GATEWAY_NODE_FLAGS }));
+    if (name === 'aedes' || name === 'aedes1') targets.push(await startNodeTarget(name, { kind: 'start-aedes', tls }, { profileDir }));
+    if (name === 'gateway' || name === 'gateway-aedes1') {
+      // The second gateway (on aedes 1.2.0) gets a base directory of its own: its SQLite file is relative to it.
+      const baseDir = name === 'gateway' ? work : join(work, name);
+      mkdirSync(baseDir, { recursive: true });
+      const config = benchGatewayConfig(pki.dir, join(baseDir, 'gateway-data'), opts.durability);
+      targets.push(await startNodeTarget(name, { kind: 'start-gateway', config, baseDir }, { profileDir, nodeFlags: GATEWAY_NODE_FLAGS }));
     }
     if (name === 'mosquitto') {
       if (mosquittoInstalled()) targets.push(await startMosquitto(work, { caPath: pki.caPath, certPath: pki.serverCertPath, keyPath: pki.serverKeyPath }));
@@ -85,12 +88,12 @@ async function runLoadScenarios(opts: BenchOptions, pki: BenchPki, targets: Runn
   const rows: LoadRow[] = [];
   const gatewayAcked = new Map<string, number>();
   let runIndex = 0;
-  const once = async (t: RunningTarget, s: Scenario, mode: LoadRow['mode'], rate: number): Promise<void> => {
-    const label = `${scenarioName(s)} ${t.name} ${mode === 'max' ? 'max rate' : mode === 'inflight' ? `window ${INFLIGHT_WINDOW}` : `${Math.round(rate)} msgs/s`}`;
+  const once = async (t: RunningTarget, s: Scenario, mode: LoadRow['mode'], rate: number, v: 4 | 5 = 4): Promise<void> => {
+    const label = `${scenarioName(s)} ${t.name}${v === 5 ? ' v5' : ''} ${mode === 'max' ? 'max rate' : mode === 'inflight' ? `window ${INFLIGHT_WINDOW}` : `${Math.round(rate)} msgs/s`}`;
     try {
       const window = mode === 'inflight' ? INFLIGHT_WINDOW : opts.window;
-      const m = await measureLoad(t, gen, loadSpec(opts, pki, t, s, rate, ++runIndex, false, window));
-      rows.push({ scenario: s, target: t.name, mode, ratePerSec: rate, m });
+      const m = await measureLoad(t, gen, { ...loadSpec(opts, pki, t, s, rate, ++runIndex, false, window), protocolVersion: v });
+      rows.push({ scenario: s, target: t.name, mode, ratePerSec: rate, m, ...(v === 5 ? { protocol: 5 as const } : {}) });
       if (t.name === 'gateway') for (const [d, n] of Object.entries(m.ackedByDevice)) gatewayAcked.set(d, (gatewayAcked.get(d) ?? 0) + n);
       log(`${label}: ${m.msgsPerSec.toFixed(0)} msgs/s, p50 ${m.latencyMs.p50} ms, p99 ${m.latencyMs.p99} ms, broker CPU ${m.brokerCpuCores} cores, subscriber missing ${m.subscriber.missing} dup ${m.subscriber.duplicates}`);
     } catch (err) {
@@ -101,6 +104,8 @@ async function runLoadScenarios(opts: BenchOptions, pki: BenchPki, targets: Runn
   for (const [i, s] of opts.scenarios.entries()) {
     const order = rotate(targets, i);
     for (const t of order) await once(t, s, 'max', 0);
+    // MQTT 5 clients (mosquitto's v5 is not the point here: the aedes versions and the gateway on them are).
+    if (opts.mqtt5) for (const t of order) await once(t, s, 'max', 0, 5);
     // Light load: CPU per message off saturation (batches are small, fixed costs per batch and per wake-up show).
     if (i === 0 && opts.fixedRate > 0) for (const t of order) await once(t, s, 'fixed', opts.fixedRate);
     if (!opts.halfRate) continue;
@@ -167,7 +172,7 @@ async function main(): Promise<void> {
   if (opts.durability !== 'fsync') notes.push(`gateway sink durability ${opts.durability}: a diagnosis run, not comparable with the targets`);
   log(`work dir ${work}; ${opts.quick ? 'quick' : 'full'} run; machine ${JSON.stringify(machineAtStart)}`);
   const pki = createBenchPki(work, Math.max(200, ...opts.scenarios.map((s) => s.devices)));
-  if (opts.targets.includes('gateway')) await ensureGatewayBuilt();
+  if (opts.targets.some((t) => t.startsWith('gateway'))) await ensureGatewayBuilt();
   const profileDir = opts.profile ? join(work, 'profiles') : undefined;
   const targets = await startTargets(opts, pki, work, notes, profileDir);
   const gen = new GeneratorClient();

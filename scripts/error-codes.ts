@@ -1,6 +1,6 @@
 /** Prints the error catalogue as the README's Markdown table: `node --import tsx scripts/error-codes.ts`. */
 import { pathToFileURL } from 'node:url';
-import { ERROR_CATALOGUE, type MqttOutcome } from '../src/errors.ts';
+import { ERROR_CATALOGUE, MQTT5_OUTCOMES, type ErrorCode, type MqttOutcome } from '../src/errors.ts';
 
 /** How the README's "at MQTT" column says each outcome. */
 export const AT_MQTT: Record<MqttOutcome, string> = {
@@ -14,11 +14,24 @@ export const AT_MQTT: Record<MqttOutcome, string> = {
   none: '—',
 };
 
-export const TABLE_HEADER = ['code', 'meaning', 'at MQTT', 'HTTP', 'retry helps'] as const;
+/** How the README's "at MQTT 5" column says a code's MQTT 5 outcome (reason codes in hex, MQTT 5 §2.4). */
+export function atMqtt5(code: ErrorCode): string {
+  const o = MQTT5_OUTCOMES[code];
+  if (!o) return '—';
+  const hex = `0x${o.reasonCode.toString(16).padStart(2, '0').toUpperCase()}`;
+  switch (o.packet) {
+    case 'tls-refused': return 'refused at TLS';
+    case 'close': return 'closed';
+    case 'puback': return o.reasonCode === 0 ? 'PUBACK 0x00, not stored or forwarded' : `PUBACK ${hex}`;
+    default: return `${o.packet.toUpperCase()} ${hex}`;
+  }
+}
+
+export const TABLE_HEADER = ['code', 'meaning', 'at MQTT 3.1.1', 'at MQTT 5', 'HTTP', 'retry helps'] as const;
 
 /** One row per code, in catalogue order, as the README's cells. */
 export function errorTableRows(): string[][] {
-  return Object.entries(ERROR_CATALOGUE).map(([code, s]) => [`\`${code}\``, s.message, AT_MQTT[s.mqtt], String(s.httpStatus), s.retryable ? 'yes' : 'no']);
+  return Object.entries(ERROR_CATALOGUE).map(([code, s]) => [`\`${code}\``, s.message, AT_MQTT[s.mqtt], atMqtt5(code as ErrorCode), String(s.httpStatus), s.retryable ? 'yes' : 'no']);
 }
 
 export function errorTable(): string {

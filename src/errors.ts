@@ -158,3 +158,75 @@ export function toTiqError(err: unknown, fallback: ErrorCode = 'TIQ_ERR_INTERNAL
   if (err instanceof TiqError) return err;
   return new TiqError(fallback, undefined, { cause: err });
 }
+
+/**
+ * What a refusal becomes for an MQTT 5 client: the packet that carries it
+ * and its reason code (MQTT 5 §2.4; PUBACK §3.4.2.1, SUBACK §3.9.3,
+ * CONNACK §3.2.2.2, DISCONNECT §3.14.2.1). The reason string sent with it is
+ * the code's name, never detail. 'close' is a connection closed before or
+ * without a DISCONNECT (no CONNACK yet, or a peer that does not read).
+ */
+export interface Mqtt5Outcome {
+  readonly packet: 'puback' | 'suback' | 'connack' | 'disconnect' | 'close' | 'tls-refused';
+  readonly reasonCode: number;
+}
+
+const v5 = (packet: Mqtt5Outcome['packet'], reasonCode = 0): Mqtt5Outcome => ({ packet, reasonCode });
+
+/**
+ * One entry per code whose `mqtt` outcome is not 'none'. Retryable failures
+ * (keys, storage, audit) are DISCONNECT 0x89 "Server busy", never a PUBACK:
+ * an error PUBACK ends the message's flow in MQTT 5 (§4.3.2), so the device
+ * would have to resend by itself; without PUBACK its session resends it as
+ * with MQTT 3.1.1. CONNACK codes are aedes's mapping of the 3.1.1 return
+ * codes (2 → 0x85, 3 → 0x88, 5 → 0x87): aedes 2 offers no other.
+ */
+export const MQTT5_OUTCOMES: { readonly [C in ErrorCode]?: Mqtt5Outcome } = {
+  TIQ_ERR_TLS_HANDSHAKE: v5('tls-refused'),
+  TIQ_ERR_CERT_USAGE: v5('tls-refused'),
+  TIQ_ERR_CERT_EXPIRED: v5('tls-refused'),
+  TIQ_ERR_CERT_REVOKED: v5('tls-refused'),
+  TIQ_ERR_IDENTITY: v5('tls-refused'),
+  TIQ_ERR_INVALID_ID: v5('connack', 0x85),
+  TIQ_ERR_CLIENT_ID: v5('connack', 0x85),
+  TIQ_ERR_TENANT_UNKNOWN: v5('connack', 0x87),
+  TIQ_ERR_NOT_AUTHORIZED: v5('connack', 0x87),
+  TIQ_ERR_RESTRICTED: v5('puback', 0x00),
+  TIQ_ERR_TOPIC_DENIED: v5('puback', 0x87),
+  TIQ_ERR_STREAM_UNKNOWN: v5('puback', 0x90),
+  TIQ_ERR_SUBSCRIBE_DENIED: v5('suback', 0x87),
+  TIQ_ERR_WILL_DENIED: v5('connack', 0x87),
+  // MQTT over WebSocket with a bearer token: CONNACK 4 / 5 at 3.1.1 (token-session.ts) map to 0x86 / 0x87.
+  TIQ_ERR_UNAUTHENTICATED: v5('connack', 0x86),
+  TIQ_ERR_TOKEN_INVALID: v5('connack', 0x86),
+  TIQ_ERR_MFA_REQUIRED: v5('connack', 0x87),
+  TIQ_ERR_FORBIDDEN: v5('connack', 0x87),
+  TIQ_ERR_PAYLOAD_TOO_LARGE: v5('puback', 0x83),
+  TIQ_ERR_DECODE: v5('puback', 0x99),
+  TIQ_ERR_VALIDATION: v5('puback', 0x99),
+  TIQ_ERR_QOS_UNSUPPORTED: v5('disconnect', 0x9b),
+  TIQ_ERR_POLICY_DROPPED: v5('puback', 0x00),
+  TIQ_ERR_KEY_UNAVAILABLE: v5('disconnect', 0x89),
+  TIQ_ERR_KEYRING_SEALED: v5('disconnect', 0x89),
+  TIQ_ERR_STORE_UNAVAILABLE: v5('disconnect', 0x89),
+  TIQ_ERR_SHUTTING_DOWN: v5('disconnect', 0x8b),
+  TIQ_ERR_INTERNAL: v5('disconnect', 0x80),
+  TIQ_ERR_AUDIT: v5('disconnect', 0x89),
+  TIQ_ERR_PACKET_TOO_LARGE: v5('disconnect', 0x95),
+  TIQ_ERR_MALFORMED_PACKET: v5('disconnect', 0x81),
+  TIQ_ERR_PROTOCOL_VIOLATION: v5('disconnect', 0x82),
+  TIQ_ERR_TOPIC_TOO_LONG: v5('puback', 0x90),
+  TIQ_ERR_TOO_MANY_PENDING: v5('disconnect', 0x93),
+  TIQ_ERR_RATE_LIMITED: v5('puback', 0x97),
+  TIQ_ERR_QUOTA: v5('puback', 0x97),
+  TIQ_ERR_CONNECTION_LIMIT: v5('connack', 0x88),
+  TIQ_ERR_FLAPPING: v5('connack', 0x88),
+  TIQ_ERR_CONNECT_TIMEOUT: v5('close'),
+  TIQ_ERR_SLOW_CONSUMER: v5('close'),
+  TIQ_ERR_KEEPALIVE: v5('disconnect', 0x8d),
+};
+
+/** The MQTT 5 outcome of a code; a plain close for a code without one. */
+export function mqtt5Outcome(code: ErrorCode): Mqtt5Outcome {
+  return MQTT5_OUTCOMES[code] ?? v5('close');
+}

@@ -7,7 +7,10 @@
 import type * as GatewayModule from '../../src/gateway/gateway.ts';
 import type * as LoadModule from '../../src/config/load.ts';
 import type * as LogModule from '../../src/log.ts';
+import { useAedesV1IfAsked } from './aedes-v1-register.ts';
 import { serveTarget } from './target-messages.ts';
+
+useAedesV1IfAsked();
 
 const fromSource = process.env['BENCH_GATEWAY_FROM_SOURCE'] === '1';
 const root = new URL(fromSource ? '../../src/' : '../../dist/', import.meta.url);

@@ -9,7 +9,8 @@ import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import type { ProbeWindow, TargetReport, TargetRequest } from './target-messages.ts';
 
-export type TargetName = 'aedes' | 'gateway' | 'mosquitto';
+/** aedes1 and gateway-aedes1: the same on aedes 1.2.0 (the `aedes-v1` alias), for the aedes 2 comparison. */
+export type TargetName = 'aedes' | 'aedes1' | 'gateway' | 'gateway-aedes1' | 'mosquitto';
 
 export interface RunningTarget {
   readonly name: TargetName;
@@ -49,9 +50,13 @@ export interface NodeTargetOptions {
  * Forks a Node target; `--expose-gc` so memory can be read after a full collection.
  * BENCH_CPU_PROF=<dir> (or options.profileDir) adds `--cpu-prof`.
  */
-export async function startNodeTarget(name: 'aedes' | 'gateway', start: TargetRequest, options: NodeTargetOptions = {}): Promise<RunningTarget> {
+export async function startNodeTarget(name: 'aedes' | 'aedes1' | 'gateway' | 'gateway-aedes1', start: TargetRequest, options: NodeTargetOptions = {}): Promise<RunningTarget> {
   const profileDir = options.profileDir ?? process.env['BENCH_CPU_PROF'];
-  const child = fork(join(HERE, `${name}-target.ts`), [], {
+  // On aedes 1.2.0: `aedes` resolves to the `aedes-v1` alias on that process's main thread (aedes-v1-register.ts).
+  const v1 = name.endsWith('aedes1');
+  const script = name.startsWith('gateway') ? 'gateway' : 'aedes';
+  const child = fork(join(HERE, `${script}-target.ts`), [], {
+    env: { ...process.env, BENCH_AEDES_V1: v1 ? '1' : '0' },
     execArgv: ['--import', 'tsx', '--expose-gc', ...(options.nodeFlags ?? []), ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

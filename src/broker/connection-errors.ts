@@ -20,8 +20,11 @@ const RULES: readonly [RegExp, ErrorCode][] = [
   [/^malformed client id/, 'TIQ_ERR_MALFORMED_PACKET'],
   [/^topic has too many levels/, 'TIQ_ERR_TOPIC_TOO_LONG'],
   [/(#|\+) is not allowed in PUBLISH|^empty topic/, 'TIQ_ERR_TOPIC_DENIED'],
-  [/^maxInflightInbound exceeded/, 'TIQ_ERR_QOS_UNSUPPORTED'],
   [/^Invalid protocol$|^Client queue limit reached/, 'TIQ_ERR_PROTOCOL_VIOLATION'],
+  // aedes 2, MQTT 5 only (docs/mqtt5.md): what it refuses itself, before the gateway's hooks.
+  [/^(unknown )?topic alias|^invalid subscription identifier|^cannot set a non-zero Session Expiry/, 'TIQ_ERR_PROTOCOL_VIOLATION'],
+  [/^wildcard is not allowed in Response Topic/, 'TIQ_ERR_MALFORMED_PACKET'],
+  [/^packet too large/, 'TIQ_ERR_PACKET_TOO_LARGE'],
   [/^(Invalid|Malformed|Packet too short|Cannot parse|Not supported|Unknown)/i, 'TIQ_ERR_MALFORMED_PACKET'],
 ];
 

@@ -17,7 +17,7 @@
  * drain it within `drainTimeoutMs`, is disconnected (TIQ_ERR_SLOW_CONSUMER).
  */
 import { Duplex } from 'node:stream';
-import { TiqError } from '../errors.ts';
+import { mqtt5Outcome, TiqError, type ErrorCode } from '../errors.ts';
 import type { FrameScanner, FrameViolation } from '../limits/frame-scanner.ts';
 
 type WriteCallback = (error?: Error | null) => void;
@@ -35,6 +35,10 @@ export interface GuardedSocketLimits {
 }
 
 const PINGRESP = Buffer.from([0xd0, 0x00]);
+/** How long a socket ending with a DISCONNECT may take to send it. */
+const LINGER_MS = 2000;
+/** Bytes still unsent worth that wait; a peer with more left unread is not reading. */
+const LINGER_BYTES = 64 * 1024;
 
 export class GuardedSocket extends Duplex {
   /** Set once aedes has written (its CONNACK): PINGRESPs may not precede it [MQTT-3.2.0-1]. */
@@ -48,6 +52,8 @@ export class GuardedSocket extends Duplex {
   private readonly onDrain = () => this.clearDrainTimer();
   /** The violation that closed this connection, if one did. */
   closedFor: FrameViolation['code'] | undefined;
+  /** A DISCONNECT is on its way out: the socket closes once it is sent, or after LINGER_MS. */
+  private ending = false;
 
   constructor(
     readonly socket: GuardedTransport,
@@ -86,7 +92,23 @@ export class GuardedSocket extends Duplex {
     if (this.destroyed) return;
     this.closedFor = v.code;
     this.onViolation(v);
+    this.tellMqtt5Client(v.code);
     this.destroy(new TiqError(v.code, { reason: v.reason }));
+  }
+
+  /**
+   * An MQTT 5 client past its CONNACK is told why with a DISCONNECT and its
+   * reason code (0x95 packet too large, 0x81 malformed, 0x8D keepalive…;
+   * MQTT 5 §3.14.2.1); Reason Code alone, with no properties, is a valid
+   * DISCONNECT of remaining length 1 (§3.14.2.2). A 3.1.1 client has no
+   * server DISCONNECT, and a peer that does not read is just closed.
+   */
+  private tellMqtt5Client(code: ErrorCode): void {
+    if (this.scanner.protocolLevel !== 5 || !this.answering || this.socket.destroyed) return;
+    const outcome = mqtt5Outcome(code);
+    if (outcome.packet !== 'disconnect') return;
+    this.socket.end(Buffer.from([0xe0, 0x01, outcome.reasonCode]));
+    this.ending = true;
   }
 
   private onData(chunk: Buffer): void {
@@ -165,7 +187,14 @@ export class GuardedSocket extends Duplex {
     this.clearDrainTimer();
     this.socket.off('drain', this.onDrain);
     clearTimeout(this.keepaliveTimer);
-    this.socket.destroy();
+    // MQTT 5: a DISCONNECT (ours or aedes's, after an error PUBACK) must reach the client before the close.
+    const flushing = this.ending || (this.scanner.protocolLevel === 5 && this.socket.writableLength > 0 && this.socket.writableLength <= LINGER_BYTES);
+    if (flushing && !this.socket.destroyed) {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+    } else {
+      this.socket.destroy();
+    }
     cb(err);
   }
 }

@@ -4,6 +4,7 @@ import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../log.ts';
 import type { PipelineContext } from '../pipeline/context.ts';
 import type { GatewayTracer } from '../observability/tracing.ts';
+import type { Redirect } from './mqtt5.ts';
 import type { RetainedLedger } from './retained-ledger.ts';
 import type { GatewayStats } from './stats.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
@@ -36,4 +37,6 @@ export interface HookDeps {
   readonly closing?: () => boolean;
   /** OpenTelemetry tracing of a sampled share of messages; absent when tracing is off. */
   readonly tracer?: GatewayTracer;
+  /** MQTT 5 server redirect: every CONNECT is refused naming another server (mqtt.redirect). */
+  readonly redirect?: Redirect | undefined;
 }

@@ -21,6 +21,7 @@ import { watchLifecycle, noteTakeover } from './lifecycle-events.ts';
 import { SharedSubscriptions } from './shared-subscriptions.ts';
 import { appMaySee, appMaySeeEvents } from './tenant-directory.ts';
 import { parseEventTopic, parseSharedFilter, parseTelemetryTopic, subscriptionAllowed } from './topics.ts';
+import { redirectError, unexpired } from './mqtt5.ts';
 import { willRefusal } from './wills.ts';
 import { isTokenConnection, tokenPeer, tokenReturnCode } from './token-session.ts';
 
@@ -80,6 +81,8 @@ export function createHooks(deps: HookDeps) {
 
   function authenticate(client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, done: AuthDone): void {
     const peer = peerOf(client.conn);
+    // A redirect (MQTT 5 Server Reference) sends every identified client elsewhere, before any other check.
+    if (deps.redirect && (peer || isTokenConnection(client.conn))) return done(redirectError(deps.redirect), false);
     if (peer) return admit(client, peer, done);
     if (!deps.tokens || !isTokenConnection(client.conn)) return refuseConnect(client, 'unknown', 'TIQ_ERR_IDENTITY', 5, done);
     // The WebSocket token listener: the identity is the token's, settled here (token-session.ts).
@@ -166,6 +169,8 @@ export function createHooks(deps: HookDeps) {
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     if (packet.payload.length === 0 && packet.payload === DROPPED_PAYLOAD) return null;
+    const live = unexpired(packet, deps.pipeline.now());
+    if (!live) return null;
     const state = stateOf(client);
     if (!state) return null;
     const id = state.peer.identity;
@@ -175,12 +180,13 @@ export function createHooks(deps: HookDeps) {
     if (packet.retain && deps.retained && !deps.retained.mayDeliver(packet.topic)) return null;
     if (!appMayReceive(id.tenantId, id.appId, packet.topic)) return null;
     // aedes would fail the write to a connection already closing: count it as given up, not delivered.
-    if (client.closed || !client.connected) {
+    // While a resumed session's queue is sent, aedes is still connecting: that delivery is wanted.
+    if (client.closed || (!client.connected && !(client as { connecting?: boolean }).connecting)) {
       stats.deliveryDropped(id.tenantId, 'disconnected');
       return null;
     }
     stats.delivered(id.tenantId);
-    return packet;
+    return live;
   }
 
   const sharedSubscriptions = new SharedSubscriptions(mayReceive);

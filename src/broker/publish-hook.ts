@@ -7,7 +7,7 @@
  * gate) never reorder acknowledgements.
  */
 import type { Client, PublishPacket } from 'aedes';
-import { TiqError, toTiqError } from '../errors.ts';
+import { mqtt5Outcome, TiqError, toTiqError } from '../errors.ts';
 import { describeIdentity } from '../identity/identity.ts';
 import { DUPLICATE, type IngestMessage, type StageResult } from '../records/message.ts';
 import { INGEST_STAGES, runPipeline } from '../pipeline/pipeline.ts';
@@ -20,6 +20,8 @@ import type { HookDeps } from './hook-deps.ts';
 import { isWellFormedMqttString, topicLevels } from './mqtt-strings.ts';
 import type { TenantEntry } from './tenant-directory.ts';
 import { classifyPublish } from './topics.ts';
+import { forgetAlias, forwardedProperties } from './mqtt5.ts';
+import { isMqtt5, mqtt5PublishCallback } from './v5-acks.ts';
 import { createWillDelivery, isWillOf } from './wills.ts';
 
 /** A published message the gateway acknowledged but will not forward (policy drop, refused payload). */
@@ -54,33 +56,40 @@ export function createPublishHook(deps: HookDeps) {
   return function authorizePublish(client: Client | null, packet: PublishPacket, aedesCallback: Callback): void {
     const state = stateOf(client);
     if (isWillOf(client, packet)) return deliverWill(client, state, packet, aedesCallback);
+    if (isMqtt5(client)) aedesCallback = mqtt5PublishCallback(client, packet, aedesCallback);
     if (!state) return aedesCallback(new TiqError('TIQ_ERR_TOPIC_DENIED'));
     if (isExpired(state.peer, deps.pipeline.now())) {
       closeExpiredSession(client!, state, deps);
       return aedesCallback(new TiqError('TIQ_ERR_CERT_EXPIRED'));
     }
     const callback = closingAware(client!, state, aedesCallback);
+    // An MQTT 5 refusal is a PUBACK: it takes its place in PUBACK order like any other ([MQTT-4.6.0-2]).
+    const inOrder = (run: () => void) => {
+      if (!isMqtt5(client)) return run();
+      forgetAlias(client, packet.topic);
+      state.order.reserve()(run);
+    };
     const early = topicRefusal(packet);
-    if (early) return refusePublish(state, packet, early, callback);
+    if (early) return inOrder(() => refusePublish(client!, state, packet, early, callback));
     const id = state.peer.identity;
     const tenant = id.kind === 'operator' ? undefined : deps.directory().get(id.tenantId);
     const target = classifyPublish(id, packet.topic, tenant?.streamNames ?? new Set());
     if (target.kind === 'unknown-stream' && tenant) {
-      return refusePublish(state, packet, new TiqError('TIQ_ERR_STREAM_UNKNOWN', { stream: target.stream }), callback);
+      return inOrder(() => refusePublish(client!, state, packet, new TiqError('TIQ_ERR_STREAM_UNKNOWN', { stream: target.stream }), callback));
     }
     if (target.kind === 'denied' || id.kind !== 'device' || !tenant || !state.bucket) {
-      return refusePublish(state, packet, new TiqError('TIQ_ERR_TOPIC_DENIED', { reason: target.kind === 'denied' ? target.reason : 'not a device' }), callback);
+      return inOrder(() => refusePublish(client!, state, packet, new TiqError('TIQ_ERR_TOPIC_DENIED', { reason: target.kind === 'denied' ? target.reason : 'not a device' }), callback));
     }
     const complete = state.order.reserve();
     const payload = packet.payload as Buffer;
     const admission = limits.publishes.admit(id.tenantId, state.bucket, payload.length, deps.pipeline.now());
     if ('refused' in admission) {
-      return complete(() => refusePublish(state, packet, new TiqError(admission.refused, { limit: admission.limit }), callback));
+      return complete(() => refusePublish(client!, state, packet, new TiqError(admission.refused, { limit: admission.limit }), callback));
     }
     const proceed = () => {
       if (client!.closed) return complete(() => callback(new TiqError('TIQ_ERR_SHUTTING_DOWN', 'connection closed while held')));
-      const entered = state.gate.enter(() => processAdmitted(state, tenant, packet, target, (run) => complete(() => { state.gate.leave(); run(); }), callback));
-      if (!entered) complete(() => refusePublish(state, packet, new TiqError('TIQ_ERR_TOO_MANY_PENDING', { limit: limits.config.maxQueuedPublishes }), callback));
+      const entered = state.gate.enter(() => processAdmitted(client!, state, tenant, packet, target, (run) => complete(() => { state.gate.leave(); run(); }), callback));
+      if (!entered) complete(() => refusePublish(client!, state, packet, new TiqError('TIQ_ERR_TOO_MANY_PENDING', { limit: limits.config.maxQueuedPublishes }), callback));
     };
     if (admission.delayMs === 0) return proceed();
     stats.throttled(admission.delayMs);
@@ -88,15 +97,15 @@ export function createPublishHook(deps: HookDeps) {
   };
 
   /** One admitted message: private-mode command, restriction, size, then the pipeline. `done` fires in PUBACK order. */
-  function processAdmitted(state: ClientState, tenant: TenantEntry, packet: PublishPacket, target: ReturnType<typeof classifyPublish>,
+  function processAdmitted(client: Client, state: ClientState, tenant: TenantEntry, packet: PublishPacket, target: ReturnType<typeof classifyPublish>,
     done: (run: () => void) => void, callback: Callback): void {
     const id = state.peer.identity;
     if (id.kind !== 'device' || target.kind === 'denied' || target.kind === 'unknown-stream') return done(() => callback(new TiqError('TIQ_ERR_TOPIC_DENIED')));
     const payload = packet.payload as Buffer;
     if (target.kind === 'private-mode') {
-      const refuse = (err: unknown) => done(() => refusePublish(state, packet, toTiqError(err), callback));
+      const refuse = (err: unknown) => done(() => refusePublish(client, state, packet, toTiqError(err), callback));
       const settle = (ok: boolean) => done(() => (ok ? acceptDropped(packet, callback)
-        : refusePublish(state, packet, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' }), callback)));
+        : refusePublish(client, state, packet, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' }), callback)));
       try {
         const ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);
         // A promise: the audit entry is being group-committed; the PUBACK waits for it, the event loop does not.
@@ -114,7 +123,7 @@ export function createPublishHook(deps: HookDeps) {
     }
     const stream = tenant.streams.get(target.stream)!;
     if (payload.length > stream.maxPayloadBytes) {
-      return done(() => refusePublish(state, packet, new TiqError('TIQ_ERR_PAYLOAD_TOO_LARGE', { limit: stream.maxPayloadBytes, size: payload.length }), callback));
+      return done(() => refusePublish(client, state, packet, new TiqError('TIQ_ERR_PAYLOAD_TOO_LARGE', { limit: stream.maxPayloadBytes, size: payload.length }), callback));
     }
     const msg: IngestMessage = {
       tenantId: id.tenantId, deviceId: id.deviceId, stream: target.stream, messageType: stream.messageType,
@@ -128,7 +137,7 @@ export function createPublishHook(deps: HookDeps) {
       if (err) {
         const refusal = toTiqError(err);
         traced?.end({ code: refusal.code });
-        return refusePublish(state, packet, refusal, callback);
+        return refusePublish(client, state, packet, refusal, callback);
       }
       traced?.end({ dropped: result?.kind === 'drop' });
       stats.pipelineDone(msg.stream, (performance.now() - startedAt) / 1000);
@@ -137,6 +146,7 @@ export function createPublishHook(deps: HookDeps) {
       stats.accepted(msg.stream, dropped ? 'dropped' : 'stored');
       if (dropped) return acceptDropped(packet, callback);
       packet.payload = msg.payload; // subscribers receive the pipeline's output, never the device's bytes
+      forwardedProperties(packet, tenant.userProperties, msg.applied, msg.receivedAtMs);
       if (packet.retain) {
         deps.retained?.note(packet.topic, {
           tenantId: msg.tenantId, deviceId: msg.deviceId, policyId: msg.applied?.policyId ?? 'none', policyVersion: msg.applied?.policyVersion ?? 0,
@@ -177,20 +187,27 @@ export function createPublishHook(deps: HookDeps) {
    * connection; every other refusal (keys or storage unavailable, limits, a
    * publish outside the device's own topics or streams, QoS 2, a malformed
    * topic) closes the connection without PUBACK, so nothing refused for a
-   * reason a resend could fix is acknowledged.
+   * reason a resend could fix is acknowledged. An MQTT 5 client gets the
+   * catalogue's reason code instead (MQTT5_OUTCOMES, v5-acks.ts): a PUBACK
+   * that keeps the connection up to the same refusal limit, or a DISCONNECT.
    */
-  function refusePublish(state: ClientState, packet: PublishPacket, err: TiqError, callback: Callback): void {
+  function refusePublish(client: Client, state: ClientState, packet: PublishPacket, err: TiqError, callback: Callback): void {
     state.refusals++;
     stats.refused(err.code);
-    const disconnect = err.mqtt !== 'acknowledged-refused' || state.refusals >= deps.maxRefusalsBeforeDisconnect;
+    const v5 = isMqtt5(client);
+    // MQTT 5: a PUBACK reason code keeps the connection, up to the same limit of refusals (v5-acks.ts).
+    const acknowledged = v5 ? mqtt5Outcome(err.code).packet === 'puback' : err.mqtt === 'acknowledged-refused';
+    const disconnect = !acknowledged || state.refusals >= deps.maxRefusalsBeforeDisconnect;
     log.warn({
       event: 'publish_refused', code: err.code, identity: describeIdentity(state.peer.identity),
       topic: packet.topic.slice(0, 256), detail: err.detail, disconnect,
     }, 'publish refused');
-    if (!disconnect) return acceptDropped(packet, callback);
-    // The PUBACKs released just before this one are written on the next tick; let them out before aedes closes.
+    if (!disconnect) return v5 ? callback(err) : acceptDropped(packet, callback);
     state.disconnecting = true;
     state.closedWith ??= err.code;
+    // MQTT 5: the DISCONNECT follows the PUBACKs already written, before any later callback of this client.
+    if (v5) return callback(err);
+    // The PUBACKs released just before this one are written on the next tick; let them out before aedes closes.
     setImmediate(callback, err);
   }
 }

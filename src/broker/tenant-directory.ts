@@ -25,6 +25,8 @@ export interface TenantEntry {
   readonly streams: ReadonlyMap<string, StreamConfig>;
   readonly streamNames: ReadonlySet<string>;
   readonly apps: ReadonlyMap<string, AppAccess>;
+  /** MQTT 5 user property names forwarded from its devices' publishes (forwardUserProperties). */
+  readonly userProperties: ReadonlySet<string>;
 }
 
 export class TenantDirectory {
@@ -38,7 +40,8 @@ export class TenantDirectory {
         const devices = grant.deviceGroups ? groupsMatcher(grant.deviceGroups.map((g) => t.deviceGroups[g] ?? [])) : undefined;
         apps.set(appId, { streams: grant.streams ? new Set(grant.streams) : undefined, devices, events: grant.events === true });
       }
-      this.tenants.set(tenantId, { tenantId, active: t.active, streams, streamNames: new Set(streams.keys()), apps });
+      this.tenants.set(tenantId, { tenantId, active: t.active, streams, streamNames: new Set(streams.keys()), apps,
+        userProperties: new Set(t.forwardUserProperties) });
     }
   }
 

@@ -30,6 +30,7 @@ import type { ClientState } from './client-state.ts';
 import type { HookDeps } from './hook-deps.ts';
 import type { TenantEntry } from './tenant-directory.ts';
 import { classifyPublish } from './topics.ts';
+import { forwardedProperties } from './mqtt5.ts';
 
 type Device = Extract<Identity, { kind: 'device' }>;
 type Callback = (e?: Error | null) => void;
@@ -117,6 +118,7 @@ export function createWillDelivery(deps: HookDeps) {
       log.info({ event: dropped ? 'will_dropped' : 'will_delivered', identity: describeIdentity(id), topic: will.topic }, dropped ? 'will dropped by the privacy policy' : 'will stored and delivered');
       if (dropped) return callback(new TiqError('TIQ_ERR_POLICY_DROPPED'));
       will.payload = msg.payload; // subscribers receive the pipeline's output, never the device's bytes
+      forwardedProperties(will, tenant.userProperties, msg.applied, msg.receivedAtMs);
       callback(null);
     };
     try {

@@ -64,6 +64,12 @@ export const TenantConfigSchema = z.object({
   retention: TenantRetentionConfigSchema.optional(),
   /** This tenant's message, byte and connection quotas (the rest from limits.tenantDefaults). */
   quotas: TenantQuotasSchema.optional(),
+  /**
+   * MQTT 5 user properties of a device's PUBLISH forwarded to the tenant's
+   * apps, by name; all others are dropped (they can carry personal data).
+   * They are never stored.
+   */
+  forwardUserProperties: z.array(z.string().min(1).max(128)).max(64).default([]),
 }).strict();
 
 export const ExternalCaSchema = z.object({
@@ -91,6 +97,18 @@ export const GatewayConfigSchema = z.object({
     maxClockSkewMs: z.number().int().min(1000).default(7 * 24 * 3600 * 1000),
     /** Refused publishes by one client before it is disconnected. */
     maxRefusalsBeforeDisconnect: z.number().int().min(1).default(3),
+    /** MQTT 5: longest Session Expiry Interval granted, seconds; a longer request is cut to it (docs/mqtt5.md). */
+    maxSessionExpiryS: z.number().int().min(1).max(0xfffffffe).default(3600),
+    /** MQTT 5: most disconnected sessions (and delayed wills) held at once; past it a session ends with its connection. */
+    maxPendingSessions: z.number().int().min(1).max(10_000_000).default(10_000),
+    /** MQTT 5: Topic Alias Maximum announced in CONNACK and enforced (0: no aliases). */
+    topicAliasMaximum: z.number().int().min(0).max(65_535).default(8),
+    /**
+     * MQTT 5 server redirect (§4.11): every CONNECT is refused, an MQTT 5
+     * client with CONNACK 0x9C "use another server" (0x9D with `moved`) naming
+     * `serverReference`, an MQTT 3.1.1 client with return code 3.
+     */
+    redirect: z.object({ serverReference: z.string().min(1).max(1024), moved: z.boolean().default(false) }).strict().optional(),
   }).strict().prefault({}),
   /** MQTT over WebSocket (TLS) for tenant apps: bearer tokens or client certificates; off by default. */
   websocket: WebSocketConfigSchema.prefault({}),

@@ -11,6 +11,7 @@ import { Aedes } from 'aedes';
 import { closeClientsWhere, pendingPublishes } from '../broker/live-clients.ts';
 import { watchConnectionErrors } from '../broker/connection-errors.ts';
 import { createHooks } from '../broker/hooks.ts';
+import { mqtt5BrokerOptions } from '../broker/mqtt5.ts';
 import { capSubscriptionQos } from '../broker/subscribe-qos.ts';
 import { createMqttListener } from '../broker/mqtt-listener.ts';
 import { GatewayStats } from '../broker/stats.ts';
@@ -287,6 +288,7 @@ export class Gateway {
       keepaliveLimitS: this.config.mqtt.keepaliveLimitS,
       restriction: (tenantId, deviceId) => this.admin?.restrictions.isRestricted(tenantId, deviceId) ?? 'none',
       onPrivateModeCommand: (tenantId, deviceId, payload) => this.privateModeCommand(tenantId, deviceId, payload),
+      redirect: this.config.mqtt.redirect,
     });
     this.broker = await Aedes.createBroker({
       ...hooks,
@@ -295,8 +297,7 @@ export class Gateway {
       // The guarded socket never makes aedes wait for a slow reader; this is aedes's own bound should it ever.
       drainTimeout: this.config.limits.drainTimeoutMs,
       maxTopicLevels: this.config.limits.maxTopicLevels,
-      // QoS 2 is refused in authorizePublish; this bounds aedes's own store should one get past.
-      maxInflightInbound: 16,
+      ...mqtt5BrokerOptions(this.config),
     });
     attach(this.broker);
     this.sharedSubscriptions = sharedSubscriptions;
