@@ -78,10 +78,20 @@ export interface SharedFilter {
 
 const SHARE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/**
+ * The name an MQTT 5 client's `$share/...` filter is kept under inside the
+ * broker: aedes 2 answers a v5 SUBSCRIBE to `$share/...` with 0x9E (shared
+ * subscriptions not supported) before any hook runs, so subscribe-qos.ts
+ * renames it as the packet leaves the parser (docs/mqtt5.md). Like
+ * `$share/...`, no published topic matches it.
+ */
+export const V5_SHARE_PREFIX = '$tiq-share/';
+
 /** undefined: not a `$share` filter; null: one that is malformed. */
 export function parseSharedFilter(filter: string): SharedFilter | null | undefined {
-  if (!filter.startsWith('$share/')) return undefined;
-  const rest = filter.slice('$share/'.length);
+  const prefix = filter.startsWith('$share/') ? '$share/' : filter.startsWith(V5_SHARE_PREFIX) ? V5_SHARE_PREFIX : undefined;
+  if (!prefix) return undefined;
+  const rest = filter.slice(prefix.length);
   const slash = rest.indexOf('/');
   if (slash < 0) return null;
   const group = rest.slice(0, slash);

@@ -46,12 +46,13 @@ afterAll(async () => {
 });
 
 describe('MQTT 5 app: SUBACK reason codes', () => {
-  it('0x87 for a filter outside the tenant, granted QoS for its own, 0x9E for $share (not offered by aedes 2)', async () => {
+  it('0x87 for a filter outside the tenant, granted QoS for its own and for a $share filter within it', async () => {
     const app = await client(pki.app('acme', 'dashboard'), { clientId: 'sa-1' });
     expect(await subackCode(app, 'tenants/globex/#')).toBe(0x87);
     expect(await subackCode(app, '#')).toBe(0x87);
     expect(await subackCode(app, 'tenants/acme/devices/+/location')).toBe(1);
-    expect(await subackCode(app, '$share/g1/tenants/acme/devices/+/location')).toBe(0x9e);
+    expect(await subackCode(app, '$share/g1/tenants/acme/devices/+/location')).toBe(1);
+    expect(await subackCode(app, '$share/g1/tenants/globex/#')).toBe(0x87);
   });
 
   it('a device subscribing is refused with 0x87 and stays connected', async () => {
