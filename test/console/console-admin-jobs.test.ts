@@ -2,7 +2,7 @@
  * The rest of the CLI's jobs in the console, in Chromium, against a running
  * gateway: apps with grants and their certificates (the downloaded bundle
  * subscribes with mosquitto_sub over verified TLS), device groups, a backup
- * checked against its digest, a retention sweep; and a tenant-reader's view
+ * checked against its digest, a retention sweep, a key rotation and re-wrap; and a tenant-reader's view
  * of the apps page, without a control that changes state.
  */
 import { createHash } from 'node:crypto';
@@ -121,6 +121,22 @@ describe('console admin jobs', { timeout: 30_000 }, () => {
     await page.getByRole('button', { name: 'Sweep expired records now' }).click();
     await expect.poll(() => page.getByTestId('sweep-result').locator('caption').textContent()).toMatch(/^Last sweep: \d+ record\(s\) deleted, \d+ partition\(s\) dropped$/);
     await shot(page, 'operations');
+  });
+
+  it('rotates the tenant key and re-wraps the stored data keys under it, showing the counts', async () => {
+    await page.getByRole('link', { name: 'Keys and retention' }).click();
+    await page.getByRole('button', { name: 'Rotate the tenant key' }).click();
+    await expect.poll(() => page.locator('.actions ~ pre.json[role="status"]').count()).toBe(1);
+    await page.getByRole('button', { name: 'Re-wrap data keys' }).click();
+    // bus-1's message (above) sealed a data key; the rotation moved its device's key under the new tenant key.
+    await expect.poll(() => page.getByTestId('rewrap-result').textContent()).toMatch(/^Scanned [1-9]\d*, re-wrapped \d+, skipped \d+.*; primary local:acme:v2; cursor \S+\.$/);
+    // --all: every key again, whatever it is under.
+    await page.getByLabel(/Also those already under the primary/).check();
+    await page.getByRole('button', { name: 'Re-wrap data keys' }).click();
+    await expect.poll(async () => {
+      const text = await page.getByTestId('rewrap-result').textContent() ?? '';
+      return Number(/re-wrapped (\d+), skipped/.exec(text)?.[1] ?? 0) + Number(/device keys re-wrapped (\d+)/.exec(text)?.[1] ?? 0);
+    }).toBeGreaterThan(0);
   });
 
   it('shows a tenant-reader the apps and groups with no control that changes state, and no backups page', async () => {
