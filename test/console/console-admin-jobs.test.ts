@@ -70,6 +70,19 @@ describe('console admin jobs', { timeout: 30_000 }, () => {
     await expect.poll(() => rowsOf('apps')).not.toContain('fleet-view');
     await page.getByRole('button', { name: 'delete device group vans' }).click();
     await expect.poll(() => rowsOf('device-groups')).not.toContain('vans');
+    // With the keyboard alone: Tab from the group id to the members, to the button, Enter.
+    await page.getByLabel('Group id').focus();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('buses');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('bus-1');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => rowsOf('device-groups')).toContain('buses');
+    await page.getByRole('button', { name: 'delete device group buses' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => rowsOf('device-groups')).not.toContain('buses');
   });
 
   it('issues an app certificate as a bundle, and mosquitto_sub subscribes with it over verified TLS to the granted stream', async () => {
