@@ -1,12 +1,12 @@
 /**
  * The rest of the CLI's jobs in the console, in Chromium, against a running
- * gateway: apps with grants and their certificates (the downloaded bundle
+ * gateway: apps with grants and their certificates (a signed CSR; the downloaded bundle
  * subscribes with mosquitto_sub over verified TLS), device groups, a backup
  * checked against its digest, a retention sweep, a key rotation and re-wrap; and a tenant-reader's view
  * of the apps page, without a control that changes state.
  */
-import { createHash } from 'node:crypto';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +116,21 @@ describe('console admin jobs', { timeout: 30_000 }, () => {
     await bus.publishAsync('tenants/acme/devices/bus-1/location', encode(VEHICLE, vehicle()), { qos: 1 });
     expect(await closed).toBe(0);
     expect(out).toContain('TOPIC tenants/acme/devices/bus-1/location');
+  });
+
+  it('signs a pasted app CSR: the certificate carries the CSR\'s key and the download holds no private key', async () => {
+    const dir = rig.pki.baseDir;
+    const keyFile = join(dir, 'console-app-csr.key');
+    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-subj', '/CN=console-app', '-out', join(dir, 'console-app.csr')], { stdio: 'ignore' });
+    await page.locator('#cert-app').selectOption('console-app');
+    await page.getByLabel(/PEM certificate signing request/).fill(readFileSync(join(dir, 'console-app.csr'), 'utf8'));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Sign app CSR' }).click()]);
+    const text = readFileSync(await download.path(), 'utf8');
+    expect(text).not.toMatch(/PRIVATE KEY/);
+    const cert = new X509Certificate(text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)![0]);
+    expect(cert.publicKey.export({ type: 'spki', format: 'der' })).toEqual(createPublicKey(createPrivateKey(readFileSync(keyFile))).export({ type: 'spki', format: 'der' }));
+    expect(cert.subjectAltName).toContain('acme');
+    await expect.poll(() => page.getByTestId('app-serial').textContent()).toBe(cert.serialNumber.replace(/^0+/, '').toLowerCase());
   });
 
   it('creates a backup, downloads it, and shows its size and a digest that matches the file', async () => {
