@@ -133,6 +133,18 @@ describe('console admin jobs', { timeout: 30_000 }, () => {
     await expect.poll(() => page.getByTestId('app-serial').textContent()).toBe(cert.serialNumber.replace(/^0+/, '').toLowerCase());
   });
 
+  it('revokes the app\'s certificates after a typed confirmation, and its bundle no longer connects', async () => {
+    await page.locator('#revoke-app').selectOption('console-app');
+    await page.getByLabel(/Type console-app to confirm/).fill('console-app');
+    await page.getByRole('button', { name: 'Revoke the app\'s certificates' }).click();
+    await expect.poll(() => page.getByTestId('app-revoked').textContent()).toBe('Revoked 2 certificate(s).');
+    const dir = rig.pki.baseDir;
+    const again = spawnSync('mosquitto_sub', ['-h', 'localhost', '-p', String(rig.gw.port), '--cafile', join(dir, 'console-app-ca.crt'), '--cert', join(dir, 'console-app.crt'),
+      '--key', join(dir, 'console-app.key'), '-i', 'console-app-again', '-V', 'mqttv311', '-t', 'tenants/acme/devices/bus-1/location', '-C', '1', '-W', '5'], { timeout: 10_000 });
+    expect(again.status).not.toBe(0);
+    expect(again.status).not.toBe(27); // 27: mosquitto_sub's -W timeout, i.e. it connected and waited
+  });
+
   it('creates a backup, downloads it, and shows its size and a digest that matches the file', async () => {
     await page.getByRole('link', { name: 'Backups and sweeps' }).click();
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Create a backup' }).click()]);

@@ -42,6 +42,7 @@ export function AppsPage({ session, tenant }: { session: Session; tenant: string
       {admin && <AppForm key={editing?.id ?? ''} base={t} initial={editing} onDone={reload} />}
       {admin && <DeleteApp base={t} apps={(apps.data?.apps ?? []).map((a) => a.id)} onDone={() => { setEditing(undefined); reload(); }} />}
       {admin && <IssueAppCertificate base={t} apps={(apps.data?.apps ?? []).map((a) => a.id)} />}
+      {admin && <RevokeApp base={t} apps={(apps.data?.apps ?? []).map((a) => a.id)} />}
       <h2>Device groups</h2>
       <ErrorBox error={groups.error} />
       <table data-testid="device-groups">
@@ -142,6 +143,28 @@ function IssueAppCertificate({ base, apps }: { base: string; apps: string[] }) {
       <button type="button" disabled={issue.busy || !app} onClick={() => void run()}>{csr.trim() ? 'Sign app CSR' : 'Issue app bundle'}</button>
       <ErrorBox error={issue.error} />
       {issue.result && <p role="status">Issued serial <code data-testid="app-serial">{issue.result.serial}</code> for {issue.result.appId}; the {issue.result.keyPem ? 'bundle' : 'certificate'} was downloaded.</p>}
+    </fieldset>
+  );
+}
+
+function RevokeApp({ base, apps }: { base: string; apps: string[] }) {
+  const [app, setApp] = useState('');
+  const revoke = useAction<{ revoked: string[] }>();
+  return (
+    <fieldset>
+      <legend>Revoke an app's certificates</legend>
+      <label for="revoke-app">App</label>{' '}
+      <select id="revoke-app" value={app} onChange={(e) => { revoke.reset(); setApp((e.target as HTMLSelectElement).value); }}>
+        <option value="">(choose)</option>
+        {apps.map((a) => <option key={a} value={a}>{a}</option>)}
+      </select>
+      {app && (
+        <TypedConfirm word={app} label="Revoke the app's certificates" busy={revoke.busy} onConfirm={() => void revoke.run(() => api<{ revoked: string[] }>('POST', `${base}/apps/${enc(app)}/revoke`, {}))}>
+          <p>Every certificate of the app is revoked; the gateway refuses its connections from now on.</p>
+        </TypedConfirm>
+      )}
+      <ErrorBox error={revoke.error} />
+      {revoke.result && <p role="status" data-testid="app-revoked">Revoked {revoke.result.revoked.length} certificate(s).</p>}
     </fieldset>
   );
 }
