@@ -6,9 +6,11 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, call, useSession, type Session } from './api.ts';
 import { ErrorBox } from './components.tsx';
+import { AppsPage } from './pages/apps.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { DevicesPage } from './pages/devices.tsx';
 import { KeysPage } from './pages/keys.tsx';
+import { OperationsPage } from './pages/operations.tsx';
 import { OverviewPage } from './pages/overview.tsx';
 import { PrivacyPage } from './pages/privacy.tsx';
 import { SignIn } from './pages/sign-in.tsx';
@@ -18,10 +20,12 @@ import './style.css';
 const PAGES = [
   { id: 'overview', title: 'Overview', operatorOnly: false },
   { id: 'devices', title: 'Tenants and devices', operatorOnly: false },
+  { id: 'apps', title: 'Apps and device groups', operatorOnly: false },
   { id: 'privacy', title: 'Privacy', operatorOnly: false },
   { id: 'keys', title: 'Keys and retention', operatorOnly: false },
   { id: 'subjects', title: 'Data-subject requests', operatorOnly: false },
   { id: 'audit', title: 'Audit', operatorOnly: true },
+  { id: 'operations', title: 'Backups and sweeps', operatorOnly: true },
 ] as const;
 
 function route(): string {
@@ -90,10 +94,12 @@ function App() {
         <ErrorBox error={error} />
         {current.id === 'overview' && <OverviewPage {...props} />}
         {current.id === 'devices' && tenant && <DevicesPage {...props} />}
+        {current.id === 'apps' && tenant && <AppsPage {...props} />}
         {current.id === 'privacy' && tenant && <PrivacyPage {...props} />}
         {current.id === 'keys' && tenant && <KeysPage {...props} />}
         {current.id === 'subjects' && tenant && <SubjectsPage {...props} />}
         {current.id === 'audit' && <AuditPage />}
+        {current.id === 'operations' && <OperationsPage />}
       </main>
     </div>
   );

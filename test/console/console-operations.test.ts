@@ -175,7 +175,7 @@ describe('console operations', { timeout: 40_000 }, () => {
 
   it('labels every control on every page and can be used with the keyboard alone', async () => {
     const unlabelled = "[...document.querySelectorAll('input,select,textarea')].filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.outerHTML)";
-    for (const name of ['Overview', 'Tenants and devices', 'Privacy', 'Keys and retention', 'Data-subject requests', 'Audit']) {
+    for (const name of ['Overview', 'Tenants and devices', 'Apps and device groups', 'Privacy', 'Keys and retention', 'Data-subject requests', 'Audit', 'Backups and sweeps']) {
       await page.getByRole('link', { name }).click();
       await expect.poll(() => page.locator('h1').textContent()).toBe(name);
       expect(await page.evaluate(unlabelled), name).toEqual([]);

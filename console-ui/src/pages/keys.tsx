@@ -23,12 +23,12 @@ export function KeysPage({ session, tenant }: { session: Session; tenant: string
       {admin && (
         <div class="actions">
           <button type="button" disabled={act.busy} onClick={() => void act.run(async () => { const r = await api('POST', `${t}/keys/rotate`); status.reload(); return r; })}>Rotate the tenant key</button>
-          <button type="button" disabled={act.busy} onClick={() => void act.run(async () => { const r = await api('POST', `${t}/keys/rewrap`, {}); status.reload(); return r; })}>Re-wrap data keys</button>
         </div>
       )}
       {act.busy && <p role="status">Working…</p>}
       <ErrorBox error={act.error} />
       {act.result !== undefined && <pre class="json" role="status">{JSON.stringify(act.result, null, 2)}</pre>}
+      {admin && <Rewrap base={t} onDone={status.reload} />}
       {session.role === 'operator' && <Shred tenant={tenant} />}
       <h2>Retention</h2>
       <ErrorBox error={retention.error} />
@@ -94,5 +94,36 @@ function RuleForm({ tenant, onDone }: { tenant: string; onDone: () => void }) {
       <button type="submit">Set rule</button>
       <ErrorBox error={act.error} />
     </form>
+  );
+}
+
+interface RewrapProgress { primaryKekRef: string; scanned: number; rewrapped: number; skipped: number; cursor?: string; deviceKeksRewrapped?: number }
+
+/** `keys rewrap [--after <dekId>] [--all]`: the gateway runs it to the end; the cursor resumes an interrupted run. */
+function Rewrap({ base, onDone }: { base: string; onDone: () => void }) {
+  const [after, setAfter] = useState('');
+  const [all, setAll] = useState(false);
+  const act = useAction<RewrapProgress>();
+  const run = () => act.run(async () => {
+    const r = await api<RewrapProgress>('POST', `${base}/keys/rewrap`, { ...(after.trim() ? { afterDekId: after.trim() } : {}), ...(all ? { all: true } : {}) });
+    onDone();
+    return r;
+  });
+  return (
+    <fieldset>
+      <legend>Re-wrap data keys under the primary key</legend>
+      <label for="rewrap-after">Resume after data key id (optional: the cursor of an interrupted run)</label>{' '}
+      <input id="rewrap-after" value={after} onInput={(e) => setAfter((e.target as HTMLInputElement).value)} />{' '}
+      <label><input type="checkbox" checked={all} onChange={(e) => setAll((e.target as HTMLInputElement).checked)} /> Also those already under the primary reference (after a KMS-side rotation)</label>{' '}
+      <button type="button" disabled={act.busy} onClick={() => void run()}>Re-wrap data keys</button>
+      {act.busy && <p role="status">Re-wrapping…</p>}
+      <ErrorBox error={act.error} />
+      {act.result && (
+        <p role="status" data-testid="rewrap-result">
+          Scanned {act.result.scanned}, re-wrapped {act.result.rewrapped}, skipped {act.result.skipped}
+          {act.result.deviceKeksRewrapped !== undefined ? `, device keys re-wrapped ${act.result.deviceKeksRewrapped}` : ''}; primary <code>{act.result.primaryKekRef}</code>; cursor <code>{act.result.cursor ?? '-'}</code>.
+        </p>
+      )}
+    </fieldset>
   );
 }
