@@ -95,7 +95,7 @@ export function privacyAdmin(
   };
 }
 
-export function retentionAdmin(service: RetentionService, sinks: SinkDirectory, control?: ControlStore): AdminRetention {
+export function retentionAdmin(service: RetentionService, sinks: SinkDirectory, control?: ControlStore, intervalMs?: number): AdminRetention {
   const state = control ? controlRetentionState(control) : undefined;
   return {
     async describe(tenantId) {
@@ -114,6 +114,7 @@ export function retentionAdmin(service: RetentionService, sinks: SinkDirectory, 
       return { deleted, partitionsDropped };
     },
     isHeld: (tenantId, deviceId) => service.policy.isHeld(tenantId, deviceId),
+    sweeperStatus: () => ({ intervalMs, lastSweep: service.lastSweep }),
   };
 }
 
@@ -143,7 +144,7 @@ export function keysAdmin(ctx: KeyContext, control: ControlStore): AdminKeys {
   return {
     status: (t) => keyStatusWithRecords(ctx, control, t),
     rotate: (t, actor = 'unknown') => rotateAndRecord(ctx, control, t, actor),
-    rewrap: (t, o = {}) => rewrapTenantKeys(ctx, t, { ...(o.afterDekId ? { afterDekId: o.afterDekId } : {}), ...(o.all ? { all: true } : {}) }),
+    rewrap: (t, o = {}) => rewrapTenantKeys(ctx, t, { ...(o.afterDekId ? { afterDekId: o.afterDekId } : {}), ...(o.all ? { all: true } : {}), ...(o.limit ? { limit: o.limit } : {}) }),
     shred: async (t, d, actor) => {
       const receipt = await shredDevice(ctx, { tenantId: t, deviceId: d, actor });
       await recordShred(control, receipt);

@@ -4,6 +4,7 @@
  * build it from real pieces. docs/admin.md ("Wiring") says which gateway
  * object fills each one; admin-adapters.ts has the adapters that exist.
  */
+import type { LastSweep } from '../retention/retention-service.ts';
 import type { Writable } from 'node:stream';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Identity } from '../identity/identity.ts';
@@ -92,6 +93,8 @@ export interface AdminRetention {
   setHold(req: { tenantId: string; deviceId?: string; held: boolean; actor?: string }): Promise<{ flagged: number }>;
   /** Deletes expired records that no legal hold covers, in every sink. */
   sweep(): Promise<{ deleted: number; partitionsDropped: number }>;
+  /** The sweeper: its interval and the last sweep this gateway ran (absent: not reported). */
+  sweeperStatus?(): { intervalMs: number | undefined; lastSweep: LastSweep | undefined };
   /** A legal hold covers the device's data (erasure is refused: GDPR Art. 17(3)(e)). */
   isHeld(tenantId: string, deviceId: string): boolean;
 }
@@ -101,7 +104,7 @@ export interface AdminKeys {
   /** `actor` is recorded with the new primary in the control store. */
   rotate(tenantId: string, actor?: string): Promise<unknown>;
   /** Resumable: `afterDekId` continues an earlier run; `all` also re-wraps data keys already under the primary reference. */
-  rewrap(tenantId: string, options?: { afterDekId?: string; all?: boolean }): Promise<unknown>;
+  rewrap(tenantId: string, options?: { afterDekId?: string; all?: boolean; limit?: number }): Promise<unknown>;
   /** Destroys the device's data keys; returns the receipt (key ids, never key material). */
   shred(tenantId: string, deviceId: string, actor: string): Promise<{ readonly receiptId: string; readonly destroyedCount: number; readonly destroyedDekIds: readonly string[]; readonly deviceKekRefs?: readonly string[] }>;
 }

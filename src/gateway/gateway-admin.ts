@@ -3,6 +3,7 @@
  * tenants, privacy engine, keys, storage and retention the broker uses, plus
  * the restriction and objection registries and the audit log.
  */
+import { resolveStorageConfig } from '../config/sinks-config.ts';
 import { Counter } from 'prom-client';
 import { provisioningAdmin } from '../admin/provisioning-adapter.ts';
 import { privacyAdmin, keysAdmin, pkiAdmin, recordsAdmin, retentionAdmin, tenantChangesAdmin, tenantsAdmin } from '../admin/admin-adapters.ts';
@@ -60,7 +61,7 @@ export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
     provisioning: provisioningAdmin(gw.path(gw.config.pkiDir), gw.control, gw.config.pkiKeyType),
     privacy,
     privateMode: gw.privateMode,
-    retention: retentionAdmin(gw.retention, gw.storage, gw.control),
+    retention: retentionAdmin(gw.retention, gw.storage, gw.control, resolveStorageConfig(gw.config.storage).sweeper.intervalMs),
     keys: keysAdmin(gw.keys, gw.control),
     records: recordsAdmin({
       sinks: gw.storage,

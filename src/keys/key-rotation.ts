@@ -44,6 +44,8 @@ export interface RewrapOptions {
   readonly batchSize?: number;
   /** Rewrap even DEKs already under the primary reference (after KMS-side rotation). */
   readonly all?: boolean;
+  /** Stop after this many data keys (a slice of a long run: resume with the returned cursor). */
+  readonly limit?: number;
   readonly onProgress?: (p: RewrapProgress) => void;
 }
 
@@ -58,23 +60,30 @@ export interface RewrapProgress {
   readonly cursor: string | undefined;
   /** Device KEKs moved under the primary tenant KEK (with a vault). */
   readonly deviceKeksRewrapped?: number;
+  /** false: stopped at `limit` with data keys left after the cursor. */
+  readonly done: boolean;
 }
 
 export async function rewrapTenantKeys(ctx: KeyOpsContext, tenantId: string, options: RewrapOptions = {}): Promise<RewrapProgress> {
   const primaryKekRef = await ctx.provider.primaryKekRef(tenantId);
-  let progress: RewrapProgress = { primaryKekRef, scanned: 0, rewrapped: 0, skipped: 0, cursor: options.afterDekId };
-  if (ctx.deviceKeks) {
+  let progress: RewrapProgress = { primaryKekRef, scanned: 0, rewrapped: 0, skipped: 0, cursor: options.afterDekId, done: false };
+  // Device KEKs are few and re-wrapped in one step, by the first slice of a run (no cursor yet).
+  if (ctx.deviceKeks && options.afterDekId === undefined) {
     const devices = await ctx.deviceKeks.rewrapTenant(tenantId, { ...(options.all ? { all: true } : {}) });
     progress = { ...progress, deviceKeksRewrapped: devices.rewrapped };
   }
   for await (const page of pages(ctx.store, tenantId, options.batchSize ?? 100, options.afterDekId)) {
     for (const dek of page) {
+      if (options.limit !== undefined && progress.scanned >= options.limit) {
+        options.onProgress?.(progress);
+        return progress;
+      }
       const moved = await rewrapOne(ctx, dek, primaryKekRef, options.all === true);
       progress = { ...progress, scanned: progress.scanned + 1, rewrapped: progress.rewrapped + (moved ? 1 : 0), skipped: progress.skipped + (moved ? 0 : 1), cursor: dek.dekId };
     }
     options.onProgress?.(progress);
   }
-  return progress;
+  return { ...progress, done: true };
 }
 
 /**

@@ -48,6 +48,17 @@ export interface SweepReport {
   readonly sinks: Record<string, SweepResult>;
 }
 
+/** The last sweep this gateway ran (on its schedule or asked for), for the admin API and the console. */
+export interface LastSweep {
+  readonly atMs: number;
+  readonly durationMs: number;
+  readonly ok: boolean;
+  readonly deleted: number;
+  readonly partitionsDropped: number;
+  /** The error code of a failed sweep. */
+  readonly code?: string;
+}
+
 export interface SetRuleRequest {
   readonly tenantId: string;
   readonly stream: string;
@@ -153,16 +164,27 @@ export class RetentionService {
     return { retagged, flagged };
   }
 
+  /** undefined until this process has swept once. */
+  lastSweep: LastSweep | undefined;
+
   async sweep(nowMs = this.now()): Promise<SweepReport> {
     const sinks: Record<string, SweepResult> = {};
     let deleted = 0;
     let partitionsDropped = 0;
-    for (const [name, sink] of this.storage.sinks) {
-      const result = await sink.sweepExpired(nowMs, this.options.batchSize);
-      sinks[name] = result;
-      deleted += result.deleted;
-      partitionsDropped += result.partitionsDropped;
+    const started = Date.now();
+    try {
+      for (const [name, sink] of this.storage.sinks) {
+        const result = await sink.sweepExpired(nowMs, this.options.batchSize);
+        sinks[name] = result;
+        deleted += result.deleted;
+        partitionsDropped += result.partitionsDropped;
+      }
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      this.lastSweep = { atMs: nowMs, durationMs: Date.now() - started, ok: false, deleted, partitionsDropped, code: typeof code === 'string' ? code : 'TIQ_ERR_INTERNAL' };
+      throw err;
     }
+    this.lastSweep = { atMs: nowMs, durationMs: Date.now() - started, ok: true, deleted, partitionsDropped };
     this.options.logger?.info({ deleted, partitionsDropped, sinks }, 'retention sweep done');
     return { deleted, partitionsDropped, sinks };
   }

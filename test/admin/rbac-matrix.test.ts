@@ -51,6 +51,7 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'PUT', path: `${T}/retention/rules`, needs: 'tenant-admin', ok: 200, tenantScoped: true, body: () => ({ stream: 'location', days: 30 }) },
   { method: 'PUT', path: `${T}/legal-holds`, needs: 'operator', ok: 200, tenantScoped: true, body: () => ({ deviceId: 'truck-9', held: false }) },
   { method: 'POST', path: '/v1/retention/sweep', needs: 'operator', ok: 200, tenantScoped: false },
+  { method: 'GET', path: '/v1/retention/sweeper', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'POST', path: '/v1/backups', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'GET', path: `${T}/keys`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
   { method: 'POST', path: `${T}/keys/rotate`, needs: 'tenant-admin', ok: 200, tenantScoped: true },

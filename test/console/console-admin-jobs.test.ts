@@ -157,9 +157,11 @@ describe('console admin jobs', { timeout: 30_000 }, () => {
     expect(check).toBe('matches');
   });
 
-  it('runs the retention sweep and shows its result', async () => {
+  it('runs the retention sweep and shows its result and the sweeper status', async () => {
+    await expect.poll(() => page.getByTestId('sweeper-status').textContent()).toMatch(/^Sweeper: every \d+ min; /);
     await page.getByRole('button', { name: 'Sweep expired records now' }).click();
     await expect.poll(() => page.getByTestId('sweep-result').locator('caption').textContent()).toMatch(/^Last sweep: \d+ record\(s\) deleted, \d+ partition\(s\) dropped$/);
+    await expect.poll(() => page.getByTestId('sweeper-status').textContent()).toMatch(/last sweep \d{4}-\d\d-\d\dT\S+ deleted \d+ record\(s\), dropped \d+ partition\(s\) in \d+ ms; next about \d{4}-/);
     await shot(page, 'operations');
   });
 

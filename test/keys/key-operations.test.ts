@@ -53,6 +53,20 @@ describe('operator key actions', () => {
     expect([...store.keys.values()].find((k) => k.tenantId === 'globex')?.kekRef).toBe('local:globex:v1');
   });
 
+  it('rewrap in slices: `limit` stops with done false and a cursor, and the slices together cover every DEK once', async () => {
+    const provider = await startLocalProvider();
+    const { sealer, store } = newSealer(provider);
+    for (let i = 0; i < 7; i++) await sealRecord(sealer, sealInput({ deviceId: `truck-${i}` }));
+    await provider.rotate('acme');
+    const first = await rewrapTenantKeys({ provider, store }, 'acme', { limit: 3, batchSize: 2 });
+    expect(first).toMatchObject({ scanned: 3, rewrapped: 3, done: false });
+    const second = await rewrapTenantKeys({ provider, store }, 'acme', { limit: 3, afterDekId: first.cursor });
+    expect(second).toMatchObject({ scanned: 3, rewrapped: 3, done: false });
+    const last = await rewrapTenantKeys({ provider, store }, 'acme', { limit: 3, afterDekId: second.cursor });
+    expect(last).toMatchObject({ scanned: 1, rewrapped: 1, done: true });
+    expect([...store.keys.values()].every((k) => k.kekRef === 'local:acme:v2')).toBe(true);
+  });
+
   it('status: versions, ages and DEK counts per version', async () => {
     let now = 1_700_000_000_000;
     const clock = () => now;

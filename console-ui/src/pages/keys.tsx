@@ -97,17 +97,32 @@ function RuleForm({ tenant, onDone }: { tenant: string; onDone: () => void }) {
   );
 }
 
-interface RewrapProgress { primaryKekRef: string; scanned: number; rewrapped: number; skipped: number; cursor?: string; deviceKeksRewrapped?: number }
+interface RewrapProgress { primaryKekRef: string; scanned: number; rewrapped: number; skipped: number; cursor?: string; deviceKeksRewrapped?: number; done: boolean }
 
-/** `keys rewrap [--after <dekId>] [--all]`: the gateway runs it to the end; the cursor resumes an interrupted run. */
+/** Data keys per request: the page asks slice after slice and shows the running totals. */
+const REWRAP_SLICE = 200;
+
+/** `keys rewrap [--after <dekId>] [--all]`, in slices of REWRAP_SLICE keys with the progress shown; the cursor resumes an interrupted run. */
 function Rewrap({ base, onDone }: { base: string; onDone: () => void }) {
   const [after, setAfter] = useState('');
   const [all, setAll] = useState(false);
+  const [progress, setProgress] = useState<RewrapProgress | undefined>(undefined);
   const act = useAction<RewrapProgress>();
   const run = () => act.run(async () => {
-    const r = await api<RewrapProgress>('POST', `${base}/keys/rewrap`, { ...(after.trim() ? { afterDekId: after.trim() } : {}), ...(all ? { all: true } : {}) });
+    let cursor = after.trim() || undefined;
+    let total: RewrapProgress | undefined;
+    setProgress(undefined);
+    for (;;) {
+      const r = await api<RewrapProgress>('POST', `${base}/keys/rewrap`, { ...(cursor ? { afterDekId: cursor } : {}), ...(all ? { all: true } : {}), limit: REWRAP_SLICE });
+      total = total
+        ? { ...r, scanned: total.scanned + r.scanned, rewrapped: total.rewrapped + r.rewrapped, skipped: total.skipped + r.skipped, deviceKeksRewrapped: total.deviceKeksRewrapped ?? r.deviceKeksRewrapped }
+        : r;
+      setProgress(total);
+      if (r.done || r.cursor === undefined || r.cursor === cursor) break;
+      cursor = r.cursor;
+    }
     onDone();
-    return r;
+    return total;
   });
   return (
     <fieldset>
@@ -116,7 +131,7 @@ function Rewrap({ base, onDone }: { base: string; onDone: () => void }) {
       <input id="rewrap-after" value={after} onInput={(e) => setAfter((e.target as HTMLInputElement).value)} />{' '}
       <label><input type="checkbox" checked={all} onChange={(e) => setAll((e.target as HTMLInputElement).checked)} /> Also those already under the primary reference (after a KMS-side rotation)</label>{' '}
       <button type="button" disabled={act.busy} onClick={() => void run()}>Re-wrap data keys</button>
-      {act.busy && <p role="status">Re-wrapping…</p>}
+      {act.busy && <p role="status" data-testid="rewrap-progress">Re-wrapping… {progress ? `${progress.scanned} data keys scanned, ${progress.rewrapped} re-wrapped so far` : ''}</p>}
       <ErrorBox error={act.error} />
       {act.result && (
         <p role="status" data-testid="rewrap-result">

@@ -8,7 +8,7 @@
  */
 import { useState } from 'preact/hooks';
 import { call, api } from '../api.ts';
-import { ErrorBox, useAction } from '../components.tsx';
+import { ErrorBox, useAction, useLoad } from '../components.tsx';
 
 interface Backup { file: string; bytes: number; sha256: string; verified: boolean; at: string }
 interface Sweep { deleted: number; partitionsDropped: number; sinks?: Record<string, { deleted: number; partitionsDropped?: number }> }
@@ -37,10 +37,31 @@ async function takeBackup(): Promise<Backup> {
   return { file, bytes: blob.size, sha256, verified: digest === sha256, at };
 }
 
+interface SweeperStatus {
+  intervalMs: number | null;
+  lastSweep: { at: string; durationMs: number; ok: boolean; deleted: number; partitionsDropped: number; code?: string } | null;
+  nextSweepAt: string | null;
+}
+
+/** `GET /v1/retention/sweeper`: the schedule and the last sweep this gateway ran. */
+function SweeperStatusView({ status }: { status: SweeperStatus | undefined }) {
+  if (!status) return null;
+  const last = status.lastSweep;
+  return (
+    <p data-testid="sweeper-status">
+      Sweeper: every {status.intervalMs ? `${Math.round(status.intervalMs / 60_000)} min` : '(not scheduled)'};{' '}
+      {last
+        ? <>last sweep {last.at} {last.ok ? `deleted ${last.deleted} record(s), dropped ${last.partitionsDropped} partition(s)` : `FAILED (${last.code ?? 'unknown'})`} in {last.durationMs} ms{status.nextSweepAt ? `; next about ${status.nextSweepAt}` : ''}.</>
+        : 'no sweep since the gateway started.'}
+    </p>
+  );
+}
+
 export function OperationsPage() {
   const [backups, setBackups] = useState<Backup[]>([]);
   const backup = useAction<Backup>();
   const sweep = useAction<Sweep>();
+  const sweeper = useLoad(() => api<SweeperStatus>('GET', '/v1/retention/sweeper'), []);
   return (
     <section>
       <h2>Backups</h2>
@@ -55,7 +76,9 @@ export function OperationsPage() {
       </table>
       <h2>Retention sweep</h2>
       <p>The sweeper runs on its schedule; this runs it now. Records under a legal hold are never deleted.</p>
-      <button type="button" disabled={sweep.busy} onClick={() => void sweep.run(() => api<Sweep>('POST', '/v1/retention/sweep'))}>Sweep expired records now</button>
+      <SweeperStatusView status={sweeper.data} />
+      <ErrorBox error={sweeper.error} />
+      <button type="button" disabled={sweep.busy} onClick={() => void sweep.run(async () => { const r = await api<Sweep>('POST', '/v1/retention/sweep'); sweeper.reload(); return r; })}>Sweep expired records now</button>
       {sweep.busy && <p role="status">Sweeping…</p>}
       <ErrorBox error={sweep.error} />
       {sweep.result && (

@@ -4,7 +4,8 @@ import { TiqError } from '../../errors.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
 import { idsOf, parseInput, route, type RouteContext } from './route.ts';
 
-const RewrapBody = z.object({ afterDekId: z.string().min(1).max(200).optional(), all: z.boolean().optional() }).strict();
+/** `limit`: one slice of a long re-wrap (the console loops it to show progress); the answer's cursor and `done` say where it stands. */
+const RewrapBody = z.object({ afterDekId: z.string().min(1).max(200).optional(), all: z.boolean().optional(), limit: z.number().int().min(1).max(100_000).optional() }).strict();
 
 export function registerKeyRoutes({ app, deps }: RouteContext): void {
   route(app, 'GET', '/v1/tenants/:tenant/keys', { needs: 'tenant-admin', action: 'keys.status' }, async (request) => {
@@ -17,7 +18,7 @@ export function registerKeyRoutes({ app, deps }: RouteContext): void {
 
   route(app, 'POST', '/v1/tenants/:tenant/keys/rewrap', { needs: 'tenant-admin', action: 'keys.rewrap' }, async (request) => {
     const body = parseInput(RewrapBody, request.body);
-    return deps.keys.rewrap(idsOf(request).tenant, { ...(body.afterDekId ? { afterDekId: body.afterDekId } : {}), ...(body.all ? { all: true } : {}) });
+    return deps.keys.rewrap(idsOf(request).tenant, { ...(body.afterDekId ? { afterDekId: body.afterDekId } : {}), ...(body.all ? { all: true } : {}), ...(body.limit ? { limit: body.limit } : {}) });
   });
 
   // Irreversible and outside a data-subject request: operators only.

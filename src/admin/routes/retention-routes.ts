@@ -35,6 +35,16 @@ export function registerRetentionRoutes({ app, deps }: RouteContext): void {
     return result;
   });
 
+  route(app, 'GET', '/v1/retention/sweeper', { needs: 'operator', action: 'retention.sweeper' }, async () => {
+    const status = deps.retention.sweeperStatus?.() ?? { intervalMs: undefined, lastSweep: undefined };
+    const last = status.lastSweep;
+    return {
+      intervalMs: status.intervalMs ?? null,
+      lastSweep: last ? { ...last, at: new Date(last.atMs).toISOString() } : null,
+      nextSweepAt: last && status.intervalMs ? new Date(last.atMs + status.intervalMs).toISOString() : null,
+    };
+  });
+
   // Held records are never deleted: the sinks skip every record flagged with a legal hold.
   route(app, 'POST', '/v1/retention/sweep', { needs: 'operator', action: 'retention.sweep' }, async (request) => {
     const result = await deps.retention.sweep();
