@@ -9,6 +9,7 @@ import { ErrorBox } from './components.tsx';
 import { AppsPage } from './pages/apps.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { DevicesPage } from './pages/devices.tsx';
+import { FleetPage } from './pages/fleet.tsx';
 import { KeysPage } from './pages/keys.tsx';
 import { OperationsPage } from './pages/operations.tsx';
 import { OverviewPage } from './pages/overview.tsx';
@@ -21,6 +22,7 @@ const PAGES = [
   { id: 'overview', title: 'Overview', operatorOnly: false },
   { id: 'devices', title: 'Tenants and devices', operatorOnly: false },
   { id: 'apps', title: 'Apps and device groups', operatorOnly: false },
+  { id: 'fleet', title: 'Provisioning and records', operatorOnly: false },
   { id: 'privacy', title: 'Privacy', operatorOnly: false },
   { id: 'keys', title: 'Keys and retention', operatorOnly: false },
   { id: 'subjects', title: 'Data-subject requests', operatorOnly: false },
@@ -95,6 +97,7 @@ function App() {
         {current.id === 'overview' && <OverviewPage {...props} />}
         {current.id === 'devices' && tenant && <DevicesPage {...props} />}
         {current.id === 'apps' && tenant && <AppsPage {...props} />}
+        {current.id === 'fleet' && tenant && <FleetPage {...props} />}
         {current.id === 'privacy' && tenant && <PrivacyPage {...props} />}
         {current.id === 'keys' && tenant && <KeysPage {...props} />}
         {current.id === 'subjects' && tenant && <SubjectsPage {...props} />}
