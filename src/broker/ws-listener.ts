@@ -18,24 +18,15 @@ import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import { toTiqError, type ErrorCode } from '../errors.ts';
 import { describeIdentity } from '../identity/identity.ts';
 import { FrameScanner } from '../limits/frame-scanner.ts';
-import type { AbuseLimits } from '../limits/abuse-limits.ts';
-import type { Logger } from '../log.ts';
 import { attachPeer, type PeerInfo } from './client-state.ts';
 import { GuardedSocket, type GuardedTransport } from './guarded-socket.ts';
-import { identifyPeer, type PeerIdentityContext } from './peer-identity.ts';
-import type { GatewayStats } from './stats.ts';
+import type { MqttListenerOptions } from './mqtt-listener.ts';
+import { identifyPeer } from './peer-identity.ts';
 import { expectToken } from './token-session.ts';
 
-export interface WsListenerOptions {
+/** The TLS listener's options (the same certificates, identity, limits and hand-off), and which WebSocket port this is. */
+export interface WsListenerOptions extends MqttListenerOptions {
   readonly kind: 'token' | 'mtls';
-  readonly caPems: readonly string[];
-  readonly certPem: string;
-  readonly keyPem: string;
-  readonly identity: PeerIdentityContext;
-  readonly limits: AbuseLimits;
-  readonly log: Logger;
-  readonly stats: GatewayStats;
-  readonly onConnection: (stream: Duplex) => void;
 }
 
 /** Subprotocols of MQTT 3.1.1 (`mqtt`) and 3.1 (`mqttv3.1`), in order of preference. */

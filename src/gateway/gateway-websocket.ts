@@ -6,16 +6,12 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:https';
-import type { Duplex } from 'node:stream';
 import { createTokenVerifier } from '../admin/token-auth.ts';
-import type { PeerIdentityContext } from '../broker/peer-identity.ts';
-import type { GatewayStats } from '../broker/stats.ts';
+import type { MqttListenerOptions } from '../broker/mqtt-listener.ts';
 import type { TokenCheck } from '../broker/token-session.ts';
 import { createWsListener } from '../broker/ws-listener.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { TiqError } from '../errors.ts';
-import type { AbuseLimits } from '../limits/abuse-limits.ts';
-import type { Logger } from '../log.ts';
 
 /** Bearer tokens of tenant apps: a tenant-scoped role (tenant-reader or tenant-admin); operators' tokens are not for MQTT. */
 export function websocketTokenCheck(config: GatewayConfig, baseDir: string): TokenCheck {
@@ -30,16 +26,8 @@ export function websocketTokenCheck(config: GatewayConfig, baseDir: string): Tok
   };
 }
 
-export interface WebSocketListenerParts {
-  readonly caPems: readonly string[];
-  readonly certPem: string;
-  readonly keyPem: string;
-  readonly identity: PeerIdentityContext;
-  readonly limits: AbuseLimits;
-  readonly log: Logger;
-  readonly stats: GatewayStats;
-  readonly onConnection: (stream: Duplex) => void;
-}
+/** What the TLS listener is built from: the WebSocket listeners share it. */
+export type WebSocketListenerParts = MqttListenerOptions;
 
 export interface WebSocketServers {
   readonly token: Server;

@@ -10,25 +10,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connect, sleep, startGateway, subackCode } from '../helpers/gateway.ts';
+import { fix, sequenceOf, until } from '../helpers/shared-consumers.ts';
 import { TestPki } from '../helpers/pki.ts';
 
 const V5 = { protocolVersion: 5 } as const;
 const FILTER = 'tenants/acme/#';
 const SHARED = `$share/v5workers/${FILTER}`;
-
-function fix(sequence: number): string {
-  return JSON.stringify({ timeUnixMs: Date.now(), sequence, latitude: 48.85, longitude: 2.29 });
-}
-
-function sequenceOf(payload: string): string {
-  return String((JSON.parse(payload) as { sequence: string | number }).sequence);
-}
-
-async function until(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check() && Date.now() < deadline) await sleep(25);
-  return check();
-}
 
 describe('MQTT 5 shared subscriptions', () => {
   const pki = new TestPki();

@@ -10,25 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connectWss, TestIssuer } from '../helpers/app-tokens.ts';
 import { connect, sleep, startGateway, subackCode, subscribe } from '../helpers/gateway.ts';
+import { fix, sequenceOf, until } from '../helpers/shared-consumers.ts';
 import { TestPki } from '../helpers/pki.ts';
 
 const FILTER = 'tenants/acme/#';
 const SHARED = `$share/workers/${FILTER}`;
-
-/** A device message in the proto3 JSON mapping: forwarded as JSON, one line for mosquitto_sub. */
-function fix(sequence: number): string {
-  return JSON.stringify({ timeUnixMs: Date.now(), sequence, latitude: 48.85, longitude: 2.29 });
-}
-
-function sequenceOf(payload: string): string {
-  return String((JSON.parse(payload) as { sequence: string | number }).sequence);
-}
-
-async function until(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check() && Date.now() < deadline) await sleep(25);
-  return check();
-}
 
 describe('shared subscriptions $share/{group}/tenants/{tenant}/...', () => {
   const pki = new TestPki();
