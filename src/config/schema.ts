@@ -8,6 +8,7 @@ import { AdminConfigSchema } from './admin-config.ts';
 import { BackupConfigSchema } from './backup-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
 import { ControlStoreConfigSchema } from './control-config.ts';
+import { ClusterConfigSchema } from './cluster-config.ts';
 import { isCheckedIdList } from './device-groups.ts';
 import { KeysConfigSchema, TenantKeysConfigSchema } from './keys-config.ts';
 import { LimitsConfigSchema, TenantQuotasSchema } from './limits-config.ts';
@@ -109,6 +110,12 @@ export const GatewayConfigSchema = z.object({
      * `serverReference`, an MQTT 3.1.1 client with return code 3.
      */
     redirect: z.object({ serverReference: z.string().min(1).max(1024), moved: z.boolean().default(false) }).strict().optional(),
+    /**
+     * PROXY protocol v2 header expected first on every MQTT connection (from
+     * HAProxy's `send-proxy-v2`): per-address limits and logs then see the
+     * device's address. On, a connection without a valid header is closed.
+     */
+    proxyProtocol: z.boolean().default(false),
   }).strict().prefault({}),
   /** MQTT over WebSocket (TLS) for tenant apps: bearer tokens or client certificates; off by default. */
   websocket: WebSocketConfigSchema.prefault({}),
@@ -148,6 +155,8 @@ export const GatewayConfigSchema = z.object({
   controlStore: ControlStoreConfigSchema.optional(),
   /** Backup keys and scheduled backups (docs/operations.md). */
   backup: BackupConfigSchema.optional(),
+  /** Several gateway processes serving one fleet over NATS and PostgreSQL (docs/scaling.md); absent: one self-contained process. */
+  cluster: ClusterConfigSchema.optional(),
 }).strict();
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
