@@ -3,7 +3,7 @@
  *   base      errors.ts, log.ts, records/
  *   config    config/ (each component's config slice and the composed schema)
  *   domain    identity, keys, privacy, messages, limits, pipeline, pki, audit, observability, control
- *   adapters  broker, sinks, admin, retention, simulator, instance, backup
+ *   adapters  broker, sinks, admin, retention, simulator, instance, backup, cluster
  *   wiring    gateway/ (the composition root) and cli/
  * A layer imports only from itself and the layers below it. docs/architecture.md
  * describes each layer; test/architecture/layers.test.ts also refuses cycles
@@ -11,7 +11,7 @@
  */
 const BASE = '^src/(errors\\.ts|log\\.ts|records/)';
 const DOMAIN = '^src/(identity|keys|privacy|messages|limits|pipeline|pki|audit|observability|control)/';
-const ADAPTERS = '^src/(broker|sinks|admin|retention|simulator|instance|backup)/';
+const ADAPTERS = '^src/(broker|sinks|admin|retention|simulator|instance|backup|cluster)/';
 const WIRING = '^src/(gateway|cli)/';
 
 module.exports = {

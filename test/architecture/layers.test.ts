@@ -62,7 +62,7 @@ const LAYERS: Record<string, number> = {
   errors: 0, log: 0, records: 0,
   config: 1,
   identity: 2, keys: 2, privacy: 2, messages: 2, limits: 2, pipeline: 2, pki: 2, audit: 2, observability: 2, control: 2,
-  broker: 3, sinks: 3, admin: 3, retention: 3, simulator: 3, instance: 3, backup: 3,
+  broker: 3, sinks: 3, admin: 3, retention: 3, simulator: 3, instance: 3, backup: 3, cluster: 3,
   gateway: 4, cli: 4,
 };
 
