@@ -1,5 +1,8 @@
 /** IPC between run.ts and a Node broker target (bare aedes or the gateway) running in its own process. */
 import { performance } from 'node:perf_hooks';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 
 export interface TlsMaterial {
@@ -50,6 +53,7 @@ class WindowProbe {
   #started: { us: number; elu: ReturnType<typeof performance.eventLoopUtilization>; used: number; gc: GCProfiler } | undefined;
 
   start(): void {
+    allocationSampler?.start();
     const gc = new GCProfiler();
     gc.start();
     this.#started = { us: monotonicUs(), elu: performance.eventLoopUtilization(), used: getHeapStatistics().used_heap_size, gc };
@@ -60,6 +64,7 @@ class WindowProbe {
     this.#started = undefined;
     if (!s) return undefined;
     const endUs = monotonicUs();
+    allocationSampler?.stop();
     const elu = performance.eventLoopUtilization(s.elu).utilization;
     const stats = (s.gc.stop()?.statistics ?? []) as unknown as GcStat[];
     let allocated = 0;
@@ -77,6 +82,38 @@ class WindowProbe {
     return { startUs: s.us, endUs, eventLoopUtilization: elu, allocatedBytes: allocated, gcCount: stats.length, gcPauseMs: pause, gcByType: byType };
   }
 }
+
+/**
+ * BENCH_HEAP_PROF=<dir>: V8's sampling heap profiler over each measured
+ * window, counting objects the young and old collections freed as well, so
+ * the profile shows where the window allocated (what drives the GC), not
+ * what it kept. One `.heapprofile` per window, read by bench/alloc-report.ts.
+ */
+class AllocationSampler {
+  readonly #session = new Session();
+  #windows = 0;
+
+  constructor(private readonly dir: string) {
+    this.#session.connect();
+    this.#session.post('HeapProfiler.enable');
+  }
+
+  start(): void {
+    this.#session.post('HeapProfiler.startSampling', {
+      samplingInterval: 4096, includeObjectsCollectedByMinorGC: true, includeObjectsCollectedByMajorGC: true,
+    } as never);
+  }
+
+  stop(): void {
+    this.#session.post('HeapProfiler.stopSampling', (err, result) => {
+      if (err) return;
+      writeFileSync(join(this.dir, `ALLOC.${process.pid}.${++this.#windows}.heapprofile`), JSON.stringify(result.profile));
+    });
+  }
+}
+
+const heapProfDir = process.env['BENCH_HEAP_PROF'];
+const allocationSampler = heapProfDir ? new AllocationSampler(heapProfDir) : undefined;
 
 /** The request loop both Node targets share: start once, collect garbage on demand, probe windows, stop. */
 export function serveTarget(start: (req: TargetRequest) => Promise<{ port: number; stop(): Promise<void> }>): void {

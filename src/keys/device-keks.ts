@@ -15,7 +15,8 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import { TiqError } from '../errors.ts';
 import { unwrapKey, wrapKey } from './aes-key-wrap.ts';
 import { deviceKey } from './data-key-cache.ts';
-import { parseDeviceKekRef, type DestroyRequest, type DeviceKeyVault, type StoredDeviceKek } from './device-key-vault.ts';
+import { parseDeviceKekRef, type DestroyRequest, type DeviceKeyVault, type NewDeviceKek, type StoredDeviceKek } from './device-key-vault.ts';
+import { TickBatch } from './tick-batch.ts';
 import type { KeyProvider } from './key-provider.ts';
 
 export interface DeviceKeksOptions {
@@ -44,9 +45,12 @@ export class DeviceKeks {
   /** kekRef → unwrapped KEK; Map order is recency. */
   readonly #cache = new Map<string, CachedKek>();
   readonly #pending = new Map<string, Promise<StoredDeviceKek>>();
+  /** New KEKs of a burst of devices go to the vault in one transaction (tick-batch.ts). */
+  readonly #inserts: TickBatch<NewDeviceKek, StoredDeviceKek>;
 
   constructor(options: DeviceKeksOptions) {
     this.vault = options.vault;
+    this.#inserts = new TickBatch((rows) => this.vault.insertManyIfAbsent(rows));
     this.#provider = options.provider;
     this.#max = options.maxCached;
     this.#now = options.now ?? Date.now;
@@ -142,7 +146,7 @@ export class DeviceKeks {
       pending = (async () => {
         const generated = await this.#provider.generateDataKey(tenantId);
         try {
-          const stored = this.vault.insertIfAbsent(tenantId, deviceId, generated.wrapped, generated.kekRef, this.#now());
+          const stored = await this.#inserts.add({ tenantId, deviceId, wrapped: generated.wrapped, tenantKekRef: generated.kekRef, createdAtMs: this.#now() });
           if (stored.wrapped.equals(generated.wrapped)) this.#remember(stored.kekRef, k, createSecretKey(generated.plaintext));
           return stored;
         } finally {

@@ -105,6 +105,15 @@ function createOwnerOnly(path: string): void {
   else if ((mode & 0o077) !== 0) chmodSync(path, mode & 0o600);
 }
 
+/** A device KEK to store: wrapped under the tenant KEK `tenantKekRef`. */
+export interface NewDeviceKek {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly wrapped: Buffer;
+  readonly tenantKekRef: string;
+  readonly createdAtMs: number;
+}
+
 export class DeviceKeyVault {
   readonly #db: Database;
 
@@ -157,17 +166,24 @@ export class DeviceKeyVault {
    * (another caller won the race): returns whichever is live.
    */
   insertIfAbsent(tenantId: string, deviceId: string, wrapped: Buffer, tenantKekRef: string, createdAtMs: number): StoredDeviceKek {
-    return this.#db.transaction(() => {
-      const live = this.get(tenantId, deviceId);
-      if (live) return live;
-      const last = this.#db.prepare('SELECT last_generation AS g FROM device_generations WHERE tenant_id = ? AND device_id = ?').get(tenantId, deviceId) as { g: number } | undefined;
-      const generation = (last ? Number(last.g) : 0) + 1;
-      this.#db.prepare(`INSERT INTO device_generations (tenant_id, device_id, last_generation) VALUES (?, ?, ?)
-        ON CONFLICT (tenant_id, device_id) DO UPDATE SET last_generation = excluded.last_generation`).run(tenantId, deviceId, generation);
-      this.#db.prepare('INSERT INTO device_keks (tenant_id, device_id, generation, wrapped, tenant_kek_ref, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(tenantId, deviceId, generation, wrapped, tenantKekRef, createdAtMs);
-      return this.get(tenantId, deviceId)!;
-    }).immediate();
+    return this.insertManyIfAbsent([{ tenantId, deviceId, wrapped, tenantKekRef, createdAtMs }])[0]!;
+  }
+
+  /** insertIfAbsent for several devices in one transaction: one durable write for a burst of new devices. */
+  insertManyIfAbsent(rows: readonly NewDeviceKek[]): StoredDeviceKek[] {
+    return this.#db.transaction(() => rows.map((r) => this.#insertOne(r))).immediate();
+  }
+
+  #insertOne({ tenantId, deviceId, wrapped, tenantKekRef, createdAtMs }: NewDeviceKek): StoredDeviceKek {
+    const live = this.get(tenantId, deviceId);
+    if (live) return live;
+    const last = this.#db.prepare('SELECT last_generation AS g FROM device_generations WHERE tenant_id = ? AND device_id = ?').get(tenantId, deviceId) as { g: number } | undefined;
+    const generation = (last ? Number(last.g) : 0) + 1;
+    this.#db.prepare(`INSERT INTO device_generations (tenant_id, device_id, last_generation) VALUES (?, ?, ?)
+      ON CONFLICT (tenant_id, device_id) DO UPDATE SET last_generation = excluded.last_generation`).run(tenantId, deviceId, generation);
+    this.#db.prepare('INSERT INTO device_keks (tenant_id, device_id, generation, wrapped, tenant_kek_ref, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(tenantId, deviceId, generation, wrapped, tenantKekRef, createdAtMs);
+    return this.get(tenantId, deviceId)!;
   }
 
   /**

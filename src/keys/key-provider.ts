@@ -64,6 +64,8 @@ export interface WrappedDataKey {
 
 export interface DataKeyStore {
   putDataKey(key: WrappedDataKey): Promise<void>;
+  /** Several keys in one transaction (one durable write for a burst of new devices); absent: one putDataKey each. */
+  putDataKeys?(keys: readonly WrappedDataKey[]): Promise<void>;
   getDataKey(tenantId: string, dekId: string): Promise<WrappedDataKey | undefined>;
   listDataKeys(tenantId: string, options?: { deviceId?: string; afterDekId?: string; limit?: number }): Promise<WrappedDataKey[]>;
   updateWrappedDataKey(tenantId: string, dekId: string, wrapped: Buffer, kekRef: string): Promise<void>;

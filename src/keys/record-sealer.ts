@@ -12,7 +12,8 @@ import { TiqError, toTiqError } from '../errors.ts';
 import { ActiveKeyCache, OpenKeyCache, deviceKey, type ActiveDataKey } from './data-key-cache.ts';
 import type { DeviceKeks } from './device-keks.ts';
 import { isDeviceKekRef } from './device-key-vault.ts';
-import type { DataKeyStore, GeneratedDataKey, KeyProvider } from './key-provider.ts';
+import type { DataKeyStore, GeneratedDataKey, KeyProvider, WrappedDataKey } from './key-provider.ts';
+import { TickBatch } from './tick-batch.ts';
 import type { DekCacheConfig } from '../config/keys-config.ts';
 import { encodeRecordAad } from './record-aad.ts';
 import { gcmDecrypt, gcmEncrypt } from './record-cipher.ts';
@@ -70,10 +71,18 @@ export class RecordSealer {
   readonly #open: OpenKeyCache;
   readonly #pendingActive = new Map<string, Promise<ActiveDataKey>>();
   readonly #pendingOpen = new Map<string, Promise<ActiveDataKey['key']>>();
+  /** Data keys of a burst of new devices are stored in one transaction (tick-batch.ts). */
+  readonly #keyWrites: TickBatch<WrappedDataKey, undefined>;
 
   constructor(options: RecordSealerOptions) {
     this.#provider = options.provider;
     this.#store = options.store;
+    const store = options.store;
+    this.#keyWrites = new TickBatch<WrappedDataKey, undefined>(async (keys) => {
+      if (store.putDataKeys) await store.putDataKeys(keys);
+      else for (const key of keys) await store.putDataKey(key);
+      return keys.map(() => undefined);
+    });
     this.#deviceKeks = options.deviceKeks;
     this.#now = options.now ?? Date.now;
     this.#maxMessages = options.limits.maxMessages;
@@ -156,7 +165,7 @@ export class RecordSealer {
     const key = createSecretKey(generated.plaintext);
     generated.plaintext.fill(0);
     const dek: ActiveDataKey = { tenantId, deviceId, dekId: randomUUID(), kekRef: generated.kekRef, key, createdAtMs: this.#now(), uses: 0 };
-    await this.#store.putDataKey({ dekId: dek.dekId, tenantId, deviceId, kekRef: dek.kekRef, wrapped: generated.wrapped, createdAtMs: dek.createdAtMs });
+    await this.#keyWrites.add({ dekId: dek.dekId, tenantId, deviceId, kekRef: dek.kekRef, wrapped: generated.wrapped, createdAtMs: dek.createdAtMs });
     this.stats.dataKeysGenerated++;
     if (epoch === this.#epoch) {
       this.#active.set(dek);

@@ -16,6 +16,14 @@ export async function putDataKeyPg(pool: pg.Pool, key: WrappedDataKey): Promise<
   [key.tenantId, key.dekId, key.deviceId, key.kekRef, key.wrapped, key.createdAtMs]);
 }
 
+/** Several keys in one statement (one commit). */
+export async function putDataKeysPg(pool: pg.Pool, keys: readonly WrappedDataKey[]): Promise<void> {
+  await pool.query(`INSERT INTO tiq_data_keys (tenant_id, dek_id, device_id, kek_ref, wrapped, created_at_ms)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[])
+    ON CONFLICT (tenant_id, dek_id) DO UPDATE SET device_id = excluded.device_id, kek_ref = excluded.kek_ref, wrapped = excluded.wrapped`,
+  [keys.map((k) => k.tenantId), keys.map((k) => k.dekId), keys.map((k) => k.deviceId), keys.map((k) => k.kekRef), keys.map((k) => k.wrapped), keys.map((k) => k.createdAtMs)]);
+}
+
 export async function getDataKeyPg(pool: pg.Pool, tenantId: string, dekId: string): Promise<WrappedDataKey | undefined> {
   const { rows } = await pool.query('SELECT * FROM tiq_data_keys WHERE tenant_id = $1 AND dek_id = $2', [tenantId, dekId]);
   return rows[0] ? keyFromRow(rows[0] as Record<string, unknown>) : undefined;

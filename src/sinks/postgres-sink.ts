@@ -15,7 +15,7 @@ import { TiqError } from '../errors.ts';
 import type { WrappedDataKey } from '../keys/key-provider.ts';
 import type { SealedRecord } from '../records/message.ts';
 import {
-  deleteDataKeysPg, getDataKeyPg, listDataKeysPg, putDataKeyPg, updateWrappedDataKeyPg,
+  deleteDataKeysPg, getDataKeyPg, listDataKeysPg, putDataKeyPg, putDataKeysPg, updateWrappedDataKeyPg,
 } from './postgres-data-keys.ts';
 import { PartitionManager, isMissingPartition } from './postgres-partitions.ts';
 import {
@@ -168,6 +168,7 @@ export class PostgresSink implements StorageSink {
   }
 
   putDataKey(key: WrappedDataKey): Promise<void> { return this.run((p) => putDataKeyPg(p, key)); }
+  putDataKeys(keys: readonly WrappedDataKey[]): Promise<void> { return this.run((p) => putDataKeysPg(p, keys)); }
   getDataKey(tenantId: string, dekId: string): Promise<WrappedDataKey | undefined> { return this.run((p) => getDataKeyPg(p, tenantId, dekId)); }
   deleteDeviceRecords(tenantId: string, deviceId: string): Promise<number> {
     return this.run(async (pool) => {

@@ -13,6 +13,18 @@ export class RoutedDataKeyStore implements DataKeyStore {
     return this.router.sinkFor(key.tenantId).putDataKey(key);
   }
 
+  /** One batch per sink the keys' tenants route to. */
+  async putDataKeys(keys: readonly WrappedDataKey[]): Promise<void> {
+    const bySink = new Map<DataKeyStore, WrappedDataKey[]>();
+    for (const key of keys) {
+      const sink = this.router.sinkFor(key.tenantId);
+      const list = bySink.get(sink) ?? [];
+      list.push(key);
+      bySink.set(sink, list);
+    }
+    await Promise.all([...bySink].map(([sink, list]) => (sink.putDataKeys ? sink.putDataKeys(list) : Promise.all(list.map((k) => sink.putDataKey(k))))));
+  }
+
   getDataKey(tenantId: string, dekId: string): Promise<WrappedDataKey | undefined> {
     return this.router.sinkFor(tenantId).getDataKey(tenantId, dekId);
   }

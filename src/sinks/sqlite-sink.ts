@@ -176,10 +176,17 @@ export class SqliteSink implements StorageSink {
   }
 
   putDataKey(key: WrappedDataKey): Promise<void> {
+    return this.putDataKeys([key]);
+  }
+
+  /** One transaction, so one fsync, for a burst of new devices' keys. */
+  putDataKeys(keys: readonly WrappedDataKey[]): Promise<void> {
     return this.run((db) => {
-      db.prepare(`INSERT INTO tiq_data_keys (tenant_id, dek_id, device_id, kek_ref, wrapped, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (tenant_id, dek_id) DO UPDATE SET device_id = excluded.device_id, kek_ref = excluded.kek_ref, wrapped = excluded.wrapped`)
-        .run(key.tenantId, key.dekId, key.deviceId, key.kekRef, key.wrapped, key.createdAtMs);
+      const put = db.prepare(`INSERT INTO tiq_data_keys (tenant_id, dek_id, device_id, kek_ref, wrapped, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (tenant_id, dek_id) DO UPDATE SET device_id = excluded.device_id, kek_ref = excluded.kek_ref, wrapped = excluded.wrapped`);
+      db.transaction(() => {
+        for (const key of keys) put.run(key.tenantId, key.dekId, key.deviceId, key.kekRef, key.wrapped, key.createdAtMs);
+      })();
     });
   }
 

@@ -88,6 +88,17 @@ export function sinkContract(label: string, make: MakeSink): void {
       expect(await sink.getDataKey('other', 'dek-a')).toBeDefined();
     }));
 
+    test('data keys in one batch (a burst of new devices): all stored as put one by one would, across tenants', () => withSink(make, async ({ sink }) => {
+      const key = (tenantId: string, dekId: string, deviceId: string) => ({ dekId, tenantId, deviceId, kekRef: `device:${tenantId}:${deviceId}:1`, wrapped: Buffer.from(`w-${dekId}`), createdAtMs: T0 + dekId.length });
+      const keys = Array.from({ length: 50 }, (_, i) => key(i % 2 ? 'acme' : 'other', `dek-${String(i).padStart(2, '0')}`, `d${i}`));
+      await sink.putDataKeys!(keys);
+      for (const k of keys) expect(await sink.getDataKey(k.tenantId, k.dekId)).toEqual(k);
+      expect(await sink.listDataKeys('acme')).toHaveLength(25);
+      // Re-putting a key (a retried batch) rewrites it, as putDataKey does.
+      await sink.putDataKeys!([{ ...keys[1]!, wrapped: Buffer.from('again') }]);
+      expect((await sink.getDataKey('acme', keys[1]!.dekId))?.wrapped).toEqual(Buffer.from('again'));
+    }));
+
     test('erasure deletes every record of one device and nothing else; the sequence may be reused afterwards', () => withSink(make, async ({ sink }) => {
       await sink.writeBatch([record({ deviceId: 'd1', sequence: 1 }), record({ deviceId: 'd1', sequence: 2 }), record({ deviceId: 'd2', sequence: 1 }), record({ tenantId: 'other', deviceId: 'd1', sequence: 1 })]);
       expect(await sink.deleteDeviceRecords('acme', 'd1')).toBe(2);
