@@ -149,15 +149,32 @@ export class GuardedSocket extends Duplex {
     this.socket.resume();
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: WriteCallback): void {
-    this.send(chunk);
-    cb();
+  /**
+   * Writes skip this stream's own Writable buffering: each chunk goes to the
+   * TLS socket at once (send), and cork/uncork (mqtt-packet corks for the
+   * rest of the tick around every packet it writes) cork the TLS socket
+   * itself, so what one tick writes to a client still leaves in one TLS
+   * write. One stream layer per packet instead of two: no request object,
+   * buffered list or callback bookkeeping per chunk on the hot path. Never
+   * false: aedes is never made to wait for a reader (the bounds are send's).
+   */
+  override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): boolean {
+    const done = typeof encoding === 'function' ? encoding : cb;
+    this.send(typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8') : chunk as Buffer);
+    if (done) process.nextTick(done);
+    return true;
   }
 
-  override _writev(chunks: { chunk: Buffer }[], cb: WriteCallback): void {
+  override cork(): void {
     this.socket.cork();
-    for (const { chunk } of chunks) this.send(chunk);
+  }
+
+  override uncork(): void {
     this.socket.uncork();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: WriteCallback): void {
+    this.send(chunk);
     cb();
   }
 

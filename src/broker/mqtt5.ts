@@ -60,8 +60,36 @@ type UserProperties = NonNullable<Properties['userProperties']>;
  * forwarded is the pipeline's re-encoding, not the device's bytes, and apps
  * do not answer devices over MQTT.
  */
+/**
+ * The properties of a message that carries none of its own (every MQTT
+ * 3.1.1 message, most MQTT 5 ones): the same for every message under one
+ * policy version, so made once and shared, frozen (aedes copies before it
+ * adds a subscription identifier).
+ */
+const policyOnly = new Map<string, Map<number, Properties>>();
+
+function policyOnlyProperties(policyId: string, policyVersion: number): Properties {
+  let versions = policyOnly.get(policyId);
+  if (!versions) {
+    // Bounded by the tenants' policies; a runaway of ids would only cost memory, so start over past a limit.
+    if (policyOnly.size >= 10_000) policyOnly.clear();
+    policyOnly.set(policyId, versions = new Map());
+  }
+  let props = versions.get(policyVersion);
+  if (!props) {
+    props = Object.freeze({ userProperties: Object.freeze({ [POLICY_ID_PROPERTY]: policyId, [POLICY_VERSION_PROPERTY]: String(policyVersion) }) }) as Properties;
+    if (versions.size >= 64) versions.clear();
+    versions.set(policyVersion, props);
+  }
+  return props;
+}
+
 export function forwardedProperties(packet: PublishPacket, allowed: ReadonlySet<string>, applied: AppliedPolicy | undefined, receivedAtMs: number): void {
   const source = packet.properties;
+  if (source === undefined || (source.userProperties === undefined && !(source.messageExpiryInterval! > 0))) {
+    packet.properties = policyOnlyProperties(applied?.policyId ?? 'none', applied?.policyVersion ?? 0);
+    return;
+  }
   const user: UserProperties = {};
   if (source?.userProperties && allowed.size > 0) {
     for (const [name, value] of Object.entries(source.userProperties)) {

@@ -6,11 +6,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
+import { TalliedCounter, TalliedHistogram } from './tallies.ts';
 
 export class GatewayStats {
   readonly registry = new Registry();
-  private readonly messages = new Counter({
-    name: 'thingiq_messages_total', help: 'Messages by stream and outcome', labelNames: ['stream', 'outcome'], registers: [this.registry],
+  // Per message: tallied, folded into prom-client when read (tallies.ts).
+  private readonly messages = new TalliedCounter({
+    name: 'thingiq_messages_total', help: 'Messages by stream and outcome', labelNames: ['stream', 'outcome'], registry: this.registry,
   });
   private readonly refusals = new Counter({
     name: 'thingiq_refusals_total', help: 'Refusals by error code', labelNames: ['code'], registers: [this.registry],
@@ -28,9 +30,9 @@ export class GatewayStats {
     name: 'thingiq_stage_seconds', help: 'Duration of each pipeline stage (a sample of messages)', labelNames: ['stage'],
     buckets: [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry],
   });
-  private readonly pipelineSeconds = new Histogram({
-    name: 'thingiq_pipeline_seconds', help: 'From PUBLISH received to PUBACK released, by stream', labelNames: ['stream'],
-    buckets: [0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [this.registry],
+  private readonly pipelineSeconds = new TalliedHistogram<'stream'>({
+    name: 'thingiq_pipeline_seconds', help: 'From PUBLISH received to PUBACK released, by stream',
+    buckets: [0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registry: this.registry,
   });
   private readonly batchRecords = new Histogram({
     name: 'thingiq_sink_batch_records', help: 'Records per committed batch (group commit), by sink', labelNames: ['sink'],
@@ -44,8 +46,8 @@ export class GatewayStats {
     name: 'thingiq_duplicates_total', help: 'Messages found already stored (a device resent them), by tenant and stream',
     labelNames: ['tenant', 'stream'], registers: [this.registry],
   });
-  private readonly deliveries = new Counter({
-    name: 'thingiq_deliveries_total', help: 'Messages forwarded to subscribed apps, by tenant', labelNames: ['tenant'], registers: [this.registry],
+  private readonly deliveries = new TalliedCounter({
+    name: 'thingiq_deliveries_total', help: 'Messages forwarded to subscribed apps, by tenant', labelNames: ['tenant'], registry: this.registry,
   });
   private readonly droppedDeliveries = new Counter({
     name: 'thingiq_deliveries_dropped_total', help: 'Deliveries to subscribed apps given up, by tenant and reason (disconnected, stalled)',
@@ -72,7 +74,7 @@ export class GatewayStats {
   }
 
   pipelineDone(stream: string, seconds: number): void {
-    this.pipelineSeconds.observe({ stream }, seconds);
+    this.pipelineSeconds.observe('stream', stream, seconds);
   }
 
   /**
@@ -95,7 +97,7 @@ export class GatewayStats {
   }
 
   delivered(tenant: string): void {
-    this.deliveries.inc({ tenant });
+    this.deliveries.inc(tenant);
   }
 
   /** A device lifecycle event published; reason is `connect` or why the session ended (a small fixed set). */
@@ -128,7 +130,7 @@ export class GatewayStats {
   }
 
   accepted(stream: string, outcome: 'stored' | 'dropped'): void {
-    this.messages.inc({ stream, outcome });
+    this.messages.inc(stream, outcome);
   }
 
   async duplicateCount(tenant: string, stream: string): Promise<number> {
@@ -160,7 +162,7 @@ export class GatewayStats {
   }
 
   async messageCount(stream: string, outcome: 'stored' | 'dropped'): Promise<number> {
-    const m = await this.messages.get();
+    const m = await this.messages.metric.get();
     return m.values.find((v) => v.labels['stream'] === stream && v.labels['outcome'] === outcome)?.value ?? 0;
   }
 }
