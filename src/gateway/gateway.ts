@@ -61,6 +61,7 @@ import { registerStateMetrics } from './gateway-metrics.ts';
 import { BackupScheduler } from './gateway-backup.ts';
 import { closeWebSocketListeners, portOf, startWebSocketListeners, websocketTokenCheck, type WebSocketServers } from './gateway-websocket.ts';
 import { isWebSocketConnection } from '../broker/ws-listener.ts';
+import { clusterKeyOptions } from './cluster-keys.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -228,9 +229,9 @@ export class Gateway {
       this.checkpointExporter = new CheckpointExporter(auditPaths(auditDirOf(dataDir)).checkpoint, { ...exportTo, ...(exportTo.file ? { file: this.path(exportTo.file) } : {}), ...(exportTo.caFile ? { caFile: this.path(exportTo.caFile) } : {}) }, this.log);
       this.checkpointExporter.start();
     }
-    this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
+    this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage), clusterKeyOptions(this.config, this.log));
     // Shreds recorded while this vault was elsewhere (another gateway's, or restored from before them).
-    for (const shred of this.control.entries('shred').values()) this.keys.deviceKeks.applyTombstone(shred);
+    for (const shred of this.control.entries('shred').values()) await this.keys.deviceKeks.applyTombstone(shred);
     await importKeyringVersions(this.control, this.keys, Object.keys(this.config.tenants), this.log);
     this.contentDigest = contentDigester(loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
@@ -449,8 +450,11 @@ export class Gateway {
       'shred': (events) => {
         for (const e of events) {
           if (!e.value) continue;
-          this.keys.deviceKeks.applyTombstone(e.value);
-          this.keys.sealer.forgetDevice(e.value.tenantId, e.value.deviceId);
+          const shred = e.value;
+          this.keys.sealer.forgetDevice(shred.tenantId, shred.deviceId);
+          this.keys.deviceKeks.applyTombstone(shred).then(() => this.keys.sealer.forgetDevice(shred.tenantId, shred.deviceId), (err: unknown) => {
+            this.log.error({ event: 'shred_apply_failed', code: 'TIQ_ERR_KEY_UNAVAILABLE', tenantId: shred.tenantId, reason: (err as Error).message }, 'cannot apply a shred to the device key vault');
+          });
         }
       },
       'retention-rule': () => this.onRetentionChange(),

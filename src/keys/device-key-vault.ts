@@ -105,6 +105,28 @@ function createOwnerOnly(path: string): void {
   else if ((mode & 0o077) !== 0) chmodSync(path, mode & 0o600);
 }
 
+type Awaitable<T> = T | Promise<T>;
+
+/**
+ * What device KEKs are kept in: this SQLite file for a single gateway, a
+ * PostgreSQL table shared by every node in cluster mode (a device's records
+ * must open on whichever node reads them). Reads and writes may be
+ * asynchronous; none is on the per-message path (only DEK creation and
+ * opening, shreds and rotations touch the vault).
+ */
+export interface DeviceKekStore {
+  get(tenantId: string, deviceId: string): Awaitable<StoredDeviceKek | undefined>;
+  getByRef(kekRef: string): Awaitable<StoredDeviceKek | undefined>;
+  insertManyIfAbsent(rows: readonly NewDeviceKek[]): Awaitable<StoredDeviceKek[]>;
+  destroy(tenantId: string, deviceId: string, request: DestroyRequest): Awaitable<string[]>;
+  hasTombstone(receiptId: string): Awaitable<boolean>;
+  listTombstones(): Promise<readonly VaultTombstone[]>;
+  listTenant(tenantId: string, options?: { afterDeviceId?: string; limit?: number }): Awaitable<StoredDeviceKek[]>;
+  updateWrapped(updates: readonly { readonly kek: StoredDeviceKek; readonly wrapped: Buffer; readonly tenantKekRef: string }[]): Awaitable<number>;
+  countByTenantKek(tenantId: string): Awaitable<Map<string, number>>;
+  close(): Awaitable<void>;
+}
+
 /** A device KEK to store: wrapped under the tenant KEK `tenantKekRef`. */
 export interface NewDeviceKek {
   readonly tenantId: string;
@@ -114,7 +136,7 @@ export interface NewDeviceKek {
   readonly createdAtMs: number;
 }
 
-export class DeviceKeyVault {
+export class DeviceKeyVault implements DeviceKekStore {
   readonly #db: Database;
 
   private constructor(readonly path: string, db: Database) {

@@ -8,7 +8,7 @@ import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import { resolve } from 'node:path';
 import { TiqError } from '../errors.ts';
 import { DeviceKeks } from './device-keks.ts';
-import { DeviceKeyVault } from './device-key-vault.ts';
+import { DeviceKeyVault, type DeviceKekStore } from './device-key-vault.ts';
 import type { DataKeyStore, KeyProvider } from './key-provider.ts';
 import { KeysConfigSchema, type KeysConfig } from '../config/keys-config.ts';
 import { deviceVaultPath, type KeysConfigSlice } from './key-store-paths.ts';
@@ -22,6 +22,12 @@ export interface KeyContextOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly now?: () => number;
   readonly kmsClientConfig?: KMSClientConfig;
+  /**
+   * Opens the device key vault instead of the SQLite file in the key store
+   * (cluster mode: one vault in PostgreSQL for every node). The context
+   * closes what it returns.
+   */
+  readonly openDeviceVault?: () => Promise<DeviceKekStore>;
 }
 
 export interface KeyContext {
@@ -50,9 +56,9 @@ export async function openKeyContext(config: KeysConfigSlice, store: DataKeyStor
   const providers = new Map<string, KeyProvider>([...names].map((n) => [n, createKeyProvider(n, settings)]));
   const router = new TenantKeyRouter(providers, providerOf);
   await router.start();
-  let vault: DeviceKeyVault;
+  let vault: DeviceKekStore;
   try {
-    vault = DeviceKeyVault.open(deviceVaultPath({ ...config, keys }));
+    vault = options.openDeviceVault ? await options.openDeviceVault() : DeviceKeyVault.open(deviceVaultPath({ ...config, keys }));
   } catch (err) {
     await router.close();
     throw err;
@@ -68,7 +74,7 @@ export async function openKeyContext(config: KeysConfigSlice, store: DataKeyStor
     async close() {
       sealer.close();
       deviceKeks.close();
-      vault.close();
+      await vault.close();
       await router.close();
     },
   };
