@@ -16,7 +16,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { existsSync, linkSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assertClusterReady } from '../cluster/cluster-checks.ts';
-import { KeysConfigSchema } from '../config/keys-config.ts';
+import { parseConfig } from '../config/load.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { TiqError } from '../errors.ts';
 import { DataDirLock } from '../instance/data-dir-lock.ts';
@@ -49,18 +49,30 @@ export function workerIndex(): number | undefined {
 }
 
 /**
- * A worker's configuration: its own data directory, and the machine's root
- * key and keyring (as `<dataDir>` holds them) unless the config names them.
+ * A worker's configuration, as raw config (the file's, or a parsed one):
+ * its own data directory, and the machine's root key and keyring (as
+ * `<dataDir>` holds them) unless the config names them. Applied to every
+ * reload too, so a reload does not read as a change of `dataDir`.
  */
-export function workerConfig(config: GatewayConfig, baseDir: string, index: number): GatewayConfig {
-  const dataDir = resolve(baseDir, config.dataDir);
-  const keys = config.keys ?? KeysConfigSchema.parse({});
-  const local = {
-    ...keys.local,
-    keyringFile: keys.local.keyringFile ?? join(dataDir, 'keyring.json'),
-    rootKeyFile: keys.local.rootKeyFile ?? join(dataDir, 'root.key'),
+export function workerRawConfig(raw: unknown, baseDir: string, index: number): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const r = raw as Record<string, unknown>;
+  const dataDir = resolve(baseDir, typeof r['dataDir'] === 'string' ? r['dataDir'] : 'data');
+  const keys = objectOr(r['keys']);
+  const local = objectOr(keys['local']);
+  return {
+    ...r,
+    dataDir: workerDataDir(dataDir, index),
+    keys: { ...keys, local: { ...local, keyringFile: local['keyringFile'] ?? join(dataDir, 'keyring.json'), rootKeyFile: local['rootKeyFile'] ?? join(dataDir, 'root.key') } },
   };
-  return { ...config, dataDir: workerDataDir(dataDir, index), keys: { ...keys, local } };
+}
+
+function objectOr(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {};
+}
+
+export function workerConfig(config: GatewayConfig, baseDir: string, index: number): GatewayConfig {
+  return parseConfig(workerRawConfig(config, baseDir, index), `(worker ${index})`);
 }
 
 /** Creates the workers' directories, each with a link to the shared idempotency secret. */

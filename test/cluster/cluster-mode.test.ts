@@ -130,7 +130,7 @@ if (!available.ok) {
         controlStore: { type: 'postgres', connectionString: control },
         storage: { sinks: { default: { type: 'postgres', connectionString: sink } } },
         keys: { local: { keyringFile: join(keyDir, 'keyring.json'), rootKeyFile: join(keyDir, 'root.key') } },
-        cluster: { nats: NATS, sessionTickets: { secretFile: secret(join(pki.baseDir, 'tickets.secret'), randomBytes(48)) }, heartbeatMs: 150, memberTimeoutMs: 600 },
+        cluster: { nats: NATS, sessionTickets: { secretFile: secret(join(pki.baseDir, 'tickets.secret'), randomBytes(48)) }, heartbeatMs: 200, memberTimeoutMs: 3000 },
       };
       // Node b has the CA certificate and its own server certificate, not the CA key: it issues nothing.
       const bCerts = join(pki.baseDir, 'certs-b');
@@ -165,7 +165,7 @@ if (!available.ok) {
 
     test('exactly one leader runs the cluster-wide jobs; when it leaves, the other takes them over within a few heartbeats', async () => {
       const leaders = () => nodes.filter((n) => n.gateway.cluster?.isLeader());
-      expect(leaders()).toHaveLength(1);
+      await vi.waitFor(() => expect(leaders()).toHaveLength(1), { timeout: 3000, interval: 20 });
       const [leader] = leaders();
       const follower = nodes.find((n) => n !== leader)!;
       expect(leader!.logs.events('cluster_jobs_started').at(-1)?.['jobs']).toContain('retention-sweeper');

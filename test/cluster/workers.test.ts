@@ -13,6 +13,8 @@ import pg from 'pg';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { BIN, runCli } from '../cli/run-cli.ts';
+import { workerConfig, workerDataDir, workerRawConfig } from '../../src/cli/workers.ts';
+import { parseConfig } from '../../src/config/load.ts';
 import { connect } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
@@ -33,6 +35,24 @@ describe('thingiq start --workers without the cluster section', () => {
     const bad = await runCli(cwd, ['--config', 'gateway.yaml', 'start', '--workers', 'zero']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('TIQ_ERR_CONFIG');
+  });
+});
+
+describe('a worker\'s configuration', () => {
+  test('its own data directory below dataDir; the machine\'s root key and keyring unless configured; the same for a reload', () => {
+    const raw = { dataDir: 'var/data', tenants: {}, keys: { local: { rootKeyEnv: 'MY_KEY' } } };
+    const w2 = workerRawConfig(raw, '/srv/tiq', 2) as { dataDir: string; keys: { local: Record<string, unknown> } };
+    expect(w2.dataDir).toBe(join('/srv/tiq/var/data', 'workers', 'w2'));
+    expect(w2.dataDir).toBe(workerDataDir('/srv/tiq/var/data', 2));
+    expect(w2.keys.local).toEqual({ rootKeyEnv: 'MY_KEY', keyringFile: '/srv/tiq/var/data/keyring.json', rootKeyFile: '/srv/tiq/var/data/root.key' });
+    const configured = workerRawConfig({ tenants: {}, keys: { local: { rootKeyFile: '/etc/tiq/root.key' } } }, '/srv/tiq', 1) as typeof w2;
+    expect(configured.dataDir).toBe('/srv/tiq/data/workers/w1');
+    expect(configured.keys.local['rootKeyFile']).toBe('/etc/tiq/root.key');
+    // A parsed config adapts to the same values (what the worker starts with, and what a reload compares with).
+    const parsed = workerConfig(parseConfig(raw), '/srv/tiq', 2);
+    expect(parsed.dataDir).toBe(w2.dataDir);
+    expect(parsed.keys?.local).toMatchObject(w2.keys.local);
+    expect(parseConfig(w2)).toEqual(parsed);
   });
 });
 
@@ -60,7 +80,7 @@ if (!available.ok) {
       tenants: { acme: {} },
       controlStore: { type: 'postgres', connectionString: control },
       storage: { sinks: { default: { type: 'postgres', connectionString: sink } } },
-      cluster: { nodeId: 'box', nats: { servers: ['nats://127.0.0.1:4222'] }, sessionTickets: { secretFile: 'tickets.secret' }, heartbeatMs: 200, memberTimeoutMs: 1000 },
+      cluster: { nodeId: 'box', nats: { servers: ['nats://127.0.0.1:4222'] }, sessionTickets: { secretFile: 'tickets.secret' }, heartbeatMs: 500, memberTimeoutMs: 3000 },
     }));
     const lines: Line[] = [];
     let out = '';
