@@ -125,14 +125,15 @@ export function runPrimary(config: GatewayConfig, baseDir: string, count: number
     slot.worker = undefined;
     if (stopping) {
       log.info({ event: 'worker_stopped', worker: index, code, signal }, `worker ${index} stopped`);
-      if ((code ?? 1) !== 0) exitCode = 1;
+      // The first failure's code stands (a refused start's 2 or 3); otherwise a worker that did not close cleanly makes it 1.
+      if ((code ?? 1) !== 0 && exitCode === 0) exitCode = 1;
       if ([...slots.values()].every((s) => !s.worker)) finish();
       return;
     }
-    // A worker refused at start for its configuration will be refused again: the whole start fails.
-    if (!slot.ready && code === 2) {
-      log.error({ event: 'worker_refused', code: 'TIQ_ERR_CONFIG', worker: index }, `worker ${index} could not start (configuration); stopping`);
-      exitCode = 2;
+    // A worker refused at start for its configuration (2) or a port in use (3) would be refused again: the whole start fails.
+    if (!slot.ready && (code === 2 || code === 3)) {
+      log.error({ event: 'worker_refused', code: code === 2 ? 'TIQ_ERR_CONFIG' : 'TIQ_ERR_LISTEN', worker: index }, `worker ${index} could not start; stopping`);
+      exitCode = code;
       stopAll('worker-refused');
       return;
     }

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -66,7 +67,8 @@ if (!available.ok) {
   const server = available.pg;
   afterAll(() => server.close());
 
-  test('two workers: both in the membership table, MQTT served on the one port, a killed worker restarted, SIGTERM drains all', async () => {
+  /** A directory ready for cluster mode: shared secrets, the PKI, and a config on the test's PostgreSQL. */
+  async function clusterDir(port = 0): Promise<{ cwd: string; pki: TestPki; control: string }> {
     const cwd = mkdtempSync(join(tmpdir(), 'thingiq-workers-'));
     const pki = new TestPki(cwd);
     const control = await server.newDatabase();
@@ -76,12 +78,30 @@ if (!available.ok) {
     secret(join(cwd, 'data', 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`);
     secret(join(cwd, 'tickets.secret'), randomBytes(32));
     writeFileSync(join(cwd, 'gateway.yaml'), stringify({
-      mqtt: { host: '127.0.0.1', port: 0 }, admin: { enabled: false }, log: { level: 'info' },
+      mqtt: { host: '127.0.0.1', port }, admin: { enabled: false }, log: { level: 'info' },
       tenants: { acme: {} },
       controlStore: { type: 'postgres', connectionString: control },
       storage: { sinks: { default: { type: 'postgres', connectionString: sink } } },
       cluster: { nodeId: 'box', nats: { servers: ['nats://127.0.0.1:4222'] }, sessionTickets: { secretFile: 'tickets.secret' }, heartbeatMs: 500, memberTimeoutMs: 3000 },
     }));
+    return { cwd, pki, control };
+  }
+
+  test('a port in use: the workers cannot listen, and the primary exits 3 instead of restarting them', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      const { cwd } = await clusterDir((blocker.address() as { port: number }).port);
+      const r = await runCli(cwd, ['--config', 'gateway.yaml', 'start', '--workers', '2']);
+      expect(r.code).toBe(3);
+      expect(r.stdout + r.stderr).toContain('"event":"worker_refused"');
+    } finally {
+      blocker.close();
+    }
+  }, 120_000);
+
+  test('two workers: both in the membership table, MQTT served on the one port, a killed worker restarted, SIGTERM drains all', async () => {
+    const { cwd, pki, control } = await clusterDir();
     const lines: Line[] = [];
     let out = '';
     const child: ChildProcess = spawn(process.execPath, [BIN, '--config', 'gateway.yaml', 'start', '--workers', '2'], { cwd });
