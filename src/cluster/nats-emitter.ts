@@ -69,6 +69,8 @@ export class NatsEmitter {
   private readonly registrations = new Map<string, Map<Listener, number>>();
   private readonly tenantCounts = new Map<string, number>();
   private closed = false;
+  /** Set from (re)connection until the held messages are sent: new ones queue behind them. */
+  private settling: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: NatsEmitterOptions) {
     this.local = mqemitter({ concurrency: opts.concurrency ?? 100, matchEmptyLevels: true }); // [MQTT-4.7.1-3], as aedes
@@ -80,9 +82,14 @@ export class NatsEmitter {
       onUp: (again) => {
         this.metrics.connected.set(1);
         if (again) this.metrics.reconnect();
-        this.flushHeld();
+        // The other nodes reconnect about now too: held messages wait until their subscriptions are back.
+        this.settling = setTimeout(() => this.flushHeld(), 2 * (opts.reconnectWaitMs ?? 500));
       },
-      onDown: () => this.metrics.connected.set(0),
+      onDown: () => {
+        this.metrics.connected.set(0);
+        if (this.settling) clearTimeout(this.settling);
+        this.settling = undefined;
+      },
     });
     this.link.subscribe(controlSubject(opts.subjectPrefix), (subject, data) => this.fromBus(subject, data));
     this.link.start();
@@ -138,6 +145,7 @@ export class NatsEmitter {
   close(cb: () => void): void {
     if (this.closed) return void setImmediate(cb);
     this.closed = true;
+    if (this.settling) clearTimeout(this.settling);
     this.metrics.drop('closed', this.held.length);
     this.held.drain();
     this.metrics.pending.set(0);
@@ -174,7 +182,7 @@ export class NatsEmitter {
     } catch {
       return this.metrics.drop('too-large');
     }
-    if (this.held.length > 0 || !this.link.isUp) return this.hold({ subject, data });
+    if (this.held.length > 0 || this.settling || !this.link.isUp) return this.hold({ subject, data });
     this.send({ subject, data });
   }
 
@@ -192,6 +200,7 @@ export class NatsEmitter {
 
   /** In order, oldest first, once NATS is back; what cannot go out now is held again. */
   private flushHeld(): void {
+    this.settling = undefined;
     const all = this.held.drain();
     this.metrics.pending.set(0);
     for (const m of all) this.send(m);

@@ -32,11 +32,11 @@ function accepts(port: number): Promise<boolean> {
 export class NatsServer {
   private child: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(readonly port: number, readonly monitorPort: number) {}
 
   static async start(): Promise<NatsServer> {
     if (!existsSync(BINARY)) throw new Error(`nats-server not found at ${BINARY} (apt-get install nats-server)`);
-    const server = new NatsServer(await freePort());
+    const server = new NatsServer(await freePort(), await freePort());
     await server.restart();
     return server;
   }
@@ -52,7 +52,7 @@ export class NatsServer {
   /** Starts it (again) on its port and waits until it accepts connections. */
   async restart(): Promise<void> {
     if (this.child) return;
-    const child = spawn(BINARY, ['-a', '127.0.0.1', '-p', String(this.port)], { stdio: 'ignore' });
+    const child = spawn(BINARY, ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort)], { stdio: 'ignore' });
     this.child = child;
     child.once('exit', () => { if (this.child === child) this.child = undefined; });
     const deadline = Date.now() + 10_000;
@@ -60,6 +60,13 @@ export class NatsServer {
       if (Date.now() > deadline || !this.child) throw new Error(`nats-server did not start on port ${this.port}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** The subjects each named client connection subscribes to now (the server's own monitoring view). */
+  async subscriptions(): Promise<Map<string, string[]>> {
+    const res = await fetch(`http://127.0.0.1:${this.monitorPort}/connz?subs=1`);
+    const body = await res.json() as { connections?: { name?: string; subscriptions_list?: string[] }[] };
+    return new Map((body.connections ?? []).map((c) => [c.name ?? '', c.subscriptions_list ?? []]));
   }
 
   /** kill -9: no goodbye to the clients. */
