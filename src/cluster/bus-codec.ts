@@ -45,6 +45,18 @@ export function tenantOfFilter(filter: string): string | undefined {
   return parts.length >= 3 && parts[0] === 'tenants' && ID.test(parts[1]!) ? parts[1] : undefined;
 }
 
+/** Whether an MQTT topic matches a filter (`+` one level, `#` the rest, its parent included) [MQTT-4.7.1]. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return i === f.length - 1;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
 export function tenantSubject(prefix: string, tenant: string): string {
   return `${prefix}.${tenant}.>`;
 }
@@ -65,6 +77,8 @@ export interface BusPacket {
   /** Absolute expiry (ms since the epoch) of a message with an MQTT 5 Message Expiry Interval. */
   readonly messageExpiry?: number | undefined;
   readonly properties?: BusProperties | undefined;
+  /** Shared-subscription groups already had it (delivered on its node while NATS was away). */
+  readonly sharesDone?: boolean | undefined;
 }
 
 /** The MQTT 5 properties the gateway forwards (mqtt5.ts forwardedProperties); no others travel. */
@@ -78,6 +92,12 @@ const F_RETAIN = 4;
 const F_EXPIRY = 8;
 const F_INTERVAL = 16;
 const F_USER = 32;
+const F_SHARES_DONE = 64;
+
+/** Marks encoded bytes as already given to shared-subscription groups. */
+export function markSharesDone(data: Buffer): void {
+  data[1] = data[1]! | F_SHARES_DONE;
+}
 
 export class BusCodecError extends Error {}
 
@@ -95,6 +115,7 @@ export function encodePacket(p: BusPacket): Buffer {
   if (p.messageExpiry !== undefined) flags |= F_EXPIRY;
   if (interval !== undefined) flags |= F_INTERVAL;
   if (user) flags |= F_USER;
+  if (p.sharesDone) flags |= F_SHARES_DONE;
   out[0] = VERSION;
   out[1] = flags;
   let at = out.writeDoubleBE(p.brokerCounter, 2);
@@ -139,7 +160,7 @@ export function decodePacket(data: Uint8Array): BusPacket {
   if (interval !== undefined) properties.messageExpiryInterval = interval;
   if (flags & F_USER) properties.userProperties = unflatten(flat);
   return {
-    topic, qos, retain: (flags & F_RETAIN) !== 0, brokerId, brokerCounter,
+    topic, qos, retain: (flags & F_RETAIN) !== 0, brokerId, brokerCounter, sharesDone: (flags & F_SHARES_DONE) !== 0,
     payload: Buffer.from(buf.subarray(at)),
     ...(messageExpiry !== undefined ? { messageExpiry } : {}),
     ...(interval !== undefined || flags & F_USER ? { properties } : {}),

@@ -20,9 +20,10 @@ import mqemitter from 'mqemitter';
 import type { Registry } from 'prom-client';
 import { BusMetrics } from './bus-metrics.ts';
 import {
-  controlSubject, decodePacket, encodePacket, subjectOf, tenantOfFilter, tenantSubject, topicMatchesSubject,
+  controlSubject, decodePacket, encodePacket, markSharesDone, subjectOf, tenantOfFilter, tenantSubject, topicMatchesSubject,
   type BusPacket, type BusProperties,
 } from './bus-codec.ts';
+import { BusShares } from './bus-shares.ts';
 import { NatsLink, type NatsLinkOptions } from './nats-link.ts';
 import { PendingQueue } from './pending-queue.ts';
 
@@ -64,6 +65,8 @@ export class NatsEmitter {
   private readonly local: mqemitter.MQEmitter;
   private readonly link: NatsLink;
   readonly metrics: BusMetrics;
+  /** Shared-subscription groups, one NATS queue group each (bus-shares.ts). */
+  readonly shares: BusShares;
   private readonly held: PendingQueue<Held>;
   /** Local registrations by filter and listener, so a removal matches an addition (as qlobber's removal does). */
   private readonly registrations = new Map<string, Map<Listener, number>>();
@@ -90,6 +93,10 @@ export class NatsEmitter {
         if (this.settling) clearTimeout(this.settling);
         this.settling = undefined;
       },
+    });
+    this.shares = new BusShares({
+      servers: opts.servers, name: opts.name, tls: opts.tls, token: opts.token, log: opts.log, reconnectWaitMs: opts.reconnectWaitMs ?? 500,
+      subjectPrefix: opts.subjectPrefix, toPacket: (subject, data) => this.decodeRemote(subject, data),
     });
     this.link.subscribe(controlSubject(opts.subjectPrefix), (subject, data) => this.fromBus(subject, data));
     this.link.start();
@@ -150,7 +157,7 @@ export class NatsEmitter {
     this.held.drain();
     this.metrics.pending.set(0);
     this.local.close(() => {
-      this.link.close().then(cb, (err: unknown) => {
+      Promise.all([this.link.close(), this.shares.close()]).then(() => cb(), (err: unknown) => {
         this.opts.log.warn({ event: 'bus_close_failed', reason: (err as Error).message }, 'cluster bus: close failed');
         cb();
       });
@@ -182,7 +189,11 @@ export class NatsEmitter {
     } catch {
       return this.metrics.drop('too-large');
     }
-    if (this.held.length > 0 || this.settling || !this.link.isUp) return this.hold({ subject, data });
+    if (this.held.length > 0 || this.settling || !this.link.isUp) {
+      // This node's shared-subscription groups get it now; no group takes it again when it is sent later.
+      if (this.shares.size > 0 && this.shares.deliverHere(packet)) markSharesDone(data);
+      return this.hold({ subject, data });
+    }
     this.send({ subject, data });
   }
 
@@ -207,7 +218,16 @@ export class NatsEmitter {
   }
 
   private fromBus(subject: string, data: Uint8Array): void {
-    if (this.closed) return;
+    const got = this.decodeRemote(subject, data);
+    if (!got) return;
+    if (this.opts.fromRemote && !this.opts.fromRemote(got.packet)) return;
+    this.metrics.receive();
+    this.local.emit(got.packet);
+  }
+
+  /** A message from another node as aedes emits one; undefined (counted, logged) when refused. */
+  private decodeRemote(subject: string, data: Uint8Array): { packet: EmittedPacket; sharesDone: boolean } | undefined {
+    if (this.closed) return undefined;
     let p: BusPacket;
     try {
       p = decodePacket(data);
@@ -215,15 +235,13 @@ export class NatsEmitter {
       return this.refuse(subject, 'undecodable');
     }
     if (!topicMatchesSubject(this.opts.subjectPrefix, subject, p.topic)) return this.refuse(subject, 'topic outside its subject');
-    const packet = aedesPacketOf(p);
-    if (this.opts.fromRemote && !this.opts.fromRemote(packet)) return;
-    this.metrics.receive();
-    this.local.emit(packet);
+    return { packet: aedesPacketOf(p), sharesDone: p.sharesDone === true };
   }
 
-  private refuse(subject: string, reason: string): void {
+  private refuse(subject: string, reason: string): undefined {
     this.metrics.drop('malformed');
     this.opts.log.warn({ event: 'bus_message_refused', subject, reason }, 'cluster bus: message from NATS refused');
+    return undefined;
   }
 }
 

@@ -181,6 +181,38 @@ describe('cluster bus between two gateway nodes', () => {
     expect(a.logs.events('bus_reconnected').length).toBeGreaterThanOrEqual(1);
   });
 
+  it('a shared subscription with members on both nodes gets each message once across the cluster, NATS outage included', async () => {
+    expect(await until(() => a.gateway.bus!.mq.connected && b.gateway.bus!.mq.connected, 10_000)).toBe(true);
+    const filter = '$share/workers/tenants/acme/devices/+/sensor';
+    const onA = await subscribe(await client(a.port, pki.app('acme', 'dashboard'), 'worker-a'), filter);
+    const onB = await subscribe(await client(b.port, pki.app('acme', 'dashboard'), 'worker-b'), filter);
+    // Each node's group holds one queue subscription on its own connection.
+    expect(await until(async () => (await subsOf('node-a-shares')).includes('tiq.acme.>') && (await subsOf('node-b-shares')).includes('tiq.acme.>'))).toBe(true);
+    const truck = await client(a.port, pki.device('acme', 'truck-6'), 'truck-6');
+    const mine = (r: typeof onA) => r.received.filter((m) => m.topic === 'tenants/acme/devices/truck-6/sensor').map((m) => m.payload.toString('hex'));
+    for (let i = 0; i < 20; i++) await truck.publishAsync('tenants/acme/devices/truck-6/sensor', encode(SENSOR, sensor()), { qos: 1 });
+    expect(await until(() => mine(onA).length + mine(onB).length >= 20)).toBe(true);
+    await sleep(300);
+    const all = [...mine(onA), ...mine(onB)];
+    expect(all).toHaveLength(20);
+    expect(new Set(all).size).toBe(20);
+    expect(mine(onA).length).toBeGreaterThan(0);
+    expect(mine(onB).length).toBeGreaterThan(0);
+    // NATS away: node A's own member gets what node A's devices publish, and no node's group gets it again afterwards.
+    await nats.kill();
+    expect(await until(() => !a.gateway.bus!.mq.connected)).toBe(true);
+    const [beforeA, beforeB] = [mine(onA).length, mine(onB).length];
+    for (let i = 0; i < 3; i++) await truck.publishAsync('tenants/acme/devices/truck-6/sensor', encode(SENSOR, sensor()), { qos: 1 });
+    expect(await until(() => mine(onA).length === beforeA + 3)).toBe(true);
+    await nats.restart();
+    expect(await until(() => a.gateway.bus!.mq.connected && b.gateway.bus!.mq.connected, 10_000)).toBe(true);
+    // The held copies go out (the plain subscriber on B gets them); the groups do not take them again.
+    expect(await until(() => dashB.received.filter((m) => m.topic === 'tenants/acme/devices/truck-6/sensor').length >= 23, 10_000)).toBe(true);
+    await sleep(300);
+    expect(mine(onB).length).toBe(beforeB);
+    expect(mine(onA).length).toBe(beforeA + 3);
+  });
+
   it('the same device connecting to node B takes over its session on node A within a second (reason takeover)', async () => {
     expect(await until(() => a.gateway.bus!.mq.connected && b.gateway.bus!.mq.connected, 10_000)).toBe(true);
     const pem = pki.device('acme', 'truck-2');
