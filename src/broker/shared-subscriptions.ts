@@ -12,7 +12,9 @@
  * QoS 1 message it has not acknowledged, as for any subscription). A member
  * that leaves or drops off is skipped from the next message on, so the
  * group's stream re-spreads over those that remain. Groups are keyed by name and filter; the filter names
- * the tenant, so groups of two tenants never meet.
+ * the tenant, so groups of two tenants never meet. In cluster mode the group
+ * takes its messages from the bus instead of the broker (ShareSource), which
+ * gives each message to one node's group.
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import { parseSharedFilter } from './topics.ts';
