@@ -186,3 +186,41 @@ function unflatten(flat: readonly string[]): Record<string, string | string[]> {
   }
   return { ...user };
 }
+
+/** What aedes emits: an aedes-packet (topic, payload, qos, retain, brokerId, brokerCounter, ...). */
+export interface EmittedPacket {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos?: number;
+  readonly retain?: boolean;
+  readonly brokerId?: string;
+  readonly brokerCounter?: number;
+  readonly messageExpiry?: number;
+  readonly properties?: object;
+  readonly [key: string]: unknown;
+}
+
+export function busPacketOf(p: EmittedPacket): BusPacket {
+  const props = p.properties as BusProperties | undefined;
+  const properties: BusProperties | undefined = props && (props.userProperties || props.messageExpiryInterval !== undefined)
+    ? { ...(props.userProperties ? { userProperties: props.userProperties } : {}), ...(props.messageExpiryInterval !== undefined ? { messageExpiryInterval: props.messageExpiryInterval } : {}) }
+    : undefined;
+  return {
+    topic: p.topic, payload: p.payload, qos: (p.qos ?? 0) as 0 | 1 | 2, retain: p.retain ?? false,
+    brokerId: p.brokerId ?? '', brokerCounter: p.brokerCounter ?? 0, messageExpiry: p.messageExpiry, properties,
+  };
+}
+
+/**
+ * A packet as aedes emits one. The retain flag is cleared: a retained
+ * message is kept (and checked against the privacy ledger) only by the node
+ * that received it; other nodes' subscribers get it as a live message.
+ */
+export function aedesPacketOf(p: BusPacket): EmittedPacket {
+  return {
+    cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: false, dup: false,
+    brokerId: p.brokerId, brokerCounter: p.brokerCounter,
+    ...(p.messageExpiry !== undefined ? { messageExpiry: p.messageExpiry } : {}),
+    ...(p.properties ? { properties: p.properties } : {}),
+  };
+}

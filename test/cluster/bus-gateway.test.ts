@@ -5,6 +5,7 @@
  * on `>`), ingest and same-node delivery through a NATS outage, and a
  * session taken over across nodes.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { Gateway } from '../../src/gateway/gateway.ts';
 import { createLogger } from '../../src/log.ts';
 import { connect, LogCapture, sleep, subscribe } from '../helpers/gateway.ts';
 import { NatsServer } from '../helpers/nats-server.ts';
-import { TestPki } from '../helpers/pki.ts';
+import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { encode, SENSOR, sensor, VEHICLE, vehicle } from '../helpers/telemetry.ts';
 
 const TENANTS = {
@@ -115,6 +116,26 @@ describe('cluster bus between two gateway nodes', () => {
     expect(dashB.received.some((m) => m.topic === 'tenants/acme/events/truck-1/connected')).toBe(true);
     expect(sensorsB.received.some((m) => m.topic.includes('/events/'))).toBe(false);
     expect(await metric(b.gateway, 'thingiq_bus_received_total')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('mosquitto_pub on node A reaches mosquitto_sub on node B', async () => {
+    const tls = (port: number, pem: ClientPem, clientId: string) =>
+      ['-h', 'localhost', '-p', String(port), '--cafile', pem.caPath, '--cert', pem.certPath, '--key', pem.keyPath, '-i', clientId];
+    const run = (cmd: string, args: string[]) => new Promise<{ status: number | null; stdout: string }>((resolve) => {
+      const child = spawn(cmd, args);
+      const timer = setTimeout(() => child.kill(), 15_000);
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout }); });
+    });
+    const received = run('mosquitto_sub', [...tls(b.port, pki.app('acme', 'dashboard'), 'mosq-b'), '-t', 'tenants/acme/devices/truck-8/location', '-C', '1', '-W', '10', '-v']);
+    await sleep(700);
+    const json = JSON.stringify({ timeUnixMs: Date.now(), sequence: 1, latitude: 48.85, longitude: 2.29, speedMps: 10 });
+    const pub = await run('mosquitto_pub', [...tls(a.port, pki.device('acme', 'truck-8'), 'truck-8'), '-q', '1', '-t', 'tenants/acme/devices/truck-8/location', '-m', json]);
+    expect(pub.status).toBe(0);
+    const out = await received;
+    expect(out.status).toBe(0);
+    expect(out.stdout).toContain('tenants/acme/devices/truck-8/location {');
   });
 
   it('a node subscribes to a tenant\'s subjects only while it has a subscriber of that tenant', async () => {

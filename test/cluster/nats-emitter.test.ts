@@ -140,6 +140,10 @@ describe('NATS emitter', () => {
     expect(acks).toBe(10); // the local path never waits for the bus
     expect(await metric(registry, 'thingiq_bus_dropped_total', { reason: 'overflow' })).toBe(7);
     expect(await metric(registry, 'thingiq_bus_pending_messages')).toBe(3);
+    // A takeover notice is never held: late, it could close a session that started after it.
+    src.emit(packet('$SYS/broker-a/new/clients', 99, { payload: Buffer.from('acme/truck-1') }));
+    expect(await metric(registry, 'thingiq_bus_dropped_total', { reason: 'outage' })).toBe(1);
+    expect(await metric(registry, 'thingiq_bus_pending_messages')).toBe(3);
     await nats.restart();
     expect(await until(() => got.got.length >= 3, 10_000)).toBe(true);
     expect(got.got.map((p) => p.brokerCounter)).toEqual([8, 9, 10]);
