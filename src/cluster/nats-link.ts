@@ -42,6 +42,7 @@ export class NatsLink {
   private everUp = false;
   private closing = false;
   private retry: NodeJS.Timeout | undefined;
+  private failedDials = 0;
   private readonly subs = new Map<string, Entry>();
 
   constructor(private readonly opts: NatsLinkOptions) {}
@@ -126,7 +127,9 @@ export class NatsLink {
       nc = await connect(options);
     } catch (err) {
       if (!this.closing) {
-        opts.log.warn({ event: 'bus_connect_failed', code: (err as { code?: string }).code, reason: (err as Error).message }, 'cluster bus: cannot reach NATS; retrying (live fan-out to other nodes waits)');
+        // Said once at warn level, then every 60th attempt: an outage at start must not flood the log.
+        const level = this.failedDials++ % 60 === 0 ? 'warn' : 'debug';
+        opts.log[level]({ event: 'bus_connect_failed', code: (err as { code?: string }).code, reason: (err as Error).message, attempts: this.failedDials }, 'cluster bus: cannot reach NATS; retrying (live fan-out to other nodes waits)');
         this.retry = setTimeout(() => void this.dial(), opts.reconnectWaitMs);
       }
       return;
@@ -136,6 +139,7 @@ export class NatsLink {
       return;
     }
     this.nc = nc;
+    this.failedDials = 0;
     for (const entry of this.subs.values()) entry.sub = this.subscribeNow(nc, entry);
     this.watch(nc);
     opts.log.info({ event: 'bus_connected', server: nc.getServer() }, 'cluster bus connected to NATS');

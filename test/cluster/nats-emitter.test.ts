@@ -155,6 +155,27 @@ describe('NATS emitter', () => {
     expect(await until(() => got.got.length === 4)).toBe(true);
   });
 
+  it('starts without NATS: local delivery works at once, the bus connects when NATS appears', async () => {
+    await nats.kill();
+    const { e: late, registry } = emitter('late');
+    const { e: peer } = emitter('peer');
+    const here = collector();
+    const there = collector();
+    late.on('tenants/acme/#', here.fn);
+    peer.on('tenants/acme/#', there.fn);
+    late.emit(packet('tenants/acme/devices/t9/sensor', 1, { brokerId: 'late-broker' }));
+    expect(here.got).toHaveLength(1);
+    await sleep(400);
+    expect(late.connected).toBe(false);
+    expect(logs.events('bus_connect_failed').length).toBeGreaterThanOrEqual(1);
+    await nats.restart();
+    expect(await until(() => late.connected && peer.connected, 10_000)).toBe(true);
+    // What was emitted before the first connection was held and goes out once the nodes are subscribed.
+    expect(await until(() => there.got.length === 1, 5000)).toBe(true);
+    expect(there.got[0]!.brokerId).toBe('late-broker');
+    expect(await metric(registry, 'thingiq_bus_connected')).toBe(1);
+  });
+
   it('refuses undecodable bytes and topics outside their subject, counted and logged, nothing delivered', async () => {
     const { e: f, registry } = emitter('f');
     const got = collector();
