@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { Server } from 'node:tls';
+import type { Server } from 'node:net';
 import { Aedes } from 'aedes';
 import { closeClientsWhere, pendingPublishes } from '../broker/live-clients.ts';
 import { watchConnectionErrors } from '../broker/connection-errors.ts';
@@ -323,6 +323,7 @@ export class Gateway {
         this.traffic.track(socket);
         capSubscriptionQos(this.broker!.handle(socket));
       },
+      proxyProtocol: this.config.mqtt.proxyProtocol ? { allowFrom: this.config.mqtt.proxyProtocolFrom } : undefined,
     };
     this.server = createMqttListener(listenerParts);
     await new Promise<void>((resolveListen, reject) => {
