@@ -31,6 +31,14 @@ export interface MqttListenerOptions {
   readonly onConnection: (stream: Duplex) => void;
   /** Behind a load balancer: a PROXY protocol v2 header first on every connection, from these sources (absent: any). */
   readonly proxyProtocol?: { readonly allowFrom: readonly string[] | undefined } | undefined;
+  /** TLS session-ticket keys shared by the nodes of a cluster (src/cluster/session-tickets.ts); absent: Node's per-process keys. */
+  readonly sessionTickets?: TicketKeySource | undefined;
+}
+
+/** Session-ticket keys for TLS servers: options at creation, then attached to the server. */
+export interface TicketKeySource {
+  tlsOptions(listener: string): { readonly sessionIdContext: string; readonly sessionTimeout: number };
+  attach(server: Server): unknown;
 }
 
 /** Raw sockets closed for the per-address limit: their handshake errors are not logged twice. */
@@ -56,7 +64,9 @@ function createTlsListener(o: MqttListenerOptions): Server {
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
     handshakeTimeout: limits.config.tlsHandshakeTimeoutMs,
+    ...o.sessionTickets?.tlsOptions('mqtt'),
   });
+  o.sessionTickets?.attach(server);
   server.on('connection', (raw: Socket) => {
     const address = raw.remoteAddress ?? '';
     const release = limits.perAddress.acquire(address, limits.config.connections.perAddress);

@@ -61,6 +61,7 @@ import { registerStateMetrics } from './gateway-metrics.ts';
 import { BackupScheduler } from './gateway-backup.ts';
 import { closeWebSocketListeners, portOf, startWebSocketListeners, websocketTokenCheck, type WebSocketServers } from './gateway-websocket.ts';
 import { isWebSocketConnection } from '../broker/ws-listener.ts';
+import { openSessionTickets, type SessionTicketKeys } from '../cluster/session-tickets.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -267,6 +268,8 @@ export class Gateway {
       ca: Date.parse(tls.ca.validTo), externalCa: tls.externalCa && Date.parse(tls.externalCa.validTo),
       server: Date.parse(new X509Certificate(tls.certPem).validTo),
     };
+    // Cluster mode: every node issues and accepts the same TLS session tickets (a device resumes on any node).
+    this.sessionTickets = this.config.cluster && openSessionTickets(this.config.cluster.sessionTickets, (p) => this.path(p));
     const limits = new AbuseLimits(this.config.limits, Object.fromEntries(Object.entries(this.config.tenants).map(([t, c]) => [t, c.quotas])));
     this.limits = limits;
 
@@ -324,6 +327,7 @@ export class Gateway {
         capSubscriptionQos(this.broker!.handle(socket));
       },
       proxyProtocol: this.config.mqtt.proxyProtocol ? { allowFrom: this.config.mqtt.proxyProtocolFrom } : undefined,
+      sessionTickets: this.sessionTickets,
     };
     this.server = createMqttListener(listenerParts);
     await new Promise<void>((resolveListen, reject) => {
@@ -337,6 +341,8 @@ export class Gateway {
     if (!this.config.admin.oauth) this.log.warn({ event: 'ws_tokens_unconfigured', code: 'TIQ_ERR_TOKEN_INVALID' }, 'admin.oauth is not set: the WebSocket token port refuses every token (client certificates still work on websocket.mtlsPort)');
   }
 
+  /** TLS session-ticket keys shared by the cluster's nodes (cluster mode only). */
+  private sessionTickets: SessionTicketKeys | undefined;
   /** The MQTT-over-WebSocket listeners, when websocket.enabled. */
   private wsServers: WebSocketServers | undefined;
   /** Shared-subscription groups (`$share/...`), set by listen(). */
@@ -666,6 +672,7 @@ export class Gateway {
     await this.metricsListener?.close();
     this.server?.close();
     closeWebSocketListeners(this.wsServers);
+    this.sessionTickets?.close();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && pendingPublishes(this.broker) > 0) await new Promise((r) => setTimeout(r, 20));
     await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));
