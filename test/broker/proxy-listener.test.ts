@@ -63,6 +63,12 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
     const refused = gw.logs.events('tls_refused').filter((l) => l['code'] === 'TIQ_ERR_CONNECTION_LIMIT');
     expect(refused.map((l) => l['remoteAddress'])).toEqual(['203.0.113.7']);
     expect(a.connected && b.connected).toBe(true);
+    // A closed connection gives its place back.
+    await a.endAsync();
+    const deadline = Date.now() + 5000;
+    while (gw.gateway.limits!.perAddress.count('203.0.113.7') > 0 && Date.now() < deadline) await sleep(50);
+    expect(gw.gateway.limits!.perAddress.count('203.0.113.7')).toBe(0);
+    expect((await throughRelay(gw.port, from('203.0.113.7', 40002), 'pp-3')).connected).toBe(true);
   });
 
   it('a TLS handshake refused behind the balancer is logged with the client address', async () => {
