@@ -35,7 +35,7 @@ const CODE = 'TIQ_ERR_PROXY_PROTOCOL';
 
 export function createProxyFront(o: ProxyFrontOptions): Server {
   const allowed = o.allowFrom && allowList(o.allowFrom);
-  return createServer({ pauseOnConnect: false }, (raw) => {
+  return createServer((raw) => {
     const from = raw.remoteAddress ?? '';
     const refuse = (reason: string): void => {
       o.stats.refused(CODE);
