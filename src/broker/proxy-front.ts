@@ -12,7 +12,8 @@
  * header within the TLS handshake timeout, is closed (TIQ_ERR_PROXY_PROTOCOL,
  * logged with the reason and counted). A LOCAL header (the balancer's own
  * health check) keeps the real endpoints; one that closes right after its
- * header is not an error.
+ * header is not an error, nor is a connection closed before its first byte
+ * (a TCP health check).
  */
 import { BlockList, createServer, isIPv4, type Server, type Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
@@ -61,8 +62,9 @@ function readHeader(raw: Socket, o: ProxyFrontOptions, refuse: (reason: string) 
   };
   const onClose = (): void => {
     stop();
-    // A LOCAL health check, or a client that left, before sending anything past the header: nothing to refuse.
-    if (header) return;
+    // A LOCAL health check, or a client that left, before sending anything past the header; or a bare TCP
+    // check (connect, close, no byte): nothing to refuse.
+    if (header || buffered.length === 0) return;
     o.stats.refused(CODE);
     o.log.warn({ event: 'proxy_refused', code: CODE, reason: 'closed before a complete PROXY header', remoteAddress: raw.remoteAddress }, 'connection refused: PROXY protocol');
   };

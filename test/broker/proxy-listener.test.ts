@@ -114,11 +114,16 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
     expect(reasons).toEqual(['TIQ_ERR_PROXY_PROTOCOL', 'TIQ_ERR_PROXY_PROTOCOL']);
   });
 
-  it('LOCAL (a balancer health check) that closes is not an error; LOCAL then TLS connects with the real address', async () => {
+  it('LOCAL (a balancer health check) that closes, or a bare TCP check, is not an error; LOCAL then TLS connects with the real address', async () => {
     const gw = await start();
     const check = netConnect(gw.port, '127.0.0.1');
     check.end(encodeProxyHeader({ command: 'local' }));
     await closed(check);
+    // A bare TCP check: connect, close, no byte.
+    const bare = netConnect(gw.port, '127.0.0.1');
+    await new Promise<void>((r) => bare.once('connect', () => r()));
+    bare.end();
+    await closed(bare);
     await sleep(100);
     expect(gw.logs.events('proxy_refused')).toHaveLength(0);
     expect(gw.logs.events('tls_refused')).toHaveLength(0);
