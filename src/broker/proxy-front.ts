@@ -65,8 +65,7 @@ function readHeader(raw: Socket, o: ProxyFrontOptions, refuse: (reason: string) 
     // A LOCAL health check, or a client that left, before sending anything past the header; or a bare TCP
     // check (connect, close, no byte): nothing to refuse.
     if (header || buffered.length === 0) return;
-    o.stats.refused(CODE);
-    o.log.warn({ event: 'proxy_refused', code: CODE, reason: 'closed before a complete PROXY header', remoteAddress: raw.remoteAddress }, 'connection refused: PROXY protocol');
+    refuse('closed before a complete PROXY header');
   };
   const onData = (chunk: Buffer): void => {
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);

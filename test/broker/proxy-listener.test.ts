@@ -104,14 +104,18 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
     expect(ok.connected).toBe(true);
   });
 
-  it('a silent connection, or one stopping mid-header, is closed after the handshake timeout', async () => {
+  it('a silent connection, or one stopping mid-header, is closed after the handshake timeout; one leaving mid-header is refused', async () => {
     const gw = await start({}, { tlsHandshakeTimeoutMs: 300 });
     const silent = netConnect(gw.port, '127.0.0.1');
     const partial = netConnect(gw.port, '127.0.0.1');
     partial.write(encodeProxyHeader(from('203.0.113.7')).subarray(0, 20));
-    await Promise.all([closed(silent), closed(partial)]);
+    const gone = netConnect(gw.port, '127.0.0.1');
+    gone.end(encodeProxyHeader(from('203.0.113.7')).subarray(0, 10));
+    await Promise.all([closed(silent), closed(partial), closed(gone)]);
+    await sleep(50);
     const reasons = gw.logs.events('proxy_refused').map((l) => l['code']);
-    expect(reasons).toEqual(['TIQ_ERR_PROXY_PROTOCOL', 'TIQ_ERR_PROXY_PROTOCOL']);
+    expect(reasons).toEqual(['TIQ_ERR_PROXY_PROTOCOL', 'TIQ_ERR_PROXY_PROTOCOL', 'TIQ_ERR_PROXY_PROTOCOL']);
+    expect(await gw.gateway.stats.refusalCount('TIQ_ERR_PROXY_PROTOCOL')).toBe(3);
   });
 
   it('LOCAL (a balancer health check) that closes, or a bare TCP check, is not an error; LOCAL then TLS connects with the real address', async () => {
