@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 async function start(mqttExtra: Record<string, unknown> = {}, limits: Record<string, unknown> = {}) {
-  running = await startGateway(pki, { mqtt: { proxyProtocol: true, ...mqttExtra }, limits: { tlsHandshakeTimeoutMs: 1000, ...limits } });
+  running = await startGateway(pki, { mqtt: { proxyProtocol: true, ...mqttExtra }, limits: { tlsHandshakeTimeoutMs: 5000, ...limits } });
   return running;
 }
 
