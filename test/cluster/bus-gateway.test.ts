@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -18,6 +18,7 @@ import { Gateway } from '../../src/gateway/gateway.ts';
 import { createLogger } from '../../src/log.ts';
 import { connect, LogCapture, sleep, subscribe } from '../helpers/gateway.ts';
 import { NatsServer } from '../helpers/nats-server.ts';
+import { startTestPostgres } from '../helpers/postgres.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { encode, SENSOR, sensor, VEHICLE, vehicle } from '../helpers/telemetry.ts';
 
@@ -39,8 +40,29 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000):
   return check();
 }
 
-describe('cluster bus between two gateway nodes', () => {
+const available = await startTestPostgres();
+afterAll(async () => { if (available.ok) await available.pg.close(); });
+
+/** What every node of one cluster shares: PostgreSQL for state and telemetry, the root key, the idempotency secret, the ticket secret. */
+async function sharedClusterState(baseDir: string): Promise<Record<string, unknown>> {
+  if (!available.ok) throw new Error(available.reason);
+  const keyDir = join(baseDir, 'shared-keys');
+  mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(keyDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  writeFileSync(join(baseDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  const secretFile = join(baseDir, 'tickets.key');
+  writeFileSync(secretFile, randomBytes(32), { mode: 0o600 });
+  return {
+    controlStore: { type: 'postgres', connectionString: await available.pg.newDatabase() },
+    storage: { sinks: { default: { type: 'postgres', connectionString: await available.pg.newDatabase() } } },
+    keys: { local: { keyringFile: join(keyDir, 'keyring.json'), rootKeyFile: join(keyDir, 'root.key') } },
+    secretFile,
+  };
+}
+
+(available.ok ? describe : describe.skip)('cluster bus between two gateway nodes', () => {
   const pki = new TestPki();
+  let shared: Record<string, unknown>;
   let nats: NatsServer;
   const nodes: { gateway: Gateway; logs: LogCapture; port: number }[] = [];
   const clients: MqttClient[] = [];
@@ -49,11 +71,13 @@ describe('cluster bus between two gateway nodes', () => {
   const onBus: { subject: string; topic: string }[] = [];
 
   async function startNode(name: string) {
-    const secretFile = join(pki.baseDir, `${name}-tickets.key`);
-    writeFileSync(secretFile, randomBytes(32), { mode: 0o600 });
+    const { secretFile, ...state } = shared;
+    const dataDir = join(pki.baseDir, `data-${name}`);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    copyFileSync(join(pki.baseDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
     const logs = new LogCapture();
     const config = parseConfig({
-      pkiDir: pki.dir, dataDir: join(pki.baseDir, `data-${name}`), tenants: TENANTS, admin: { port: 0, mtlsPort: 0 },
+      ...state, pkiDir: pki.dir, dataDir, tenants: TENANTS, admin: { port: 0, mtlsPort: 0 },
       cluster: { nodeId: name, nats: { servers: [nats.url] }, sessionTickets: { secretFile } },
     });
     const gateway = await Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 });
@@ -81,6 +105,7 @@ describe('cluster bus between two gateway nodes', () => {
   let globexB: Awaited<ReturnType<typeof subscribe>>;
 
   beforeAll(async () => {
+    shared = await sharedClusterState(pki.baseDir);
     nats = await NatsServer.start();
     raw = await natsConnect({ servers: nats.url, name: 'raw', maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     raw.subscribe('>', { callback: (_e, m) => onBus.push({ subject: m.subject, topic: decodePacket(m.data).topic }) });
@@ -254,17 +279,24 @@ describe('cluster bus between two gateway nodes', () => {
   });
 });
 
-describe('cluster bus configuration', () => {
-  it('an unreadable cluster.nats.tokenFile refuses the start with TIQ_ERR_CONFIG', async () => {
+(available.ok ? describe : describe.skip)('cluster bus configuration', () => {
+  it('an unreadable cluster.nats.tokenFile refuses the start with TIQ_ERR_CONFIG; the same node with a readable one starts (NATS down or not)', async () => {
     const pki = new TestPki();
-    const secretFile = join(pki.baseDir, 'tickets.key');
-    writeFileSync(secretFile, randomBytes(32), { mode: 0o600 });
-    const config = parseConfig({
-      pkiDir: pki.dir, dataDir: join(pki.baseDir, 'data'), tenants: TENANTS, admin: { enabled: false },
-      cluster: { nats: { servers: ['nats://127.0.0.1:1'], tokenFile: join(pki.baseDir, 'missing.token') }, sessionTickets: { secretFile } },
+    const { secretFile, ...state } = await sharedClusterState(pki.baseDir);
+    const dataDir = join(pki.baseDir, 'data');
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    copyFileSync(join(pki.baseDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
+    const tokenFile = join(pki.baseDir, 'nats.token');
+    const configWith = (token: string) => parseConfig({
+      ...state, pkiDir: pki.dir, dataDir, tenants: TENANTS, admin: { enabled: false },
+      cluster: { nats: { servers: ['nats://127.0.0.1:1'], tokenFile: token }, sessionTickets: { secretFile } },
     });
     const logs = new LogCapture();
-    await expect(Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 }))
+    await expect(Gateway.start({ config: configWith(join(pki.baseDir, 'missing.token')), baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 }))
       .rejects.toMatchObject({ code: 'TIQ_ERR_CONFIG' });
+    writeFileSync(tokenFile, 's3cret-token\n', { mode: 0o600 });
+    const gateway = await Gateway.start({ config: configWith(tokenFile), baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 });
+    expect(gateway.bus?.mq.connected).toBe(false);
+    await gateway.close();
   });
 });
