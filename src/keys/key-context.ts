@@ -14,6 +14,7 @@ import { KeysConfigSchema, type KeysConfig } from '../config/keys-config.ts';
 import { deviceVaultPath, type KeysConfigSlice } from './key-store-paths.ts';
 import { createKeyProvider, type ProviderSettings } from './provider-registry.ts';
 import { RecordSealer } from './record-sealer.ts';
+import type { SharedKeyringStore } from './shared-keyring.ts';
 import { TenantKeyRouter } from './tenant-key-router.ts';
 
 export type { KeysConfigSlice } from './key-store-paths.ts';
@@ -22,12 +23,10 @@ export interface KeyContextOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly now?: () => number;
   readonly kmsClientConfig?: KMSClientConfig;
-  /**
-   * Opens the device key vault instead of the SQLite file in the key store
-   * (cluster mode: one vault in PostgreSQL for every node). The context
-   * closes what it returns.
-   */
-  readonly openDeviceVault?: () => Promise<DeviceKekStore>;
+  /** Cluster mode: the shared keyring of the local provider (closed with it). */
+  readonly sharedKeyring?: SharedKeyringStore;
+  /** Cluster mode: the device KEKs every node shares, instead of the vault file (closed with the context). */
+  readonly deviceVault?: DeviceKekStore;
 }
 
 export interface KeyContext {
@@ -51,14 +50,17 @@ export async function openKeyContext(config: KeysConfigSlice, store: DataKeyStor
     env: options.env ?? process.env,
     ...(options.now ? { now: options.now } : {}),
     ...(options.kmsClientConfig ? { kmsClientConfig: options.kmsClientConfig } : {}),
+    ...(options.sharedKeyring ? { sharedKeyring: options.sharedKeyring } : {}),
   };
   const names = new Set([keys.provider, ...Object.keys(config.tenants).map(providerOf)]);
   const providers = new Map<string, KeyProvider>([...names].map((n) => [n, createKeyProvider(n, settings)]));
+  // No tenant on the local provider: nothing else closes the shared keyring.
+  if (!names.has('local')) await options.sharedKeyring?.close();
   const router = new TenantKeyRouter(providers, providerOf);
   await router.start();
   let vault: DeviceKekStore;
   try {
-    vault = options.openDeviceVault ? await options.openDeviceVault() : DeviceKeyVault.open(deviceVaultPath({ ...config, keys }));
+    vault = options.deviceVault ?? DeviceKeyVault.open(deviceVaultPath({ ...config, keys }));
   } catch (err) {
     await router.close();
     throw err;

@@ -31,7 +31,7 @@ if (!available.ok) {
   /** A node: its own key context (own caches, own pool to the vault) over the shared keyring directory and data-key store. */
   async function node(url: string, store: MemoryDataKeyStore, env: Record<string, string>): Promise<KeyContext> {
     const config = { dataDir: join(dir, 'shared-keys'), keys: KeysConfigSchema.parse({}), tenants: { acme: {} } };
-    return openKeyContext(config, store, { env, openDeviceVault: () => PgDeviceKeyVault.open(url) });
+    return openKeyContext(config, store, { env, deviceVault: await PgDeviceKeyVault.open(url) });
   }
 
   describe('device key vault on PostgreSQL (cluster mode)', () => {
