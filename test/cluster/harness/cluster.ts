@@ -1,0 +1,156 @@
+/**
+ * A whole cluster on loopback for the failure suite: its own embedded
+ * PostgreSQL (control store and telemetry sink; stopped and restarted by the
+ * outage scenario), nats-server, HAProxy in front and N gateway processes
+ * with separate data directories. Every port is a free one.
+ *
+ * Cluster mode refuses to generate a CA or a root key, so they are
+ * provisioned first, as an operator would: `thingiq pki init` makes the CA
+ * and the server certificate, the root key and the session-ticket secret are
+ * written with mode 0600. One PKI per run; client certificates are issued
+ * from it per scenario.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { MqttClient } from 'mqtt';
+import { connect, TEST_TENANTS } from '../../helpers/gateway.ts';
+import { encode, sensor, SENSOR } from '../../helpers/telemetry.ts';
+import { TestPki } from '../../helpers/pki.ts';
+import { freePort, startTestPostgres, type TestPostgres } from '../../helpers/postgres.ts';
+import { BIN, GatewayNode } from './node.ts';
+import { waitUntil } from './processes.ts';
+import { Haproxy, haproxyConfig, NatsServer } from './services.ts';
+
+export interface ClusterOptions {
+  readonly nodes?: number;
+  /** Per-node config overrides (merged over the generated section of the same name). */
+  readonly overrides?: Record<string, unknown>;
+  /** The gateways expect PROXY v2 from HAProxy (`mqtt.proxyProtocol`). */
+  readonly proxyV2?: boolean;
+}
+
+export interface Cluster {
+  readonly dir: string;
+  readonly pg: TestPostgres;
+  readonly databaseUrl: string;
+  readonly nats: NatsServer;
+  readonly haproxy: Haproxy;
+  readonly nodes: readonly GatewayNode[];
+  readonly pki: TestPki;
+  close(): Promise<void>;
+}
+
+/** The CA and server certificate through the real CLI; the root key and ticket secret as 0600 files. */
+function provision(dir: string): { pkiDir: string; keysDir: string } {
+  const pkiDir = join(dir, 'certs');
+  const keysDir = join(dir, 'keys');
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  const cfg = join(dir, 'provision.yaml');
+  writeFileSync(cfg, stringify({ pkiDir, dataDir: join(dir, 'provision-data'), tenants: {} }));
+  execFileSync(process.execPath, [BIN, '--config', cfg, 'pki', 'init', '--host', 'localhost', '127.0.0.1'], { cwd: dir, stdio: 'pipe' });
+  writeFileSync(join(keysDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  writeFileSync(join(keysDir, 'tickets.secret'), `${randomBytes(48).toString('base64')}\n`, { mode: 0o600 });
+  // The idempotency secret keys the content digest of the store's duplicate check: a redelivery that
+  // lands on another node is a duplicate only if every node computes the same digest (docs/scaling.md).
+  writeFileSync(join(keysDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  return { pkiDir, keysDir };
+}
+
+function nodeConfig(c: { dir: string; pkiDir: string; keysDir: string; url: string; natsUrl: string; name: string; proxyV2: boolean },
+  ports: { mqtt: number; admin: number; adminMtls: number }, overrides: Record<string, unknown>): Record<string, unknown> {
+  const dataDir = join(c.dir, c.name);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  copyFileSync(join(c.keysDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
+  chmodSync(join(dataDir, 'idempotency.key'), 0o600);
+  return {
+    pkiDir: c.pkiDir,
+    dataDir,
+    tenants: TEST_TENANTS,
+    log: { level: 'info' },
+    mqtt: { host: '127.0.0.1', port: ports.mqtt, proxyProtocol: c.proxyV2 },
+    admin: { host: '127.0.0.1', port: ports.admin, mtlsPort: ports.adminMtls },
+    controlStore: { type: 'postgres', connectionString: c.url, pollIntervalMs: 600_000 },
+    storage: { sinks: { main: { type: 'postgres', connectionString: c.url, durability: 'fsync', poolSize: 4 } }, defaultSink: 'main' },
+    // One keyring on this machine's disk, shared by the nodes (one root key seals it).
+    keys: { local: { keyringFile: join(c.keysDir, 'keyring.json'), rootKeyFile: join(c.keysDir, 'root.key') } },
+    cluster: { nodeId: c.name, nats: { servers: [c.natsUrl] }, sessionTickets: { secretFile: join(c.keysDir, 'tickets.secret') }, heartbeatMs: 300, memberTimeoutMs: 1500 },
+    ...overrides,
+  };
+}
+
+/**
+ * A tenant's first key version is made on its first message; the harness
+ * sends one per tenant through the first node, so scenarios start from
+ * established tenants (three cold nodes racing on a new tenant is a scenario
+ * of its own).
+ */
+async function warmTenants(pki: TestPki, port: number): Promise<void> {
+  for (const tenantId of ['acme', 'globex']) {
+    let device: MqttClient | undefined;
+    await waitUntil(`warm-up device of ${tenantId} connected`, async () => {
+      device = await connect(port, pki.device(tenantId, 'warm-up'), { clientId: 'warm-up', servername: 'localhost' }).catch(() => undefined);
+      return device !== undefined;
+    }, 20_000, 200);
+    await device!.publishAsync(`tenants/${tenantId}/devices/warm-up/sensor`, encode(SENSOR, sensor()), { qos: 1 });
+    await device!.endAsync();
+  }
+}
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  const available = await startTestPostgres({ own: true });
+  if (!available.ok) throw new Error(available.reason);
+  const pg = available.pg;
+  const dir = mkdtempSync(join(tmpdir(), 'tiq-cluster-'));
+  try {
+    return await assemble(dir, pg, opts);
+  } catch (err) {
+    await pg.close();
+    throw err;
+  }
+}
+
+async function assemble(dir: string, pg: TestPostgres, opts: ClusterOptions): Promise<Cluster> {
+  const count = opts.nodes ?? 3;
+  const proxyV2 = opts.proxyV2 ?? false;
+  const { pkiDir, keysDir } = provision(dir);
+  const pki = new TestPki(dir);
+  const nats = new NatsServer(await freePort());
+  await nats.start();
+  const url = pg.url;
+  const nodes: GatewayNode[] = [];
+  for (let i = 1; i <= count; i++) {
+    const name = `node-${i}`;
+    const ports = { mqtt: await freePort(), admin: await freePort(), adminMtls: await freePort() };
+    const config = nodeConfig({ dir, pkiDir, keysDir, url, natsUrl: nats.url, name, proxyV2 }, ports, opts.overrides ?? {});
+    nodes.push(new GatewayNode(name, dir, ports, config, pki.caPem));
+  }
+  const haproxyPorts = { mqtt: await freePort(), perNode: await Promise.all(nodes.map(() => freePort())) };
+  const backends = nodes.map((n) => ({ name: n.name, mqttPort: n.ports.mqtt, adminPort: n.ports.admin }));
+  const haproxy = new Haproxy(dir, haproxyConfig(backends, haproxyPorts, join(pkiDir, 'ca.crt'), proxyV2), haproxyPorts);
+  try {
+    await haproxy.start();
+    // The first node creates the schema and the keyring; the others join it.
+    await nodes[0]!.start();
+    await warmTenants(pki, haproxyPorts.perNode[0]!);
+    await Promise.all(nodes.slice(1).map((n) => n.start()));
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await haproxy.close();
+    await nats.close();
+    throw err;
+  }
+  return {
+    dir, pg, databaseUrl: url, nats, haproxy, nodes, pki,
+    async close() {
+      await Promise.all(nodes.map((n) => n.kill()));
+      await haproxy.close();
+      await nats.close();
+      await pg.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
