@@ -15,6 +15,7 @@ import { effectiveConfig, type ApiOverridesReader } from '../config/effective-co
 import { DEFAULT_CONFIG_PATH, parseConfig, readConfigFile } from '../config/load.ts';
 import { isTiqError } from '../errors.ts';
 import { candidateProblems } from '../gateway/gateway-config.ts';
+import { clusterProblems } from '../cluster/cluster-checks.ts';
 import { TelemetryCodec } from '../messages/codec.ts';
 import { PolicyOverrides } from '../privacy/policy-overrides.ts';
 import { validateTenantPolicies } from '../privacy/policy-validation.ts';
@@ -88,6 +89,8 @@ export async function checkConfigFile(file: string, baseDir = process.cwd()): Pr
     hasMessageType: (type) => codec.hasType(type),
   });
   if (!checked.ok) problems.push(...checked.problems);
+  // Cluster mode's refusals, as a start would make them (nothing is created here either).
+  else problems.push(...clusterProblems(checked.next, baseDir));
   return problems.length ? { file, ok: false, code: 'TIQ_ERR_CONFIG', problems } : { file, ok: true, problems, tenants: checked.ok ? Object.keys(checked.next.tenants).length : 0 };
 }
 

@@ -51,16 +51,26 @@ export class BackupScheduler {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
+  #stopped = false;
 
   constructor(private readonly gw: BackupSources, private readonly settings: BackupConfig & { dir: string },
     private readonly audit: (entry: { action: string; target: string; result: 'ok' | 'failed'; detail: string }) => void) {}
 
   start(): void {
-    this.#schedule();
+    this.#stopped = false;
+    if (!this.#timer && !this.#running) this.#schedule();
+  }
+
+  /** No more scheduled backups until start() (another cluster node takes them); one being written completes. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   #schedule(): void {
-    if (this.#closed) return;
+    this.#timer = undefined;
+    if (this.#closed || this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#running = this.runOnce().finally(() => {
         this.#running = undefined;

@@ -24,7 +24,7 @@ import { TiqError, toTiqError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { TelemetryCodec } from '../messages/codec.ts';
 import type { PipelineContext } from '../pipeline/context.ts';
-import { initPki, pkiPaths } from '../pki/pki-store.ts';
+import { pkiPaths } from '../pki/pki-store.ts';
 import { loadTlsMaterial } from '../pki/tls-material.ts';
 import { IssuanceRegistry, normaliseSerial, type IssuedRecord } from '../pki/issuance-registry.ts';
 import { TrafficMeter } from '../broker/traffic-meter.ts';
@@ -61,6 +61,8 @@ import { registerStateMetrics } from './gateway-metrics.ts';
 import { BackupScheduler } from './gateway-backup.ts';
 import { closeWebSocketListeners, portOf, startWebSocketListeners, websocketTokenCheck, type WebSocketServers } from './gateway-websocket.ts';
 import { isWebSocketConnection } from '../broker/ws-listener.ts';
+import type { ClusterRuntime } from '../cluster/cluster-runtime.ts';
+import { attachCluster, checkClusterStart, preparePki, startClusterRuntime, type LeaderJob } from './gateway-cluster.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -76,6 +78,8 @@ export interface GatewayOptions {
   readonly configPath?: string;
   /** Replaces pipeline components (tests inject slow or failing ones). */
   readonly components?: Partial<Pick<PipelineContext, 'sealer' | 'writer'>>;
+  /** The worker index under `thingiq start --workers N` (cluster node id `<id>-w<i>`). */
+  readonly clusterWorker?: number;
 }
 
 export class Gateway {
@@ -144,6 +148,8 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const baseDir = opts.baseDir ?? process.cwd();
     const log = opts.logger ?? createLogger(opts.config.log.level);
+    // Cluster mode's refusals come first, all at once, before anything is opened or created.
+    checkClusterStart(opts.config, baseDir);
     secureDataDir(resolve(baseDir, opts.config.dataDir), log, { leaveAlone: rootKeyFiles(opts.config, baseDir) });
     const control = await openGatewayControlStore(opts.config, (p) => resolve(baseDir, p), log);
     log.info({ event: 'control_store_open', backend: control.backend, version: control.version }, `control store open (${control.backend}, version ${control.version})`);
@@ -163,6 +169,7 @@ export class Gateway {
     // One writer per data directory: a second gateway, or an offline CLI command, is refused (TIQ_ERR_DATA_DIR_LOCKED).
     gw.dataDirLock = DataDirLock.acquire(gw.path(config.dataDir), 'gateway');
     try {
+      gw.cluster = await startClusterRuntime(config, log, opts.clusterWorker);
       await gw.openStores();
       await gw.listen(opts.mqttPort ?? opts.config.mqtt.port, { token: opts.wsPort, mtls: opts.wsMtlsPort });
       gw.followControl();
@@ -178,8 +185,9 @@ export class Gateway {
       const backup = config.backup;
       if (backup?.dir) {
         gw.backupScheduler = new BackupScheduler(gw, { ...backup, dir: backup.dir }, (e) => gw.auditSystem(e));
-        gw.backupScheduler.start();
+        if (!gw.cluster) gw.backupScheduler.start();
       }
+      if (gw.cluster) gw.detachCluster = attachCluster(gw.cluster, { limits: gw.limits, stats: gw.stats, log: gw.log, jobs: gw.leaderJobs() });
     } catch (err) {
       await gw.close(0).catch(() => undefined);
       throw err;
@@ -219,7 +227,8 @@ export class Gateway {
     this.retention = retentionFromConfig(this.config, this.storage, this.log, this.control);
     await this.retention.load();
     this.sweeper = new RetentionSweeper(this.retention, { intervalMs: storage.sweeper.intervalMs, logger: this.log });
-    void this.sweeper.start();
+    // In cluster mode the leader alone sweeps (attachCluster starts it there).
+    if (!this.cluster) void this.sweeper.start();
     this.admin = openAdminParts(dataDir, this.control);
     // A log with fewer or other entries than the store's recorded head refuses the start (TIQ_ERR_AUDIT_HEAD).
     this.auditHead = anchorAuditLog(this.admin.audit, this.control, this.log);
@@ -254,7 +263,7 @@ export class Gateway {
 
   private async listen(port: number, wsPorts: { token?: number | undefined; mtls?: number | undefined } = {}): Promise<void> {
     const pkiDir = this.path(this.config.pkiDir);
-    const created = initPki(pkiDir, this.config.mqtt.serverHosts, { keyType: this.config.pkiKeyType });
+    const created = preparePki(this.config, pkiDir);
     if (created.createdCa) this.log.info({ event: 'pki_created', pkiDir }, `created a development CA and server certificate in ${pkiDir}`);
     const paths = pkiPaths(pkiDir);
     const external = this.config.externalCa;
@@ -268,6 +277,7 @@ export class Gateway {
       server: Date.parse(new X509Certificate(tls.certPem).validTo),
     };
     const limits = new AbuseLimits(this.config.limits, Object.fromEntries(Object.entries(this.config.tenants).map(([t, c]) => [t, c.quotas])));
+    limits.setLiveNodes(this.cluster?.liveNodes() ?? 1);
     this.limits = limits;
 
     this.tracer ??= GatewayTracer.fromConfig(this.config.tracing);
@@ -428,6 +438,19 @@ export class Gateway {
 
   /** Scheduled backups, when `backup.dir` is set. */
   private backupScheduler: BackupScheduler | undefined;
+
+  /** Cluster mode (the `cluster` section): membership and leadership; undefined otherwise. */
+  cluster: ClusterRuntime | undefined;
+  private detachCluster: (() => void) | undefined;
+
+  /** What only the cluster's leader runs: retention sweeps and scheduled backups. */
+  private leaderJobs(): LeaderJob[] {
+    const { sweeper, backupScheduler } = this;
+    return [
+      ...(sweeper ? [{ name: 'retention-sweeper', start: () => void sweeper.start(), stop: () => sweeper.stop() }] : []),
+      ...(backupScheduler ? [{ name: 'scheduled-backups', start: () => backupScheduler.start(), stop: () => backupScheduler.stop() }] : []),
+    ];
+  }
 
   /** A gateway-originated action with its outcome (scheduled backups). */
   private auditSystem(entry: { action: string; target: string; result: 'ok' | 'failed'; detail: string }): void {
@@ -659,6 +682,9 @@ export class Gateway {
     this.closing = true;
     this.unfollowControl?.();
     this.configWatcher?.close();
+    // Leadership and membership go first: another node takes the jobs while this one drains.
+    this.detachCluster?.();
+    await this.cluster?.close();
     await this.adminServer?.close();
     // Summaries of folded audit events are written before the process goes.
     await this.admin?.audit.aggregator.close().catch((err: unknown) => this.logAuditFailure(err));

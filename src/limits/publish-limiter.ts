@@ -49,6 +49,15 @@ export class PublishLimiter {
     return { delayMs: Math.max(d, m, b) };
   }
 
+  /** The tenants' shares changed (cluster membership): existing buckets take the new rates, keeping their tokens. */
+  retune(nowMs: number): void {
+    for (const [tenantId, t] of this.tenants) {
+      const q = this.quotasOf(tenantId);
+      t.messages.retune(q.messagesPerSecond, q.messageBurst, nowMs);
+      t.bytes.retune(q.bytesPerSecond, q.byteBurst, nowMs);
+    }
+  }
+
   /** Quotas changed by a configuration reload apply from the next message. */
   reset(): void {
     this.tenants.clear();

@@ -10,15 +10,32 @@ export class TokenBucket {
   private tokens: number;
   private updatedMs: number;
 
-  constructor(readonly perSecond: number, readonly burst: number, nowMs: number) {
-    if (!(perSecond > 0) || !(burst > 0)) throw new RangeError('token bucket: perSecond and burst must be positive');
-    this.tokens = burst;
+  constructor(private rate: number, private capacity: number, nowMs: number) {
+    if (!(rate > 0) || !(capacity > 0)) throw new RangeError('token bucket: perSecond and burst must be positive');
+    this.tokens = capacity;
     this.updatedMs = nowMs;
+  }
+
+  get perSecond(): number {
+    return this.rate;
+  }
+
+  get burst(): number {
+    return this.capacity;
+  }
+
+  /** New rate and burst from now on; tokens earned so far are kept, up to the new burst (debt stays debt). */
+  retune(perSecond: number, burst: number, nowMs: number): void {
+    if (!(perSecond > 0) || !(burst > 0)) throw new RangeError('token bucket: perSecond and burst must be positive');
+    this.refill(nowMs);
+    this.rate = perSecond;
+    this.capacity = burst;
+    this.tokens = Math.min(this.tokens, burst);
   }
 
   private refill(nowMs: number): void {
     if (nowMs > this.updatedMs) {
-      this.tokens = Math.min(this.burst, this.tokens + ((nowMs - this.updatedMs) * this.perSecond) / 1000);
+      this.tokens = Math.min(this.capacity, this.tokens + ((nowMs - this.updatedMs) * this.rate) / 1000);
       this.updatedMs = nowMs;
     }
   }
@@ -27,7 +44,7 @@ export class TokenBucket {
   reserve(cost: number, nowMs: number, maxWaitMs: number): number {
     this.refill(nowMs);
     const after = this.tokens - cost;
-    const waitMs = after >= 0 ? 0 : Math.ceil((-after * 1000) / this.perSecond);
+    const waitMs = after >= 0 ? 0 : Math.ceil((-after * 1000) / this.rate);
     if (waitMs > maxWaitMs) return -1;
     this.tokens = after;
     return waitMs;
@@ -35,7 +52,7 @@ export class TokenBucket {
 
   /** Gives back a reservation that was not used (another limit refused the message). */
   refund(cost: number): void {
-    this.tokens = Math.min(this.burst, this.tokens + cost);
+    this.tokens = Math.min(this.capacity, this.tokens + cost);
   }
 
   available(nowMs: number): number {

@@ -19,6 +19,7 @@ export class RetentionSweeper {
 
   /** Resolves when the initial reconcile is done; the gateway need not wait for it. */
   start(): Promise<void> {
+    clearInterval(this.#timer);
     const reconciled = this.enqueue(() => this.service.reconcile()).then(() => {}, () => {});
     this.#timer = setInterval(() => this.enqueue(() => this.tick()), this.options.intervalMs);
     // Retention must not keep the process alive on its own.
@@ -52,6 +53,16 @@ export class RetentionSweeper {
   /** Refresh and sweep now (after any run in progress). */
   sweepNow(): Promise<SweepReport> {
     return this.enqueue(() => this.tick());
+  }
+
+  /**
+   * No more periodic runs until start() (another cluster node leads the
+   * sweeps now). A run in progress finishes its current batch; queued
+   * change applications still run: they are idempotent.
+   */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,125 @@
+/**
+ * `thingiq start --workers 2` as a real process tree from dist/ on a real
+ * PostgreSQL: both workers are cluster nodes in the membership table and
+ * serve MQTT on the one port; a killed worker is restarted; SIGTERM drains
+ * them all and the primary exits 0.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, test, vi } from 'vitest';
+import { stringify } from 'yaml';
+import { BIN, runCli } from '../cli/run-cli.ts';
+import { connect } from '../helpers/gateway.ts';
+import { TestPki } from '../helpers/pki.ts';
+import { startTestPostgres } from '../helpers/postgres.ts';
+import { encode, sensor, SENSOR } from '../helpers/telemetry.ts';
+
+function secret(path: string, content: string | Buffer): void {
+  writeFileSync(path, content, { mode: 0o600 });
+}
+
+describe('thingiq start --workers without the cluster section', () => {
+  test('is refused with TIQ_ERR_CONFIG (exit 2); a bad worker count too', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'thingiq-workers-'));
+    writeFileSync(join(cwd, 'gateway.yaml'), stringify({ mqtt: { host: '127.0.0.1', port: 0 }, admin: { enabled: false }, tenants: {} }));
+    const r = await runCli(cwd, ['--config', 'gateway.yaml', 'start', '--workers', '2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('TIQ_ERR_CONFIG');
+    expect(r.stderr).toContain('- --workers');
+    const bad = await runCli(cwd, ['--config', 'gateway.yaml', 'start', '--workers', 'zero']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('TIQ_ERR_CONFIG');
+  });
+});
+
+const available = await startTestPostgres();
+
+interface Line { event?: string; pid?: number; port?: number; worker?: number }
+
+if (!available.ok) {
+  describe.skip(`thingiq start --workers (${available.reason})`, () => { test('skipped', () => {}); });
+} else {
+  const server = available.pg;
+  afterAll(() => server.close());
+
+  test('two workers: both in the membership table, MQTT served on the one port, a killed worker restarted, SIGTERM drains all', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'thingiq-workers-'));
+    const pki = new TestPki(cwd);
+    const control = await server.newDatabase();
+    const sink = await server.newDatabase();
+    mkdirSync(join(cwd, 'data'), { mode: 0o700 });
+    secret(join(cwd, 'data', 'root.key'), `${randomBytes(32).toString('base64')}\n`);
+    secret(join(cwd, 'data', 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`);
+    secret(join(cwd, 'tickets.secret'), randomBytes(32));
+    writeFileSync(join(cwd, 'gateway.yaml'), stringify({
+      mqtt: { host: '127.0.0.1', port: 0 }, admin: { enabled: false }, log: { level: 'info' },
+      tenants: { acme: {} },
+      controlStore: { type: 'postgres', connectionString: control },
+      storage: { sinks: { default: { type: 'postgres', connectionString: sink } } },
+      cluster: { nodeId: 'box', nats: { servers: ['nats://127.0.0.1:4222'] }, sessionTickets: { secretFile: 'tickets.secret' }, heartbeatMs: 200, memberTimeoutMs: 1000 },
+    }));
+    const lines: Line[] = [];
+    let out = '';
+    const child: ChildProcess = spawn(process.execPath, [BIN, '--config', 'gateway.yaml', 'start', '--workers', '2'], { cwd });
+    const collect = (d: Buffer) => {
+      out += d.toString();
+      const parts = out.split('\n');
+      out = parts.pop() ?? '';
+      for (const p of parts) {
+        try { lines.push(JSON.parse(p) as Line); } catch { /* a non-JSON line (stderr text) */ }
+      }
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    const db = new pg.Client({ connectionString: control });
+    try {
+      const listening = () => lines.filter((l) => l.event === 'listening');
+      await vi.waitFor(() => expect(listening().length).toBe(2), { timeout: 60_000, interval: 100 });
+      const ports = new Set(listening().map((l) => l.port));
+      expect(ports.size).toBe(1);
+      const port = [...ports][0]!;
+      expect(port).toBeGreaterThan(0);
+      await db.connect();
+      const members = async () => (await db.query<{ node_id: string; pid: number }>('SELECT node_id, pid FROM cluster_members ORDER BY node_id')).rows;
+      await vi.waitFor(async () => expect((await members()).map((m) => m.node_id)).toEqual(['box-w1', 'box-w2']), { timeout: 10_000, interval: 100 });
+      const before = await members();
+      expect(new Set(before.map((m) => m.pid)).size).toBe(2);
+      expect(before.every((m) => m.pid !== child.pid)).toBe(true);
+
+      // Devices on the one port, each message acknowledged (stored) by whichever worker took the connection.
+      for (let i = 0; i < 4; i++) {
+        const device = await connect(port, pki.device('acme', `d${i}`), { clientId: `d${i}` });
+        await device.publishAsync(`tenants/acme/devices/d${i}/sensor`, encode(SENSOR, sensor()), { qos: 1 });
+        await device.endAsync();
+      }
+
+      // kill -9 of worker 1: the other keeps serving at once, and the primary starts a new worker 1.
+      const w1 = before.find((m) => m.node_id === 'box-w1')!;
+      process.kill(w1.pid, 'SIGKILL');
+      const device = await connect(port, pki.device('acme', 'after-kill'), { clientId: 'after-kill' });
+      await device.publishAsync('tenants/acme/devices/after-kill/sensor', encode(SENSOR, sensor()), { qos: 1 });
+      await device.endAsync();
+      await vi.waitFor(() => expect(lines.some((l) => l.event === 'worker_restarting' && l.worker === 1)).toBe(true), { timeout: 10_000, interval: 50 });
+      await vi.waitFor(async () => {
+        const now = await members();
+        expect(now.find((m) => m.node_id === 'box-w1')?.pid).not.toBe(w1.pid);
+        expect(now.map((m) => m.node_id)).toEqual(['box-w1', 'box-w2']);
+      }, { timeout: 30_000, interval: 200 });
+      await vi.waitFor(() => expect(listening().length).toBe(3), { timeout: 30_000, interval: 100 });
+
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(lines.filter((l) => l.event === 'closed')).toHaveLength(2);
+      // Clean shutdowns removed their rows.
+      expect(await members()).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await db.end().catch(() => undefined);
+    }
+  }, 150_000);
+}
