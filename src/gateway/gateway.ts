@@ -63,6 +63,7 @@ import { closeWebSocketListeners, portOf, startWebSocketListeners, websocketToke
 import { isWebSocketConnection } from '../broker/ws-listener.ts';
 import type { ClusterRuntime } from '../cluster/cluster-runtime.ts';
 import { attachCluster, checkClusterStart, preparePki, startClusterRuntime, type LeaderJob } from './gateway-cluster.ts';
+import { GatewayBus } from './gateway-bus.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -300,8 +301,11 @@ export class Gateway {
       onPrivateModeCommand: (tenantId, deviceId, payload) => this.privateModeCommand(tenantId, deviceId, payload),
       redirect: this.config.mqtt.redirect,
     });
+    // Cluster mode: live fan-out to the other nodes over NATS (gateway-bus.ts).
+    this.bus = GatewayBus.open(this.config, (p) => this.path(p), this.log, this.stats.registry);
     this.broker = await Aedes.createBroker({
       ...hooks,
+      ...(this.bus ? { mq: this.bus.mq } : {}),
       connectTimeout: this.config.mqtt.connectTimeoutMs,
       // Keepalive bounds are checked in preConnect, and the guarded socket keeps the timer (guarded-socket.ts).
       // The guarded socket never makes aedes wait for a slow reader; this is aedes's own bound should it ever.
@@ -310,6 +314,7 @@ export class Gateway {
       ...mqtt5BrokerOptions(this.config),
     });
     attach(this.broker);
+    this.bus?.attach(this.broker);
     this.sharedSubscriptions = sharedSubscriptions;
     this.broker.on('clientReady', () => this.stats.connectedClients.inc());
     this.broker.on('clientDisconnect', () => this.stats.connectedClients.dec());
@@ -346,6 +351,8 @@ export class Gateway {
     if (!this.config.admin.oauth) this.log.warn({ event: 'ws_tokens_unconfigured', code: 'TIQ_ERR_TOKEN_INVALID' }, 'admin.oauth is not set: the WebSocket token port refuses every token (client certificates still work on websocket.mtlsPort)');
   }
 
+  /** The cluster bus (NATS), in cluster mode only. */
+  bus: GatewayBus | undefined;
   /** The MQTT-over-WebSocket listeners, when websocket.enabled. */
   private wsServers: WebSocketServers | undefined;
   /** Shared-subscription groups (`$share/...`), set by listen(). */
@@ -694,6 +701,8 @@ export class Gateway {
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && pendingPublishes(this.broker) > 0) await new Promise((r) => setTimeout(r, 20));
     await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));
+    // aedes closes its emitter; this covers a start that failed before the broker existed.
+    await this.bus?.close();
     if (this.dekSweep) clearInterval(this.dekSweep);
     await this.backupScheduler?.close();
     await this.sweeper?.close();
