@@ -36,6 +36,7 @@ import { createPrivacyEngine, type ReloadablePrivacyEngine } from '../privacy/pr
 import { createPrivateModeRegistry, parsePrivateModeCommand, type PrivateModeRegistry } from '../privacy/private-mode.ts';
 import { parseConfig } from '../config/load.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
+import { clusterKeyOptions } from '../cluster/cluster-state.ts';
 import { CONTENT_DIGEST_SECRET_FILE, contentDigester, loadOrCreateDigestSecret } from '../keys/content-digest.ts';
 import { RetentionSweeper } from '../retention/retention-sweeper.ts';
 import type { RetentionService } from '../retention/retention-service.ts';
@@ -238,7 +239,7 @@ export class Gateway {
       this.checkpointExporter = new CheckpointExporter(auditPaths(auditDirOf(dataDir)).checkpoint, { ...exportTo, ...(exportTo.file ? { file: this.path(exportTo.file) } : {}), ...(exportTo.caFile ? { caFile: this.path(exportTo.caFile) } : {}) }, this.log);
       this.checkpointExporter.start();
     }
-    this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage));
+    this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage), await clusterKeyOptions(this.config));
     // Shreds recorded while this vault was elsewhere (another gateway's, or restored from before them).
     for (const shred of this.control.entries('shred').values()) this.keys.deviceKeks.applyTombstone(shred);
     await importKeyringVersions(this.control, this.keys, Object.keys(this.config.tenants), this.log);

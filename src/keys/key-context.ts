@@ -14,6 +14,7 @@ import { KeysConfigSchema, type KeysConfig } from '../config/keys-config.ts';
 import { deviceVaultPath, type KeysConfigSlice } from './key-store-paths.ts';
 import { createKeyProvider, type ProviderSettings } from './provider-registry.ts';
 import { RecordSealer } from './record-sealer.ts';
+import type { SharedKeyringStore } from './shared-keyring.ts';
 import { TenantKeyRouter } from './tenant-key-router.ts';
 
 export type { KeysConfigSlice } from './key-store-paths.ts';
@@ -22,6 +23,8 @@ export interface KeyContextOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly now?: () => number;
   readonly kmsClientConfig?: KMSClientConfig;
+  /** Cluster mode: the shared keyring of the local provider (closed with it). */
+  readonly sharedKeyring?: SharedKeyringStore;
 }
 
 export interface KeyContext {
@@ -45,9 +48,12 @@ export async function openKeyContext(config: KeysConfigSlice, store: DataKeyStor
     env: options.env ?? process.env,
     ...(options.now ? { now: options.now } : {}),
     ...(options.kmsClientConfig ? { kmsClientConfig: options.kmsClientConfig } : {}),
+    ...(options.sharedKeyring ? { sharedKeyring: options.sharedKeyring } : {}),
   };
   const names = new Set([keys.provider, ...Object.keys(config.tenants).map(providerOf)]);
   const providers = new Map<string, KeyProvider>([...names].map((n) => [n, createKeyProvider(n, settings)]));
+  // No tenant on the local provider: nothing else closes the shared keyring.
+  if (!names.has('local')) await options.sharedKeyring?.close();
   const router = new TenantKeyRouter(providers, providerOf);
   await router.start();
   let vault: DeviceKeyVault;

@@ -9,6 +9,8 @@ import { AwsKmsKeyProvider } from './aws-kms-key-provider.ts';
 import type { KeyProvider } from './key-provider.ts';
 import { AwsKmsProviderConfigSchema, type KeysConfig, type TenantKeysConfig } from '../config/keys-config.ts';
 import { LocalKeyProvider } from './local-key-provider.ts';
+import type { SharedKeyringStore } from './shared-keyring.ts';
+import { SharedLocalKeyProvider } from './shared-local-key-provider.ts';
 
 export interface ProviderSettings {
   readonly keys: KeysConfig;
@@ -19,6 +21,8 @@ export interface ProviderSettings {
   readonly now?: () => number;
   /** Extra AWS SDK client settings (tests: static credentials). */
   readonly kmsClientConfig?: KMSClientConfig;
+  /** Cluster mode: the local provider's KEK versions live here, shared by every node, not in a keyring file. */
+  readonly sharedKeyring?: SharedKeyringStore;
 }
 
 export type KeyProviderFactory = (settings: ProviderSettings) => KeyProvider;
@@ -37,16 +41,16 @@ export function createKeyProvider(name: string, settings: ProviderSettings): Key
 
 registerKeyProvider('local', (s) => {
   const local = s.keys.local;
-  return new LocalKeyProvider({
-    keyringFile: local.keyringFile ? resolve(local.keyringFile) : join(s.dataDir, 'keyring.json'),
-    rootKey: {
-      envName: local.rootKeyEnv,
-      env: s.env,
-      file: local.rootKeyFile ? resolve(local.rootKeyFile) : join(s.dataDir, 'root.key'),
-      mayCreate: local.createRootKey,
-    },
-    ...(s.now ? { now: s.now } : {}),
-  });
+  const keyringFile = local.keyringFile ? resolve(local.keyringFile) : join(s.dataDir, 'keyring.json');
+  const rootKey = {
+    envName: local.rootKeyEnv,
+    env: s.env,
+    file: local.rootKeyFile ? resolve(local.rootKeyFile) : join(s.dataDir, 'root.key'),
+    mayCreate: local.createRootKey,
+  };
+  const now = s.now ? { now: s.now } : {};
+  if (s.sharedKeyring) return new SharedLocalKeyProvider({ store: s.sharedKeyring, rootKey, importFile: keyringFile, ...now });
+  return new LocalKeyProvider({ keyringFile, rootKey, ...now });
 });
 
 registerKeyProvider('aws-kms', (s) => new AwsKmsKeyProvider({

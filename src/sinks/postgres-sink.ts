@@ -22,7 +22,8 @@ import {
   listHoldsPg, listRulesPg, putHoldPg, putRulePg, retagPg, setHoldPg, sweepPg,
 } from './postgres-retention.ts';
 import { DDL_LOCK_KEY, PG_MIGRATIONS, PG_SCHEMA } from './postgres-schema.ts';
-import { RECORD_COLUMNS, assertStorableRecord, recordToValues, rowToRecord } from './record-row.ts';
+import { assertStorableRecord, rowToRecord } from './record-row.ts';
+import { INSERT_BATCH_NAME, INSERT_BATCH_SQL, batchColumns } from './postgres-insert.ts';
 import { fromPgError } from './sink-errors.ts';
 import type { Durability } from '../config/sinks-config.ts';
 import { queryConditions, queryLimit } from './sql-filters.ts';
@@ -36,8 +37,6 @@ export interface PostgresSinkOptions {
   readonly durability: Durability;
   readonly poolSize: number;
 }
-
-const KEY_COLUMNS = 6;
 
 export class PostgresSink implements StorageSink {
   readonly type = 'postgres';
@@ -120,25 +119,21 @@ export class PostgresSink implements StorageSink {
     });
   }
 
-  /** One transaction: claim the idempotency keys, then insert the records whose key was new. */
+  /**
+   * One transaction, one statement (postgres-insert.ts): claim the
+   * idempotency keys, insert the records whose key was new.
+   */
   private async insertBatch(records: readonly SealedRecord[]): Promise<WriteResult> {
+    const unique = uniqueRecordIds(records);
     const client = await this.pool.connect();
     try {
       await client.query(`BEGIN; SET LOCAL synchronous_commit = ${this.options.durability === 'fsync' ? 'on' : 'off'}`);
-      const keyValues = records.flatMap((r) => [r.tenantId, r.deviceId, r.stream, r.sequence, r.contentDigest, r.recordId]);
-      const claimed = await client.query<{ record_id: string }>(
-        `INSERT INTO tiq_record_keys (tenant_id, device_id, stream, sequence, content_digest, record_id) VALUES ${placeholders(records.length, KEY_COLUMNS)}
-         ON CONFLICT DO NOTHING RETURNING record_id`, keyValues);
-      const fresh = new Set(claimed.rows.map((r) => r.record_id));
+      const inserted = await client.query<{ record_id: string }>({ name: INSERT_BATCH_NAME, text: INSERT_BATCH_SQL, values: batchColumns(unique) });
+      await client.query('COMMIT');
+      const fresh = new Set(inserted.rows.map((r) => r.record_id));
       // A redelivery inside the same batch carries a different record id, so at most one copy is fresh.
       const outcomes = records.map((r): RecordOutcome => (fresh.delete(r.recordId) ? 'inserted' : 'duplicate'));
-      const toInsert = records.filter((_, i) => outcomes[i] === 'inserted');
-      if (toInsert.length > 0) {
-        await client.query(`INSERT INTO tiq_records (${RECORD_COLUMNS.join(', ')}) VALUES ${placeholders(toInsert.length, RECORD_COLUMNS.length)}`,
-          toInsert.flatMap(recordToValues));
-      }
-      await client.query('COMMIT');
-      return { inserted: toInsert.length, duplicates: records.length - toInsert.length, outcomes };
+      return { inserted: inserted.rows.length, duplicates: records.length - inserted.rows.length, outcomes };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
@@ -210,10 +205,11 @@ export class PostgresSink implements StorageSink {
   listLegalHolds(): Promise<StoredLegalHold[]> { return this.run(listHoldsPg); }
 }
 
-function placeholders(rows: number, columns: number): string {
-  const out: string[] = [];
-  for (let r = 0; r < rows; r++) {
-    out.push(`(${Array.from({ length: columns }, (_, c) => `$${r * columns + c + 1}`).join(', ')})`);
-  }
-  return out.join(', ');
+/** The batch without a second copy of any record id (the statement joins on it), in order. */
+function uniqueRecordIds(records: readonly SealedRecord[]): readonly SealedRecord[] {
+  const seen = new Set<string>();
+  for (const r of records) seen.add(r.recordId);
+  if (seen.size === records.length) return records;
+  seen.clear();
+  return records.filter((r) => !seen.has(r.recordId) && seen.add(r.recordId));
 }

@@ -73,6 +73,43 @@ if (!available.ok) {
       await sink.close();
     });
 
+    test('one statement of fixed text stores a batch past 65535 parameters (the default batch size) exactly once', async () => {
+      const { sink } = await freshSink(server);
+      const batch = Array.from({ length: 5000 }, (_, i) => record({ deviceId: `truck-${i % 7}`, sequence: 1_000_000 + i }));
+      const first = await sink.writeBatch(batch);
+      expect(first).toMatchObject({ inserted: 5000, duplicates: 0 });
+      expect(first.outcomes.every((o) => o === 'inserted')).toBe(true);
+      // A redelivery (new record ids, same keys) of the whole batch stores nothing new.
+      const again = await sink.writeBatch(batch.map((r) => ({ ...r, recordId: crypto.randomUUID() })));
+      expect(again).toMatchObject({ inserted: 0, duplicates: 5000 });
+      expect(await sink.countRecords({ tenantId: 'acme' })).toBe(5000);
+      await sink.close();
+    }, 60_000);
+
+    test('array parameters keep every byte of ids with quotes, backslashes, braces, commas and the text NULL', async () => {
+      const { sink } = await freshSink(server);
+      const odd = ['a"b', 'c\\d', '{e,f}', 'NULL', ' spaced ', 'é∆ü', '\\"'];
+      const batch = odd.map((id, i) => record({ deviceId: id, stream: `s${id}`, policyId: id, retentionClass: id, dekId: id, kekRef: id, sequence: 500 + i }));
+      expect((await sink.writeBatch(batch)).inserted).toBe(odd.length);
+      const stored = await sink.queryRecords({ tenantId: 'acme', limit: 100 });
+      expect(stored.map((r) => [r.deviceId, r.stream, r.policyId, r.retentionClass, r.dekId, r.kekRef]).sort())
+        .toEqual(odd.map((id) => [id, `s${id}`, id, id, id, id]).sort());
+      const byId = new Map(batch.map((r) => [r.recordId, r]));
+      for (const r of stored) expect(r).toEqual(byId.get(r.recordId));
+      await sink.close();
+    });
+
+    test('a record id twice in one batch, and a redelivery inside the batch, are stored once each', async () => {
+      const { sink } = await freshSink(server);
+      const a = record({ sequence: 900 });
+      const redelivered = { ...a, recordId: crypto.randomUUID() };
+      const b = record({ sequence: 901 });
+      const result = await sink.writeBatch([a, redelivered, b, b]);
+      expect(result).toEqual({ inserted: 2, duplicates: 2, outcomes: ['inserted', 'duplicate', 'inserted', 'duplicate'] });
+      expect((await sink.queryRecords({ tenantId: 'acme' })).map((r) => r.recordId).sort()).toEqual([a.recordId, b.recordId].sort());
+      await sink.close();
+    });
+
     test('durability modes: each batch commits with synchronous_commit on (fsync) or off (process)', async () => {
       const { url } = await freshSink(server);
       const sent: string[] = [];
