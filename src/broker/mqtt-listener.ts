@@ -6,7 +6,7 @@
  * framing and size before parsing. Each refusal is one structured log line
  * with a reason code and one counter.
  */
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer, type Server } from 'node:tls';
 import { toTiqError } from '../errors.ts';
@@ -16,6 +16,7 @@ import type { AbuseLimits } from '../limits/abuse-limits.ts';
 import type { Logger } from '../log.ts';
 import { attachPeer } from './client-state.ts';
 import { GuardedSocket } from './guarded-socket.ts';
+import { adoptProxiedAddress, createProxyFront } from './proxy-front.ts';
 import { identifyPeer, type PeerIdentityContext } from './peer-identity.ts';
 import type { GatewayStats } from './stats.ts';
 
@@ -28,12 +29,32 @@ export interface MqttListenerOptions {
   readonly log: Logger;
   readonly stats: GatewayStats;
   readonly onConnection: (stream: Duplex) => void;
+  /** Behind a load balancer: a PROXY protocol v2 header first on every connection, from these sources (absent: any). */
+  readonly proxyProtocol?: { readonly allowFrom: readonly string[] | undefined } | undefined;
+  /** TLS session-ticket keys shared by the nodes of a cluster (src/cluster/session-tickets.ts); absent: Node's per-process keys. */
+  readonly sessionTickets?: TicketKeySource | undefined;
+}
+
+/** Session-ticket keys for TLS servers: options at creation, then attached to the server. */
+export interface TicketKeySource {
+  tlsOptions(listener: string): { readonly sessionIdContext: string; readonly sessionTimeout: number };
+  attach(server: Server): unknown;
 }
 
 /** Raw sockets closed for the per-address limit: their handshake errors are not logged twice. */
 const refusedSockets = new WeakSet<object>();
 
-export function createMqttListener(o: MqttListenerOptions): Server {
+/**
+ * The server to listen on: the TLS server itself, or (with `proxyProtocol`)
+ * the TCP front that reads the PROXY header and hands sockets to it.
+ */
+export function createMqttListener(o: MqttListenerOptions): NetServer {
+  const server = createTlsListener(o);
+  if (!o.proxyProtocol) return server;
+  return createProxyFront({ tls: server, allowFrom: o.proxyProtocol.allowFrom, timeoutMs: o.limits.config.tlsHandshakeTimeoutMs, log: o.log, stats: o.stats });
+}
+
+function createTlsListener(o: MqttListenerOptions): Server {
   const { limits, log, stats } = o;
   const server = createServer({
     ca: [...o.caPems],
@@ -43,7 +64,9 @@ export function createMqttListener(o: MqttListenerOptions): Server {
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
     handshakeTimeout: limits.config.tlsHandshakeTimeoutMs,
+    ...o.sessionTickets?.tlsOptions('mqtt'),
   });
+  o.sessionTickets?.attach(server);
   server.on('connection', (raw: Socket) => {
     const address = raw.remoteAddress ?? '';
     const release = limits.perAddress.acquire(address, limits.config.connections.perAddress);
@@ -57,6 +80,7 @@ export function createMqttListener(o: MqttListenerOptions): Server {
     raw.destroy();
   });
   server.on('secureConnection', (socket) => {
+    adoptProxiedAddress(socket);
     let guarded: GuardedSocket;
     try {
       const peer = identifyPeer(socket, o.identity);
@@ -82,6 +106,7 @@ export function createMqttListener(o: MqttListenerOptions): Server {
   server.on('tlsClientError', (err: Error & { code?: string; reason?: string }, socket) => {
     const raw = (socket as unknown as { _parent?: object })._parent;
     if (raw && refusedSockets.has(raw)) return;
+    adoptProxiedAddress(socket);
     stats.refused('TIQ_ERR_TLS_HANDSHAKE');
     log.warn({
       event: 'tls_refused', code: 'TIQ_ERR_TLS_HANDSHAKE', reason: err.reason ?? err.code ?? err.message,

@@ -58,7 +58,9 @@ export function createWsListener(o: WsListenerOptions): Server {
     ca: [...o.caPems], cert: o.certPem, key: o.keyPem, minVersion: 'TLSv1.2',
     handshakeTimeout: limits.config.tlsHandshakeTimeoutMs,
     ...(mtls ? { requestCert: true, rejectUnauthorized: true } : { requestCert: false }),
+    ...o.sessionTickets?.tlsOptions(`ws-${o.kind}`),
   });
+  o.sessionTickets?.attach(server);
   // The upgrade request must arrive as quickly as a TLS CONNECT would.
   server.headersTimeout = limits.config.tlsHandshakeTimeoutMs;
   server.requestTimeout = limits.config.tlsHandshakeTimeoutMs;

@@ -4,6 +4,7 @@
  * component receives only its own slice.
  */
 import { z } from 'zod';
+import { CidrSchema } from './cidr.ts';
 import { AdminConfigSchema } from './admin-config.ts';
 import { BackupConfigSchema } from './backup-config.ts';
 import { ID_PATTERN } from '../identity/identity.ts';
@@ -116,6 +117,12 @@ export const GatewayConfigSchema = z.object({
      * device's address. On, a connection without a valid header is closed.
      */
     proxyProtocol: z.boolean().default(false),
+    /**
+     * With `proxyProtocol`: the load balancers' addresses (CIDR blocks such
+     * as `10.0.0.0/24`, or single addresses) allowed to connect; others are
+     * closed before their header is read. Absent: any source.
+     */
+    proxyProtocolFrom: z.array(CidrSchema).min(1).optional(),
   }).strict().prefault({}),
   /** MQTT over WebSocket (TLS) for tenant apps: bearer tokens or client certificates; off by default. */
   websocket: WebSocketConfigSchema.prefault({}),

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
-import type { Server } from 'node:tls';
+import type { Server } from 'node:net';
 import { Aedes } from 'aedes';
 import { closeClientsWhere, pendingPublishes } from '../broker/live-clients.ts';
 import { watchConnectionErrors } from '../broker/connection-errors.ts';
@@ -65,6 +65,7 @@ import { isWebSocketConnection } from '../broker/ws-listener.ts';
 import type { ClusterRuntime } from '../cluster/cluster-runtime.ts';
 import { attachCluster, checkClusterStart, preparePki, startClusterRuntime, type LeaderJob } from './gateway-cluster.ts';
 import { GatewayBus } from './gateway-bus.ts';
+import { openSessionTickets, type SessionTicketKeys } from '../cluster/session-tickets.ts';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -278,6 +279,8 @@ export class Gateway {
       ca: Date.parse(tls.ca.validTo), externalCa: tls.externalCa && Date.parse(tls.externalCa.validTo),
       server: Date.parse(new X509Certificate(tls.certPem).validTo),
     };
+    // Cluster mode: every node issues and accepts the same TLS session tickets (a device resumes on any node).
+    this.sessionTickets = this.config.cluster && openSessionTickets(this.config.cluster.sessionTickets, (p) => this.path(p));
     const limits = new AbuseLimits(this.config.limits, Object.fromEntries(Object.entries(this.config.tenants).map(([t, c]) => [t, c.quotas])));
     limits.setLiveNodes(this.cluster?.liveNodes() ?? 1);
     this.limits = limits;
@@ -339,6 +342,8 @@ export class Gateway {
         this.traffic.track(socket);
         capSubscriptionQos(this.broker!.handle(socket));
       },
+      proxyProtocol: this.config.mqtt.proxyProtocol ? { allowFrom: this.config.mqtt.proxyProtocolFrom } : undefined,
+      sessionTickets: this.sessionTickets,
     };
     this.server = createMqttListener(listenerParts);
     await new Promise<void>((resolveListen, reject) => {
@@ -354,6 +359,8 @@ export class Gateway {
 
   /** The cluster bus (NATS), in cluster mode only. */
   bus: GatewayBus | undefined;
+  /** TLS session-ticket keys shared by the cluster's nodes (cluster mode only). */
+  private sessionTickets: SessionTicketKeys | undefined;
   /** The MQTT-over-WebSocket listeners, when websocket.enabled. */
   private wsServers: WebSocketServers | undefined;
   /** Shared-subscription groups (`$share/...`), set by listen(). */
@@ -699,6 +706,7 @@ export class Gateway {
     await this.metricsListener?.close();
     this.server?.close();
     closeWebSocketListeners(this.wsServers);
+    this.sessionTickets?.close();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && pendingPublishes(this.broker) > 0) await new Promise((r) => setTimeout(r, 20));
     await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));
