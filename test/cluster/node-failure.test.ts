@@ -3,7 +3,8 @@
  * HAProxy to three gateway processes sharing one PostgreSQL; one node gets
  * `kill -9`, later another SIGTERM. Every message a device saw acknowledged is
  * in PostgreSQL exactly once, and every device is back (through HAProxy, on a
- * live node) within seconds (docs/scaling.md, "Guarantees").
+ * live node) within seconds (docs/scaling.md, "Guarantees"). The leader that
+ * runs the retention sweeper is killed: another node takes its jobs over.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from './harness/cluster.ts';
@@ -15,7 +16,7 @@ const DEVICES = 12;
 
 describe('cluster: a node fails under QoS 1 load', () => {
   let cluster: Cluster;
-  beforeAll(async () => { cluster = await startCluster(); }, 240_000);
+  beforeAll(async () => { cluster = await startCluster(); }, 600_000);
   afterAll(async () => { await cluster?.close(); }, 60_000);
 
   const devices = (prefix: string): LoadDevice[] =>
@@ -68,4 +69,27 @@ describe('cluster: a node fails under QoS 1 load', () => {
     expect(Math.max(0, ...load.outages())).toBeLessThan(10_000);
     await victim.start();
   }, 180_000);
+
+  /** Whether the node's current run holds the cluster-wide jobs (its last jobs event says so). */
+  const leads = (i: number) => {
+    const n = cluster.nodes[i]!;
+    if (!n.running) return false;
+    const out = n.process.output();
+    return out.lastIndexOf('"event":"cluster_jobs_started"') > out.lastIndexOf('"event":"cluster_jobs_stopped"');
+  };
+  const leaders = () => cluster.nodes.map((_, i) => i).filter(leads);
+
+  it('the leader running the retention sweeper is killed: another node takes the jobs over, and only one', async () => {
+    await waitUntil('one leader', () => leaders().length === 1, 20_000);
+    const [old] = leaders();
+    expect(cluster.nodes[old!]!.events('cluster_jobs_started').at(-1)?.['jobs']).toContain('retention-sweeper');
+    await cluster.nodes[old!]!.kill();
+    await waitUntil('another node leads', () => leaders().length === 1 && leaders()[0] !== old, 30_000, 100);
+    const [next] = leaders();
+    expect(cluster.nodes[next!]!.events('cluster_jobs_started').at(-1)?.['jobs']).toContain('retention-sweeper');
+    // The old leader comes back as a follower: still one leader.
+    await cluster.nodes[old!]!.start();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(leaders()).toEqual([next]);
+  }, 120_000);
 });

@@ -11,7 +11,7 @@
  * from it per scenario.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +29,7 @@ export interface ClusterOptions {
   readonly nodes?: number;
   /** Per-node config overrides (merged over the generated section of the same name). */
   readonly overrides?: Record<string, unknown>;
-  /** The gateways expect PROXY v2 from HAProxy (`mqtt.proxyProtocol`). */
+  /** The gateways expect PROXY v2 from HAProxy (`mqtt.proxyProtocol`); default true. */
   readonly proxyV2?: boolean;
 }
 
@@ -71,7 +71,7 @@ function nodeConfig(c: { dir: string; pkiDir: string; keysDir: string; url: stri
     dataDir,
     tenants: TEST_TENANTS,
     log: { level: 'info' },
-    mqtt: { host: '127.0.0.1', port: ports.mqtt, proxyProtocol: c.proxyV2 },
+    mqtt: { host: '127.0.0.1', port: ports.mqtt, ...(c.proxyV2 ? { proxyProtocol: true, proxyProtocolFrom: ['127.0.0.1/32'] } : {}) },
     admin: { host: '127.0.0.1', port: ports.admin, mtlsPort: ports.adminMtls },
     controlStore: { type: 'postgres', connectionString: c.url, pollIntervalMs: 600_000 },
     storage: { sinks: { main: { type: 'postgres', connectionString: c.url, durability: 'fsync', poolSize: 4 } }, defaultSink: 'main' },
@@ -100,7 +100,49 @@ async function warmTenants(pki: TestPki, port: number): Promise<void> {
   }
 }
 
+const LOCK = join(tmpdir(), 'thingiq-cluster-suite.lock');
+
+function holderAlive(): boolean {
+  try {
+    process.kill(Number(readFileSync(join(LOCK, 'pid'), 'utf8')), 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One whole cluster at a time on this machine: two of them side by side on
+ * two cores starve each other's start-up. Files of the suite in parallel
+ * workers queue here; a lock whose holder died is taken over.
+ */
+async function acquireMachine(): Promise<() => void> {
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      writeFileSync(join(LOCK, 'pid'), String(process.pid));
+      return () => rmSync(LOCK, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!existsSync(join(LOCK, 'pid')) && Date.now() - statSync(LOCK).mtimeMs > 10_000) rmSync(LOCK, { recursive: true, force: true });
+      else if (existsSync(join(LOCK, 'pid')) && !holderAlive()) rmSync(LOCK, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  const release = await acquireMachine();
+  try {
+    const cluster = await startClusterAlone(opts);
+    return { ...cluster, close: async () => { try { await cluster.close(); } finally { release(); } } };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+async function startClusterAlone(opts: ClusterOptions): Promise<Cluster> {
   const available = await startTestPostgres({ own: true });
   if (!available.ok) throw new Error(available.reason);
   const pg = available.pg;
@@ -115,7 +157,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
 async function assemble(dir: string, pg: TestPostgres, opts: ClusterOptions): Promise<Cluster> {
   const count = opts.nodes ?? 3;
-  const proxyV2 = opts.proxyV2 ?? false;
+  const proxyV2 = opts.proxyV2 ?? true;
   const { pkiDir, keysDir } = provision(dir);
   const pki = new TestPki(dir);
   const nats = new NatsServer(await freePort());

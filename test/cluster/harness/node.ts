@@ -38,7 +38,7 @@ export class GatewayNode {
   }
 
   /** Spawns the process and waits until /readyz answers 200. */
-  async start(timeoutMs = 60_000): Promise<void> {
+  async start(timeoutMs = 120_000): Promise<void> {
     const proc = new Managed(this.name, process.execPath, [BIN, '--config', this.configFile, 'start'], { cwd: this.dir });
     this.#proc = proc;
     this.runs.push(proc);
@@ -49,7 +49,7 @@ export class GatewayNode {
       return (await this.readyz()) === 200;
     }, timeoutMs, 100).catch((err: Error) => {
       if (exited) throw new Error(`${this.name} exited before it was ready:\n${proc.output().slice(-4000)}`);
-      throw err;
+      throw new Error(`${err.message}; its output:\n${proc.output().slice(-4000)}`);
     });
   }
 

@@ -27,6 +27,10 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  get pid(): number {
+    return this.#proc?.child.pid ?? 0;
+  }
+
   async start(): Promise<void> {
     this.#proc = new Managed('nats', requireBinary(NATS_SERVER, 'nats-server'), ['-a', '127.0.0.1', '-p', String(this.port)]);
     await waitUntil('nats-server accepting', () => accepts(this.port), 10_000);
@@ -93,6 +97,10 @@ export class Haproxy {
 
   output(): string {
     return this.#proc?.output() ?? '';
+  }
+
+  get pid(): number {
+    return this.#proc?.child.pid ?? 0;
   }
 
   async close(): Promise<void> {
