@@ -23,7 +23,7 @@ import { TestPki } from '../../helpers/pki.ts';
 import { freePort, startTestPostgres, type TestPostgres } from '../../helpers/postgres.ts';
 import { BIN, GatewayNode } from './node.ts';
 import { waitUntil } from './processes.ts';
-import { Haproxy, haproxyConfig, NatsServer } from './services.ts';
+import { Haproxy, haproxySetup, NatsServer } from './services.ts';
 
 export interface ClusterOptions {
   readonly nodes?: number;
@@ -172,7 +172,7 @@ async function assemble(dir: string, pg: TestPostgres, opts: ClusterOptions): Pr
   }
   const haproxyPorts = { mqtt: await freePort(), perNode: await Promise.all(nodes.map(() => freePort())) };
   const backends = nodes.map((n) => ({ name: n.name, mqttPort: n.ports.mqtt, adminPort: n.ports.admin }));
-  const haproxy = new Haproxy(dir, haproxyConfig(backends, haproxyPorts, join(pkiDir, 'ca.crt'), proxyV2), haproxyPorts);
+  const haproxy = new Haproxy(dir, haproxySetup(backends, haproxyPorts, join(pkiDir, 'ca.crt'), proxyV2), haproxyPorts);
   try {
     await haproxy.start();
     // The first node creates the schema and the keyring; the others join it.
