@@ -17,7 +17,7 @@ import type { RotateResult } from '../keys/key-provider.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type KekStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
 import { IssuanceRegistry } from '../pki/issuance-registry.ts';
 import { DEFAULT_KEY_TYPE, newKeyPairAsync, type KeyType } from '../pki/certificates.ts';
-import { issueIdentity, pkiPaths, readCa } from '../pki/pki-store.ts';
+import { issueIdentity, pkiPaths } from '../pki/pki-store.ts';
 import type { ReloadablePrivacyEngine } from '../privacy/privacy-engine.ts';
 import type { RetentionService, SinkDirectory } from '../retention/retention-service.ts';
 import { exportRecords, type DecodeRecord, type OpenRecord } from '../sinks/record-export.ts';
@@ -29,7 +29,8 @@ export function pkiAdmin(pkiDir: string, control: ControlStore, keyType: KeyType
   const paths = pkiPaths(pkiDir);
   const registry = new IssuanceRegistry(paths.registry, control);
   return {
-    caCertPem: readCa(pkiDir).certPem,
+    // The certificate only: a cluster node without the CA key serves the API and issues nothing (issue() then fails with TIQ_ERR_PKI).
+    caCertPem: readFileSync(paths.caCert, 'utf8'),
     serverCertPem: readFileSync(paths.serverCert, 'utf8'),
     serverKeyPem: readFileSync(paths.serverKey, 'utf8'),
     listCertificates: (tenantId) => registry.list({ tenantId }),

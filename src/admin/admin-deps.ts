@@ -123,6 +123,14 @@ export interface AdminBackups {
   create(): Promise<{ readonly file: string; readonly bytes: number; readonly sha256: string; readonly files: number; discard(): void }>;
 }
 
+/** The cluster as the admin API lists it (src/cluster/cluster-runtime.ts). */
+export interface AdminCluster {
+  readonly nodeId: string;
+  isLeader(): boolean;
+  liveNodes(): number;
+  members(): Promise<readonly { readonly nodeId: string; readonly host: string; readonly pid: number; readonly startedAt: string; readonly heartbeatAt: string; readonly live: boolean }[]>;
+}
+
 export interface HealthProbe {
   (): Promise<{ readonly ok: boolean; readonly detail?: string }>;
 }
@@ -148,6 +156,8 @@ export interface AdminDeps {
   readonly replay?: ReplaySource;
   /** Absent: the provisioning routes answer 404. */
   readonly provisioning?: AdminProvisioning;
+  /** Cluster mode's membership; absent without the `cluster` section. */
+  readonly cluster?: AdminCluster;
   /** Prometheus exposition of the gateway's metrics. */
   readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
 }

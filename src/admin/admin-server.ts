@@ -24,6 +24,7 @@ import { limitListener, listenerOptions } from './listener-limits.ts';
 import { installAccessControl } from './route-access.ts';
 import { registerAuditRoutes } from './routes/audit-routes.ts';
 import { registerBackupRoutes } from './routes/backup-routes.ts';
+import { registerClusterRoutes } from './routes/cluster-routes.ts';
 import { registerCertificateRoutes } from './routes/certificate-routes.ts';
 import { registerDeviceRoutes } from './routes/device-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
@@ -57,7 +58,7 @@ export interface AdminServer {
 
 const ROUTE_GROUPS = [registerHealthRoutes, registerTenantRoutes, registerDeviceRoutes, registerPrivacyRoutes,
   registerRetentionRoutes, registerKeyRoutes, registerSubjectRoutes, registerAuditRoutes, registerCertificateRoutes, registerBackupRoutes,
-  registerRecordRoutes, registerProvisioningRoutes];
+  registerRecordRoutes, registerProvisioningRoutes, registerClusterRoutes];
 
 export function createAdminServer(deps: AdminDeps, options: AdminServerOptions): AdminServer {
   const { config } = options;

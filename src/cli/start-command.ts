@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Gateway } from '../gateway/gateway.ts';
 import { createLogger } from '../log.ts';
 import { cliConfig, exitCodeFor, reportError } from './context.ts';
-import { parseWorkers, runPrimary, workerConfig, workerIndex } from './workers.ts';
+import { parseWorkers, runPrimary, workerConfig, workerIndex, workerRawConfig } from './workers.ts';
 
 export function registerStartCommand(program: Command): void {
   program.command('start')
@@ -47,7 +47,8 @@ async function startNode(cmd: Command, worker: number | undefined): Promise<void
     const log = createLogger(loaded.config.log.level);
     log.info({ event: 'config_loaded', source: loaded.source ?? '(development defaults)', ...(worker ? { worker } : {}) }, 'configuration loaded');
     const config = worker ? workerConfig(loaded.config, process.cwd(), worker) : loaded.config;
-    gateway = await Gateway.start({ config, logger: log, ...(loaded.source ? { configPath: loaded.source } : {}), ...(worker ? { clusterWorker: worker } : {}) });
+    const asWorker = worker ? { clusterWorker: worker, adaptConfig: (raw: unknown) => workerRawConfig(raw, process.cwd(), worker) } : {};
+    gateway = await Gateway.start({ config, logger: log, ...(loaded.source ? { configPath: loaded.source } : {}), ...asWorker });
   } catch (err) {
     reportError(err);
     process.exit(exitCodeFor(err));

@@ -16,7 +16,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { existsSync, linkSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assertClusterReady } from '../cluster/cluster-checks.ts';
-import { KeysConfigSchema } from '../config/keys-config.ts';
+import { parseConfig } from '../config/load.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { TiqError } from '../errors.ts';
 import { DataDirLock } from '../instance/data-dir-lock.ts';
@@ -49,18 +49,30 @@ export function workerIndex(): number | undefined {
 }
 
 /**
- * A worker's configuration: its own data directory, and the machine's root
- * key and keyring (as `<dataDir>` holds them) unless the config names them.
+ * A worker's configuration, as raw config (the file's, or a parsed one):
+ * its own data directory, and the machine's root key and keyring (as
+ * `<dataDir>` holds them) unless the config names them. Applied to every
+ * reload too, so a reload does not read as a change of `dataDir`.
  */
-export function workerConfig(config: GatewayConfig, baseDir: string, index: number): GatewayConfig {
-  const dataDir = resolve(baseDir, config.dataDir);
-  const keys = config.keys ?? KeysConfigSchema.parse({});
-  const local = {
-    ...keys.local,
-    keyringFile: keys.local.keyringFile ?? join(dataDir, 'keyring.json'),
-    rootKeyFile: keys.local.rootKeyFile ?? join(dataDir, 'root.key'),
+export function workerRawConfig(raw: unknown, baseDir: string, index: number): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const r = raw as Record<string, unknown>;
+  const dataDir = resolve(baseDir, typeof r['dataDir'] === 'string' ? r['dataDir'] : 'data');
+  const keys = objectOr(r['keys']);
+  const local = objectOr(keys['local']);
+  return {
+    ...r,
+    dataDir: workerDataDir(dataDir, index),
+    keys: { ...keys, local: { ...local, keyringFile: local['keyringFile'] ?? join(dataDir, 'keyring.json'), rootKeyFile: local['rootKeyFile'] ?? join(dataDir, 'root.key') } },
   };
-  return { ...config, dataDir: workerDataDir(dataDir, index), keys: { ...keys, local } };
+}
+
+function objectOr(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : {};
+}
+
+export function workerConfig(config: GatewayConfig, baseDir: string, index: number): GatewayConfig {
+  return parseConfig(workerRawConfig(config, baseDir, index), `(worker ${index})`);
 }
 
 /** Creates the workers' directories, each with a link to the shared idempotency secret. */
@@ -113,14 +125,15 @@ export function runPrimary(config: GatewayConfig, baseDir: string, count: number
     slot.worker = undefined;
     if (stopping) {
       log.info({ event: 'worker_stopped', worker: index, code, signal }, `worker ${index} stopped`);
-      if ((code ?? 1) !== 0) exitCode = 1;
+      // The first failure's code stands (a refused start's 2 or 3); otherwise a worker that did not close cleanly makes it 1.
+      if ((code ?? 1) !== 0 && exitCode === 0) exitCode = 1;
       if ([...slots.values()].every((s) => !s.worker)) finish();
       return;
     }
-    // A worker refused at start for its configuration will be refused again: the whole start fails.
-    if (!slot.ready && code === 2) {
-      log.error({ event: 'worker_refused', code: 'TIQ_ERR_CONFIG', worker: index }, `worker ${index} could not start (configuration); stopping`);
-      exitCode = 2;
+    // A worker refused at start for its configuration (2) or a port in use (3) would be refused again: the whole start fails.
+    if (!slot.ready && (code === 2 || code === 3)) {
+      log.error({ event: 'worker_refused', code: code === 2 ? 'TIQ_ERR_CONFIG' : 'TIQ_ERR_LISTEN', worker: index }, `worker ${index} could not start; stopping`);
+      exitCode = code;
       stopAll('worker-refused');
       return;
     }

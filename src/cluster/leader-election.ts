@@ -6,7 +6,8 @@
  * whether the process died, was killed, or its backend was terminated.
  *
  * Every heartbeat a follower tries pg_try_advisory_lock and the leader
- * checks its session with a query bounded by the heartbeat: a session that
+ * checks its session with a query bounded by a heartbeat (or a third of the
+ * member timeout, if longer): a session that
  * errors, ends or does not answer in time makes the node step down at once
  * (its jobs stop) before another node can take the lock. A leader cut off
  * from PostgreSQL without the session ending is dropped by PostgreSQL's TCP
@@ -69,14 +70,23 @@ export class LeaderElection {
     try {
       const client = this.#client ?? await this.#connect();
       if (this.#leader) {
-        await this.#bounded(client.query('SELECT 1'));
+        await this.#bounded(client.query('SELECT 1'), this.#checkMs);
         return;
       }
-      const { rows } = await this.#bounded(client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [this.#key]));
+      const { rows } = await this.#bounded(client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [this.#key]), this.options.memberTimeoutMs);
       if (rows[0]?.locked && !this.#closed && this.#client === client) this.#set(true, 'acquired the leader lock');
     } catch (err) {
       this.#lost(`${(err as Error).message}`);
     }
+  }
+
+  /**
+   * How long the leader's check may take: well within the member timeout,
+   * after which PostgreSQL's keepalives may have dropped a silent session
+   * and handed the lock to another node.
+   */
+  get #checkMs(): number {
+    return Math.max(this.options.heartbeatMs, Math.floor(this.options.memberTimeoutMs / 3));
   }
 
   get #key(): string {
@@ -89,17 +99,17 @@ export class LeaderElection {
     client.on('error', (err) => { if (this.#client === client) this.#lost(err.message); });
     client.on('end', () => { if (this.#client === client) this.#lost('session ended'); });
     this.#client = client;
-    await this.#bounded(client.connect());
+    await this.#bounded(client.connect(), this.options.memberTimeoutMs);
     // PostgreSQL drops a session whose peer vanished after about one member timeout, releasing the lock.
     const idle = Math.max(1, Math.round(this.options.memberTimeoutMs / 3000));
-    await this.#bounded(client.query(`SET tcp_keepalives_idle = ${idle}; SET tcp_keepalives_interval = ${idle}; SET tcp_keepalives_count = 2`));
+    await this.#bounded(client.query(`SET tcp_keepalives_idle = ${idle}; SET tcp_keepalives_interval = ${idle}; SET tcp_keepalives_count = 2`), this.options.memberTimeoutMs);
     return client;
   }
 
-  /** A session that does not answer within a heartbeat is treated as lost: the lock may be someone else's by now. */
-  #bounded<T>(work: Promise<T>): Promise<T> {
+  /** A session that does not answer in time is treated as lost: for a leader, the lock may be someone else's by now. */
+  #bounded<T>(work: Promise<T>, ms: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error('no answer within one heartbeat')), this.options.heartbeatMs); });
+    const timeout = new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms); });
     return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
   }
 

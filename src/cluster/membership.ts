@@ -54,7 +54,9 @@ export class Membership {
   #failing = false;
 
   private constructor(private readonly options: MembershipOptions) {
-    this.#pool = new pg.Pool({ connectionString: options.connectionString, max: 2, connectionTimeoutMillis: Math.max(1000, options.heartbeatMs), application_name: 'thingiq-cluster-members' });
+    this.#pool = new pg.Pool({ connectionString: options.connectionString, max: 2, connectionTimeoutMillis: Math.max(1000, options.heartbeatMs),
+      // A query that hangs (PostgreSQL unreachable without a reset) fails instead of holding heartbeats or the shutdown.
+      query_timeout: Math.max(1000, options.memberTimeoutMs), application_name: 'thingiq-cluster-members' });
     // An idle client losing its connection must not crash the process; the next heartbeat reports it.
     this.#pool.on('error', () => undefined);
   }

@@ -3,6 +3,7 @@
  * tenants, privacy engine, keys, storage and retention the broker uses, plus
  * the restriction and objection registries and the audit log.
  */
+import { existsSync } from 'node:fs';
 import { resolveStorageConfig } from '../config/sinks-config.ts';
 import { Counter } from 'prom-client';
 import { provisioningAdmin } from '../admin/provisioning-adapter.ts';
@@ -86,6 +87,7 @@ export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
     objections: parts.objections,
     audit: parts.audit,
     backups: backupsAdmin(gw),
+    ...(gw.cluster ? { cluster: gw.cluster } : {}),
     probes: {
       storage: async () => {
         const h = await gw.storage.health();
@@ -117,7 +119,15 @@ export function publishLocalAdmin(gw: AdminSources & { readonly admin: AdminPart
   if (!lock) return;
   const pkiDir = gw.path(gw.config.pkiDir);
   const revocations = new IssuanceRegistry(pkiPaths(pkiDir).registry, gw.control);
-  const files = ensureLocalOperator(pkiDir, gw.path(gw.config.dataDir), (serial) => revocations.isRevoked(normaliseSerial(serial)));
+  let files: ReturnType<typeof ensureLocalOperator>;
+  try {
+    files = ensureLocalOperator(pkiDir, gw.path(gw.config.dataDir), (serial) => revocations.isRevoked(normaliseSerial(serial)));
+  } catch (err) {
+    // A cluster node may hold the shared CA's certificate without its key: it issues nothing, not even this.
+    if (existsSync(pkiPaths(pkiDir).caKey)) throw err;
+    gw.log.warn({ event: 'local_operator_unavailable', code: 'TIQ_ERR_PKI' }, 'no CA key on this node, so no local operator certificate: the CLI reaches this gateway with --url and an operator certificate');
+    return;
+  }
   if (files.issued) {
     gw.log.info({ event: 'local_operator_issued', certFile: files.certFile }, 'issued the local operator certificate the CLI uses to reach the admin API');
     // A new operator credential is an action like any other: audited.

@@ -48,7 +48,8 @@ export async function startClusterRuntime(config: GatewayConfig, log: Logger, wo
   const cluster = config.cluster;
   if (!cluster) return undefined;
   if (config.controlStore?.type !== 'postgres') throw new TiqError('TIQ_ERR_CONFIG', { problems: ['controlStore: cluster mode needs the PostgreSQL control store'] });
-  const nodeId = clusterNodeId(cluster.nodeId, worker);
+  // A worker's default id is made from the primary's pid, so a restarted worker takes over its predecessor's row.
+  const nodeId = worker === undefined ? clusterNodeId(cluster.nodeId) : clusterNodeId(cluster.nodeId, worker, undefined, process.ppid);
   const settings = { connectionString: config.controlStore.connectionString, nodeId, heartbeatMs: cluster.heartbeatMs, memberTimeoutMs: cluster.memberTimeoutMs, logger: log };
   const membership = await Membership.join(settings);
   const election = new LeaderElection(settings);

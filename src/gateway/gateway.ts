@@ -83,6 +83,8 @@ export interface GatewayOptions {
   readonly components?: Partial<Pick<PipelineContext, 'sealer' | 'writer'>>;
   /** The worker index under `thingiq start --workers N` (cluster node id `<id>-w<i>`). */
   readonly clusterWorker?: number;
+  /** Applied to every reloaded raw config before it is checked (a worker's own data directory). */
+  readonly adaptConfig?: (raw: unknown) => unknown;
 }
 
 export class Gateway {
@@ -195,6 +197,7 @@ export class Gateway {
       await gw.close(0).catch(() => undefined);
       throw err;
     }
+    if (opts.adaptConfig) gw.adaptConfig = opts.adaptConfig;
     if (opts.configPath) gw.watchConfig(opts.configPath);
     return gw;
   }
@@ -601,7 +604,8 @@ export class Gateway {
    * invalid file or policy is refused with every problem listed, and what is
    * in force stays in force.
    */
-  reload(raw: unknown, source = '(reload)'): ReloadResult {
+  reload(file: unknown, source = '(reload)'): ReloadResult {
+    const raw = this.adaptConfig(file);
     const checked = checkConfig(this.tenantOverrides.apply(raw), source, this.candidateChecks(), this.log);
     if (!checked.ok) return checked;
     this.baseConfig = raw;
@@ -680,6 +684,7 @@ export class Gateway {
   }
 
   private configWatcher: ConfigFileWatcher | undefined;
+  private adaptConfig: (raw: unknown) => unknown = (raw) => raw;
 
   /** Applies changes of the config file without restart. */
   watchConfig(path: string): void {

@@ -8,6 +8,7 @@ import type { TenantOverrides, TenantOverridesState } from '../admin/tenant-over
 import type { RetainedLedger } from '../broker/retained-ledger.ts';
 import type { GatewayStats } from '../broker/stats.ts';
 import type { TrafficMeter } from '../broker/traffic-meter.ts';
+import type { ClusterRuntime } from '../cluster/cluster-runtime.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/control-store.ts';
 import type { KeyContext } from '../keys/key-context.ts';
@@ -41,6 +42,8 @@ export interface AdminSources {
   readonly stats: GatewayStats;
   readonly mqttPort: number;
   readonly tracer: GatewayTracer | undefined;
+  /** Cluster mode's runtime; undefined without the `cluster` section. */
+  readonly cluster: ClusterRuntime | undefined;
   path(p: string): string;
   changeTenants(next: TenantOverridesState, change: TenantChange): Promise<void>;
   putPolicy(tenantId: string, policy: unknown, actor: string): Promise<{ policyId: string; policyVersion: number }>;

@@ -53,6 +53,7 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'POST', path: '/v1/retention/sweep', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'GET', path: '/v1/retention/sweeper', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'POST', path: '/v1/backups', needs: 'operator', ok: 200, tenantScoped: false },
+  { method: 'GET', path: '/v1/cluster/members', needs: 'operator', ok: 200, tenantScoped: false },
   { method: 'GET', path: `${T}/keys`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
   { method: 'POST', path: `${T}/keys/rotate`, needs: 'tenant-admin', ok: 200, tenantScoped: true },
   { method: 'POST', path: `${T}/keys/rewrap`, needs: 'tenant-admin', ok: 200, tenantScoped: true },

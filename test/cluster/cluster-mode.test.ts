@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { checkConfigFile } from '../../src/cli/config-commands.ts';
@@ -18,8 +19,20 @@ import { isTiqError } from '../../src/errors.ts';
 import { Gateway } from '../../src/gateway/gateway.ts';
 import { createLogger } from '../../src/log.ts';
 import { LogCapture, TEST_TENANTS } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
+import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
+
+function getJson(port: number, pem: ClientPem, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost' }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => { text += d.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 const NATS = { servers: ['nats://127.0.0.1:4222'] };
 
@@ -113,11 +126,11 @@ if (!available.ok) {
       secret(join(pki.baseDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`);
       shared = {
         tenants: { ...TEST_TENANTS, acme: { ...TEST_TENANTS.acme, quotas: { messagesPerSecond: 1000, maxConnections: 10 } } },
-        admin: { enabled: false },
+        admin: { port: 0, mtlsPort: 0 },
         controlStore: { type: 'postgres', connectionString: control },
         storage: { sinks: { default: { type: 'postgres', connectionString: sink } } },
         keys: { local: { keyringFile: join(keyDir, 'keyring.json'), rootKeyFile: join(keyDir, 'root.key') } },
-        cluster: { nats: NATS, sessionTickets: { secretFile: secret(join(pki.baseDir, 'tickets.secret'), randomBytes(48)) }, heartbeatMs: 150, memberTimeoutMs: 600 },
+        cluster: { nats: NATS, sessionTickets: { secretFile: secret(join(pki.baseDir, 'tickets.secret'), randomBytes(48)) }, heartbeatMs: 200, memberTimeoutMs: 3000 },
       };
       // Node b has the CA certificate and its own server certificate, not the CA key: it issues nothing.
       const bCerts = join(pki.baseDir, 'certs-b');
@@ -140,11 +153,19 @@ if (!available.ok) {
       expect(b!.limits!.quotasOf('acme')).toMatchObject({ messagesPerSecond: 500, maxConnections: 5 });
       const metrics = await a!.stats.registry.metrics();
       expect(metrics).toMatch(/^thingiq_cluster_live_nodes 2$/m);
+      // Node b, without the CA key, serves the admin API but issues nothing (no local operator certificate).
+      expect(nodes[1]!.logs.events('local_operator_unavailable')).toHaveLength(1);
+      expect(nodes[0]!.logs.events('local_operator_unavailable')).toHaveLength(0);
+      // Operators list the members through the admin API of any node.
+      const listed = await getJson(b!.adminPorts.mtlsPort, pki.operator('olga'), '/v1/cluster/members');
+      expect(listed.status).toBe(200);
+      expect(listed.body).toMatchObject({ cluster: true, nodeId: 'node-b', liveNodes: 2 });
+      expect((listed.body['members'] as { nodeId: string }[]).map((m) => m.nodeId).sort()).toEqual(['node-a', 'node-b']);
     });
 
     test('exactly one leader runs the cluster-wide jobs; when it leaves, the other takes them over within a few heartbeats', async () => {
       const leaders = () => nodes.filter((n) => n.gateway.cluster?.isLeader());
-      expect(leaders()).toHaveLength(1);
+      await vi.waitFor(() => expect(leaders()).toHaveLength(1), { timeout: 3000, interval: 20 });
       const [leader] = leaders();
       const follower = nodes.find((n) => n !== leader)!;
       expect(leader!.logs.events('cluster_jobs_started').at(-1)?.['jobs']).toContain('retention-sweeper');

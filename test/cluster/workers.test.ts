@@ -7,12 +7,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, test, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { BIN, runCli } from '../cli/run-cli.ts';
+import { workerConfig, workerDataDir, workerRawConfig } from '../../src/cli/workers.ts';
+import { parseConfig } from '../../src/config/load.ts';
 import { connect } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
@@ -36,6 +39,24 @@ describe('thingiq start --workers without the cluster section', () => {
   });
 });
 
+describe('a worker\'s configuration', () => {
+  test('its own data directory below dataDir; the machine\'s root key and keyring unless configured; the same for a reload', () => {
+    const raw = { dataDir: 'var/data', tenants: {}, keys: { local: { rootKeyEnv: 'MY_KEY' } } };
+    const w2 = workerRawConfig(raw, '/srv/tiq', 2) as { dataDir: string; keys: { local: Record<string, unknown> } };
+    expect(w2.dataDir).toBe(join('/srv/tiq/var/data', 'workers', 'w2'));
+    expect(w2.dataDir).toBe(workerDataDir('/srv/tiq/var/data', 2));
+    expect(w2.keys.local).toEqual({ rootKeyEnv: 'MY_KEY', keyringFile: '/srv/tiq/var/data/keyring.json', rootKeyFile: '/srv/tiq/var/data/root.key' });
+    const configured = workerRawConfig({ tenants: {}, keys: { local: { rootKeyFile: '/etc/tiq/root.key' } } }, '/srv/tiq', 1) as typeof w2;
+    expect(configured.dataDir).toBe('/srv/tiq/data/workers/w1');
+    expect(configured.keys.local['rootKeyFile']).toBe('/etc/tiq/root.key');
+    // A parsed config adapts to the same values (what the worker starts with, and what a reload compares with).
+    const parsed = workerConfig(parseConfig(raw), '/srv/tiq', 2);
+    expect(parsed.dataDir).toBe(w2.dataDir);
+    expect(parsed.keys?.local).toMatchObject(w2.keys.local);
+    expect(parseConfig(w2)).toEqual(parsed);
+  });
+});
+
 const available = await startTestPostgres();
 
 interface Line { event?: string; pid?: number; port?: number; worker?: number }
@@ -46,7 +67,8 @@ if (!available.ok) {
   const server = available.pg;
   afterAll(() => server.close());
 
-  test('two workers: both in the membership table, MQTT served on the one port, a killed worker restarted, SIGTERM drains all', async () => {
+  /** A directory ready for cluster mode: shared secrets, the PKI, and a config on the test's PostgreSQL. */
+  async function clusterDir(port = 0): Promise<{ cwd: string; pki: TestPki; control: string }> {
     const cwd = mkdtempSync(join(tmpdir(), 'thingiq-workers-'));
     const pki = new TestPki(cwd);
     const control = await server.newDatabase();
@@ -56,12 +78,30 @@ if (!available.ok) {
     secret(join(cwd, 'data', 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`);
     secret(join(cwd, 'tickets.secret'), randomBytes(32));
     writeFileSync(join(cwd, 'gateway.yaml'), stringify({
-      mqtt: { host: '127.0.0.1', port: 0 }, admin: { enabled: false }, log: { level: 'info' },
+      mqtt: { host: '127.0.0.1', port }, admin: { enabled: false }, log: { level: 'info' },
       tenants: { acme: {} },
       controlStore: { type: 'postgres', connectionString: control },
       storage: { sinks: { default: { type: 'postgres', connectionString: sink } } },
-      cluster: { nodeId: 'box', nats: { servers: ['nats://127.0.0.1:4222'] }, sessionTickets: { secretFile: 'tickets.secret' }, heartbeatMs: 200, memberTimeoutMs: 1000 },
+      cluster: { nodeId: 'box', nats: { servers: ['nats://127.0.0.1:4222'] }, sessionTickets: { secretFile: 'tickets.secret' }, heartbeatMs: 500, memberTimeoutMs: 3000 },
     }));
+    return { cwd, pki, control };
+  }
+
+  test('a port in use: the workers cannot listen, and the primary exits 3 instead of restarting them', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      const { cwd } = await clusterDir((blocker.address() as { port: number }).port);
+      const r = await runCli(cwd, ['--config', 'gateway.yaml', 'start', '--workers', '2']);
+      expect(r.code).toBe(3);
+      expect(r.stdout + r.stderr).toContain('"event":"worker_refused"');
+    } finally {
+      blocker.close();
+    }
+  }, 120_000);
+
+  test('two workers: both in the membership table, MQTT served on the one port, a killed worker restarted, SIGTERM drains all', async () => {
+    const { cwd, pki, control } = await clusterDir();
     const lines: Line[] = [];
     let out = '';
     const child: ChildProcess = spawn(process.execPath, [BIN, '--config', 'gateway.yaml', 'start', '--workers', '2'], { cwd });
