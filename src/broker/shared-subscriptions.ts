@@ -12,7 +12,9 @@
  * QoS 1 message it has not acknowledged, as for any subscription). A member
  * that leaves or drops off is skipped from the next message on, so the
  * group's stream re-spreads over those that remain. Groups are keyed by name and filter; the filter names
- * the tenant, so groups of two tenants never meet.
+ * the tenant, so groups of two tenants never meet. In cluster mode the group
+ * takes its messages from the bus instead of the broker (ShareSource), which
+ * gives each message to one node's group.
  */
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import { parseSharedFilter } from './topics.ts';
@@ -25,11 +27,22 @@ interface Member {
 }
 
 interface Group {
+  readonly name: string;
   readonly filter: string;
   readonly members: Member[];
   /** Index of the member to try first for the next message. */
   next: number;
   readonly handler: Deliver;
+}
+
+/**
+ * Where a group takes its messages from: by default the broker (every
+ * message of the filter in this process); in cluster mode the bus, which
+ * hands each message to one node's group (cluster/bus-shares.ts).
+ */
+export interface ShareSource {
+  subscribe(group: string, filter: string, deliver: Deliver): void;
+  unsubscribe(group: string, filter: string): void;
 }
 
 /** Whether the member may be handed this message now (connected, within its grants). */
@@ -38,8 +51,14 @@ export type MayReceive = (client: Client, packet: AedesPublishPacket) => boolean
 export class SharedSubscriptions {
   private readonly groups = new Map<string, Group>();
   private broker: Aedes | undefined;
+  private source: ShareSource | undefined;
 
   constructor(private readonly mayReceive: MayReceive) {}
+
+  /** Groups made from now on take their messages from `source` instead of the broker. */
+  useSource(source: ShareSource): void {
+    this.source = source;
+  }
 
   /** Follows the broker's unsubscriptions and disconnections. */
   attach(broker: Aedes): void {
@@ -58,10 +77,11 @@ export class SharedSubscriptions {
     const key = groupKey(group, filter);
     let g = this.groups.get(key);
     if (!g) {
-      const created: Group = { filter, members: [], next: 0, handler: (packet, cb) => this.deliver(created, packet, cb) };
+      const created: Group = { name: group, filter, members: [], next: 0, handler: (packet, cb) => this.deliver(created, packet, cb) };
       g = created;
       this.groups.set(key, g);
-      this.broker?.subscribe(filter, g.handler, () => undefined);
+      if (this.source) this.source.subscribe(group, filter, g.handler);
+      else this.broker?.subscribe(filter, g.handler, () => undefined);
     }
     const member = g.members.find((m) => m.client === client);
     if (member) member.qos = qos;
@@ -78,7 +98,8 @@ export class SharedSubscriptions {
     if (at < g.next) g.next -= 1;
     if (g.members.length > 0) return;
     this.groups.delete(key);
-    this.broker?.unsubscribe(g.filter, g.handler, () => undefined);
+    if (this.source) this.source.unsubscribe(g.name, g.filter);
+    else this.broker?.unsubscribe(g.filter, g.handler, () => undefined);
   }
 
   leaveAll(client: Client): void {

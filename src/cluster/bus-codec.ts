@@ -45,6 +45,18 @@ export function tenantOfFilter(filter: string): string | undefined {
   return parts.length >= 3 && parts[0] === 'tenants' && ID.test(parts[1]!) ? parts[1] : undefined;
 }
 
+/** Whether an MQTT topic matches a filter (`+` one level, `#` the rest, its parent included) [MQTT-4.7.1]. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return i === f.length - 1;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
 export function tenantSubject(prefix: string, tenant: string): string {
   return `${prefix}.${tenant}.>`;
 }
@@ -65,6 +77,8 @@ export interface BusPacket {
   /** Absolute expiry (ms since the epoch) of a message with an MQTT 5 Message Expiry Interval. */
   readonly messageExpiry?: number | undefined;
   readonly properties?: BusProperties | undefined;
+  /** Shared-subscription groups already had it (delivered on its node while NATS was away). */
+  readonly sharesDone?: boolean | undefined;
 }
 
 /** The MQTT 5 properties the gateway forwards (mqtt5.ts forwardedProperties); no others travel. */
@@ -78,6 +92,12 @@ const F_RETAIN = 4;
 const F_EXPIRY = 8;
 const F_INTERVAL = 16;
 const F_USER = 32;
+const F_SHARES_DONE = 64;
+
+/** Marks encoded bytes as already given to shared-subscription groups. */
+export function markSharesDone(data: Buffer): void {
+  data[1] = data[1]! | F_SHARES_DONE;
+}
 
 export class BusCodecError extends Error {}
 
@@ -95,6 +115,7 @@ export function encodePacket(p: BusPacket): Buffer {
   if (p.messageExpiry !== undefined) flags |= F_EXPIRY;
   if (interval !== undefined) flags |= F_INTERVAL;
   if (user) flags |= F_USER;
+  if (p.sharesDone) flags |= F_SHARES_DONE;
   out[0] = VERSION;
   out[1] = flags;
   let at = out.writeDoubleBE(p.brokerCounter, 2);
@@ -139,7 +160,7 @@ export function decodePacket(data: Uint8Array): BusPacket {
   if (interval !== undefined) properties.messageExpiryInterval = interval;
   if (flags & F_USER) properties.userProperties = unflatten(flat);
   return {
-    topic, qos, retain: (flags & F_RETAIN) !== 0, brokerId, brokerCounter,
+    topic, qos, retain: (flags & F_RETAIN) !== 0, brokerId, brokerCounter, sharesDone: (flags & F_SHARES_DONE) !== 0,
     payload: Buffer.from(buf.subarray(at)),
     ...(messageExpiry !== undefined ? { messageExpiry } : {}),
     ...(interval !== undefined || flags & F_USER ? { properties } : {}),
@@ -164,4 +185,42 @@ function unflatten(flat: readonly string[]): Record<string, string | string[]> {
     user[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
   }
   return { ...user };
+}
+
+/** What aedes emits: an aedes-packet (topic, payload, qos, retain, brokerId, brokerCounter, ...). */
+export interface EmittedPacket {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos?: number;
+  readonly retain?: boolean;
+  readonly brokerId?: string;
+  readonly brokerCounter?: number;
+  readonly messageExpiry?: number;
+  readonly properties?: object;
+  readonly [key: string]: unknown;
+}
+
+export function busPacketOf(p: EmittedPacket): BusPacket {
+  const props = p.properties as BusProperties | undefined;
+  const properties: BusProperties | undefined = props && (props.userProperties || props.messageExpiryInterval !== undefined)
+    ? { ...(props.userProperties ? { userProperties: props.userProperties } : {}), ...(props.messageExpiryInterval !== undefined ? { messageExpiryInterval: props.messageExpiryInterval } : {}) }
+    : undefined;
+  return {
+    topic: p.topic, payload: p.payload, qos: (p.qos ?? 0) as 0 | 1 | 2, retain: p.retain ?? false,
+    brokerId: p.brokerId ?? '', brokerCounter: p.brokerCounter ?? 0, messageExpiry: p.messageExpiry, properties,
+  };
+}
+
+/**
+ * A packet as aedes emits one. The retain flag is cleared: a retained
+ * message is kept (and checked against the privacy ledger) only by the node
+ * that received it; other nodes' subscribers get it as a live message.
+ */
+export function aedesPacketOf(p: BusPacket): EmittedPacket {
+  return {
+    cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: false, dup: false,
+    brokerId: p.brokerId, brokerCounter: p.brokerCounter,
+    ...(p.messageExpiry !== undefined ? { messageExpiry: p.messageExpiry } : {}),
+    ...(p.properties ? { properties: p.properties } : {}),
+  };
 }

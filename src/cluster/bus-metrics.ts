@@ -12,7 +12,11 @@ export type BusDropReason =
   /** Received bytes that do not decode, or a topic that does not belong to its subject. */
   | 'malformed'
   /** Still held when the gateway closed. */
-  | 'closed';
+  | 'closed'
+  /** A takeover notice while NATS was unreachable: never held (late, it could close a newer session). */
+  | 'outage'
+  /** From another node while this node's local delivery was behind by that many messages. */
+  | 'backlog';
 
 export class BusMetrics {
   readonly connected: Gauge;
@@ -32,7 +36,7 @@ export class BusMetrics {
     this.published = new Counter({ name: 'thingiq_bus_published_total', help: 'Messages this node published on the cluster bus', registers });
     this.received = new Counter({ name: 'thingiq_bus_received_total', help: 'Messages from other nodes delivered to local subscribers', registers });
     this.reconnects = new Counter({ name: 'thingiq_bus_reconnects_total', help: 'Reconnections to NATS after losing it', registers });
-    for (const reason of ['overflow', 'too-large', 'publish-failed', 'malformed', 'closed'] satisfies BusDropReason[]) this.dropped.inc({ reason }, 0);
+    for (const reason of ['overflow', 'too-large', 'publish-failed', 'malformed', 'closed', 'outage', 'backlog'] satisfies BusDropReason[]) this.dropped.inc({ reason }, 0);
     this.connected.set(0);
   }
 

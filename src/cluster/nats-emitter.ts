@@ -20,24 +20,14 @@ import mqemitter from 'mqemitter';
 import type { Registry } from 'prom-client';
 import { BusMetrics } from './bus-metrics.ts';
 import {
-  controlSubject, decodePacket, encodePacket, subjectOf, tenantOfFilter, tenantSubject, topicMatchesSubject,
-  type BusPacket, type BusProperties,
+  aedesPacketOf, busPacketOf, controlSubject, decodePacket, encodePacket, markSharesDone, subjectOf, tenantOfFilter, tenantSubject,
+  topicMatchesSubject, type BusPacket, type EmittedPacket,
 } from './bus-codec.ts';
+
+export type { EmittedPacket } from './bus-codec.ts';
+import { BusShares } from './bus-shares.ts';
 import { NatsLink, type NatsLinkOptions } from './nats-link.ts';
 import { PendingQueue } from './pending-queue.ts';
-
-/** What aedes emits: an aedes-packet (topic, payload, qos, retain, brokerId, brokerCounter, ...). */
-export interface EmittedPacket {
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly qos?: number;
-  readonly retain?: boolean;
-  readonly brokerId?: string;
-  readonly brokerCounter?: number;
-  readonly messageExpiry?: number;
-  readonly properties?: object;
-  readonly [key: string]: unknown;
-}
 
 type Listener = (packet: EmittedPacket, done: () => void) => void;
 type Callback = (err?: Error) => void;
@@ -64,15 +54,19 @@ export class NatsEmitter {
   private readonly local: mqemitter.MQEmitter;
   private readonly link: NatsLink;
   readonly metrics: BusMetrics;
+  /** Shared-subscription groups, one NATS queue group each (bus-shares.ts). */
+  readonly shares: BusShares;
   private readonly held: PendingQueue<Held>;
   /** Local registrations by filter and listener, so a removal matches an addition (as qlobber's removal does). */
   private readonly registrations = new Map<string, Map<Listener, number>>();
   private readonly tenantCounts = new Map<string, number>();
   private closed = false;
+  private readonly controlPrefix: string;
   /** Set from (re)connection until the held messages are sent: new ones queue behind them. */
   private settling: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: NatsEmitterOptions) {
+    this.controlPrefix = controlSubject(opts.subjectPrefix).slice(0, -1);
     this.local = mqemitter({ concurrency: opts.concurrency ?? 100, matchEmptyLevels: true }); // [MQTT-4.7.1-3], as aedes
     this.metrics = new BusMetrics(opts.registry);
     this.held = new PendingQueue(opts.maxPendingMessages);
@@ -90,6 +84,10 @@ export class NatsEmitter {
         if (this.settling) clearTimeout(this.settling);
         this.settling = undefined;
       },
+    });
+    this.shares = new BusShares({
+      servers: opts.servers, name: opts.name, tls: opts.tls, token: opts.token, log: opts.log, reconnectWaitMs: opts.reconnectWaitMs ?? 500,
+      subjectPrefix: opts.subjectPrefix, toPacket: (subject, data) => this.decodeRemote(subject, data),
     });
     this.link.subscribe(controlSubject(opts.subjectPrefix), (subject, data) => this.fromBus(subject, data));
     this.link.start();
@@ -150,7 +148,7 @@ export class NatsEmitter {
     this.held.drain();
     this.metrics.pending.set(0);
     this.local.close(() => {
-      this.link.close().then(cb, (err: unknown) => {
+      Promise.all([this.link.close(), this.shares.close()]).then(() => cb(), (err: unknown) => {
         this.opts.log.warn({ event: 'bus_close_failed', reason: (err as Error).message }, 'cluster bus: close failed');
         cb();
       });
@@ -182,8 +180,24 @@ export class NatsEmitter {
     } catch {
       return this.metrics.drop('too-large');
     }
-    if (this.held.length > 0 || this.settling || !this.link.isUp) return this.hold({ subject, data });
+    if (subject.startsWith(this.controlPrefix)) return this.sendControl({ subject, data });
+    if (this.held.length > 0 || this.settling || !this.link.isUp) {
+      // This node's shared-subscription groups get it now; no group takes it again when it is sent later.
+      if (this.shares.size > 0 && this.shares.deliverHere(packet)) markSharesDone(data);
+      return this.hold({ subject, data });
+    }
     this.send({ subject, data });
+  }
+
+  /**
+   * A takeover notice is worth sending only now: held through an outage it
+   * could close a session that started after it. Not held, not queued
+   * behind held messages (their order does not matter to it).
+   */
+  private sendControl(m: Held): void {
+    const outcome = this.link.publish(m.subject, m.data);
+    if (outcome === 'sent') this.metrics.publish();
+    else this.metrics.drop(outcome === 'down' ? 'outage' : outcome === 'too-large' ? 'too-large' : 'publish-failed');
   }
 
   private send(m: Held): void {
@@ -207,7 +221,18 @@ export class NatsEmitter {
   }
 
   private fromBus(subject: string, data: Uint8Array): void {
-    if (this.closed) return;
+    const got = this.decodeRemote(subject, data);
+    if (!got) return;
+    if (this.opts.fromRemote && !this.opts.fromRemote(got.packet)) return;
+    // Local delivery is behind (slow subscribers): live data from other nodes is shed rather than queued without bound.
+    if ((this.local as unknown as { length: number }).length >= Math.max(this.opts.maxPendingMessages, 1000)) return this.metrics.drop('backlog');
+    this.metrics.receive();
+    this.local.emit(got.packet);
+  }
+
+  /** A message from another node as aedes emits one; undefined (counted, logged) when refused. */
+  private decodeRemote(subject: string, data: Uint8Array): { packet: EmittedPacket; sharesDone: boolean } | undefined {
+    if (this.closed) return undefined;
     let p: BusPacket;
     try {
       p = decodePacket(data);
@@ -215,39 +240,12 @@ export class NatsEmitter {
       return this.refuse(subject, 'undecodable');
     }
     if (!topicMatchesSubject(this.opts.subjectPrefix, subject, p.topic)) return this.refuse(subject, 'topic outside its subject');
-    const packet = aedesPacketOf(p);
-    if (this.opts.fromRemote && !this.opts.fromRemote(packet)) return;
-    this.metrics.receive();
-    this.local.emit(packet);
+    return { packet: aedesPacketOf(p), sharesDone: p.sharesDone === true };
   }
 
-  private refuse(subject: string, reason: string): void {
+  private refuse(subject: string, reason: string): undefined {
     this.metrics.drop('malformed');
     this.opts.log.warn({ event: 'bus_message_refused', subject, reason }, 'cluster bus: message from NATS refused');
+    return undefined;
   }
-}
-
-function busPacketOf(p: EmittedPacket): BusPacket {
-  const props = p.properties as BusProperties | undefined;
-  const properties: BusProperties | undefined = props && (props.userProperties || props.messageExpiryInterval !== undefined)
-    ? { ...(props.userProperties ? { userProperties: props.userProperties } : {}), ...(props.messageExpiryInterval !== undefined ? { messageExpiryInterval: props.messageExpiryInterval } : {}) }
-    : undefined;
-  return {
-    topic: p.topic, payload: p.payload, qos: (p.qos ?? 0) as 0 | 1 | 2, retain: p.retain ?? false,
-    brokerId: p.brokerId ?? '', brokerCounter: p.brokerCounter ?? 0, messageExpiry: p.messageExpiry, properties,
-  };
-}
-
-/**
- * A packet as aedes emits one. The retain flag is cleared: a retained
- * message is kept (and checked against the privacy ledger) only by the node
- * that received it; other nodes' subscribers get it as a live message.
- */
-function aedesPacketOf(p: BusPacket): EmittedPacket {
-  return {
-    cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: false, dup: false,
-    brokerId: p.brokerId, brokerCounter: p.brokerCounter,
-    ...(p.messageExpiry !== undefined ? { messageExpiry: p.messageExpiry } : {}),
-    ...(p.properties ? { properties: p.properties } : {}),
-  };
 }

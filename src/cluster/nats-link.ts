@@ -15,6 +15,8 @@ export interface NatsLinkOptions {
   readonly name: string;
   readonly tls?: { readonly caFile: string; readonly certFile?: string | undefined; readonly keyFile?: string | undefined } | undefined;
   readonly token?: string | undefined;
+  /** Messages this connection publishes come back to its own subscriptions (default: no, noEcho). */
+  readonly echo?: boolean;
   /** Pause between connection attempts. */
   readonly reconnectWaitMs: number;
   readonly log: Logger;
@@ -27,6 +29,9 @@ export type PublishOutcome = 'sent' | 'down' | 'too-large' | 'failed';
 export type MessageHandler = (subject: string, data: Uint8Array) => void;
 
 interface Entry {
+  readonly subject: string;
+  /** A NATS queue group: each message goes to one subscriber of the group among all connections. */
+  readonly queue: string | undefined;
   readonly handler: MessageHandler;
   sub: Subscription | undefined;
 }
@@ -37,6 +42,7 @@ export class NatsLink {
   private everUp = false;
   private closing = false;
   private retry: NodeJS.Timeout | undefined;
+  private failedDials = 0;
   private readonly subs = new Map<string, Entry>();
 
   constructor(private readonly opts: NatsLinkOptions) {}
@@ -51,17 +57,19 @@ export class NatsLink {
     return this.up && protocol?.connected !== false;
   }
 
-  subscribe(subject: string, handler: MessageHandler): void {
-    if (this.subs.has(subject)) return;
-    const entry: Entry = { handler, sub: undefined };
-    this.subs.set(subject, entry);
-    if (this.nc) entry.sub = this.subscribeNow(this.nc, subject, handler);
+  subscribe(subject: string, handler: MessageHandler, queue?: string): void {
+    const key = queue === undefined ? subject : `${subject} ${queue}`;
+    if (this.subs.has(key)) return;
+    const entry: Entry = { subject, queue, handler, sub: undefined };
+    this.subs.set(key, entry);
+    if (this.nc) entry.sub = this.subscribeNow(this.nc, entry);
   }
 
-  unsubscribe(subject: string): void {
-    const entry = this.subs.get(subject);
+  unsubscribe(subject: string, queue?: string): void {
+    const key = queue === undefined ? subject : `${subject} ${queue}`;
+    const entry = this.subs.get(key);
     if (!entry) return;
-    this.subs.delete(subject);
+    this.subs.delete(key);
     try {
       entry.sub?.unsubscribe();
     } catch (err) {
@@ -109,7 +117,7 @@ export class NatsLink {
     const options: ConnectionOptions = {
       servers: [...opts.servers], name: opts.name,
       // A node never receives its own messages back: local subscribers already had them (local delivery first).
-      noEcho: true,
+      noEcho: opts.echo !== true,
       maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs, reconnectJitter: Math.min(100, opts.reconnectWaitMs),
       ...(opts.tls ? { tls: { caFile: opts.tls.caFile, ...(opts.tls.certFile ? { certFile: opts.tls.certFile } : {}), ...(opts.tls.keyFile ? { keyFile: opts.tls.keyFile } : {}) } } : {}),
       ...(opts.token ? { token: opts.token } : {}),
@@ -119,7 +127,9 @@ export class NatsLink {
       nc = await connect(options);
     } catch (err) {
       if (!this.closing) {
-        opts.log.warn({ event: 'bus_connect_failed', code: (err as { code?: string }).code, reason: (err as Error).message }, 'cluster bus: cannot reach NATS; retrying (live fan-out to other nodes waits)');
+        // Said once at warn level, then every 60th attempt: an outage at start must not flood the log.
+        const level = this.failedDials++ % 60 === 0 ? 'warn' : 'debug';
+        opts.log[level]({ event: 'bus_connect_failed', code: (err as { code?: string }).code, reason: (err as Error).message, attempts: this.failedDials }, 'cluster bus: cannot reach NATS; retrying (live fan-out to other nodes waits)');
         this.retry = setTimeout(() => void this.dial(), opts.reconnectWaitMs);
       }
       return;
@@ -129,15 +139,17 @@ export class NatsLink {
       return;
     }
     this.nc = nc;
-    for (const [subject, entry] of this.subs) entry.sub = this.subscribeNow(nc, subject, entry.handler);
+    this.failedDials = 0;
+    for (const entry of this.subs.values()) entry.sub = this.subscribeNow(nc, entry);
     this.watch(nc);
     opts.log.info({ event: 'bus_connected', server: nc.getServer() }, 'cluster bus connected to NATS');
     this.setUp(true);
   }
 
-  private subscribeNow(nc: NatsConnection, subject: string, handler: MessageHandler): Subscription | undefined {
+  private subscribeNow(nc: NatsConnection, { subject, queue, handler }: Entry): Subscription | undefined {
     try {
       return nc.subscribe(subject, {
+        ...(queue === undefined ? {} : { queue }),
         callback: (err, msg) => {
           if (err) {
             this.opts.log.warn({ event: 'bus_subscription_error', subject, code: err.code, reason: err.message }, 'cluster bus: subscription error');

@@ -12,6 +12,8 @@ import { DROPPED_PAYLOAD } from '../broker/publish-hook.ts';
 import { stateOf } from '../broker/client-state.ts';
 import { clusterNodeId } from '../cluster/node-id.ts';
 import { NatsEmitter, type EmittedPacket } from '../cluster/nats-emitter.ts';
+import type { ShareDeliver } from '../cluster/bus-shares.ts';
+import type { SharedSubscriptions } from '../broker/shared-subscriptions.ts';
 import type { ClusterConfig } from '../config/cluster-config.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { TiqError } from '../errors.ts';
@@ -45,9 +47,14 @@ export class GatewayBus {
     return config.cluster ? new GatewayBus(config.cluster, path, log, registry) : undefined;
   }
 
-  /** Follows the broker the emitter serves (its id and clients, for takeovers). */
-  attach(broker: Aedes): void {
+  /** Follows the broker the emitter serves (its id and clients, for takeovers); shared groups take messages from the bus. */
+  attach(broker: Aedes, shared: SharedSubscriptions): void {
     this.broker = broker;
+    const shares = this.mq.shares;
+    shared.useSource({
+      subscribe: (group, filter, deliver) => shares.subscribe(group, filter, deliver as unknown as ShareDeliver),
+      unsubscribe: (group, filter) => shares.unsubscribe(group, filter),
+    });
   }
 
   async close(): Promise<void> {

@@ -321,7 +321,7 @@ export class Gateway {
       ...mqtt5BrokerOptions(this.config),
     });
     attach(this.broker);
-    this.bus?.attach(this.broker);
+    this.bus?.attach(this.broker, sharedSubscriptions);
     this.sharedSubscriptions = sharedSubscriptions;
     this.broker.on('clientReady', () => this.stats.connectedClients.inc());
     this.broker.on('clientDisconnect', () => this.stats.connectedClients.dec());

@@ -65,6 +65,7 @@ const packet: fc.Arbitrary<BusPacket> = fc.record({
   brokerId: fc.uuid(),
   brokerCounter: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
   messageExpiry: fc.option(fc.integer({ min: 0, max: 2 ** 45 }), { nil: undefined }),
+  sharesDone: fc.boolean(),
   properties: fc.option(fc.record({ messageExpiryInterval: fc.integer({ min: 1, max: 2 ** 32 - 1 }), userProperties: userProps }, { requiredKeys: [] }), { nil: undefined }),
 });
 

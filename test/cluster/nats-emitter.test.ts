@@ -140,6 +140,10 @@ describe('NATS emitter', () => {
     expect(acks).toBe(10); // the local path never waits for the bus
     expect(await metric(registry, 'thingiq_bus_dropped_total', { reason: 'overflow' })).toBe(7);
     expect(await metric(registry, 'thingiq_bus_pending_messages')).toBe(3);
+    // A takeover notice is never held: late, it could close a session that started after it.
+    src.emit(packet('$SYS/broker-a/new/clients', 99, { payload: Buffer.from('acme/truck-1') }));
+    expect(await metric(registry, 'thingiq_bus_dropped_total', { reason: 'outage' })).toBe(1);
+    expect(await metric(registry, 'thingiq_bus_pending_messages')).toBe(3);
     await nats.restart();
     expect(await until(() => got.got.length >= 3, 10_000)).toBe(true);
     expect(got.got.map((p) => p.brokerCounter)).toEqual([8, 9, 10]);
@@ -149,6 +153,27 @@ describe('NATS emitter', () => {
     // Live again: the next one goes straight through.
     src.emit(packet('tenants/acme/devices/t1/sensor', 11));
     expect(await until(() => got.got.length === 4)).toBe(true);
+  });
+
+  it('starts without NATS: local delivery works at once, the bus connects when NATS appears', async () => {
+    await nats.kill();
+    const { e: late, registry } = emitter('late');
+    const { e: peer } = emitter('peer');
+    const here = collector();
+    const there = collector();
+    late.on('tenants/acme/#', here.fn);
+    peer.on('tenants/acme/#', there.fn);
+    late.emit(packet('tenants/acme/devices/t9/sensor', 1, { brokerId: 'late-broker' }));
+    expect(here.got).toHaveLength(1);
+    await sleep(400);
+    expect(late.connected).toBe(false);
+    expect(logs.events('bus_connect_failed').length).toBeGreaterThanOrEqual(1);
+    await nats.restart();
+    expect(await until(() => late.connected && peer.connected, 10_000)).toBe(true);
+    // What was emitted before the first connection was held and goes out once the nodes are subscribed.
+    expect(await until(() => there.got.length === 1, 5000)).toBe(true);
+    expect(there.got[0]!.brokerId).toBe('late-broker');
+    expect(await metric(registry, 'thingiq_bus_connected')).toBe(1);
   });
 
   it('refuses undecodable bytes and topics outside their subject, counted and logged, nothing delivered', async () => {
