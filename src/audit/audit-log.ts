@@ -23,16 +23,9 @@ import { withFileLock, withFileLockAsync } from './file-lock.ts';
 import { readLines } from './line-reader.ts';
 import { createPseudonymizer, loadOrCreateSecret, type Pseudonymizer } from './pseudonym.ts';
 import { CHAIN_KEY_FILE, CHECKPOINT_FILE, verifyAuditLog, type AuditVerification } from './verify-audit-log.ts';
-import type { AuditTrail } from './audit-trail.ts';
+import type { AuditQuery, AuditTrail } from './audit-trail.ts';
 
-export interface AuditQuery {
-  readonly tenant?: string;
-  readonly action?: string;
-  readonly actor?: string;
-  /** Entries with seq greater than this. */
-  readonly afterSeq?: number;
-  readonly limit?: number;
-}
+export type { AuditQuery } from './audit-trail.ts';
 
 export interface AuditLogOptions {
   readonly now?: () => number;

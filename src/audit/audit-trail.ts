@@ -5,9 +5,17 @@
  */
 import type { AuditAggregator } from './audit-aggregator.ts';
 import type { AuditEntry, AuditInput } from './audit-entry.ts';
-import type { AuditQuery } from './audit-log.ts';
 import type { Pseudonymizer } from './pseudonym.ts';
 import type { AuditVerification } from './verify-audit-log.ts';
+
+export interface AuditQuery {
+  readonly tenant?: string;
+  readonly action?: string;
+  readonly actor?: string;
+  /** Entries with seq greater than this. */
+  readonly afterSeq?: number;
+  readonly limit?: number;
+}
 
 export interface AuditTrail {
   readonly pseudonyms: Pseudonymizer;
