@@ -6,7 +6,7 @@
  */
 import type { LastSweep } from '../retention/retention-service.ts';
 import type { Writable } from 'node:stream';
-import type { AuditLog } from '../audit/audit-log.ts';
+import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { IssuedPem, KeyType } from '../pki/certificates.ts';
 import type { ClaimRegistry } from '../pki/provisioning.ts';
@@ -147,7 +147,7 @@ export interface AdminDeps {
   readonly records: AdminRecords;
   readonly restrictions: RestrictionRegistry;
   readonly objections: ObjectionRegistry;
-  readonly audit: AuditLog;
+  readonly audit: AuditTrail;
   /** Readiness probes by name (sinks, key providers, MQTT listener). */
   readonly probes: Readonly<Record<string, HealthProbe>>;
   /** Absent: POST /v1/backups answers 404. */

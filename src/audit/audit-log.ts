@@ -22,16 +22,10 @@ import { writeCheckpoint, writeCheckpointAsync, type Checkpoint } from './checkp
 import { withFileLock, withFileLockAsync } from './file-lock.ts';
 import { readLines } from './line-reader.ts';
 import { createPseudonymizer, loadOrCreateSecret, type Pseudonymizer } from './pseudonym.ts';
-import { CHAIN_KEY_FILE, CHECKPOINT_FILE } from './verify-audit-log.ts';
+import { CHAIN_KEY_FILE, CHECKPOINT_FILE, verifyAuditLog, type AuditVerification } from './verify-audit-log.ts';
+import type { AuditQuery, AuditTrail } from './audit-trail.ts';
 
-export interface AuditQuery {
-  readonly tenant?: string;
-  readonly action?: string;
-  readonly actor?: string;
-  /** Entries with seq greater than this. */
-  readonly afterSeq?: number;
-  readonly limit?: number;
-}
+export type { AuditQuery } from './audit-trail.ts';
 
 export interface AuditLogOptions {
   readonly now?: () => number;
@@ -68,7 +62,7 @@ function lastLine(path: string): string | undefined {
 
 interface Pending { readonly input: AuditInput; readonly resolve: (e: AuditEntry) => void; readonly reject: (err: unknown) => void }
 
-export class AuditLog {
+export class AuditLog implements AuditTrail {
   readonly pseudonyms: Pseudonymizer;
   /** Repeated events (failed authentication, identical denials) folded into one entry per source and interval. */
   readonly aggregator: AuditAggregator;
@@ -192,6 +186,11 @@ export class AuditLog {
     } catch (err) {
       return { ok: false, detail: err instanceof TiqError ? err.code : 'TIQ_ERR_AUDIT' };
     }
+  }
+
+  /** The chain, the checkpoint and the key next to the log (verify-audit-log.ts). */
+  verify(): AuditVerification {
+    return verifyAuditLog(this.paths.log);
   }
 
   /** Sequence and hash of the last entry: publish it elsewhere to detect truncation of the tail. */

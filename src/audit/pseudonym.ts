@@ -54,7 +54,11 @@ export function loadSecret(path: string): Buffer | undefined {
 }
 
 export function createPseudonymizer(secretPath: string): Pseudonymizer {
-  const secret = loadOrCreateSecret(secretPath);
+  return pseudonymizerFromSecret(loadOrCreateSecret(secretPath));
+}
+
+/** Over a given secret (cluster mode: derived from the secret every node holds, so pseudonyms agree). */
+export function pseudonymizerFromSecret(secret: Buffer): Pseudonymizer {
   return {
     // The separator cannot occur in ids (ID_PATTERN), so (a, bc) and (ab, c) never collide.
     device: (tenantId, deviceId) => `dev_${createHmac('sha256', secret).update(`${tenantId}/${deviceId}`).digest('hex').slice(0, 32)}`,

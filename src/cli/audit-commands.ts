@@ -2,7 +2,9 @@
  * `thingiq audit verify|query`: on the local audit log, so they work with
  * the gateway stopped. Verification needs the chain key (`chain.key` next
  * to the log, or `--key-file` for a copy kept elsewhere); it never creates
- * one. Both read the log line by line.
+ * one. Both read the log line by line. In cluster mode (a `cluster` section)
+ * both work on the chain the nodes share in PostgreSQL instead, unless
+ * `--file` names a log.
  */
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
@@ -14,6 +16,8 @@ import type { GatewayConfig } from '../config/schema.ts';
 import { auditHeadKey } from '../control/audit-head.ts';
 import type { AuditHeadValue } from '../control/control-kinds.ts';
 import { openControlStore } from '../control/open-control-store.ts';
+import { clusterAuditTrail } from '../cluster/cluster-state.ts';
+import type { PgAuditChain } from '../cluster/pg-audit-chain.ts';
 import { action, cliConfig, printTable } from './context.ts';
 
 type AnchoredResult = AuditVerification & { code: 'TIQ_ERR_AUDIT_HEAD'; anchor: AnchorCheck; recordedHead: AuditHeadValue };
@@ -40,6 +44,21 @@ async function againstRecordedHead(config: GatewayConfig, path: string, verified
   }
 }
 
+/** Cluster mode: the chain the nodes share in PostgreSQL, with the same codes and break reasons as the file log. */
+async function verifyClusterChain(chain: PgAuditChain, json: boolean, out: (text: string) => void): Promise<void> {
+  let verified: AuditVerification;
+  try {
+    verified = await chain.verify();
+  } finally {
+    await chain.close();
+  }
+  const result = verified.ok ? verified : { ...verified, code: 'TIQ_ERR_AUDIT' };
+  if (json) out(`${JSON.stringify(result)}\n`);
+  else if (result.ok) out(`audit chain ok: ${result.entries} entries, head ${result.head.seq} ${result.head.hash}\n`);
+  else out(`audit chain BROKEN (TIQ_ERR_AUDIT) at entry ${result.firstBreak!.line} (expected sequence ${result.firstBreak!.expectedSeq}): ${result.firstBreak!.reason}; ${result.entries} entries before it verify\n`);
+  if (!result.ok) process.exitCode = 1;
+}
+
 export interface AuditCommandDeps {
   readonly out?: (text: string) => void;
 }
@@ -59,6 +78,11 @@ export function registerAuditCommands(program: Command, deps: AuditCommandDeps =
     .option('--checkpoint <path>', 'the checkpoint (default: checkpoint.json next to the log)')
     .option('--json', 'print JSON')
     .action(action(async (opts: { file?: string; keyFile?: string; checkpoint?: string; json?: boolean }, cmd: Command) => {
+      const chain = opts.file ? undefined : await clusterAuditTrail(cliConfig(cmd).config);
+      if (chain) {
+        await verifyClusterChain(chain, opts.json === true, out);
+        return;
+      }
       const path = opts.file ? resolve(opts.file) : join(auditDir(cmd, undefined), AUDIT_FILE);
       const verified = verifyAuditLog(path, {
         ...(opts.keyFile ? { keyFile: resolve(opts.keyFile) } : {}),
@@ -80,14 +104,15 @@ export function registerAuditCommands(program: Command, deps: AuditCommandDeps =
     .option('--after <seq>', 'entries after this sequence number').option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON lines')
     .action(action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
-      const log = new AuditLog(auditDir(cmd, typeof opts['file'] === 'string' ? opts['file'] : undefined));
-      const entries = log.query({
+      const chain = typeof opts['file'] === 'string' ? undefined : await clusterAuditTrail(cliConfig(cmd).config);
+      const log = chain ?? new AuditLog(auditDir(cmd, typeof opts['file'] === 'string' ? opts['file'] : undefined));
+      const entries = await Promise.resolve(log.query({
         ...(typeof opts['tenant'] === 'string' ? { tenant: opts['tenant'] } : {}),
         ...(typeof opts['action'] === 'string' ? { action: opts['action'] } : {}),
         ...(typeof opts['actor'] === 'string' ? { actor: opts['actor'] } : {}),
         ...(typeof opts['after'] === 'string' ? { afterSeq: Number(opts['after']) } : {}),
         limit: Number(opts['limit'] ?? 100),
-      });
+      })).finally(() => chain?.close());
       if (opts['json']) out(entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
       else printTable(entries.map(({ seq, time, actor, role, action: verb, target, tenant, result, detail }) => ({ seq, time, actor, role, action: verb, target, tenant, result, detail })));
     }));

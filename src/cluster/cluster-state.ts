@@ -7,6 +7,12 @@ import type { ClusterConfig } from '../config/cluster-config.ts';
 import type { ControlStoreConfig } from '../config/control-config.ts';
 import { TiqError } from '../errors.ts';
 import type { SharedKeyringStore } from '../keys/shared-keyring.ts';
+import type { KeyObject } from 'node:crypto';
+import { resolve } from 'node:path';
+import { pseudonymizerFromSecret } from '../audit/pseudonym.ts';
+import { clusterDigestKey, deriveClusterKey, readClusterSecret } from './cluster-secret.ts';
+import { clusterNodeId } from './node-id.ts';
+import { PgAuditChain } from './pg-audit-chain.ts';
 import { PgKeyringStore } from './pg-keyring-store.ts';
 
 export interface ClusterStateConfig {
@@ -32,4 +38,37 @@ export async function clusterKeyOptions(config: ClusterStateConfig): Promise<{ s
   } catch (err) {
     throw new TiqError('TIQ_ERR_KEY_UNAVAILABLE', { reason: 'cannot open the shared keyring', driverCode: (err as { code?: string }).code ?? 'unknown' }, { cause: err });
   }
+}
+
+export interface ClusterPaths {
+  /** Resolves a configured path (the gateway's base directory; the CLI's working directory). */
+  readonly resolvePath?: (p: string) => string;
+  /** This node's id; default clusterNodeId(cluster.nodeId). */
+  readonly nodeId?: string;
+}
+
+function clusterSecret(cluster: ClusterConfig, paths: ClusterPaths): Buffer {
+  return readClusterSecret((paths.resolvePath ?? resolve)(cluster.sessionTickets.secretFile));
+}
+
+/**
+ * The audit chain every node appends to, in cluster mode; undefined for a
+ * single process (its file log). Chain key and pseudonym secret come from the
+ * cluster secret, so every node seals and pseudonymises alike.
+ */
+export async function clusterAuditTrail(config: ClusterStateConfig, paths: ClusterPaths = {}): Promise<PgAuditChain | undefined> {
+  if (config.cluster === undefined) return undefined;
+  const url = sharedStateUrl(config);
+  const secret = clusterSecret(config.cluster, paths);
+  return PgAuditChain.open({
+    connectionString: url,
+    node: paths.nodeId ?? clusterNodeId(config.cluster.nodeId),
+    chainKey: deriveClusterKey(secret, 'audit-chain'),
+    pseudonyms: pseudonymizerFromSecret(deriveClusterKey(secret, 'audit-pseudonyms')),
+  });
+}
+
+/** The idempotency digest key every node shares in cluster mode; undefined for a single process (its own file). */
+export function clusterDigestSecret(config: ClusterStateConfig, paths: ClusterPaths = {}): KeyObject | undefined {
+  return config.cluster === undefined ? undefined : clusterDigestKey(clusterSecret(config.cluster, paths));
 }

@@ -15,6 +15,7 @@ import { createAdminServer, type AdminServer } from '../admin/admin-server.ts';
 import { ObjectionRegistry } from '../admin/objection-registry.ts';
 import { RestrictionRegistry } from '../admin/restriction-registry.ts';
 import { AuditLog, auditDirOf } from '../audit/audit-log.ts';
+import type { AuditTrail } from '../audit/audit-trail.ts';
 import type { ControlStore } from '../control/control-store.ts';
 import { IssuanceRegistry, normaliseSerial } from '../pki/issuance-registry.ts';
 import { pkiPaths } from '../pki/pki-store.ts';
@@ -27,14 +28,15 @@ import { backupsAdmin } from './gateway-backup.ts';
 export interface AdminParts {
   readonly restrictions: RestrictionRegistry;
   readonly objections: ObjectionRegistry;
-  readonly audit: AuditLog;
+  readonly audit: AuditTrail;
 }
 
-export function openAdminParts(dataDir: string, control: ControlStore): AdminParts {
+/** `audit`: the cluster's shared chain; without it, the file log under `dataDir`. */
+export function openAdminParts(dataDir: string, control: ControlStore, audit?: AuditTrail): AdminParts {
   return {
     restrictions: new RestrictionRegistry(control),
     objections: new ObjectionRegistry(control),
-    audit: new AuditLog(auditDirOf(dataDir)),
+    audit: audit ?? new AuditLog(auditDirOf(dataDir)),
   };
 }
 
@@ -131,10 +133,14 @@ export function publishLocalAdmin(gw: AdminSources & { readonly admin: AdminPart
   if (files.issued) {
     gw.log.info({ event: 'local_operator_issued', certFile: files.certFile }, 'issued the local operator certificate the CLI uses to reach the admin API');
     // A new operator credential is an action like any other: audited.
+    const entry = { actor: 'system', role: 'system', action: 'operators.issue', target: `operator:${LOCAL_OPERATOR}`, tenant: '', result: 'ok', detail: 'local operator' } as const;
+    const failed = (err: unknown) => gw.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
+    const audit = gw.admin?.audit;
     try {
-      gw.admin?.audit.append({ actor: 'system', role: 'system', action: 'operators.issue', target: `operator:${LOCAL_OPERATOR}`, tenant: '', result: 'ok', detail: 'local operator' });
+      if (audit instanceof AuditLog) audit.append(entry);
+      else audit?.commit(entry).catch(failed);
     } catch (err) {
-      gw.log.error({ event: 'audit_failed', code: 'TIQ_ERR_AUDIT', reason: (err as Error).message }, 'cannot append to the audit log');
+      failed(err);
     }
   }
   const host = WILDCARD_HOSTS.has(gw.config.admin.host) ? '127.0.0.1' : gw.config.admin.host;

@@ -10,7 +10,8 @@ import type { ControlKind } from '../control/control-kinds.ts';
 import type { ChangeEvent, ChangeEventOf, ControlStore } from '../control/control-store.ts';
 import { tenantsFileSource } from '../admin/tenant-overrides.ts';
 import { checkAuditAnchor } from '../audit/audit-anchor.ts';
-import type { AuditLog } from '../audit/audit-log.ts';
+import { AuditLog } from '../audit/audit-log.ts';
+import type { AuditTrail } from '../audit/audit-trail.ts';
 import { AuditHeadRecorder, auditHeadKey } from '../control/audit-head.ts';
 import { importKekVersions, type DescribedKek } from '../control/kek-versions.ts';
 import { TiqError } from '../errors.ts';
@@ -84,7 +85,10 @@ export async function importKeyringVersions(store: ControlStore, keys: KeyContex
  * with fewer or other entries fails the start with TIQ_ERR_AUDIT_HEAD), then
  * records the head after every group commit from now on.
  */
-export function anchorAuditLog(audit: AuditLog, store: ControlStore, log: Logger): AuditHeadRecorder {
+export function anchorAuditLog(trail: AuditTrail, store: ControlStore, log: Logger): AuditHeadRecorder | undefined {
+  // The cluster's shared chain keeps its own MACed head in the same database.
+  if (!(trail instanceof AuditLog)) return undefined;
+  const audit = trail;
   const key = auditHeadKey(audit.path);
   const stored = store.get('audit-head', key);
   let head: { seq: number; hash: string } | undefined;

@@ -36,7 +36,7 @@ import { createPrivacyEngine, type ReloadablePrivacyEngine } from '../privacy/pr
 import { createPrivateModeRegistry, parsePrivateModeCommand, type PrivateModeRegistry } from '../privacy/private-mode.ts';
 import { parseConfig } from '../config/load.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
-import { clusterKeyOptions } from '../cluster/cluster-state.ts';
+import { clusterAuditTrail, clusterDigestSecret, clusterKeyOptions } from '../cluster/cluster-state.ts';
 import { CONTENT_DIGEST_SECRET_FILE, contentDigester, loadOrCreateDigestSecret } from '../keys/content-digest.ts';
 import { RetentionSweeper } from '../retention/retention-sweeper.ts';
 import type { RetentionService } from '../retention/retention-service.ts';
@@ -235,7 +235,7 @@ export class Gateway {
     this.sweeper = new RetentionSweeper(this.retention, { intervalMs: storage.sweeper.intervalMs, logger: this.log });
     // In cluster mode the leader alone sweeps (attachCluster starts it there).
     if (!this.cluster) void this.sweeper.start();
-    this.admin = openAdminParts(dataDir, this.control);
+    this.admin = openAdminParts(dataDir, this.control, await clusterAuditTrail(this.config, { resolvePath: (p) => this.path(p) }));
     // A log with fewer or other entries than the store's recorded head refuses the start (TIQ_ERR_AUDIT_HEAD).
     this.auditHead = anchorAuditLog(this.admin.audit, this.control, this.log);
     const exportTo = this.config.audit.checkpointExport;
@@ -247,7 +247,7 @@ export class Gateway {
     // Shreds recorded while this vault was elsewhere (another gateway's, or restored from before them).
     for (const shred of this.control.entries('shred').values()) this.keys.deviceKeks.applyTombstone(shred);
     await importKeyringVersions(this.control, this.keys, Object.keys(this.config.tenants), this.log);
-    this.contentDigest = contentDigester(loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
+    this.contentDigest = contentDigester(clusterDigestSecret(this.config, { resolvePath: (p) => this.path(p) }) ?? loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
     this.dekSweep = setInterval(() => this.keys.sealer.sweep(), 60_000);
     this.dekSweep.unref();
@@ -724,6 +724,7 @@ export class Gateway {
     await this.storage?.close();
     await this.tracer?.close().catch((err: unknown) => this.log.warn({ event: 'tracing_flush_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not exported at close'));
     await this.auditHead?.flush();
+    await this.admin?.audit.close?.();
     await this.checkpointExporter?.close();
     await this.control.close();
     this.dataDirLock?.release();

@@ -67,7 +67,7 @@ export interface Answer {
 export class AdminFixture {
   readonly dir = mkdtempSync(join(tmpdir(), 'thingiq-admin-'));
   readonly pkiDir = join(this.dir, 'certs');
-  deps!: AdminDeps;
+  deps!: Omit<AdminDeps, 'audit'> & { readonly audit: AuditLog };
   server!: AdminServer;
   ports = { port: 0, mtlsPort: 0 };
   caPem = '';

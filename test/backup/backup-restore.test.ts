@@ -60,7 +60,7 @@ describe('backup and restore with a running gateway and the thingiq command', ()
     expect(JSON.parse(r.stdout)).toMatchObject({ via: 'gateway' });
     expect(r.stderr).not.toMatch(/warning/); // the key store is outside the data directory
     expect(statSync(b1).mode & 0o777).toBe(0o600);
-    const entry = gw!.gateway.admin!.audit.query({ action: 'backup.create', limit: 10 }).find((e) => e.result === 'ok');
+    const entry = (await gw!.gateway.admin!.audit.query({ action: 'backup.create', limit: 10 })).find((e) => e.result === 'ok');
     expect(entry).toMatchObject({ actor: 'operator:local', role: 'operator' });
     const file = readFileSync(b1);
     const rootKey = readFileSync(keys.local.rootKeyFile, 'utf8').trim();
@@ -103,7 +103,7 @@ describe('backup and restore with a running gateway and the thingiq command', ()
     // The audit chain verifies, with the restore in it; the log it replaced is kept aside.
     const verified = await cli('audit', 'verify', '--json');
     expect(verified.code, verified.stdout).toBe(0);
-    expect(gw!.gateway.admin!.audit.query({ action: 'backup.restore', limit: 10 })).toHaveLength(1);
+    expect((await gw!.gateway.admin!.audit.query({ action: 'backup.restore', limit: 10 }))).toHaveLength(1);
   }, CLI_TIMEOUT);
 
   it('backup → the data directory is lost → restore: every acknowledged record is back and decrypts; rules and holds hold', async () => {

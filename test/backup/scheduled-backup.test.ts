@@ -5,6 +5,7 @@
  * each run, and every kept file verifies. The config schema refuses a bad
  * section with every problem listed.
  */
+import type { AuditLog } from '../../src/audit/audit-log.ts';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +30,7 @@ describe('scheduled backups', () => {
   afterAll(async () => { await gw?.gateway.close(); });
 
   const scheduled = () => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.tiqbak')).sort() : []);
-  const runs = () => gw.gateway.admin!.audit.query({ action: 'backup.scheduled', limit: 100 });
+  const runs = () => ((gw.gateway.admin!.audit as AuditLog).query({ action: 'backup.scheduled', limit: 100 }));
 
   it('writes one every interval and keeps only the newest two; every run is audited and every kept file verifies', async () => {
     const deadline = Date.now() + 60_000;

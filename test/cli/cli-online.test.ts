@@ -5,6 +5,7 @@
  * gateway's key cache forgets a shredded key at once, and each action is in
  * the audit log with its actor. A second writer is refused.
  */
+import type { AuditLog } from '../../src/audit/audit-log.ts';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +25,7 @@ describe('the CLI on a data directory where a gateway runs', () => {
   let op: ClientPem;
   const cli = (...args: string[]) => runCli(pki.baseDir, ['--config', configFile, ...args]);
   const api = (method: string, path: string, body?: unknown) => call(gw.gateway.adminPorts.mtlsPort, op, method, path, body);
-  const audit = () => gw.gateway.admin!.audit.query({ actor: 'operator:local', limit: 1000 });
+  const audit = () => ((gw.gateway.admin!.audit as AuditLog).query({ actor: 'operator:local', limit: 1000 }));
 
   beforeAll(async () => {
     writeFileSync(configFile, stringify({ pkiDir: pki.dir, dataDir, tenants: TEST_TENANTS }));

@@ -47,7 +47,7 @@ describe('thingiq records replay and tail against a running gateway', () => {
     expect(b.at(-1)).toMatchObject({ type: 'end', count: 3, more: false });
     const ids = [...a, ...b].filter((l) => l['type'] === 'record').map((l) => l['recordId']);
     expect(new Set(ids).size).toBe(5);
-    expect(gw.gateway.admin!.audit.query({ action: 'records.replay', actor: 'operator:local' }).length).toBeGreaterThanOrEqual(2);
+    expect((await gw.gateway.admin!.audit.query({ action: 'records.replay', actor: 'operator:local' })).length).toBeGreaterThanOrEqual(2);
   }, CLI_TIMEOUT);
 
   it('replay as an app with its certificate and --url: only its grant (trucks, location)', async () => {

@@ -99,7 +99,7 @@ describe('a deleted app or tenant loses access on both listeners', () => {
     expect(gw.logs.events('access_withdrawn_disconnect').length).toBeGreaterThanOrEqual(1);
     // Refusals are audited as denied, with their code: the first at once, the rest folded into the source's summary entry.
     await gw.gateway.admin!.audit.aggregator.sweep(true);
-    const denied = gw.gateway.admin!.audit.query({ limit: 1000 }).filter((e) => e.result === 'denied' && e.detail?.includes('TIQ_ERR_NOT_AUTHORIZED'));
+    const denied = (await gw.gateway.admin!.audit.query({ limit: 1000 })).filter((e) => e.result === 'denied' && e.detail?.includes('TIQ_ERR_NOT_AUTHORIZED'));
     expect(denied.reduce((n, e) => n + Number(/repeated=(\d+)/.exec(e.detail)?.[1] ?? 1), 0)).toBe(6);
     // The issued certificate of the deleted app's last successful call still exists; no new one was issued after.
     const certs = (await admin(op, 'GET', '/v1/tenants/acme/devices')).json['devices'] as { deviceId: string }[];

@@ -6,6 +6,7 @@
  * device is left out, each read is audited once, and a tail follows records
  * as they are stored, many of them in the same (policy-floored) millisecond.
  */
+import type { AuditLog } from '../../src/audit/audit-log.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -186,9 +187,9 @@ describe('replay and tail over a running gateway', () => {
   });
 
   it('writes one audit entry per read, with actor, tenant, cursor range and count, never a payload', async () => {
-    const before = gw.gateway.admin!.audit.query({ action: 'records.replay', actor: 'app:acme/dashboard', limit: 10_000 }).length;
+    const before = (await gw.gateway.admin!.audit.query({ action: 'records.replay', actor: 'app:acme/dashboard', limit: 10_000 })).length;
     const { ends } = await chain(mtls(), asPem(dashboard), 'acme', 4);
-    const entries = gw.gateway.admin!.audit.query({ action: 'records.replay', actor: 'app:acme/dashboard', limit: 10_000 }).slice(before);
+    const entries = (await gw.gateway.admin!.audit.query({ action: 'records.replay', actor: 'app:acme/dashboard', limit: 10_000 })).slice(before);
     expect(entries).toHaveLength(ends.length);
     for (const [i, e] of entries.entries()) {
       expect(e).toMatchObject({ tenant: 'acme', result: 'ok', role: 'tenant-reader', target: 'tenant:acme' });
@@ -221,7 +222,7 @@ describe('replay and tail over a running gateway', () => {
     const deadline = Date.now() + 5000;
     let entry: { detail: string } | undefined;
     while (!entry && Date.now() < deadline) {
-      entry = gw.gateway.admin!.audit.query({ action: 'records.tail', actor: 'app:fleet/dashboard' })[0];
+      entry = (await gw.gateway.admin!.audit.query({ action: 'records.tail', actor: 'app:fleet/dashboard' }))[0];
       if (!entry) await sleep(50);
     }
     expect(entry?.detail).toContain(`records=${sent}`);
@@ -233,7 +234,7 @@ describe('replay and tail over a running gateway', () => {
   it('closing the gateway ends an open tail (audited) instead of waiting for its client', async () => {
     const tail = adminStream(mtls(), asPem(dashboard), '/v1/tenants/acme/records/tail');
     expect(await tail.status).toBe(200);
-    const audit = gw.gateway.admin!.audit;
+    const audit = gw.gateway.admin!.audit as AuditLog;
     const before = audit.query({ action: 'records.tail', actor: 'app:acme/dashboard' }).length;
     await gw.gateway.close();
     closed = true;

@@ -161,7 +161,7 @@ describe('tenant changes through the admin API on a running gateway', () => {
 
   it('every change is in the audit chain, and the changes survive a restart', async () => {
     // Audited once, by the admin API's route, with the caller's role.
-    const entries = gw.gateway.admin!.audit.query({ limit: 1000 }).filter((e) => e.result === 'ok');
+    const entries = (await gw.gateway.admin!.audit.query({ limit: 1000 })).filter((e) => e.result === 'ok');
     const actions = entries.map((e) => e.action);
     expect(entries.filter((e) => e.action === 'apps.put').every((e) => e.role === 'operator')).toBe(true);
     expect(actions).toEqual(expect.arrayContaining(['apps.put', 'apps.delete', 'device-groups.put', 'device-groups.delete']));

@@ -1,6 +1,5 @@
 /** The audit log: query and chain verification (operators only: it spans tenants). */
 import { z } from 'zod';
-import { verifyAuditLog } from '../../audit/verify-audit-log.ts';
 import { IdSchema, parseInput, route, type RouteContext } from './route.ts';
 
 const AuditQuery = z.object({
@@ -14,10 +13,10 @@ const AuditQuery = z.object({
 export function registerAuditRoutes({ app, deps }: RouteContext): void {
   route(app, 'GET', '/v1/audit', { needs: 'operator', action: 'audit.query' }, async (request) => {
     const q = parseInput(AuditQuery, request.query);
-    return { entries: deps.audit.query(q) };
+    return { entries: await deps.audit.query(q) };
   });
 
   route(app, 'GET', '/v1/audit/verify', { needs: 'operator', action: 'audit.verify' }, async () => {
-    return verifyAuditLog(deps.audit.path);
+    return deps.audit.verify();
   });
 }
