@@ -4,7 +4,9 @@
  * do not finish it in time) or carry no acceptable identity never reach
  * MQTT; the rest reach aedes through a GuardedSocket that checks packet
  * framing and size before parsing. Each refusal is one structured log line
- * with a reason code and one counter.
+ * with a reason code and one counter. Behind a load balancer
+ * (`mqtt.proxyProtocol`) a TCP front reads the PROXY protocol header first
+ * (proxy-front.ts), so all of this sees the device's address.
  */
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

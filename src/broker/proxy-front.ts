@@ -12,7 +12,8 @@
  * header within the TLS handshake timeout, is closed (TIQ_ERR_PROXY_PROTOCOL,
  * logged with the reason and counted). A LOCAL header (the balancer's own
  * health check) keeps the real endpoints; one that closes right after its
- * header is not an error.
+ * header is not an error, nor is a connection closed before its first byte
+ * (a TCP health check).
  */
 import { BlockList, createServer, isIPv4, type Server, type Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
@@ -35,7 +36,7 @@ const CODE = 'TIQ_ERR_PROXY_PROTOCOL';
 
 export function createProxyFront(o: ProxyFrontOptions): Server {
   const allowed = o.allowFrom && allowList(o.allowFrom);
-  return createServer({ pauseOnConnect: false }, (raw) => {
+  return createServer((raw) => {
     const from = raw.remoteAddress ?? '';
     const refuse = (reason: string): void => {
       o.stats.refused(CODE);
@@ -61,10 +62,10 @@ function readHeader(raw: Socket, o: ProxyFrontOptions, refuse: (reason: string) 
   };
   const onClose = (): void => {
     stop();
-    // A LOCAL health check, or a client that left, before sending anything past the header: nothing to refuse.
-    if (header) return;
-    o.stats.refused(CODE);
-    o.log.warn({ event: 'proxy_refused', code: CODE, reason: 'closed before a complete PROXY header', remoteAddress: raw.remoteAddress }, 'connection refused: PROXY protocol');
+    // A LOCAL health check, or a client that left, before sending anything past the header; or a bare TCP
+    // check (connect, close, no byte): nothing to refuse.
+    if (header || buffered.length === 0) return;
+    refuse('closed before a complete PROXY header');
   };
   const onData = (chunk: Buffer): void => {
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);

@@ -63,6 +63,12 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
     const refused = gw.logs.events('tls_refused').filter((l) => l['code'] === 'TIQ_ERR_CONNECTION_LIMIT');
     expect(refused.map((l) => l['remoteAddress'])).toEqual(['203.0.113.7']);
     expect(a.connected && b.connected).toBe(true);
+    // A closed connection gives its place back.
+    await a.endAsync();
+    const deadline = Date.now() + 5000;
+    while (gw.gateway.limits!.perAddress.count('203.0.113.7') > 0 && Date.now() < deadline) await sleep(50);
+    expect(gw.gateway.limits!.perAddress.count('203.0.113.7')).toBe(0);
+    expect((await throughRelay(gw.port, from('203.0.113.7', 40002), 'pp-3')).connected).toBe(true);
   });
 
   it('a TLS handshake refused behind the balancer is logged with the client address', async () => {
@@ -98,21 +104,30 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
     expect(ok.connected).toBe(true);
   });
 
-  it('a silent connection, or one stopping mid-header, is closed after the handshake timeout', async () => {
+  it('a silent connection, or one stopping mid-header, is closed after the handshake timeout; one leaving mid-header is refused', async () => {
     const gw = await start({}, { tlsHandshakeTimeoutMs: 300 });
     const silent = netConnect(gw.port, '127.0.0.1');
     const partial = netConnect(gw.port, '127.0.0.1');
     partial.write(encodeProxyHeader(from('203.0.113.7')).subarray(0, 20));
-    await Promise.all([closed(silent), closed(partial)]);
+    const gone = netConnect(gw.port, '127.0.0.1');
+    gone.end(encodeProxyHeader(from('203.0.113.7')).subarray(0, 10));
+    await Promise.all([closed(silent), closed(partial), closed(gone)]);
+    await sleep(50);
     const reasons = gw.logs.events('proxy_refused').map((l) => l['code']);
-    expect(reasons).toEqual(['TIQ_ERR_PROXY_PROTOCOL', 'TIQ_ERR_PROXY_PROTOCOL']);
+    expect(reasons).toEqual(['TIQ_ERR_PROXY_PROTOCOL', 'TIQ_ERR_PROXY_PROTOCOL', 'TIQ_ERR_PROXY_PROTOCOL']);
+    expect(await gw.gateway.stats.refusalCount('TIQ_ERR_PROXY_PROTOCOL')).toBe(3);
   });
 
-  it('LOCAL (a balancer health check) that closes is not an error; LOCAL then TLS connects with the real address', async () => {
+  it('LOCAL (a balancer health check) that closes, or a bare TCP check, is not an error; LOCAL then TLS connects with the real address', async () => {
     const gw = await start();
     const check = netConnect(gw.port, '127.0.0.1');
     check.end(encodeProxyHeader({ command: 'local' }));
     await closed(check);
+    // A bare TCP check: connect, close, no byte.
+    const bare = netConnect(gw.port, '127.0.0.1');
+    await new Promise<void>((r) => bare.once('connect', () => r()));
+    bare.end();
+    await closed(bare);
     await sleep(100);
     expect(gw.logs.events('proxy_refused')).toHaveLength(0);
     expect(gw.logs.events('tls_refused')).toHaveLength(0);

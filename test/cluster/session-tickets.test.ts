@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import type { AddressInfo, Server } from 'node:net';
 import { connect as tlsConnect, type SecureVersion, type TLSSocket } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createMqttListener } from '../../src/broker/mqtt-listener.ts';
+import { createMqttListener, type MqttListenerOptions } from '../../src/broker/mqtt-listener.ts';
+import { createWsListener } from '../../src/broker/ws-listener.ts';
 import { GatewayStats } from '../../src/broker/stats.ts';
 import { deriveTicketKey, MIN_TICKET_SECRET_BYTES, periodAt, readTicketSecret, SessionTicketKeys } from '../../src/cluster/session-tickets.ts';
 import { parseConfig } from '../../src/config/load.ts';
@@ -31,18 +32,19 @@ const ROTATION_S = 3600;
 const secretA = Buffer.alloc(MIN_TICKET_SECRET_BYTES, 'a');
 const secretB = Buffer.alloc(MIN_TICKET_SECRET_BYTES, 'b');
 
-/** One node's MQTT listener with the given ticket keys; `accepted` counts connections handed to MQTT (identity checked). */
-async function node(keys: SessionTicketKeys) {
+/** One node's MQTT listener (or its WebSocket listener for certificates) with the given ticket keys; `accepted` counts connections handed to MQTT. */
+async function node(keys: SessionTicketKeys, listener: 'mqtt' | 'ws-mtls' = 'mqtt') {
   const logs = new LogCapture();
   let accepted = 0;
-  const server = createMqttListener({
+  const parts: MqttListenerOptions = {
     caPems: [tls.caPem], certPem: tls.certPem, keyPem: tls.keyPem,
     identity: { ownCa: tls.ca, externalCa: undefined, isRevoked: () => false },
     limits: new AbuseLimits(parseConfig({}).limits, {}),
     log: createLogger('debug', logs), stats: new GatewayStats(),
     onConnection: (stream) => { accepted++; stream.resume(); },
     sessionTickets: keys,
-  });
+  };
+  const server: Server = listener === 'mqtt' ? createMqttListener(parts) : createWsListener({ ...parts, kind: 'mtls' });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { port: (server.address() as AddressInfo).port, logs, accepted: () => accepted };
@@ -120,6 +122,20 @@ describe.each(['TLSv1.3', 'TLSv1.2'] as const)('session tickets across nodes (%s
     t.ms += ROTATION_S * 1000;
     keys.refresh();
     expect((await handshake(one.port, version, first.session)).reused).toBe(false);
+  });
+});
+
+describe('session tickets on the WebSocket listener for certificates', () => {
+  it('resume across nodes too; a ticket of the MQTT port does not resume on it (its own session id context)', async () => {
+    const keysA = new SessionTicketKeys(secretA, ROTATION_S);
+    const keysB = new SessionTicketKeys(secretA, ROTATION_S);
+    const ws1 = await node(keysA, 'ws-mtls');
+    const ws2 = await node(keysB, 'ws-mtls');
+    const mqttNode = await node(keysB);
+    const first = await handshake(ws1.port, 'TLSv1.3');
+    expect((await handshake(ws2.port, 'TLSv1.3', first.session)).reused).toBe(true);
+    const fromMqtt = await handshake(mqttNode.port, 'TLSv1.3');
+    expect((await handshake(ws2.port, 'TLSv1.3', fromMqtt.session)).reused).toBe(false);
   });
 });
 
