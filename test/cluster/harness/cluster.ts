@@ -16,13 +16,10 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { MqttClient } from 'mqtt';
-import { connect, TEST_TENANTS } from '../../helpers/gateway.ts';
-import { encode, sensor, SENSOR } from '../../helpers/telemetry.ts';
+import { TEST_TENANTS } from '../../helpers/gateway.ts';
 import { TestPki } from '../../helpers/pki.ts';
 import { freePort, startTestPostgres, type TestPostgres } from '../../helpers/postgres.ts';
 import { BIN, GatewayNode } from './node.ts';
-import { waitUntil } from './processes.ts';
 import { Haproxy, haproxySetup, NatsServer } from './services.ts';
 
 export interface ClusterOptions {
@@ -80,24 +77,6 @@ function nodeConfig(c: { dir: string; pkiDir: string; keysDir: string; url: stri
     cluster: { nodeId: c.name, nats: { servers: [c.natsUrl] }, sessionTickets: { secretFile: join(c.keysDir, 'tickets.secret') }, heartbeatMs: 300, memberTimeoutMs: 1500 },
     ...overrides,
   };
-}
-
-/**
- * A tenant's first key version is made on its first message; the harness
- * sends one per tenant through the first node, so scenarios start from
- * established tenants (three cold nodes racing on a new tenant is a scenario
- * of its own).
- */
-async function warmTenants(pki: TestPki, port: number): Promise<void> {
-  for (const tenantId of ['acme', 'globex']) {
-    let device: MqttClient | undefined;
-    await waitUntil(`warm-up device of ${tenantId} connected`, async () => {
-      device = await connect(port, pki.device(tenantId, 'warm-up'), { clientId: 'warm-up', servername: 'localhost' }).catch(() => undefined);
-      return device !== undefined;
-    }, 20_000, 200);
-    await device!.publishAsync(`tenants/${tenantId}/devices/warm-up/sensor`, encode(SENSOR, sensor()), { qos: 1 });
-    await device!.endAsync();
-  }
 }
 
 const LOCK = join(tmpdir(), 'thingiq-cluster-suite.lock');
@@ -175,10 +154,9 @@ async function assemble(dir: string, pg: TestPostgres, opts: ClusterOptions): Pr
   const haproxy = new Haproxy(dir, haproxySetup(backends, haproxyPorts, join(pkiDir, 'ca.crt'), proxyV2), haproxyPorts);
   try {
     await haproxy.start();
-    // The first node creates the schema and the keyring; the others join it.
-    await nodes[0]!.start();
-    await warmTenants(pki, haproxyPorts.perNode[0]!);
-    await Promise.all(nodes.slice(1).map((n) => n.start()));
+    // All at once, as an orchestrator starts them: the nodes race on the schema, and on each tenant's
+    // first key version when the first devices arrive (first writer wins).
+    await Promise.all(nodes.map((n) => n.start()));
   } catch (err) {
     await Promise.all(nodes.map((n) => n.kill()));
     await haproxy.close();
