@@ -15,6 +15,8 @@
  * least one local subscription under `tenants/<tenant>/`, and to the control
  * subjects always. A message from NATS goes to local subscribers only; the
  * connection has noEcho, so nothing a node sent comes back to it.
+ * Shared-subscription groups take their messages from NATS queue groups
+ * instead (bus-shares.ts).
  */
 import mqemitter from 'mqemitter';
 import type { Registry } from 'prom-client';
@@ -23,11 +25,11 @@ import {
   aedesPacketOf, busPacketOf, controlSubject, decodePacket, encodePacket, markSharesDone, subjectOf, tenantOfFilter, tenantSubject,
   topicMatchesSubject, type BusPacket, type EmittedPacket,
 } from './bus-codec.ts';
-
-export type { EmittedPacket } from './bus-codec.ts';
 import { BusShares } from './bus-shares.ts';
 import { NatsLink, type NatsLinkOptions } from './nats-link.ts';
 import { PendingQueue } from './pending-queue.ts';
+
+export type { EmittedPacket } from './bus-codec.ts';
 
 type Listener = (packet: EmittedPacket, done: () => void) => void;
 type Callback = (err?: Error) => void;

@@ -253,3 +253,18 @@ describe('cluster bus between two gateway nodes', () => {
     expect(a.logs.events('session_taken_over')).toHaveLength(1);
   });
 });
+
+describe('cluster bus configuration', () => {
+  it('an unreadable cluster.nats.tokenFile refuses the start with TIQ_ERR_CONFIG', async () => {
+    const pki = new TestPki();
+    const secretFile = join(pki.baseDir, 'tickets.key');
+    writeFileSync(secretFile, randomBytes(32), { mode: 0o600 });
+    const config = parseConfig({
+      pkiDir: pki.dir, dataDir: join(pki.baseDir, 'data'), tenants: TENANTS, admin: { enabled: false },
+      cluster: { nats: { servers: ['nats://127.0.0.1:1'], tokenFile: join(pki.baseDir, 'missing.token') }, sessionTickets: { secretFile } },
+    });
+    const logs = new LogCapture();
+    await expect(Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 }))
+      .rejects.toMatchObject({ code: 'TIQ_ERR_CONFIG' });
+  });
+});

@@ -4,6 +4,7 @@
  * nothing echoed; a bounded hold while NATS is away, with what was dropped
  * counted; foreign bytes refused.
  */
+import { randomBytes } from 'node:crypto';
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,5 +192,46 @@ describe('NATS emitter', () => {
     expect(await until(async () => (await metric(registry, 'thingiq_bus_dropped_total', { reason: 'malformed' })) === 2)).toBe(true);
     expect(got.got).toEqual([]);
     expect(logs.events('bus_message_refused').length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('NATS emitter with a token-protected server', () => {
+  let nats: NatsServer;
+  const emitters: NatsEmitter[] = [];
+  const logs = new LogCapture();
+  const token = randomBytes(16).toString('hex');
+
+  beforeAll(async () => { nats = await NatsServer.start(['--auth', token]); });
+  afterAll(async () => {
+    for (const e of emitters) await new Promise<void>((r) => e.close(r));
+    await nats?.kill();
+  });
+
+  function emitter(name: string, withToken: string | undefined) {
+    const e = new NatsEmitter({
+      servers: [nats.url], name, subjectPrefix: 'tiq', maxPendingMessages: 10, registry: new Registry(), reconnectWaitMs: 100,
+      log: createLogger('debug', logs), token: withToken,
+    });
+    emitters.push(e);
+    return e;
+  }
+
+  it('connects with the token; without it or with a wrong one it keeps trying, logs, and never throws', async () => {
+    const good = emitter('good', token);
+    const bad = emitter('bad', 'not-the-token');
+    const none = emitter('none', undefined);
+    expect(await until(() => good.connected)).toBe(true);
+    await sleep(500);
+    expect(bad.connected).toBe(false);
+    expect(none.connected).toBe(false);
+    const failures = logs.events('bus_connect_failed');
+    expect(failures.length).toBeGreaterThanOrEqual(2);
+    expect(failures.map((l) => l['code'])).toContain('AUTHORIZATION_VIOLATION');
+    expect(logs.raw.join('\n')).not.toContain(token);
+    // Local delivery is unaffected on the node that cannot reach NATS.
+    const got: EmittedPacket[] = [];
+    bad.on('tenants/acme/#', (p, done) => { got.push(p); done(); });
+    bad.emit(packet('tenants/acme/devices/t1/sensor', 1));
+    expect(got).toHaveLength(1);
   });
 });

@@ -32,11 +32,12 @@ function accepts(port: number): Promise<boolean> {
 export class NatsServer {
   private child: ChildProcess | undefined;
 
-  private constructor(readonly port: number, readonly monitorPort: number) {}
+  private constructor(readonly port: number, readonly monitorPort: number, private readonly extraArgs: readonly string[]) {}
 
-  static async start(): Promise<NatsServer> {
+  /** `extraArgs`: more nats-server options (e.g. `--auth <token>`). */
+  static async start(extraArgs: readonly string[] = []): Promise<NatsServer> {
     if (!existsSync(BINARY)) throw new Error(`nats-server not found at ${BINARY} (apt-get install nats-server)`);
-    const server = new NatsServer(await freePort(), await freePort());
+    const server = new NatsServer(await freePort(), await freePort(), extraArgs);
     await server.restart();
     return server;
   }
@@ -52,7 +53,7 @@ export class NatsServer {
   /** Starts it (again) on its port and waits until it accepts connections. */
   async restart(): Promise<void> {
     if (this.child) return;
-    const child = spawn(BINARY, ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort)], { stdio: 'ignore' });
+    const child = spawn(BINARY, ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort), ...this.extraArgs], { stdio: 'ignore' });
     this.child = child;
     child.once('exit', () => { if (this.child === child) this.child = undefined; });
     const deadline = Date.now() + 10_000;
