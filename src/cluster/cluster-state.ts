@@ -14,6 +14,8 @@ import { clusterDigestKey, deriveClusterKey, readClusterSecret } from './cluster
 import { clusterNodeId } from './node-id.ts';
 import { PgAuditChain } from './pg-audit-chain.ts';
 import { PgKeyringStore } from './pg-keyring-store.ts';
+import { PgDeviceVault } from './pg-device-vault.ts';
+import type { DeviceKekStore } from '../keys/device-kek-store.ts';
 
 export interface ClusterStateConfig {
   readonly cluster?: ClusterConfig | undefined;
@@ -29,12 +31,21 @@ export function sharedStateUrl(config: ClusterStateConfig): string {
   return c.connectionString;
 }
 
-/** Key context options: the shared keyring in cluster mode, nothing otherwise (the keyring file). */
-export async function clusterKeyOptions(config: ClusterStateConfig): Promise<{ sharedKeyring?: SharedKeyringStore }> {
+/**
+ * Key context options: in cluster mode the shared keyring and the shared
+ * device key vault; nothing otherwise (the keyring file and the vault file).
+ */
+export async function clusterKeyOptions(config: ClusterStateConfig): Promise<{ sharedKeyring?: SharedKeyringStore; deviceVault?: DeviceKekStore }> {
   if (config.cluster === undefined) return {};
   const url = sharedStateUrl(config);
   try {
-    return { sharedKeyring: await PgKeyringStore.open(url) };
+    const sharedKeyring = await PgKeyringStore.open(url);
+    try {
+      return { sharedKeyring, deviceVault: await PgDeviceVault.open(url) };
+    } catch (err) {
+      await sharedKeyring.close();
+      throw err;
+    }
   } catch (err) {
     throw new TiqError('TIQ_ERR_KEY_UNAVAILABLE', { reason: 'cannot open the shared keyring', driverCode: (err as { code?: string }).code ?? 'unknown' }, { cause: err });
   }

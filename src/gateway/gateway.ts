@@ -245,7 +245,7 @@ export class Gateway {
     }
     this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage), await clusterKeyOptions(this.config));
     // Shreds recorded while this vault was elsewhere (another gateway's, or restored from before them).
-    for (const shred of this.control.entries('shred').values()) this.keys.deviceKeks.applyTombstone(shred);
+    for (const shred of this.control.entries('shred').values()) await this.keys.deviceKeks.applyTombstone(shred);
     await importKeyringVersions(this.control, this.keys, Object.keys(this.config.tenants), this.log);
     this.contentDigest = contentDigester(clusterDigestSecret(this.config, { resolvePath: (p) => this.path(p) }) ?? loadOrCreateDigestSecret(resolve(dataDir, CONTENT_DIGEST_SECRET_FILE)));
     // Retired data keys are zeroed and dropped from memory between messages, not on the hot path.
@@ -490,7 +490,7 @@ export class Gateway {
       'shred': (events) => {
         for (const e of events) {
           if (!e.value) continue;
-          this.keys.deviceKeks.applyTombstone(e.value);
+          this.keys.deviceKeks.applyTombstone(e.value).catch((err: unknown) => this.log.error({ event: 'shred_apply_failed', code: (err as { code?: string }).code ?? 'TIQ_ERR_KEYRING_SEALED' }, 'cannot apply a shred to the device key vault'));
           this.keys.sealer.forgetDevice(e.value.tenantId, e.value.deviceId);
         }
       },

@@ -44,7 +44,7 @@ export async function shredDevice(ctx: KeyOpsContext, request: ShredRequest): Pr
   const atMs = (request.now ?? Date.now)();
   const before = await ctx.store.listDataKeys(tenantId, { deviceId });
   // The device KEK first: should the store delete then fail, every copy is already unreadable.
-  const deviceKekRefs = ctx.deviceKeks?.destroy(tenantId, deviceId, { receiptId, atMs }) ?? [];
+  const deviceKekRefs = await ctx.deviceKeks?.destroy(tenantId, deviceId, { receiptId, atMs }) ?? [];
   ctx.sealer?.forgetDevice(tenantId, deviceId);
   const destroyed = await ctx.store.deleteDataKeys(tenantId, deviceId);
   // Again after the store delete: a key cached meanwhile must not outlive its stored copy.

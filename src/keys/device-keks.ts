@@ -15,11 +15,12 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import { TiqError } from '../errors.ts';
 import { unwrapKey, wrapKey } from './aes-key-wrap.ts';
 import { deviceKey } from './data-key-cache.ts';
-import { parseDeviceKekRef, type DestroyRequest, type DeviceKeyVault, type StoredDeviceKek } from './device-key-vault.ts';
+import { parseDeviceKekRef, type DestroyRequest, type StoredDeviceKek } from './device-key-vault.ts';
+import type { DeviceKekStore } from './device-kek-store.ts';
 import type { KeyProvider } from './key-provider.ts';
 
 export interface DeviceKeksOptions {
-  readonly vault: DeviceKeyVault;
+  readonly vault: DeviceKekStore;
   /** Wraps device KEKs under tenant KEKs (the tenant router). */
   readonly provider: KeyProvider;
   readonly maxCached: number;
@@ -37,7 +38,7 @@ interface CachedKek {
 }
 
 export class DeviceKeks {
-  readonly vault: DeviceKeyVault;
+  readonly vault: DeviceKekStore;
   readonly #provider: KeyProvider;
   readonly #max: number;
   readonly #now: () => number;
@@ -54,7 +55,7 @@ export class DeviceKeks {
 
   /** Wraps a new data key of the device under its live KEK, making that KEK on first need. */
   async wrapDataKey(tenantId: string, deviceId: string, dek: Buffer): Promise<{ wrapped: Buffer; kekRef: string }> {
-    const stored = this.vault.get(tenantId, deviceId) ?? await this.#create(tenantId, deviceId);
+    const stored = await this.vault.get(tenantId, deviceId) ?? await this.#create(tenantId, deviceId);
     const key = await this.#open(stored);
     return { wrapped: wrapKey(key, dek), kekRef: stored.kekRef };
   }
@@ -66,7 +67,7 @@ export class DeviceKeks {
     if (!ref || ref.tenantId !== tenantId || ref.deviceId !== deviceId) {
       throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'device key reference does not belong to this device', kekRef });
     }
-    const stored = this.vault.getByRef(kekRef);
+    const stored = await this.vault.getByRef(kekRef);
     if (!stored) {
       this.#cache.delete(kekRef);
       throw new TiqError('TIQ_ERR_KEY_SHREDDED', { tenantId, deviceId, kekRef });
@@ -80,8 +81,8 @@ export class DeviceKeks {
   }
 
   /** Destroys the device's KEK in the vault (with a tombstone) and drops it from memory. */
-  destroy(tenantId: string, deviceId: string, request: DestroyRequest): string[] {
-    const refs = this.vault.destroy(tenantId, deviceId, request);
+  async destroy(tenantId: string, deviceId: string, request: DestroyRequest): Promise<string[]> {
+    const refs = await this.vault.destroy(tenantId, deviceId, request);
     this.forget(tenantId, deviceId);
     return refs;
   }
@@ -92,8 +93,8 @@ export class DeviceKeks {
    * the device's KEK if it predates the shred and this vault has no tombstone
    * for that receipt yet. A KEK made after the shred is the device's fresh one.
    */
-  applyTombstone(t: { tenantId: string; deviceId: string; receiptId: string; atMs: number }): string[] {
-    if (this.vault.hasTombstone(t.receiptId)) return [];
+  async applyTombstone(t: { tenantId: string; deviceId: string; receiptId: string; atMs: number }): Promise<string[]> {
+    if (await this.vault.hasTombstone(t.receiptId)) return [];
     return this.destroy(t.tenantId, t.deviceId, { receiptId: t.receiptId, atMs: t.atMs, createdAtOrBeforeMs: t.atMs });
   }
 
@@ -114,7 +115,7 @@ export class DeviceKeks {
     let rewrapped = 0;
     let after: string | undefined;
     for (;;) {
-      const page = this.vault.listTenant(tenantId, { ...(after !== undefined ? { afterDeviceId: after } : {}), limit: options.batchSize ?? 500 });
+      const page = await this.vault.listTenant(tenantId, { ...(after !== undefined ? { afterDeviceId: after } : {}), limit: options.batchSize ?? 500 });
       const updates = [];
       for (const kek of page) {
         scanned++;
@@ -122,7 +123,7 @@ export class DeviceKeks {
         const moved = await this.#provider.rewrapDataKey(tenantId, kek.wrapped, kek.tenantKekRef);
         updates.push({ kek, wrapped: moved.wrapped, tenantKekRef: moved.kekRef });
       }
-      if (updates.length) rewrapped += this.vault.updateWrapped(updates);
+      if (updates.length) rewrapped += await this.vault.updateWrapped(updates);
       const last = page.at(-1);
       if (!last || page.length < (options.batchSize ?? 500)) return { scanned, rewrapped };
       after = last.deviceId;
@@ -142,7 +143,7 @@ export class DeviceKeks {
       pending = (async () => {
         const generated = await this.#provider.generateDataKey(tenantId);
         try {
-          const stored = this.vault.insertIfAbsent(tenantId, deviceId, generated.wrapped, generated.kekRef, this.#now());
+          const stored = await this.vault.insertIfAbsent(tenantId, deviceId, generated.wrapped, generated.kekRef, this.#now());
           if (stored.wrapped.equals(generated.wrapped)) this.#remember(stored.kekRef, k, createSecretKey(generated.plaintext));
           return stored;
         } finally {
@@ -167,7 +168,7 @@ export class DeviceKeks {
     const key = createSecretKey(raw);
     raw.fill(0);
     // Destroyed while the provider unwrapped it: use it for nothing more, keep nothing.
-    if (!this.vault.getByRef(stored.kekRef)) throw new TiqError('TIQ_ERR_KEY_SHREDDED', { tenantId: stored.tenantId, deviceId: stored.deviceId, kekRef: stored.kekRef });
+    if (!await this.vault.getByRef(stored.kekRef)) throw new TiqError('TIQ_ERR_KEY_SHREDDED', { tenantId: stored.tenantId, deviceId: stored.deviceId, kekRef: stored.kekRef });
     this.#remember(stored.kekRef, deviceKey(stored.tenantId, stored.deviceId), key);
     return key;
   }

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { TiqError } from '../errors.ts';
 import { DeviceKeks } from './device-keks.ts';
 import { DeviceKeyVault } from './device-key-vault.ts';
+import type { DeviceKekStore } from './device-kek-store.ts';
 import type { DataKeyStore, KeyProvider } from './key-provider.ts';
 import { KeysConfigSchema, type KeysConfig } from '../config/keys-config.ts';
 import { deviceVaultPath, type KeysConfigSlice } from './key-store-paths.ts';
@@ -25,6 +26,8 @@ export interface KeyContextOptions {
   readonly kmsClientConfig?: KMSClientConfig;
   /** Cluster mode: the shared keyring of the local provider (closed with it). */
   readonly sharedKeyring?: SharedKeyringStore;
+  /** Cluster mode: the device KEKs every node shares, instead of the vault file (closed with the context). */
+  readonly deviceVault?: DeviceKekStore;
 }
 
 export interface KeyContext {
@@ -56,9 +59,9 @@ export async function openKeyContext(config: KeysConfigSlice, store: DataKeyStor
   if (!names.has('local')) await options.sharedKeyring?.close();
   const router = new TenantKeyRouter(providers, providerOf);
   await router.start();
-  let vault: DeviceKeyVault;
+  let vault: DeviceKekStore;
   try {
-    vault = DeviceKeyVault.open(deviceVaultPath({ ...config, keys }));
+    vault = options.deviceVault ?? DeviceKeyVault.open(deviceVaultPath({ ...config, keys }));
   } catch (err) {
     await router.close();
     throw err;
@@ -74,7 +77,7 @@ export async function openKeyContext(config: KeysConfigSlice, store: DataKeyStor
     async close() {
       sealer.close();
       deviceKeks.close();
-      vault.close();
+      await vault.close();
       await router.close();
     },
   };

@@ -139,7 +139,7 @@ export async function tenantKeyStatus(ctx: KeyOpsContext & { providerName: strin
     }
     total += page.length;
   }
-  const deviceCounts = ctx.deviceKeks?.vault.countByTenantKek(tenantId) ?? new Map<string, number>();
+  const deviceCounts = await ctx.deviceKeks?.vault.countByTenantKek(tenantId) ?? new Map<string, number>();
   for (const ref of deviceCounts.keys()) if (!counts.has(ref)) counts.set(ref, 0);
   const known = await ctx.provider.describeKeks(tenantId);
   // DEKs under references the provider no longer lists (another provider, a replaced KMS key) still count.

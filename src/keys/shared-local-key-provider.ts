@@ -83,12 +83,17 @@ export class SharedLocalKeyProvider implements KeyProvider {
     }
   }
 
-  /** The next version after the newest any node made; a node racing on the same number gets the winner's. */
+  /**
+   * The version after the primary this node holds (kept current by the
+   * control store's feed): nodes rotating the same primary at once make one
+   * new version, the first writer's, and all adopt it. A node whose primary
+   * someone already rotated away from makes nothing and adopts the newest.
+   */
   async rotate(tenantId: string): Promise<RotateResult> {
-    const versions = await this.#reload(tenantId);
-    const next = Math.max(0, ...versions.keys()) + 1;
-    const stored = await this.#create(tenantId, next);
-    return { kekRef: localKekRef(tenantId, stored.version), changed: true };
+    const from = (await this.#primary(tenantId)).version;
+    await this.#create(tenantId, from + 1);
+    const newest = Math.max(...(await this.#reload(tenantId)).keys());
+    return { kekRef: localKekRef(tenantId, newest), changed: true };
   }
 
   async refresh(tenantId: string): Promise<void> {

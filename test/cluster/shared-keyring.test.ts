@@ -1,9 +1,9 @@
 /**
  * First writer wins for tenant key material: three cold nodes (separate
  * processes, each with its own pools and provider) racing on a new tenant
- * against one PostgreSQL make exactly one KEK version and all use it;
- * records sealed by each open on the others; a rotation raced by all three
- * makes exactly one new version.
+ * against one PostgreSQL make exactly one KEK version and all use it, and
+ * one device KEK for a device all three see at once; records sealed by each
+ * open on the others; a rotation raced by all three makes exactly one new version.
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,16 @@ async function kekRows(url: string, tenant: string): Promise<{ version: number }
   await client.connect();
   try {
     return (await client.query<{ version: number }>('SELECT version FROM tiq_kek_versions WHERE tenant_id = $1 ORDER BY version', [tenant])).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function deviceKekCount(url: string, tenant: string, device: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query('SELECT 1 FROM tiq_device_keks WHERE tenant_id = $1 AND device_id = $2', [tenant, device])).rowCount ?? 0;
   } finally {
     await client.end();
   }
@@ -51,10 +61,14 @@ if (!available.ok) {
       const sealed = await Promise.all(nodes.map((n) => n.ask<{ kekRef: string; recordIds: string[] }>({ op: 'seal', tenant: 'racer', count: 3 })));
       expect(sealed.map((s) => s.kekRef)).toEqual(['local:racer:v1', 'local:racer:v1', 'local:racer:v1']);
       expect(await kekRows(url, 'racer')).toEqual([{ version: 1 }]);
+      // The same device on three nodes at once: one device KEK, first writer wins.
+      const shared = await Promise.all(nodes.map((n) => n.ask<{ deviceKekRef: string }>({ op: 'seal', tenant: 'racer', count: 2, device: 'dev-shared' })));
+      expect(shared.map((s) => s.deviceKekRef)).toEqual(Array(3).fill('device:racer:dev-shared:1'));
+      expect(await deviceKekCount(url, 'racer', 'dev-shared')).toBe(1);
       for (const n of nodes) {
         const { opened } = await n.ask<{ opened: [string, string][] }>({ op: 'open', tenant: 'racer' });
-        expect(opened).toHaveLength(9);
-        expect(opened.map(([, text]) => text.split(':')[0]).sort()).toEqual(['a', 'a', 'a', 'b', 'b', 'b', 'c', 'c', 'c']);
+        expect(opened).toHaveLength(15);
+        expect(opened.map(([, text]) => text.split(':')[0]).sort()).toEqual(['a', 'a', 'a', 'a', 'a', 'b', 'b', 'b', 'b', 'b', 'c', 'c', 'c', 'c', 'c']);
       }
     }, 60_000);
 
@@ -69,6 +83,18 @@ if (!available.ok) {
       for (const n of nodes) expect((await n.ask<{ opened: unknown[] }>({ op: 'open', tenant: 'rotor' })).opened).toHaveLength(6);
       // A later rotation by one node moves on from the newest version any node made.
       expect((await nodes[2]!.ask<{ kekRef: string }>({ op: 'rotate', tenant: 'rotor' })).kekRef).toBe('local:rotor:v3');
+    }, 60_000);
+
+    test('a device key shredded on one node opens nowhere: the shared vault row is gone (TIQ_ERR_KEY_SHREDDED)', async () => {
+      await Promise.all(nodes.map((n) => n.ask({ op: 'seal', tenant: 'shreds', count: 1, device: 'dev-gone' })));
+      expect(await deviceKekCount(url, 'shreds', 'dev-gone')).toBe(1);
+      expect((await nodes[0]!.ask<{ refs: string[] }>({ op: 'shred', tenant: 'shreds', device: 'dev-gone' })).refs).toEqual(['device:shreds:dev-gone:1']);
+      expect(await deviceKekCount(url, 'shreds', 'dev-gone')).toBe(0);
+      // The control store's feed makes every other node forget the device's cached keys.
+      for (const n of nodes.slice(1)) await n.ask({ op: 'forget', tenant: 'shreds', device: 'dev-gone' });
+      expect(await nodes[2]!.ask({ op: 'open', tenant: 'shreds' })).toEqual({ error: 'TIQ_ERR_KEY_SHREDDED' });
+      // The device's next record gets a fresh KEK (generation 2), made once.
+      expect((await nodes[1]!.ask<{ deviceKekRef: string }>({ op: 'seal', tenant: 'shreds', count: 1, device: 'dev-gone' })).deviceKekRef).toBe('device:shreds:dev-gone:2');
     }, 60_000);
 
     test('a node with another root key refuses the shared keyring (TIQ_ERR_KEYRING_SEALED) and makes nothing', async () => {

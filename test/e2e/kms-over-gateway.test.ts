@@ -42,7 +42,7 @@ describe('tenant on aws-kms', () => {
     const [record] = await gw.gateway.storage.sinkFor('globex').queryRecords({ tenantId: 'globex', limit: 1 });
     // The record's data key is under the device's KEK, which KMS made and wraps.
     expect(record!.kekRef).toBe('device:globex:van-1:1');
-    expect(gw.gateway.keys.deviceKeks.vault.get('globex', 'van-1')?.tenantKekRef).toMatch(/^aws-kms:arn:aws:kms:/);
+    expect((await gw.gateway.keys.deviceKeks.vault.get('globex', 'van-1'))?.tenantKekRef).toMatch(/^aws-kms:arn:aws:kms:/);
   });
 
   it('during a KMS outage: no PUBACK, nothing stored, a refusal counted; after it, the resend is stored', async () => {

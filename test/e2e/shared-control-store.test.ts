@@ -155,20 +155,20 @@ if (!available.ok) {
 
     it('a KEK rotation through gateway A makes gateway B wrap new device keys under the new primary within a second', async () => {
       // Data keys are wrapped under a device key; device keys under the tenant's primary KEK (docs/keys.md).
-      const wrappedUnder = (deviceId: string) => b.gateway.keys.deviceKeks.vault.get('acme', deviceId)?.tenantKekRef;
+      const wrappedUnder = async (deviceId: string) => (await b.gateway.keys.deviceKeks.vault.get('acme', deviceId))?.tenantKekRef;
       const publish = async (deviceId: string) => {
         const device = await connect(b.port, pki.device('acme', deviceId), { clientId: deviceId });
         clients.push(device);
         await device.publishAsync(`tenants/acme/devices/${deviceId}/sensor`, encode(SENSOR, sensor()), { qos: 1 });
       };
       await publish('truck-6');
-      expect(wrappedUnder('truck-6')).toBe('local:acme:v1');
+      expect(await wrappedUnder('truck-6')).toBe('local:acme:v1');
       expect(await viaA('POST', '/v1/tenants/acme/keys/rotate', undefined)).toBe(200);
       await vi.waitFor(() => expect(b.logs.events('kek_rotation_applied')).toContainEqual(expect.objectContaining({ tenantId: 'acme', kekRef: 'local:acme:v2' })),
         { timeout: 1000, interval: 20 });
       // A device that needs a new device key on B gets one under v2 at once.
       await publish('truck-16');
-      expect(wrappedUnder('truck-16')).toBe('local:acme:v2');
+      expect(await wrappedUnder('truck-16')).toBe('local:acme:v2');
       expect(b.gateway.control.get('kek-version', 'acme/local:acme:v2')).toMatchObject({ primary: true, actor: 'operator:olga' });
       expect(b.gateway.control.get('kek-version', 'acme/local:acme:v1')).toMatchObject({ primary: false });
     });

@@ -156,13 +156,13 @@ describe('device key vault', () => {
     const { vault, deviceKeks, sealer, close } = await setup();
     await sealRecord(sealer, sealInput({ deviceId: 'truck-1' }));
     const made = vault.get('acme', 'truck-1')!.createdAtMs;
-    expect(deviceKeks.applyTombstone({ tenantId: 'acme', deviceId: 'truck-1', receiptId: 'r-old', atMs: made - 1 })).toEqual([]);
+    expect(await deviceKeks.applyTombstone({ tenantId: 'acme', deviceId: 'truck-1', receiptId: 'r-old', atMs: made - 1 })).toEqual([]);
     expect(vault.get('acme', 'truck-1')).toBeDefined();
-    expect(deviceKeks.applyTombstone({ tenantId: 'acme', deviceId: 'truck-1', receiptId: 'r-1', atMs: made + 1 })).toEqual(['device:acme:truck-1:1']);
+    expect(await deviceKeks.applyTombstone({ tenantId: 'acme', deviceId: 'truck-1', receiptId: 'r-1', atMs: made + 1 })).toEqual(['device:acme:truck-1:1']);
     sealer.forgetDevice('acme', 'truck-1');
     await sealRecord(sealer, sealInput({ deviceId: 'truck-1' }));
     // The same receipt again (its own feed event) spares the fresh KEK.
-    expect(deviceKeks.applyTombstone({ tenantId: 'acme', deviceId: 'truck-1', receiptId: 'r-1', atMs: Date.now() + 1000 })).toEqual([]);
+    expect(await deviceKeks.applyTombstone({ tenantId: 'acme', deviceId: 'truck-1', receiptId: 'r-1', atMs: Date.now() + 1000 })).toEqual([]);
     expect(vault.get('acme', 'truck-1')?.generation).toBe(2);
     expect((await vault.listTombstones()).map((t) => t.receiptId).sort()).toEqual(['r-1', 'r-old']);
     close();

@@ -30,8 +30,8 @@ describe('openKeyContext', () => {
     // Each DEK is under its device's KEK; the device KEK is under the tenant's provider.
     expect(ra.kekRef).toBe('device:acme:truck-1:1');
     expect(rg.kekRef).toBe('device:globex:truck-1:1');
-    expect(ctx.deviceKeks.vault.get('acme', 'truck-1')?.tenantKekRef).toMatch(/^aws-kms:arn:/);
-    expect(ctx.deviceKeks.vault.get('globex', 'truck-1')?.tenantKekRef).toBe('local:globex:v1');
+    expect((await ctx.deviceKeks.vault.get('acme', 'truck-1'))?.tenantKekRef).toMatch(/^aws-kms:arn:/);
+    expect((await ctx.deviceKeks.vault.get('globex', 'truck-1'))?.tenantKekRef).toBe('local:globex:v1');
     expect(kms.count('GenerateDataKey')).toBe(1);
     await ctx.close();
     const cold = await openKeyContext(config, store, { env, kmsClientConfig: { credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'x' } } });
