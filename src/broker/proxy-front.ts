@@ -36,6 +36,8 @@ const CODE = 'TIQ_ERR_PROXY_PROTOCOL';
 
 export function createProxyFront(o: ProxyFrontOptions): Server {
   const allowed = o.allowFrom && allowList(o.allowFrom);
+  // Anyone reaching the port could then claim any address (and so dodge the per-address limit).
+  if (!allowed) o.log.warn({ event: 'proxy_protocol_any_source' }, 'mqtt.proxyProtocol is on without mqtt.proxyProtocolFrom: a PROXY header is accepted from any source address');
   return createServer((raw) => {
     const from = raw.remoteAddress ?? '';
     const refuse = (reason: string): void => {

@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 async function start(mqttExtra: Record<string, unknown> = {}, limits: Record<string, unknown> = {}) {
-  running = await startGateway(pki, { mqtt: { proxyProtocol: true, ...mqttExtra }, limits: { tlsHandshakeTimeoutMs: 1000, ...limits } });
+  running = await startGateway(pki, { mqtt: { proxyProtocol: true, ...mqttExtra }, limits: { tlsHandshakeTimeoutMs: 5000, ...limits } });
   return running;
 }
 
@@ -83,6 +83,7 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
 
   it('a connection without a header (a client straight to the port) is closed with TIQ_ERR_PROXY_PROTOCOL and counted', async () => {
     const gw = await start();
+    expect(gw.logs.events('proxy_protocol_any_source')).toHaveLength(1);
     await expect(connect(gw.port, pki.device('acme', 'direct-1'), { clientId: 'direct-1', servername: 'localhost' })).rejects.toThrow();
     const refused = gw.logs.events('proxy_refused');
     expect(refused.map((l) => l['code'])).toEqual(['TIQ_ERR_PROXY_PROTOCOL']);
@@ -145,6 +146,7 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
 
   it('mqtt.proxyProtocolFrom: a source outside the list is closed before its header is read', async () => {
     const gw = await start({ proxyProtocolFrom: ['10.0.0.0/8', 'fd00::/8'] });
+    expect(gw.logs.events('proxy_protocol_any_source')).toHaveLength(0);
     const s = netConnect(gw.port, '127.0.0.1');
     s.write(encodeProxyHeader(from('203.0.113.7')));
     await closed(s);
