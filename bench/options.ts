@@ -44,6 +44,8 @@ export const USAGE = `npm run bench -- [options]
                       no half-rate, isolation or connection-scale runs (default targets: aedes,gateway)
   --load-only         only the load scenarios (max, fixed and half rate): for quick A/B pairs
   --mqtt5             also run each scenario's max rate with MQTT 5 clients (rows marked v5)
+  --cluster N         instead: one gateway process, then a cluster of N, on PostgreSQL, NATS and HAProxy
+                      (with --devices, --window, --duration, --warmup, --idle; docs/scaling.md)
   --help`;
 
 const ALL_SCENARIOS: Scenario[] = [

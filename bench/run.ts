@@ -163,6 +163,11 @@ function machine(): Record<string, unknown> {
 }
 
 async function main(): Promise<void> {
+  // `--cluster N`: one gateway process against N cluster nodes on PostgreSQL and NATS (bench/cluster.ts, docs/scaling.md).
+  if (process.argv.slice(2).some((a) => a === '--cluster' || a.startsWith('--cluster='))) {
+    const { runClusterBench } = await import('./cluster.ts');
+    return runClusterBench(process.argv.slice(2));
+  }
   const opts = parseBenchOptions(process.argv.slice(2), fileLimit());
   if (opts === 'help') { console.log(USAGE); return; }
   const started = new Date();
