@@ -6,9 +6,11 @@
  * (src/keys/device-key-vault.ts): one live KEK per device, a new generation
  * after erasure, tombstones without key material.
  *
- * Racing nodes: a device's first KEK is inserted with ON CONFLICT DO
- * NOTHING after its generation row is locked (upserted), so two nodes
- * making a KEK for the same device at once end with one, and both use it.
+ * Racing nodes: a device's KEK is made under a transaction-scoped advisory
+ * lock of that device (taken in device order, so two nodes' batches never
+ * deadlock), after checking none is live: two nodes making a KEK for the
+ * same device at once end with one, both use it, and generations stay
+ * consecutive.
  *
  * Erasure: PostgreSQL has no secure_delete. The deleted row lingers as a
  * dead tuple (and in WAL segments) until VACUUM and WAL recycling; it is a
@@ -93,23 +95,25 @@ export class PgDeviceKeyVault implements DeviceKekStore {
   async insertManyIfAbsent(rows: readonly NewDeviceKek[]): Promise<StoredDeviceKek[]> {
     try {
       return await inTransaction(this.pool, async (c) => {
-        const out: StoredDeviceKek[] = [];
-        for (const r of rows) {
+        const out = new Map<NewDeviceKek, StoredDeviceKek>();
+        // One lock per device, taken in one order on every node (no deadlock between two nodes' batches).
+        const ordered = [...rows].sort((x, y) => (x.tenantId === y.tenantId ? cmp(x.deviceId, y.deviceId) : cmp(x.tenantId, y.tenantId)));
+        for (const r of ordered) {
+          await c.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [r.tenantId, r.deviceId]);
           const live = await c.query<KekRow>('SELECT * FROM tiq_device_keks WHERE tenant_id = $1 AND device_id = $2', [r.tenantId, r.deviceId]);
           if (live.rows[0]) {
-            out.push(fromRow(live.rows[0]));
+            out.set(r, fromRow(live.rows[0]));
             continue;
           }
-          // The generation row is the per-device lock: a racing node waits here, then finds the winner's KEK below.
           const gen = await c.query<{ g: number }>(`INSERT INTO tiq_device_generations (tenant_id, device_id, last_generation) VALUES ($1, $2, 1)
             ON CONFLICT (tenant_id, device_id) DO UPDATE SET last_generation = tiq_device_generations.last_generation + 1 RETURNING last_generation AS g`,
           [r.tenantId, r.deviceId]);
           await c.query(`INSERT INTO tiq_device_keks (tenant_id, device_id, generation, wrapped, tenant_kek_ref, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (tenant_id, device_id) DO NOTHING`, [r.tenantId, r.deviceId, gen.rows[0]!.g, r.wrapped, r.tenantKekRef, r.createdAtMs]);
           const stored = await c.query<KekRow>('SELECT * FROM tiq_device_keks WHERE tenant_id = $1 AND device_id = $2', [r.tenantId, r.deviceId]);
-          out.push(fromRow(stored.rows[0]!));
+          out.set(r, fromRow(stored.rows[0]!));
         }
-        return out;
+        return rows.map((r) => out.get(r)!);
       });
     } catch (err) {
       throw unavailable(err);
@@ -120,7 +124,8 @@ export class PgDeviceKeyVault implements DeviceKekStore {
     let refs: string[];
     try {
       refs = await inTransaction(this.pool, async (c) => {
-        const { rows } = await c.query<KekRow>('SELECT * FROM tiq_device_keks WHERE tenant_id = $1 AND device_id = $2 FOR UPDATE', [tenantId, deviceId]);
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [tenantId, deviceId]);
+        const { rows } = await c.query<KekRow>('SELECT * FROM tiq_device_keks WHERE tenant_id = $1 AND device_id = $2', [tenantId, deviceId]);
         const live = rows[0] ? fromRow(rows[0]) : undefined;
         const doomed = live && (request.createdAtOrBeforeMs === undefined || live.createdAtMs <= request.createdAtOrBeforeMs) ? live : undefined;
         if (doomed) await c.query('DELETE FROM tiq_device_keks WHERE tenant_id = $1 AND device_id = $2', [tenantId, deviceId]);
@@ -188,6 +193,10 @@ export class PgDeviceKeyVault implements DeviceKekStore {
       throw unavailable(err);
     }
   }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 async function inTransaction<T>(pool: pg.Pool, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -45,9 +45,12 @@ if (!available.ok) {
       mkdirSync(secrets, { recursive: true, mode: 0o700 });
       writeFileSync(join(secrets, 'cluster.secret'), randomBytes(48), { mode: 0o600 });
       writeFileSync(join(secrets, 'root.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+      const idempotencyKey = `${randomBytes(32).toString('hex')}\n`;
       const node = (id: string) => {
         const dataDir = join(pki.baseDir, `data-${id}`);
-        mkdirSync(dataDir, { recursive: true });
+        mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+        // The start checks of cluster mode ask for the shared idempotency secret in every node's data directory.
+        writeFileSync(join(dataDir, 'idempotency.key'), idempotencyKey, { mode: 0o600 });
         return {
           dataDir,
           keys: { local: { rootKeyFile: join(secrets, 'root.key'), createRootKey: false } },
