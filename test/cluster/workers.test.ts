@@ -141,10 +141,11 @@ if (!available.ok) {
       // kill -9 of worker 1: the other keeps serving at once, and the primary starts a new worker 1.
       const w1 = before.find((m) => m.node_id === 'box-w1')!;
       process.kill(w1.pid, 'SIGKILL');
+      // Once the primary has seen the death (it hands no more connections to that worker), the survivor serves.
+      await vi.waitFor(() => expect(lines.some((l) => l.event === 'worker_restarting' && l.worker === 1)).toBe(true), { timeout: 10_000, interval: 50 });
       const device = await connect(port, pki.device('acme', 'after-kill'), { clientId: 'after-kill' });
       await device.publishAsync('tenants/acme/devices/after-kill/sensor', encode(SENSOR, sensor()), { qos: 1 });
       await device.endAsync();
-      await vi.waitFor(() => expect(lines.some((l) => l.event === 'worker_restarting' && l.worker === 1)).toBe(true), { timeout: 10_000, interval: 50 });
       await vi.waitFor(async () => {
         const now = await members();
         expect(now.find((m) => m.node_id === 'box-w1')?.pid).not.toBe(w1.pid);

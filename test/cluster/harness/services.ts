@@ -70,7 +70,7 @@ export interface HaproxySetup {
 }
 
 function serverLine(n: BackendNode, caFile: string, proxyV2: boolean): string {
-  return `  server ${n.name} 127.0.0.1:${n.mqttPort}${proxyV2 ? ' send-proxy-v2' : ''} check port ${n.adminPort} check-ssl verify required ca-file ${caFile} inter 500ms fall 2 rise 1`;
+  return `  server ${n.name} 127.0.0.1:${n.mqttPort}${proxyV2 ? ' send-proxy-v2' : ''} check port ${n.adminPort} check-ssl verify required ca-file ${caFile} inter 1s fall 3 rise 1`;
 }
 
 /**
@@ -98,7 +98,7 @@ function perNodeConfig(nodes: readonly BackendNode[], ports: HaproxyPorts, caFil
 export function haproxySetup(nodes: readonly BackendNode[], ports: HaproxyPorts, caFile: string, proxyV2: boolean): HaproxySetup {
   const perNode = { name: 'per-node.cfg', text: perNodeConfig(nodes, ports, caFile, proxyV2, false) };
   if (nodes.length === 3 && proxyV2 && existsSync(EXAMPLE_HAPROXY_CFG)) {
-    const env: NodeJS.ProcessEnv = { TIQ_LB_MQTT_BIND: `127.0.0.1:${ports.mqtt}`, TIQ_CA_FILE: caFile, TIQ_SERVER_NAME: 'localhost', TIQ_LB_CHECK_INTER: '500ms', TIQ_LB_MAXCONN: '4096' };
+    const env: NodeJS.ProcessEnv = { TIQ_LB_MQTT_BIND: `127.0.0.1:${ports.mqtt}`, TIQ_CA_FILE: caFile, TIQ_SERVER_NAME: 'localhost', TIQ_LB_CHECK_INTER: '1s', TIQ_LB_MAXCONN: '4096' };
     nodes.forEach((n, i) => {
       env[`TIQ_GW${i + 1}_HOST`] = '127.0.0.1';
       env[`TIQ_GW${i + 1}_MQTT_PORT`] = String(n.mqttPort);
