@@ -10,6 +10,8 @@
 import { resolve } from 'node:path';
 import { AdminClient } from '../admin/admin-client.ts';
 import { auditDirOf, AuditLog } from '../audit/audit-log.ts';
+import type { AuditTrail } from '../audit/audit-trail.ts';
+import { clusterAuditTrail } from '../cluster/cluster-state.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { toTiqError } from '../errors.ts';
 import { DataDirLock, lockedError, readLockHolder } from '../instance/data-dir-lock.ts';
@@ -49,32 +51,43 @@ export async function viaGatewayOrLocally<T>(config: GatewayConfig, routes: Stat
   const client = runningGatewayClient(dataDir);
   if (client) return routes.online(client);
   const lock = DataDirLock.acquire(dataDir, 'cli');
+  const state = offlineState(config, dataDir);
   try {
-    return await routes.offline(offlineState(dataDir));
+    return await routes.offline(state);
   } finally {
+    await state.close();
     lock.release();
   }
 }
 
-function offlineState(dataDir: string): OfflineState {
-  let log: AuditLog | undefined;
-  const audit = () => (log ??= new AuditLog(auditDirOf(dataDir)));
+/**
+ * Offline actions are audited where the gateway audits: the data
+ * directory's log, or in cluster mode the one chain every node appends to
+ * (an offline action on one node must not leave the shared chain).
+ */
+function offlineState(config: GatewayConfig, dataDir: string): OfflineState & { close(): Promise<void> } {
+  let opened: Promise<AuditTrail> | undefined;
+  const audit = (): Promise<AuditTrail> => (opened ??= clusterAuditTrail(config).then((chain) => chain ?? new AuditLog(auditDirOf(dataDir))));
   return {
     dataDir,
     async audited(what, work) {
-      const target = what.target ?? (what.tenant && what.device ? `device:${audit().pseudonyms.device(what.tenant, what.device)}` : what.tenant ? `tenant:${what.tenant}` : '-');
+      const trail = await audit();
+      const target = what.target ?? (what.tenant && what.device ? `device:${trail.pseudonyms.device(what.tenant, what.device)}` : what.tenant ? `tenant:${what.tenant}` : '-');
       const entry = { actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: what.action, target, tenant: what.tenant ?? '' };
       try {
         const { result, note } = await work();
-        audit().append({ ...entry, result: 'ok', detail: ['offline', note].filter(Boolean).join(' ') });
+        await trail.commit({ ...entry, result: 'ok', detail: ['offline', note].filter(Boolean).join(' ') });
         return result;
       } catch (err) {
         const e = toTiqError(err);
         // As the API records it: refusals of access are "denied", every other failure "failed".
         const denied = e.httpStatus === 401 || e.httpStatus === 403 || e.httpStatus === 404;
-        audit().append({ ...entry, result: denied ? 'denied' : 'failed', detail: `offline ${e.code}` });
+        await trail.commit({ ...entry, result: denied ? 'denied' : 'failed', detail: `offline ${e.code}` });
         throw err;
       }
+    },
+    async close() {
+      if (opened) await (await opened).close?.();
     },
   };
 }
