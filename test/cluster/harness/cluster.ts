@@ -14,12 +14,14 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TEST_TENANTS } from '../../helpers/gateway.ts';
-import { TestPki } from '../../helpers/pki.ts';
+import { TestPki, type ClientPem } from '../../helpers/pki.ts';
 import { freePort, startTestPostgres, type TestPostgres } from '../../helpers/postgres.ts';
 import { BIN, GatewayNode } from './node.ts';
+import { waitUntil } from './processes.ts';
 import { Haproxy, haproxySetup, NatsServer } from './services.ts';
 
 export interface ClusterOptions {
@@ -157,6 +159,10 @@ async function assemble(dir: string, pg: TestPostgres, opts: ClusterOptions): Pr
     // All at once, as an orchestrator starts them: the nodes race on the schema, and on each tenant's
     // first key version when the first devices arrive (first writer wins).
     await Promise.all(nodes.map((n) => n.start()));
+    // HAProxy checked the nodes before they were up and marked them down: wait until its health checks let
+    // every frontend through again (a whole TLS handshake with the gateway), as a deployment waits for its LB.
+    const probe = pki.app('acme', 'dashboard');
+    await waitUntil('haproxy passing every node', async () => (await Promise.all([haproxyPorts.mqtt, ...haproxyPorts.perNode].map((p) => handshakes(p, probe)))).every(Boolean), 60_000, 200);
   } catch (err) {
     await Promise.all(nodes.map((n) => n.kill()));
     await haproxy.close();
@@ -173,4 +179,16 @@ async function assemble(dir: string, pg: TestPostgres, opts: ClusterOptions): Pr
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A full TLS handshake with a gateway through `port` (HAProxy closes at once when no server is up). */
+function handshakes(port: number, pem: ClientPem): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: pem.ca, cert: pem.cert, key: pem.key });
+    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    socket.once('secureConnect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
+    socket.setTimeout(3000, () => done(false));
+  });
 }
