@@ -159,10 +159,11 @@ async function assemble(dir: string, pg: TestPostgres, opts: ClusterOptions): Pr
     // All at once, as an orchestrator starts them: the nodes race on the schema, and on each tenant's
     // first key version when the first devices arrive (first writer wins).
     await Promise.all(nodes.map((n) => n.start()));
-    // HAProxy checked the nodes before they were up and marked them down: wait until its health checks let
-    // every frontend through again (a whole TLS handshake with the gateway), as a deployment waits for its LB.
+    // HAProxy checked the nodes before they were up and marked them down: wait until its health checks count
+    // every node up in every backend, and a whole TLS handshake passes each frontend, as a deployment waits for its LB.
+    await waitUntil('haproxy sees every node up', () => haproxy.allUp(), 60_000, 200);
     const probe = pki.app('acme', 'dashboard');
-    await waitUntil('haproxy passing every node', async () => (await Promise.all([haproxyPorts.mqtt, ...haproxyPorts.perNode].map((p) => handshakes(p, probe)))).every(Boolean), 60_000, 200);
+    await waitUntil('haproxy passing every frontend', async () => (await Promise.all([haproxyPorts.mqtt, ...haproxyPorts.perNode].map((p) => handshakes(p, probe)))).every(Boolean), 30_000, 200);
   } catch (err) {
     await Promise.all(nodes.map((n) => n.kill()));
     await haproxy.close();

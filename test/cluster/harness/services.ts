@@ -119,7 +119,9 @@ export class Haproxy {
   constructor(readonly dir: string, readonly setup: HaproxySetup, readonly ports: HaproxyPorts) {}
 
   async start(): Promise<void> {
-    const args: string[] = [];
+    // A stats socket, so a test can wait until HAProxy's own health checks count every node up.
+    writeFileSync(join(this.dir, 'stats.cfg'), `global\n  stats socket ${this.statsSocket} mode 600 level user\n`);
+    const args: string[] = ['-f', join(this.dir, 'stats.cfg')];
     for (const f of this.setup.files) {
       writeFileSync(join(this.dir, f.name), f.text);
       args.push('-f', join(this.dir, f.name));
@@ -132,6 +134,24 @@ export class Haproxy {
 
   output(): string {
     return this.#proc?.output() ?? '';
+  }
+
+  get statsSocket(): string {
+    return join(this.dir, 'haproxy-stats.sock');
+  }
+
+  /** True once every server of every backend is UP by HAProxy's health checks (`show stat`). */
+  async allUp(): Promise<boolean> {
+    const csv = await new Promise<string>((resolve) => {
+      let out = '';
+      const s = netConnect(this.statsSocket, () => s.end('show stat\n'));
+      s.on('data', (d: Buffer) => { out += d.toString(); });
+      s.once('close', () => resolve(out));
+      s.once('error', () => resolve(''));
+    });
+    const rows = csv.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(','));
+    const servers = rows.filter((r) => r[1] !== 'FRONTEND' && r[1] !== 'BACKEND' && r.length > 17);
+    return servers.length > 0 && servers.every((r) => r[17]!.startsWith('UP'));
   }
 
   get pid(): number {
