@@ -20,6 +20,7 @@ import type { Pseudonymizer } from '../audit/pseudonym.ts';
 import { verifyAuditChain, type StoredHead } from '../audit/verify-audit-chain.ts';
 import type { AuditVerification } from '../audit/verify-audit-log.ts';
 import { TiqError } from '../errors.ts';
+import { inTransaction } from '../control/pg-transaction.ts';
 import { AUDIT_CHAIN_SCHEMA, auditRows, insertEntries, queryEntries } from './pg-audit-rows.ts';
 
 /** Advisory lock key of chain appends ("tiqaud"). */
@@ -130,19 +131,8 @@ export class PgAuditChain implements AuditTrail {
     return head;
   }
 
-  async #transaction<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.#pool.connect();
-    try {
-      await c.query('BEGIN; SET LOCAL synchronous_commit = on');
-      const out = await work(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+  #transaction<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.#pool, work, 'BEGIN; SET LOCAL synchronous_commit = on');
   }
 
   query(q: AuditQuery = {}): Promise<ClusterAuditEntry[]> {

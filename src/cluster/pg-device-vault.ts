@@ -20,6 +20,7 @@
  */
 import pg from 'pg';
 import { TiqError } from '../errors.ts';
+import { inTransaction } from '../control/pg-transaction.ts';
 import {
   deviceKekRef, parseDeviceKekRef, type DestroyRequest, type DeviceKekStore, type NewDeviceKek, type StoredDeviceKek, type VaultTombstone,
 } from '../keys/device-key-vault.ts';
@@ -197,21 +198,6 @@ export class PgDeviceKeyVault implements DeviceKekStore {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-async function inTransaction<T>(pool: pg.Pool, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const c = await pool.connect();
-  try {
-    await c.query('BEGIN');
-    const out = await work(c);
-    await c.query('COMMIT');
-    return out;
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    c.release();
-  }
 }
 
 /** Whatever keeps the vault from answering, a message's key cannot be made now: retryable. */

@@ -10,6 +10,7 @@
  * sent meanwhile are lost), and a slow poll is the backstop for anything else.
  */
 import pg from 'pg';
+import { inTransaction } from './pg-transaction.ts';
 import type { ChangeRow, ControlStoreLogger, ControlWrite } from './control-store.ts';
 import { encodeValue } from './control-store.ts';
 import { ReplicatedControlStore, type Snapshot } from './replica.ts';
@@ -79,19 +80,8 @@ export class PostgresControlStore extends ReplicatedControlStore {
     return store;
   }
 
-  private async transaction<T>(work: (c: pg.PoolClient) => Promise<T>, isolation = 'READ COMMITTED'): Promise<T> {
-    const c = await this.#pool.connect();
-    try {
-      await c.query(`BEGIN ISOLATION LEVEL ${isolation}`);
-      const result = await work(c);
-      await c.query('COMMIT');
-      return result;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+  private transaction<T>(work: (c: pg.PoolClient) => Promise<T>, isolation = 'READ COMMITTED'): Promise<T> {
+    return inTransaction(this.#pool, work, `BEGIN ISOLATION LEVEL ${isolation}`);
   }
 
   private catchUpLogged(): void {
