@@ -42,6 +42,13 @@ export interface BatchingWriterOptions extends Omit<BatchingConfig, 'maxPendingR
   readonly onBackpressure?: (active: boolean) => void;
   /** Called after each committed batch with its size and how long the commit took (for metrics). */
   readonly onCommit?: (records: number, seconds: number) => void;
+  /**
+   * The sink commits batches in the order given and may be handed the next
+   * one before the last resolved (StorageSink.pipelinedWrites): a batch then
+   * leaves every turn of the event loop instead of after the previous COMMIT,
+   * so the sink is never idle while records wait for it.
+   */
+  readonly pipelined?: boolean;
 }
 
 interface Entry {
@@ -55,14 +62,15 @@ export class BatchingWriter {
   readonly #roomWaiters: (() => void)[] = [];
   /** Records whose write waits for room (not queued yet): still pending for oldestPendingReceivedAtMs. */
   readonly #waitingRecords = new Set<SealedRecord>();
+  /** Records handed to the sink and not settled yet, over every batch in flight. */
   #inFlight = 0;
-  #inFlightBatch: readonly Entry[] = [];
+  readonly #inFlightBatches = new Set<readonly Entry[]>();
+  readonly #commits = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
-  #draining: Promise<void> | undefined;
   #closing = false;
   #aborted = false;
-  #wakeRetry: (() => void) | undefined;
+  readonly #wakeRetry = new Set<() => void>();
   #backpressured = false;
   #healthy = true;
   #failures = 0;
@@ -96,7 +104,7 @@ export class BatchingWriter {
     let oldest: number | undefined;
     const see = (ms: number) => { if (oldest === undefined || ms < oldest) oldest = ms; };
     for (const e of this.#queue) see(e.record.receivedAtMs);
-    for (const e of this.#inFlightBatch) see(e.record.receivedAtMs);
+    for (const batch of this.#inFlightBatches) for (const e of batch) see(e.record.receivedAtMs);
     for (const r of this.#waitingRecords) see(r.receivedAtMs);
     return oldest;
   }
@@ -145,7 +153,8 @@ export class BatchingWriter {
    * A positive value waits that long for companions instead.
    */
   private schedule(): void {
-    if (this.#draining) return;
+    // One batch at a time unless pipelined: the running commit starts the next when it ends.
+    if (!this.options.pipelined && this.#inFlightBatches.size > 0) return;
     if (this.#queue.length >= this.options.maxBatchRecords) {
       this.startDrain();
     } else if (this.#timer || this.#immediate) {
@@ -162,30 +171,33 @@ export class BatchingWriter {
     clearImmediate(this.#immediate);
     this.#timer = undefined;
     this.#immediate = undefined;
-    if (this.#draining) return;
-    this.#draining = this.drain().finally(() => {
-      this.#draining = undefined;
-      if (this.#queue.length > 0) this.schedule();
-    });
+    if (!this.options.pipelined && this.#inFlightBatches.size > 0) return;
+    while (this.#queue.length > 0) {
+      this.launch(this.#queue.splice(0, this.options.maxBatchRecords));
+      if (!this.options.pipelined) return;
+    }
   }
 
   /**
-   * Commits batches one after another, so resolutions keep arrival order ([MQTT-4.6.0-2]).
-   * Records that queued during a commit have waited long enough: the next batch goes at once.
+   * Hands one batch to the sink. Unpipelined, batches commit one after
+   * another, so resolutions keep arrival order ([MQTT-4.6.0-2]); records that
+   * queued during a commit have waited long enough, and the next batch goes at
+   * once. Pipelined, the sink keeps the order.
    */
-  private async drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.options.maxBatchRecords);
-      this.#inFlight = batch.length;
-      this.#inFlightBatch = batch;
-      try {
-        await this.commit(batch);
-      } finally {
-        this.#inFlight = 0;
-        this.#inFlightBatch = [];
-        this.releaseRoom();
+  private launch(batch: Entry[]): void {
+    this.#inFlight += batch.length;
+    this.#inFlightBatches.add(batch);
+    const done: Promise<void> = this.commit(batch).finally(() => {
+      this.#inFlightBatches.delete(batch);
+      this.#commits.delete(done);
+      this.#inFlight -= batch.length;
+      this.releaseRoom();
+      if (this.#queue.length > 0) {
+        if (this.options.pipelined) this.schedule();
+        else this.startDrain();
       }
-    }
+    });
+    this.#commits.add(done);
   }
 
   private async commit(batch: Entry[]): Promise<void> {
@@ -219,8 +231,13 @@ export class BatchingWriter {
   private backoff(attempt: number): Promise<void> {
     const delay = Math.min(this.options.retryMaxMs, this.options.retryInitialMs * 2 ** Math.min(attempt, 20));
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      this.#wakeRetry = () => { clearTimeout(timer); resolve(); };
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#wakeRetry.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, delay);
+      this.#wakeRetry.add(wake);
     });
   }
 
@@ -259,9 +276,9 @@ export class BatchingWriter {
 
   /** Commits everything accepted so far. */
   async flush(): Promise<void> {
-    while (this.#queue.length > 0 || this.#draining) {
+    while (this.#queue.length > 0 || this.#commits.size > 0) {
       this.startDrain();
-      await this.#draining;
+      await Promise.all(this.#commits);
     }
   }
 
@@ -272,7 +289,10 @@ export class BatchingWriter {
   async close(timeoutMs = 10_000): Promise<void> {
     this.#closing = true;
     for (const wake of this.#roomWaiters.splice(0)) wake();
-    const timer = setTimeout(() => { this.#aborted = true; this.#wakeRetry?.(); }, timeoutMs);
+    const timer = setTimeout(() => {
+      this.#aborted = true;
+      for (const wake of [...this.#wakeRetry]) wake();
+    }, timeoutMs);
     try {
       await this.flush();
     } finally {

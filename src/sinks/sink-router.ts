@@ -36,6 +36,7 @@ export class StorageRouter {
     for (const [name, sink] of sinks) {
       this.#writers.set(name, new BatchingWriter(sink, {
         ...config.batching,
+        pipelined: sink.pipelinedWrites === true,
         ...(options.logger ? { logger: options.logger } : {}),
         onBackpressure: (active) => options.onBackpressure?.(name, active),
         onCommit: (records, seconds) => options.onCommit?.(name, records, seconds),

@@ -1,8 +1,9 @@
 /**
  * The wire format between the SQLite sink and its writer thread: one batch of
- * SealedRecords packed into a single ArrayBuffer, so postMessage can transfer
- * it (no structured clone, no copy of the Node buffer pool slabs that IVs and
- * ciphertexts may be views of).
+ * SealedRecords packed into one contiguous run of bytes, written straight
+ * into the shared ring the thread reads (record-ring.ts): no structured
+ * clone, no object per field, no copy of the Node buffer pool slabs that IVs
+ * and ciphertexts may be views of.
  *
  * Per record, in RECORD_COLUMNS order: strings as uint32 byte length + UTF-8,
  * integers as float64 (every field is a safe integer, checked before), byte
@@ -55,12 +56,16 @@ class Writer {
   }
 }
 
-/** Packs records (already checked by assertStorableRecord) into one transferable buffer. */
-export function encodeRecordBatch(records: readonly SealedRecord[]): { buffer: ArrayBuffer; byteLength: number } {
+/** An upper bound of a batch's packed size, to reserve room before packing. */
+export function recordBatchBound(records: readonly SealedRecord[]): number {
   let size = HEADER_BYTES;
   for (const r of records) size += FIXED_BYTES + maxStringBytes(r) + r.iv.length + r.ciphertext.length + r.tag.length + r.contentDigest.length;
-  const buffer = new ArrayBuffer(size);
-  const w = new Writer(Buffer.from(buffer));
+  return size;
+}
+
+/** Packs records (already checked by assertStorableRecord) into `into` (at least recordBatchBound long); returns the bytes used. */
+export function encodeRecordBatchInto(records: readonly SealedRecord[], into: Buffer): number {
+  const w = new Writer(into);
   w.buf.writeUInt32LE(records.length, 0);
   for (const r of records) {
     w.shared(r.tenantId); w.shared(r.deviceId); w.shared(r.stream); w.str(r.recordId);
@@ -74,14 +79,24 @@ export function encodeRecordBatch(records: readonly SealedRecord[]): { buffer: A
     w.buf[w.at++] = r.legalHold ? 1 : 0;
     w.bytes(r.contentDigest);
   }
-  return { buffer, byteLength: w.at };
+  return w.at;
+}
+
+/** Packs records into a buffer of their own. */
+export function encodeRecordBatch(records: readonly SealedRecord[]): { buffer: ArrayBuffer; byteLength: number } {
+  const buffer = new ArrayBuffer(recordBatchBound(records));
+  return { buffer, byteLength: encodeRecordBatchInto(records, Buffer.from(buffer)) };
 }
 
 export type RowValues = (string | number | Buffer)[];
 
-/** Unpacks a batch into positional values for the INSERT, in RECORD_COLUMNS order (legal_hold as 0/1). */
-export function decodeRecordBatch(buffer: ArrayBuffer, byteLength: number): RowValues[] {
-  const buf = Buffer.from(buffer, 0, byteLength);
+/**
+ * Unpacks a batch into positional values for the INSERT, in RECORD_COLUMNS
+ * order (legal_hold as 0/1). Byte fields are views of `packed`: valid as long
+ * as it is.
+ */
+export function decodeRecordBatch(packed: Buffer): RowValues[] {
+  const buf = packed;
   let at = HEADER_BYTES;
   const table: string[] = [];
   const str = (): string => {

@@ -54,6 +54,8 @@ function keyFromRow(row: Record<string, unknown>): WrappedDataKey {
 
 export class SqliteSink implements StorageSink {
   readonly type = 'sqlite';
+  /** The writer thread commits batches in the order written, several per COMMIT when they wait (sqlite-worker.ts). */
+  readonly pipelinedWrites = true;
   #db: Database | undefined;
   #writer: SqliteWriterThread | undefined;
   #writerStarting: Promise<SqliteWriterThread> | undefined;

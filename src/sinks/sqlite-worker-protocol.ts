@@ -1,9 +1,12 @@
 /** Messages between the SQLite sink (main thread) and its writer thread (sqlite-worker.ts). */
 import type { Durability } from '../config/sinks-config.ts';
+import type { RingMemory } from './record-ring.ts';
 
 export interface SqliteWorkerData {
   readonly path: string;
   readonly durability: Durability;
+  /** Where the batches come from (record-ring.ts). */
+  readonly ring: RingMemory;
 }
 
 /** A driver error as plain data: enough for fromSqliteError to classify it the same way. */
@@ -13,16 +16,14 @@ export interface WorkerError {
   readonly message: string;
 }
 
-export type ToWorker =
-  | { readonly kind: 'write'; readonly id: number; readonly buffer: ArrayBuffer; readonly byteLength: number }
-  | { readonly kind: 'close' };
+/** One batch's fate: outcomes[i] is 1 when record i was inserted, 0 when it was a duplicate. */
+export type BatchResult = { readonly outcomes: Uint8Array } | { readonly error: WorkerError };
 
 export type FromWorker =
   | { readonly kind: 'ready' }
   | { readonly kind: 'failed'; readonly error: WorkerError }
-  /** outcomes[i] is 1 when record i was inserted, 0 when it was a duplicate. */
-  | { readonly kind: 'written'; readonly id: number; readonly outcomes: Uint8Array }
-  | { readonly kind: 'error'; readonly id: number; readonly error: WorkerError }
+  /** The results of the oldest batches not yet reported, in the order they were written to the ring. */
+  | { readonly kind: 'committed'; readonly results: readonly BatchResult[] }
   | { readonly kind: 'closed' };
 
 export function toWorkerError(err: unknown): WorkerError {

@@ -107,6 +107,12 @@ export interface StorageSink extends DataKeyStore, RetentionStore {
    * when retrying can help (nothing was written), another TiqError when a record was refused.
    */
   writeBatch(records: readonly SealedRecord[]): Promise<WriteResult>;
+  /**
+   * True when writeBatch may be called again before the last call resolved,
+   * and the sink commits batches in the order it was given them (the SQLite
+   * sink's writer thread). The batching writer then pipelines its batches.
+   */
+  readonly pipelinedWrites?: boolean;
   queryRecords(query: RecordQuery): Promise<SealedRecord[]>;
   countRecords(query: RecordQuery): Promise<number>;
   /**

@@ -113,4 +113,73 @@ describe('BatchingWriter', () => {
     await expect(pending).rejects.toMatchObject({ code: 'TIQ_ERR_SHUTTING_DOWN' });
     expect(await c.inner.countRecords({ tenantId: 'acme' })).toBe(1);
   });
+
+  describe('pipelined (a sink that commits batches in the order given, like the SQLite writer thread)', () => {
+    test('a batch leaves every turn while earlier ones commit; each resolves after its own commit', async () => {
+      const c = await controlledSink();
+      let open!: () => void;
+      c.gate = new Promise<void>((resolve) => { open = resolve; });
+      const calls: number[] = [];
+      const sink = Object.assign(Object.create(c.sink) as typeof c.sink, {
+        writeBatch: (records: Parameters<typeof c.sink.writeBatch>[0]) => { calls.push(records.length); return c.sink.writeBatch(records); },
+      });
+      const writer = new BatchingWriter(sink, { ...base, maxBatchDelayMs: 0, pipelined: true });
+      const first = [writer.write(record({ receivedAtMs: 1_000 })), writer.write(record({ receivedAtMs: 2_000 }))];
+      await sleep(10);
+      const second = Array.from({ length: 4 }, () => writer.write(record({ receivedAtMs: 3_000 })));
+      await sleep(10);
+      // Both batches are with the sink before the first commit returned (unpipelined, the second would wait).
+      expect(calls).toEqual([2, 4]);
+      expect(writer.state.pending).toBe(6);
+      expect(writer.oldestPendingReceivedAtMs()).toBe(1_000);
+      const flushed = settled(writer.flush());
+      await sleep(10);
+      expect(flushed.done).toBe(false);
+      c.gate = undefined;
+      open();
+      expect(await Promise.all([...first, ...second])).toEqual(Array(6).fill('inserted'));
+      await writer.flush();
+      expect(writer.state.pending).toBe(0);
+      expect(writer.oldestPendingReceivedAtMs()).toBeUndefined();
+      expect(await c.inner.countRecords({ tenantId: 'acme' })).toBe(6);
+    });
+
+    test('an outage holds every batch in flight, each retried until the sink is back; nothing is lost or stored twice', async () => {
+      const c = await controlledSink();
+      c.down = true;
+      const writer = new BatchingWriter(c.sink, { ...base, maxBatchDelayMs: 0, pipelined: true });
+      const writes: Promise<unknown>[] = [];
+      for (let turn = 0; turn < 5; turn++) {
+        writes.push(writer.write(record()), writer.write(record()));
+        await sleep(5);
+      }
+      const all = settled(Promise.all(writes));
+      await sleep(40);
+      expect(all.done).toBe(false);
+      expect(writer.state.healthy).toBe(false);
+      expect(writer.state.pending).toBe(10);
+      c.down = false;
+      expect(await Promise.all(writes)).toEqual(Array(10).fill('inserted'));
+      expect(writer.state.healthy).toBe(true);
+      expect(await c.inner.countRecords({ tenantId: 'acme' })).toBe(10);
+    });
+
+    test('close() waits for every batch in flight, and aborts all of them together when the sink stays down', async () => {
+      const c = await controlledSink();
+      const writer = new BatchingWriter(c.sink, { ...base, maxBatchDelayMs: 0, pipelined: true });
+      const stored = [writer.write(record()), writer.write(record())];
+      await writer.close();
+      expect(await Promise.all(stored)).toEqual(['inserted', 'inserted']);
+      const stuck = new BatchingWriter(c.sink, { ...base, maxBatchDelayMs: 0, pipelined: true });
+      c.down = true;
+      const held: Promise<unknown>[] = [];
+      for (let turn = 0; turn < 3; turn++) {
+        held.push(stuck.write(record()));
+        await sleep(5);
+      }
+      await stuck.close(50);
+      for (const p of held) await expect(p).rejects.toMatchObject({ code: 'TIQ_ERR_SHUTTING_DOWN' });
+      expect(await c.inner.countRecords({ tenantId: 'acme' })).toBe(2);
+    });
+  });
 });

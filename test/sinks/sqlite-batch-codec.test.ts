@@ -21,7 +21,7 @@ describe('SQLite record batch codec', () => {
       record({ deviceId: 'truck-1', sequence: 3 }),
     ];
     const { buffer, byteLength } = encodeRecordBatch(records);
-    const rows = decodeRecordBatch(buffer, byteLength);
+    const rows = decodeRecordBatch(Buffer.from(buffer, 0, byteLength));
     expect(rows).toHaveLength(records.length);
     for (const [i, r] of records.entries()) {
       expect(rows[i]).toHaveLength(RECORD_COLUMNS.length);
@@ -33,11 +33,11 @@ describe('SQLite record batch codec', () => {
     const same = Array.from({ length: 50 }, (_, i) => record({ deviceId: 'truck-1', sequence: i + 1 }));
     const mixed = Array.from({ length: 50 }, (_, i) => record({ deviceId: `truck-${i}-${'x'.repeat(40)}`, sequence: i + 1 }));
     expect(encodeRecordBatch(same).byteLength).toBeLessThan(encodeRecordBatch(mixed).byteLength - 50 * 40);
-    expect(decodeRecordBatch(encodeRecordBatch(same).buffer, encodeRecordBatch(same).byteLength).map((r) => r[1])).toEqual(same.map(() => 'truck-1'));
+    expect(decodeRecordBatch(Buffer.from(encodeRecordBatch(same).buffer, 0, encodeRecordBatch(same).byteLength)).map((r) => r[1])).toEqual(same.map(() => 'truck-1'));
   });
 
   test('an empty batch', () => {
     const { buffer, byteLength } = encodeRecordBatch([]);
-    expect(decodeRecordBatch(buffer, byteLength)).toEqual([]);
+    expect(decodeRecordBatch(Buffer.from(buffer, 0, byteLength))).toEqual([]);
   });
 });
