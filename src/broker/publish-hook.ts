@@ -9,7 +9,7 @@
 import type { Client, PublishPacket } from 'aedes';
 import { mqtt5Outcome, TiqError, toTiqError } from '../errors.ts';
 import { describeIdentity } from '../identity/identity.ts';
-import { DUPLICATE, type IngestMessage, type StageResult } from '../records/message.ts';
+import type { IngestMessage } from '../records/message.ts';
 import { INGEST_STAGES, runPipeline } from '../pipeline/pipeline.ts';
 
 const STAGE_SAMPLE = 16;
@@ -17,8 +17,8 @@ import { closeExpiredSession, isExpired } from './cert-expiry.ts';
 import type { ClientState } from './client-state.ts';
 import { stateOf } from './client-state.ts';
 import type { HookDeps } from './hook-deps.ts';
+import { Outcome, PublishTicket, respondClosingAware, type Callback, type PublishHookCore } from './publish-ticket.ts';
 import { isWellFormedMqttString, topicLevels } from './mqtt-strings.ts';
-import type { TenantEntry } from './tenant-directory.ts';
 import { classifyPublish } from './topics.ts';
 import { forgetAlias, forwardedProperties } from './mqtt5.ts';
 import { isMqtt5, mqtt5PublishCallback } from './v5-acks.ts';
@@ -26,8 +26,6 @@ import { createWillDelivery, isWillOf } from './wills.ts';
 
 /** A published message the gateway acknowledged but will not forward (policy drop, refused payload). */
 export const DROPPED_PAYLOAD = Buffer.alloc(0);
-
-type Callback = (e?: Error | null) => void;
 
 export function createPublishHook(deps: HookDeps) {
   const { log, stats, limits } = deps;
@@ -45,13 +43,7 @@ export function createPublishHook(deps: HookDeps) {
     return undefined;
   }
 
-  /** Once a refusal or the certificate's expiry closes the connection, nothing after it in PUBACK order is acknowledged. */
-  function closingAware(client: Client, state: ClientState, aedesCallback: Callback): Callback {
-    return (e) => {
-      if (!e && !state.disconnecting && isExpired(state.peer, deps.pipeline.now())) closeExpiredSession(client, state, deps);
-      aedesCallback(!e && state.disconnecting ? new TiqError(state.withdrawn ?? 'TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
-    };
-  }
+  const core: PublishHookCore = { deps, stats, processAdmitted, fire };
 
   return function authorizePublish(client: Client | null, packet: PublishPacket, aedesCallback: Callback): void {
     const state = stateOf(client);
@@ -62,107 +54,120 @@ export function createPublishHook(deps: HookDeps) {
       closeExpiredSession(client!, state, deps);
       return aedesCallback(new TiqError('TIQ_ERR_CERT_EXPIRED'));
     }
-    const callback = closingAware(client!, state, aedesCallback);
-    // An MQTT 5 refusal is a PUBACK: it takes its place in PUBACK order like any other ([MQTT-4.6.0-2]).
-    const inOrder = (run: () => void) => {
-      if (!isMqtt5(client)) return run();
-      forgetAlias(client, packet.topic);
-      state.order.reserve()(run);
-    };
     const early = topicRefusal(packet);
-    if (early) return inOrder(() => refusePublish(client!, state, packet, early, callback));
+    if (early) return refuseInOrder(client!, state, packet, early, aedesCallback);
     const id = state.peer.identity;
     const tenant = id.kind === 'operator' ? undefined : deps.directory().get(id.tenantId);
     const target = classifyPublish(id, packet.topic, tenant?.streamNames ?? new Set());
     if (target.kind === 'unknown-stream' && tenant) {
-      return inOrder(() => refusePublish(client!, state, packet, new TiqError('TIQ_ERR_STREAM_UNKNOWN', { stream: target.stream }), callback));
+      return refuseInOrder(client!, state, packet, new TiqError('TIQ_ERR_STREAM_UNKNOWN', { stream: target.stream }), aedesCallback);
     }
     if (target.kind === 'denied' || id.kind !== 'device' || !tenant || !state.bucket) {
-      return inOrder(() => refusePublish(client!, state, packet, new TiqError('TIQ_ERR_TOPIC_DENIED', { reason: target.kind === 'denied' ? target.reason : 'not a device' }), callback));
+      return refuseInOrder(client!, state, packet, new TiqError('TIQ_ERR_TOPIC_DENIED', { reason: target.kind === 'denied' ? target.reason : 'not a device' }), aedesCallback);
     }
-    const complete = state.order.reserve();
+    const ticket = new PublishTicket(core, client!, state, packet, tenant, target, aedesCallback);
+    state.order.enqueue(ticket);
     const payload = packet.payload as Buffer;
     const admission = limits.publishes.admit(id.tenantId, state.bucket, payload.length, deps.pipeline.now());
-    if ('refused' in admission) {
-      return complete(() => refusePublish(client!, state, packet, new TiqError(admission.refused, { limit: admission.limit }), callback));
-    }
-    const proceed = () => {
-      if (client!.closed) return complete(() => callback(new TiqError('TIQ_ERR_SHUTTING_DOWN', 'connection closed while held')));
-      const entered = state.gate.enter(() => processAdmitted(client!, state, tenant, packet, target, (run) => complete(() => { state.gate.leave(); run(); }), callback));
-      if (!entered) complete(() => refusePublish(client!, state, packet, new TiqError('TIQ_ERR_TOO_MANY_PENDING', { limit: limits.config.maxQueuedPublishes }), callback));
-    };
-    if (admission.delayMs === 0) return proceed();
+    if ('refused' in admission) return ticket.settle(Outcome.Refused, new TiqError(admission.refused, { limit: admission.limit }));
+    if (admission.delayMs === 0) return proceed(ticket);
     stats.throttled(admission.delayMs);
-    setTimeout(proceed, admission.delayMs);
+    setTimeout(proceed, admission.delayMs, ticket);
   };
 
-  /** One admitted message: private-mode command, restriction, size, then the pipeline. `done` fires in PUBACK order. */
-  function processAdmitted(client: Client, state: ClientState, tenant: TenantEntry, packet: PublishPacket, target: ReturnType<typeof classifyPublish>,
-    done: (run: () => void) => void, callback: Callback): void {
-    const id = state.peer.identity;
-    if (id.kind !== 'device' || target.kind === 'denied' || target.kind === 'unknown-stream') return done(() => callback(new TiqError('TIQ_ERR_TOPIC_DENIED')));
-    const payload = packet.payload as Buffer;
-    if (target.kind === 'private-mode') {
-      const refuse = (err: unknown) => done(() => refusePublish(client, state, packet, toTiqError(err), callback));
-      const settle = (ok: boolean) => done(() => (ok ? acceptDropped(packet, callback)
-        : refusePublish(client, state, packet, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' }), callback)));
-      try {
-        const ok = deps.onPrivateModeCommand(id.tenantId, id.deviceId, payload);
-        // A promise: the audit entry is being group-committed; the PUBACK waits for it, the event loop does not.
-        if (typeof ok === 'boolean') return settle(ok);
-        ok.then(settle, refuse);
-        return;
-      } catch (err) {
-        return refuse(err);
-      }
+  /** A refusal before admission. MQTT 5: a PUBACK, so it takes its place in PUBACK order like any other ([MQTT-4.6.0-2]). */
+  function refuseInOrder(client: Client, state: ClientState, packet: PublishPacket, err: TiqError, aedesCallback: Callback): void {
+    const callback: Callback = (e) => respondClosingAware(deps, client, state, aedesCallback, e);
+    if (!isMqtt5(client)) return refusePublish(client, state, packet, err, callback);
+    forgetAlias(client, packet.topic);
+    state.order.reserve()(() => refusePublish(client, state, packet, err, callback));
+  }
+
+  /** Admitted (after any rate-limit delay): into the client's pending-publish gate. */
+  function proceed(t: PublishTicket): void {
+    if (t.client.closed) return t.settle(Outcome.Failed, new TiqError('TIQ_ERR_SHUTTING_DOWN', 'connection closed while held'));
+    if (!t.state.gate.enter(t)) t.settle(Outcome.Refused, new TiqError('TIQ_ERR_TOO_MANY_PENDING', { limit: limits.config.maxQueuedPublishes }));
+  }
+
+  /** The ticket's turn in PUBACK order: its outcome reaches aedes. */
+  function fire(t: PublishTicket): void {
+    if (t.outcome === Outcome.Stored) return forward(t);
+    const callback: Callback = (e) => t.respond(e ?? null);
+    switch (t.outcome) {
+      case Outcome.Refused: return refusePublish(t.client, t.state, t.packet, t.refusal!, callback);
+      case Outcome.Failed: return callback(t.refusal);
+      case Outcome.Dropped: return acceptDropped(t.packet, callback);
+      case Outcome.PolicyDropped:
+        stats.accepted(t.msg!.stream, 'dropped');
+        return acceptDropped(t.packet, callback);
+      case Outcome.Duplicate: return acceptDuplicate(t.msg!, t.packet, callback);
+      default: return refusePublish(t.client, t.state, t.packet, new TiqError('TIQ_ERR_INTERNAL', { reason: 'publish fired before its outcome' }), callback);
     }
+  }
+
+  /** Stored (or passed without a sink): subscribers receive the pipeline's output, never the device's bytes. */
+  function forward(t: PublishTicket): void {
+    const { msg, packet } = t;
+    stats.accepted(msg!.stream, 'stored');
+    packet.payload = msg!.payload;
+    forwardedProperties(packet, t.tenant.userProperties, msg!.applied, msg!.receivedAtMs);
+    if (packet.retain) {
+      deps.retained?.note(packet.topic, {
+        tenantId: msg!.tenantId, deviceId: msg!.deviceId, policyId: msg!.applied?.policyId ?? 'none', policyVersion: msg!.applied?.policyVersion ?? 0,
+      });
+    }
+    t.respond(null);
+  }
+
+  /** One admitted message: private-mode command, restriction, size, then the pipeline. Its outcome fires in PUBACK order. */
+  function processAdmitted(t: PublishTicket): void {
+    const { state, packet, target } = t;
+    const id = state.peer.identity;
+    if (id.kind !== 'device' || target.kind === 'denied' || target.kind === 'unknown-stream') return t.settle(Outcome.Failed, new TiqError('TIQ_ERR_TOPIC_DENIED'));
+    const payload = packet.payload as Buffer;
+    if (target.kind === 'private-mode') return privateModeCommand(t, id.tenantId, id.deviceId, payload);
     if (deps.restriction(id.tenantId, id.deviceId) !== 'none') {
       // Restricted processing: acknowledged so the device does not resend, neither stored nor forwarded.
       stats.refused('TIQ_ERR_RESTRICTED');
-      return done(() => acceptDropped(packet, callback));
+      return t.settle(Outcome.Dropped);
     }
-    const stream = tenant.streams.get(target.stream)!;
+    const stream = t.tenant.streams.get(target.stream)!;
     if (payload.length > stream.maxPayloadBytes) {
-      return done(() => refusePublish(client, state, packet, new TiqError('TIQ_ERR_PAYLOAD_TOO_LARGE', { limit: stream.maxPayloadBytes, size: payload.length }), callback));
+      return t.settle(Outcome.Refused, new TiqError('TIQ_ERR_PAYLOAD_TOO_LARGE', { limit: stream.maxPayloadBytes, size: payload.length }));
     }
     const msg: IngestMessage = {
       tenantId: id.tenantId, deviceId: id.deviceId, stream: target.stream, messageType: stream.messageType,
       topic: packet.topic, qos: packet.qos, receivedAtMs: deps.pipeline.now(), payload, encoding: 'protobuf',
       body: undefined, deviceTimeMs: 0, sequence: 0, contentDigest: undefined, applied: undefined, sealed: undefined,
     };
-    const startedAt = performance.now();
+    t.msg = msg;
+    t.startedAt = performance.now();
     // undefined unless tracing is configured and this message is in its sample.
     const traced = deps.tracer?.message(msg.tenantId, msg.stream, payload.length);
-    const finish = (err: unknown, result: StageResult | undefined) => done(() => {
-      if (err) {
-        const refusal = toTiqError(err);
-        traced?.end({ code: refusal.code });
-        return refusePublish(client, state, packet, refusal, callback);
-      }
-      traced?.end({ dropped: result?.kind === 'drop' });
-      stats.pipelineDone(msg.stream, (performance.now() - startedAt) / 1000);
-      if (result === DUPLICATE) return acceptDuplicate(msg, packet, callback);
-      const dropped = result?.kind === 'drop';
-      stats.accepted(msg.stream, dropped ? 'dropped' : 'stored');
-      if (dropped) return acceptDropped(packet, callback);
-      packet.payload = msg.payload; // subscribers receive the pipeline's output, never the device's bytes
-      forwardedProperties(packet, tenant.userProperties, msg.applied, msg.receivedAtMs);
-      if (packet.retain) {
-        deps.retained?.note(packet.topic, {
-          tenantId: msg.tenantId, deviceId: msg.deviceId, policyId: msg.applied?.policyId ?? 'none', policyVersion: msg.applied?.policyVersion ?? 0,
-        });
-      }
-      callback(null);
-    });
+    t.traced = traced;
     try {
       // One message in STAGE_SAMPLE has each stage timed: the histogram stays representative at no cost to the rest.
       const timed = (sampled++ & (STAGE_SAMPLE - 1)) === 0 ? stats.observeStage : undefined;
       const observe = traced ? (stage: string, seconds: number) => { timed?.(stage, seconds); traced.stage(stage, seconds); } : timed;
       const result = runPipeline(msg, deps.pipeline, INGEST_STAGES, 0, observe);
-      if (result instanceof Promise) result.then((r) => finish(null, r), (e: unknown) => finish(e, undefined));
-      else finish(null, result);
+      if (result instanceof Promise) result.then((r) => t.finished(null, r), (e: unknown) => t.finished(e, undefined));
+      else t.finished(null, result);
     } catch (err) {
-      finish(err, undefined);
+      t.finished(err, undefined);
+    }
+  }
+
+  /** The private-mode control topic: the PUBACK waits for the audit entry's group commit, the event loop does not. */
+  function privateModeCommand(t: PublishTicket, tenantId: string, deviceId: string, payload: Buffer): void {
+    const refuse = (err: unknown) => t.settle(Outcome.Refused, toTiqError(err));
+    const settle = (ok: boolean) => (ok ? t.settle(Outcome.Dropped)
+      : t.settle(Outcome.Refused, new TiqError('TIQ_ERR_DECODE', { reason: 'private-mode command not understood' })));
+    try {
+      const ok = deps.onPrivateModeCommand(tenantId, deviceId, payload);
+      if (typeof ok === 'boolean') return settle(ok);
+      ok.then(settle, refuse);
+    } catch (err) {
+      refuse(err);
     }
   }
 
