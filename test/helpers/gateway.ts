@@ -82,6 +82,15 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Whether the client's connection is closed within `timeoutMs` (at once when it is not connected). */
+export function closedWithin(client: MqttClient, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!client.connected) return resolve(true);
+    const t = setTimeout(() => resolve(false), timeoutMs);
+    client.once('close', () => { clearTimeout(t); resolve(true); });
+  });
+}
+
 /** The SUBACK return code for one filter (mqtt.js rejects on 0x80; the packet still says which). */
 export async function subackCode(client: MqttClient, filter: string, qos: 0 | 1 = 1): Promise<number> {
   try {
