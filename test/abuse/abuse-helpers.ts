@@ -33,6 +33,17 @@ export function varint(n: number): Buffer {
   return Buffer.from(out);
 }
 
+/** One row of a bad-input corpus: what is sent, and the code it must be refused with. */
+export interface CorpusCase {
+  readonly name: string;
+  /** Complete CONNECT first (keepalive in seconds), or send the bytes on a fresh TLS connection. */
+  readonly connect: false | number;
+  /** The attack bytes for the attacker's device id, written in order (`gapMs` apart). */
+  readonly bytes: (id: string) => Buffer[];
+  readonly code: ErrorCode;
+  readonly gapMs?: number;
+}
+
 interface AttackOptions {
   /** Complete CONNECT first (keepalive in seconds), or send the bytes on a fresh TLS connection. */
   readonly connect: false | number;

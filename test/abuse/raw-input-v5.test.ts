@@ -7,10 +7,9 @@
  */
 import type mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import type { ErrorCode } from '../../src/errors.ts';
 import { generate } from '../helpers/raw-mqtt.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-import { attack, closedWithin, connectPacket, CorpusGateway, goodDeviceFlows, rawPublish, refusalCounted, varint } from './abuse-helpers.ts';
+import { attack, closedWithin, connectPacket, CorpusGateway, type CorpusCase, goodDeviceFlows, rawPublish, refusalCounted, varint } from './abuse-helpers.ts';
 
 const gen = (p: mqttPacket.Packet) => generate(p, 5);
 const topicOf = (id: string) => `tenants/acme/devices/${id}/location`;
@@ -19,17 +18,12 @@ const pub = (topic: string, extra: Partial<mqttPacket.IPublishPacket> = {}) =>
   gen({ cmd: 'publish', topic, payload: payload(), qos: 1, messageId: 1, retain: false, dup: false, ...extra });
 const connect5 = (clientId: string) => connectPacket(clientId, 60, 5);
 
-interface Case {
-  readonly name: string;
-  /** Complete a v5 CONNECT first (keepalive in seconds), or send the bytes on a fresh TLS connection. */
-  readonly connect: false | number;
-  readonly bytes: (id: string) => Buffer[];
-  readonly code: ErrorCode;
+/** A case of the corpus (its CONNECT is a v5 one) and the MQTT 5 answer it must get. */
+interface Case extends CorpusCase {
   /** The DISCONNECT reason code the client is sent; undefined: closed without one. */
   readonly disconnect?: number;
   /** A PUBACK reason code instead, the connection kept. */
   readonly puback?: number;
-  readonly gapMs?: number;
 }
 
 const CASES: Case[] = [

@@ -6,10 +6,9 @@
  */
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import type { ErrorCode } from '../../src/errors.ts';
 import { publishPacket } from '../helpers/raw-mqtt.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-import { attack, closedWithin, connectPacket, CorpusGateway, goodDeviceFlows, halfOpenTls, rawPublish, refusalCounted, varint } from './abuse-helpers.ts';
+import { attack, closedWithin, connectPacket, CorpusGateway, type CorpusCase, goodDeviceFlows, halfOpenTls, rawPublish, refusalCounted, varint } from './abuse-helpers.ts';
 
 const gen = (p: mqttPacket.Packet) => mqttPacket.generate(p);
 const topicOf = (id: string, stream = 'location') => `tenants/acme/devices/${id}/${stream}`;
@@ -22,13 +21,7 @@ function badUtf8ClientId(): Buffer {
   return b;
 }
 
-interface Case {
-  readonly name: string;
-  /** Complete CONNECT first (keepalive in seconds), or send the bytes on a fresh TLS connection. */
-  readonly connect: false | number;
-  readonly bytes: (id: string) => Buffer[];
-  readonly code: ErrorCode;
-  readonly gapMs?: number;
+interface Case extends CorpusCase {
   readonly closeWithinMs?: number;
 }
 

@@ -51,8 +51,13 @@ export function clientOptions(port: number, pem: ClientPem, extra: IClientOption
 
 /** Connects and resolves on CONNACK, or rejects with the error. */
 export function connect(port: number, pem: ClientPem, extra: IClientOptions = {}): Promise<MqttClient> {
+  return connectWith(clientOptions(port, pem, extra));
+}
+
+/** mqtt.js with these options, resolved on CONNACK; rejects with mqtt.js's error (its `code` is the CONNACK return code). */
+export function connectWith(options: IClientOptions): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(clientOptions(port, pem, extra));
+    const c = mqtt.connect(options);
     c.once('connect', () => resolve(c));
     c.once('error', (e) => { c.end(true); reject(e); });
     c.once('close', () => reject(new Error('closed before CONNACK')));
