@@ -1,17 +1,19 @@
-/** Shared pieces of the abuse corpus: a good device that must keep flowing, and raw attack connections. */
+/** Shared pieces of the abuse corpora (MQTT 3.1.1 and 5): a good device that must keep flowing, and raw attack connections. */
 import { connect as netConnect } from 'node:net';
-import mqttPacket from 'mqtt-packet';
+import type mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { ErrorCode } from '../../src/errors.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
-import { connect } from '../helpers/gateway.ts';
-import type { TestPki } from '../helpers/pki.ts';
-import { RawMqtt } from '../helpers/raw-mqtt.ts';
+import { connect, startGateway } from '../helpers/gateway.ts';
+import { TestPki } from '../helpers/pki.ts';
+import { connectBytes, RawMqtt, type MqttVersion, type RawMqttSocket } from '../helpers/raw-mqtt.ts';
+import { RawMqtt5 } from '../helpers/raw-mqtt5.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
-export function connectPacket(clientId: string, keepalive = 60): Buffer {
-  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive });
+/** A CONNECT at the given protocol level (3.1.1 unless told), no properties. */
+export function connectPacket(clientId: string, keepalive = 60, version: MqttVersion = 4): Buffer {
+  return connectBytes(version, clientId, keepalive);
 }
 
 /** A PUBLISH with the topic as raw bytes (invalid UTF-8, NUL) and any fixed-header flags. */
@@ -31,13 +33,40 @@ export function varint(n: number): Buffer {
   return Buffer.from(out);
 }
 
-/** Opens a TLS connection as the device, optionally completes CONNECT, then writes the attack bytes. */
-export async function attack(port: number, pem: ReturnType<TestPki['device']>, deviceId: string, opts: { connect: false | number; bytes: Buffer[]; gapMs?: number }): Promise<RawMqtt> {
-  const raw = await RawMqtt.open(port, pem);
+/** One row of a bad-input corpus: what is sent, and the code it must be refused with. */
+export interface CorpusCase {
+  readonly name: string;
+  /** Complete CONNECT first (keepalive in seconds), or send the bytes on a fresh TLS connection. */
+  readonly connect: false | number;
+  /** The attack bytes for the attacker's device id, written in order (`gapMs` apart). */
+  readonly bytes: (id: string) => Buffer[];
+  readonly code: ErrorCode;
+  readonly gapMs?: number;
+}
+
+interface AttackOptions {
+  /** Complete CONNECT first (keepalive in seconds), or send the bytes on a fresh TLS connection. */
+  readonly connect: false | number;
+  readonly bytes: Buffer[];
+  readonly gapMs?: number;
+}
+
+/**
+ * Opens a TLS connection as the device, optionally completes CONNECT (at the
+ * given protocol level, 3.1.1 unless told) and checks it was accepted, then
+ * writes the attack bytes, `gapMs` apart.
+ */
+export async function attack(port: number, pem: ReturnType<TestPki['device']>, deviceId: string, opts: AttackOptions & { version?: 4 }): Promise<RawMqtt>;
+export async function attack(port: number, pem: ReturnType<TestPki['device']>, deviceId: string, opts: AttackOptions & { version: 5 }): Promise<RawMqtt5>;
+export async function attack(port: number, pem: ReturnType<TestPki['device']>, deviceId: string, opts: AttackOptions & { version?: MqttVersion }): Promise<RawMqttSocket> {
+  const version = opts.version ?? 4;
+  const raw = version === 5 ? await RawMqtt5.open(port, pem) : await RawMqtt.open(port, pem);
   if (opts.connect !== false) {
-    raw.socket.write(connectPacket(deviceId, opts.connect));
+    raw.socket.write(connectPacket(deviceId, opts.connect, version));
     await raw.waitFor((ps) => ps.some((p) => p.cmd === 'connack'));
-    expect((raw.packets[0] as mqttPacket.IConnackPacket | undefined)?.returnCode).toBe(0);
+    const ack = raw.packets[0] as mqttPacket.IConnackPacket | undefined;
+    // 3.1.1 answers with a return code, MQTT 5 with a reason code; 0 is success in both.
+    expect(version === 5 ? ack?.reasonCode : ack?.returnCode).toBe(0);
   }
   for (const b of opts.bytes) {
     if (raw.closed) break;
@@ -47,7 +76,7 @@ export async function attack(port: number, pem: ReturnType<TestPki['device']>, d
   return raw;
 }
 
-export async function closedWithin(raw: RawMqtt, ms: number): Promise<boolean> {
+export async function closedWithin(raw: RawMqttSocket, ms: number): Promise<boolean> {
   await raw.waitFor(() => false, ms);
   return raw.closed;
 }
@@ -67,8 +96,53 @@ export async function goodDeviceFlows(client: MqttClient): Promise<void> {
   await client.publishAsync(`tenants/acme/devices/${client.options.clientId}/location`, encode(VEHICLE, vehicle()), { qos: 1 });
 }
 
-export function goodDevice(port: number, pki: TestPki, id = 'good-1'): Promise<MqttClient> {
-  return connect(port, pki.device('acme', id), { clientId: id });
+export function goodDevice(port: number, pki: TestPki, id = 'good-1', version: MqttVersion = 4): Promise<MqttClient> {
+  return connect(port, pki.device('acme', id), { clientId: id, ...(version === 5 ? { protocolVersion: 5 } : {}) });
+}
+
+/**
+ * The gateway a bad-input corpus attacks (small connect and handshake
+ * timeouts, keepalive 1..60 s), a good 3.1.1 device on it that must keep
+ * flowing, and a fresh device id per attack (`prefix-N`).
+ */
+export class CorpusGateway {
+  readonly pki = new TestPki();
+  readonly attackers: string[] = [];
+  gw!: Awaited<ReturnType<typeof startGateway>>;
+  good!: MqttClient;
+
+  private constructor(private readonly prefix: string) {}
+
+  /** Starts the gateway before the enclosing describe's tests, closes it after. */
+  static hooked(prefix: string): CorpusGateway {
+    const c = new CorpusGateway(prefix);
+    beforeAll(async () => {
+      c.gw = await startGateway(c.pki, {
+        mqtt: { connectTimeoutMs: 600, keepaliveLimitS: 60 },
+        limits: { maxPacketBytes: 128 * 1024, tlsHandshakeTimeoutMs: 600, minKeepaliveS: 1 },
+      });
+      c.good = await goodDevice(c.gw.port, c.pki);
+    });
+    afterAll(async () => {
+      c.good?.end(true);
+      await c.gw?.gateway.close();
+    });
+    return c;
+  }
+
+  nextAttacker(): string {
+    const id = `${this.prefix}-${this.attackers.length}`;
+    this.attackers.push(id);
+    return id;
+  }
+
+  /** How many records each attacker has stored, and how many the good device has. */
+  async storedCounts(): Promise<{ attackers: [string, number][]; good: number }> {
+    const sink = this.gw.gateway.storage.sinkFor('acme');
+    const attackers: [string, number][] = [];
+    for (const id of this.attackers) attackers.push([id, await sink.countRecords({ tenantId: 'acme', deviceId: id })]);
+    return { attackers, good: await sink.countRecords({ tenantId: 'acme', deviceId: 'good-1' }) };
+  }
 }
 
 /** A TCP connection that starts TLS and never finishes it (or never starts). */

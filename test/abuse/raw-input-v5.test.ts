@@ -5,38 +5,25 @@
  * DISCONNECT, or a PUBACK that keeps the connection); a well-behaved device
  * keeps flowing and nothing of the attackers is stored.
  */
-import mqttPacket from 'mqtt-packet';
-import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorCode } from '../../src/errors.ts';
-import { startGateway } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
-import { RawMqtt5 } from '../helpers/raw-mqtt5.ts';
+import type mqttPacket from 'mqtt-packet';
+import { describe, expect, it } from 'vitest';
+import { generate } from '../helpers/raw-mqtt.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-import { goodDevice, goodDeviceFlows, rawPublish, refusalCounted, varint } from './abuse-helpers.ts';
+import { attack, closedWithin, connectPacket, CorpusGateway, type CorpusCase, goodDeviceFlows, rawPublish, refusalCounted, varint } from './abuse-helpers.ts';
 
-const V5 = { protocolVersion: 5 } as const;
-const gen = (p: mqttPacket.Packet) => mqttPacket.generate(p, V5);
+const gen = (p: mqttPacket.Packet) => generate(p, 5);
 const topicOf = (id: string) => `tenants/acme/devices/${id}/location`;
 const payload = () => encode(VEHICLE, vehicle());
 const pub = (topic: string, extra: Partial<mqttPacket.IPublishPacket> = {}) =>
   gen({ cmd: 'publish', topic, payload: payload(), qos: 1, messageId: 1, retain: false, dup: false, ...extra });
+const connect5 = (clientId: string) => connectPacket(clientId, 60, 5);
 
-function connect5(clientId: string, keepalive = 60): Buffer {
-  return gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId, keepalive });
-}
-
-interface Case {
-  readonly name: string;
-  /** Complete a v5 CONNECT first (keepalive in seconds), or send the bytes on a fresh TLS connection. */
-  readonly connect: false | number;
-  readonly bytes: (id: string) => Buffer[];
-  readonly code: ErrorCode;
+/** A case of the corpus (its CONNECT is a v5 one) and the MQTT 5 answer it must get. */
+interface Case extends CorpusCase {
   /** The DISCONNECT reason code the client is sent; undefined: closed without one. */
   readonly disconnect?: number;
   /** A PUBACK reason code instead, the connection kept. */
   readonly puback?: number;
-  readonly gapMs?: number;
 }
 
 const CASES: Case[] = [
@@ -58,44 +45,20 @@ const CASES: Case[] = [
 ];
 
 describe('raw MQTT 5 bad-input corpus', () => {
-  const pki = new TestPki();
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let good: MqttClient;
-  const attackers: string[] = [];
-
-  beforeAll(async () => {
-    gw = await startGateway(pki, {
-      mqtt: { connectTimeoutMs: 600, keepaliveLimitS: 60 },
-      limits: { maxPacketBytes: 128 * 1024, tlsHandshakeTimeoutMs: 600, minKeepaliveS: 1 },
-    });
-    good = await goodDevice(gw.port, pki);
-  });
-  afterAll(async () => {
-    good?.end(true);
-    await gw?.gateway.close();
-  });
+  const corpus = CorpusGateway.hooked('atk5');
 
   it.each(CASES)('$name: $code', async (c) => {
-    const id = `atk5-${attackers.length}`;
-    attackers.push(id);
+    const { gw, pki, good } = corpus;
+    const id = corpus.nextAttacker();
     const before = await gw.gateway.stats.refusalCount(c.code);
-    const raw = await RawMqtt5.open(gw.port, pki.device('acme', id));
-    if (c.connect !== false) {
-      raw.socket.write(connect5(id, c.connect));
-      await raw.waitFor((ps) => ps.some((p) => p.cmd === 'connack'));
-    }
-    for (const b of c.bytes(id)) {
-      if (raw.closed) break;
-      raw.socket.write(b);
-      if (c.gapMs) await new Promise((r) => setTimeout(r, c.gapMs));
-    }
+    const raw = await attack(gw.port, pki.device('acme', id), id, { version: 5, connect: c.connect, bytes: c.bytes(id), gapMs: c.gapMs });
     if (c.puback !== undefined) {
       expect(await raw.waitFor(() => raw.pubacks().length > 0)).toBe(true);
       expect(raw.pubacks()[0]?.reasonCode).toBe(c.puback);
       expect(raw.closed).toBe(false);
       raw.end();
     } else {
-      expect(await raw.waitFor(() => raw.closed, 6000)).toBe(true);
+      expect(await closedWithin(raw, 6000)).toBe(true);
       expect(raw.disconnect()?.reasonCode).toBe(c.disconnect);
       expect(raw.pubacks()).toEqual([]);
     }
@@ -104,8 +67,8 @@ describe('raw MQTT 5 bad-input corpus', () => {
   });
 
   it('nothing of any attacker was stored, the good device\'s messages all were', async () => {
-    const sink = gw.gateway.storage.sinkFor('acme');
-    for (const id of attackers) expect([id, await sink.countRecords({ tenantId: 'acme', deviceId: id })]).toEqual([id, 0]);
-    expect(await sink.countRecords({ tenantId: 'acme', deviceId: 'good-1' })).toBe(CASES.length);
+    const stored = await corpus.storedCounts();
+    for (const [id, n] of stored.attackers) expect([id, n]).toEqual([id, 0]);
+    expect(stored.good).toBe(CASES.length);
   });
 });

@@ -5,14 +5,10 @@
  * stored. Add a row for every bug found (fuzz crashes included).
  */
 import mqttPacket from 'mqtt-packet';
-import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ErrorCode } from '../../src/errors.ts';
-import { startGateway } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
+import { describe, expect, it } from 'vitest';
 import { publishPacket } from '../helpers/raw-mqtt.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-import { attack, closedWithin, connectPacket, goodDevice, goodDeviceFlows, halfOpenTls, rawPublish, refusalCounted, varint } from './abuse-helpers.ts';
+import { attack, closedWithin, connectPacket, CorpusGateway, type CorpusCase, goodDeviceFlows, halfOpenTls, rawPublish, refusalCounted, varint } from './abuse-helpers.ts';
 
 const gen = (p: mqttPacket.Packet) => mqttPacket.generate(p);
 const topicOf = (id: string, stream = 'location') => `tenants/acme/devices/${id}/${stream}`;
@@ -25,13 +21,7 @@ function badUtf8ClientId(): Buffer {
   return b;
 }
 
-interface Case {
-  readonly name: string;
-  /** Complete CONNECT first (keepalive in seconds), or send the bytes on a fresh TLS connection. */
-  readonly connect: false | number;
-  readonly bytes: (id: string) => Buffer[];
-  readonly code: ErrorCode;
-  readonly gapMs?: number;
+interface Case extends CorpusCase {
   readonly closeWithinMs?: number;
 }
 
@@ -64,26 +54,11 @@ const CASES: Case[] = [
 ];
 
 describe('raw MQTT bad-input corpus', () => {
-  const pki = new TestPki();
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let good: MqttClient;
-  const attackers: string[] = [];
-
-  beforeAll(async () => {
-    gw = await startGateway(pki, {
-      mqtt: { connectTimeoutMs: 600, keepaliveLimitS: 60 },
-      limits: { maxPacketBytes: 128 * 1024, tlsHandshakeTimeoutMs: 600, minKeepaliveS: 1 },
-    });
-    good = await goodDevice(gw.port, pki);
-  });
-  afterAll(async () => {
-    good?.end(true);
-    await gw?.gateway.close();
-  });
+  const corpus = CorpusGateway.hooked('atk');
 
   it.each(CASES)('$name: closed with $code; the good device keeps flowing', async (c) => {
-    const id = `atk-${attackers.length}`;
-    attackers.push(id);
+    const { gw, pki, good } = corpus;
+    const id = corpus.nextAttacker();
     const before = await gw.gateway.stats.refusalCount(c.code);
     const raw = await attack(gw.port, pki.device('acme', id), id, { connect: c.connect, bytes: c.bytes(id), gapMs: c.gapMs });
     expect(await closedWithin(raw, c.closeWithinMs ?? 3000)).toBe(true);
@@ -93,6 +68,7 @@ describe('raw MQTT bad-input corpus', () => {
   });
 
   it('a client id that is not the certificate\'s device gets CONNACK 2', async () => {
+    const { gw, pki } = corpus;
     const raw = await attack(gw.port, pki.device('acme', 'owner'), 'someone-else', { connect: false, bytes: [connectPacket('someone-else')] });
     await raw.waitFor((ps) => ps.some((p) => p.cmd === 'connack'));
     expect((raw.packets.find((p) => p.cmd === 'connack') as mqttPacket.IConnackPacket).returnCode).toBe(2);
@@ -100,6 +76,7 @@ describe('raw MQTT bad-input corpus', () => {
   });
 
   it('a TCP connection that never starts TLS, or stops mid-ClientHello, is closed at the handshake timeout', async () => {
+    const { gw, good } = corpus;
     const before = await gw.gateway.stats.refusalCount('TIQ_ERR_TLS_HANDSHAKE');
     const [silent, partial] = await Promise.all([
       halfOpenTls(gw.port, Buffer.alloc(0)),
@@ -111,13 +88,13 @@ describe('raw MQTT bad-input corpus', () => {
   });
 
   it('nothing of any attacker was stored, the good device\'s messages all were', async () => {
-    const sink = gw.gateway.storage.sinkFor('acme');
-    for (const id of attackers) expect([id, await sink.countRecords({ tenantId: 'acme', deviceId: id })]).toEqual([id, 0]);
-    expect(await sink.countRecords({ tenantId: 'acme', deviceId: 'good-1' })).toBe(CASES.length + 1);
+    const stored = await corpus.storedCounts();
+    for (const [id, n] of stored.attackers) expect([id, n]).toEqual([id, 0]);
+    expect(stored.good).toBe(CASES.length + 1);
   });
 
   it('refusal logs carry codes and never payload bytes or coordinates', () => {
-    const text = gw.logs.raw.join('\n');
+    const text = corpus.gw.logs.raw.join('\n');
     expect(text).not.toContain('48.85837');
     for (const c of new Set(CASES.map((x) => x.code))) expect(text).toContain(c);
   });

@@ -174,15 +174,25 @@ export class AdminFixture {
   /** A real HTTPS request, verifying the server against the gateway's CA. Certificates go to the mTLS port. */
   call(method: string, path: string, creds: Credentials = {}, body?: unknown): Promise<Answer> {
     const mtls = creds.cert !== undefined;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return this.send({
+      port: mtls ? this.ports.mtlsPort : this.ports.port, method, path, body,
+      ...(mtls ? { cert: creds.cert, key: creds.key } : {}),
+      headers: creds.token ? { authorization: `Bearer ${creds.token}` } : {},
+    });
+  }
+
+  /** A browser-like call on the bearer listener: Host as a browser sends it; cookie, Origin and CSRF header as given. */
+  browser(method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Answer> {
+    return this.send({ port: this.ports.port, method, path, body, headers: { host: `localhost:${this.ports.port}`, ...headers } });
+  }
+
+  private send(o: { port: number; method: string; path: string; headers: Record<string, string>; body?: unknown; cert?: string; key?: string }): Promise<Answer> {
+    const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
     return new Promise((resolve, reject) => {
       const req = httpsRequest({
-        host: '127.0.0.1', servername: 'localhost', port: mtls ? this.ports.mtlsPort : this.ports.port, method, path, ca: this.caPem,
-        ...(mtls ? { cert: creds.cert, key: creds.key } : {}),
-        headers: {
-          ...(creds.token ? { authorization: `Bearer ${creds.token}` } : {}),
-          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
+        host: '127.0.0.1', servername: 'localhost', port: o.port, method: o.method, path: o.path, ca: this.caPem,
+        ...(o.cert !== undefined ? { cert: o.cert, key: o.key } : {}),
+        headers: { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers },
         agent: false,
       }, (res) => {
         const chunks: Buffer[] = [];

@@ -7,7 +7,6 @@
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminFixture, type Credentials } from './admin-fixture.ts';
-
 import { CONSOLE_ROUTES } from './console-routes.ts';
 
 const fx = new AdminFixture();
@@ -15,35 +14,19 @@ let op: Credentials;
 beforeAll(() => fx.start().then(() => { op = fx.certificate({ kind: 'operator', operatorName: 'olga', uri: '' }); }), 60_000);
 afterAll(() => fx.close());
 
-interface Raw { status: number; headers: Record<string, string | string[] | undefined>; text: string; json: Record<string, unknown> }
-
 /** A browser-like call on the bearer listener: cookie, Origin and CSRF header as given. */
-function browser(method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Raw> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest({
-      host: '127.0.0.1', servername: 'localhost', port: fx.ports.port, method, path, ca: fx.caPem, agent: false,
-      headers: { host: `localhost:${fx.ports.port}`, ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: Record<string, unknown> = {};
-        try { json = JSON.parse(text) as Record<string, unknown>; } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const browser = fx.browser.bind(fx);
 
 const origin = () => `https://localhost:${fx.ports.port}`;
 
-async function signIn(): Promise<{ cookie: string; csrf: string }> {
+/** A one-time sign-in link's code, made for the operator certificate. */
+async function linkCode(): Promise<string> {
   const link = await fx.call('POST', '/v1/console/sign-in-links', op, {});
-  const code = /#link=(.+)$/.exec(String(link.json['path']))![1]!;
+  return /#link=(.+)$/.exec(String(link.json['path']))![1]!;
+}
+
+async function signIn(): Promise<{ cookie: string; csrf: string }> {
+  const code = await linkCode();
   const res = await browser('POST', '/console/auth/link', { origin: origin() }, { code });
   expect(res.status).toBe(200);
   const cookie = String([res.headers['set-cookie']].flat()[0]).split(';')[0]!;
@@ -65,8 +48,7 @@ describe('sign-in links', () => {
   });
 
   it('are redeemed once, from the console\'s own origin only', async () => {
-    const link = await fx.call('POST', '/v1/console/sign-in-links', op, {});
-    const code = /#link=(.+)$/.exec(String(link.json['path']))![1]!;
+    const code = await linkCode();
     expect((await browser('POST', '/console/auth/link', { origin: 'https://evil.example' }, { code })).json['code']).toBe('TIQ_ERR_CSRF');
     const ok = await browser('POST', '/console/auth/link', { origin: origin() }, { code });
     expect(ok.json).toMatchObject({ actor: 'operator:olga', role: 'operator', tenant: null });

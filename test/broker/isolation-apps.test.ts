@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connectWss, TestIssuer } from '../helpers/app-tokens.ts';
-import { connect, sleep, startGateway, subackCode, subscribe } from '../helpers/gateway.ts';
+import { closedWithin, connect, sleep, startGateway, subackCode, subscribe } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
@@ -15,14 +15,6 @@ const TENANTS = {
   acme: { apps: { dashboard: { events: true } } },
   globex: { apps: { dashboard: { events: true } } },
 };
-
-function closed(client: MqttClient, timeoutMs = 3000): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (!client.connected) return resolve(true);
-    const t = setTimeout(() => resolve(false), timeoutMs);
-    client.once('close', () => { clearTimeout(t); resolve(true); });
-  });
-}
 
 describe('tenant isolation over WebSocket, $share and events', () => {
   const pki = new TestPki();
@@ -73,7 +65,7 @@ describe('tenant isolation over WebSocket, $share and events', () => {
     for (const topic of ['tenants/globex/devices/van-1/location', 'tenants/globex/events/van-1/connected', 'tenants/acme/devices/truck-1/location']) {
       const c = await acmeOverToken();
       c.publish(topic, encode(VEHICLE, vehicle()), { qos: 1 });
-      expect(await closed(c)).toBe(true);
+      expect(await closedWithin(c)).toBe(true);
     }
     expect(gw.logs.events('publish_refused').filter((l) => l['code'] === 'TIQ_ERR_TOPIC_DENIED' && l['identity'] === 'app acme/dashboard').length).toBe(3);
   });
@@ -84,7 +76,7 @@ describe('tenant isolation over WebSocket, $share and events', () => {
     const forger = await connect(gw.port, pem, { clientId: 'truck-1' });
     clients.push(forger);
     forger.publish('tenants/globex/events/van-1/disconnected', '{}', { qos: 1 });
-    expect(await closed(forger)).toBe(true);
+    expect(await closedWithin(forger)).toBe(true);
   });
 
   it('acme\'s devices and their events reach acme\'s apps, never globex\'s; acme\'s same-named group stays apart', async () => {

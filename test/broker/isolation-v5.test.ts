@@ -5,13 +5,13 @@
  * Includes what only MQTT 5 offers: topic aliases and user properties.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import type { MqttClient } from 'mqtt';
 import type mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, sleep, startGateway, subackCode, subscribe } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { RawMqtt5 } from '../helpers/raw-mqtt5.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
+import { IsolationRig } from './isolation-rig.ts';
 
 const V5 = { protocolVersion: 5 } as const;
 const haveMosquitto = spawnSync('mosquitto_pub', ['--help']).error === undefined;
@@ -22,24 +22,11 @@ function publish(topic: string, messageId: number, extra: Partial<mqttPacket.IPu
 }
 
 describe('tenant isolation, MQTT 5', () => {
-  const pki = new TestPki();
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let victimApp: MqttClient;
-  let victim: Awaited<ReturnType<typeof subscribe>>;
-  const clients: MqttClient[] = [];
-
-  beforeAll(async () => {
-    gw = await startGateway(pki, { mqtt: { maxRefusalsBeforeDisconnect: 10 } });
-    victimApp = await connect(gw.port, pki.app('globex', 'dashboard'), { ...V5, clientId: 'globex-dash' });
-    victim = await subscribe(victimApp, 'tenants/globex/#');
-  });
-  afterAll(async () => {
-    for (const c of [...clients, victimApp]) c?.end(true);
-    await gw?.gateway.close();
-  });
+  const rig = IsolationRig.hooked(5, { mqtt: { maxRefusalsBeforeDisconnect: 10 } });
+  const { pki, clients } = rig;
 
   async function rawDevice(id: string): Promise<RawMqtt5> {
-    const raw = await RawMqtt5.open(gw.port, pki.device('acme', id));
+    const raw = await RawMqtt5.open(rig.gw.port, pki.device('acme', id));
     expect((await raw.connectAs(id))?.reasonCode).toBe(0);
     return raw;
   }
@@ -70,7 +57,7 @@ describe('tenant isolation, MQTT 5', () => {
   });
 
   it('an app publishing gets PUBACK 0x87 and nothing arrives', async () => {
-    const app = await RawMqtt5.open(gw.port, pki.app('acme', 'dashboard'));
+    const app = await RawMqtt5.open(rig.gw.port, pki.app('acme', 'dashboard'));
     expect((await app.connectAs('dash-pub'))?.reasonCode).toBe(0);
     app.send(publish('tenants/globex/devices/x-1/location', 1));
     expect(await app.waitFor(() => app.pubacks().length === 1)).toBe(true);
@@ -81,13 +68,13 @@ describe('tenant isolation, MQTT 5', () => {
   it.each([
     ['#'], ['+/#'], ['tenants/#'], ['tenants/+/devices/+/location'], ['tenants/globex/#'], ['$SYS/#'], ['tenants/acme'],
   ])('an app subscribing to %s gets SUBACK 0x87', async (filter) => {
-    const c = await connect(gw.port, pki.app('acme', 'dashboard'), { ...V5, clientId: `dash-${Math.random().toString(36).slice(2)}` });
+    const c = await connect(rig.gw.port, pki.app('acme', 'dashboard'), { ...V5, clientId: `dash-${Math.random().toString(36).slice(2)}` });
     clients.push(c);
     expect(await subackCode(c, filter)).toBe(0x87);
   });
 
   it('$share filters outside the tenant get 0x87; one inside it is granted', async () => {
-    const c = await connect(gw.port, pki.app('acme', 'dashboard'), { ...V5, clientId: 'dash-share' });
+    const c = await connect(rig.gw.port, pki.app('acme', 'dashboard'), { ...V5, clientId: 'dash-share' });
     clients.push(c);
     expect(await subackCode(c, '$share/g/tenants/globex/#')).toBe(0x87);
     expect(await subackCode(c, '$share/g/#')).toBe(0x87);
@@ -96,18 +83,18 @@ describe('tenant isolation, MQTT 5', () => {
   });
 
   it('a will aimed at another tenant refuses the CONNECT with 0x87', async () => {
-    await expect(connect(gw.port, pki.device('acme', 'will-1'), {
+    await expect(connect(rig.gw.port, pki.device('acme', 'will-1'), {
       ...V5, clientId: 'will-1', will: { topic: 'tenants/globex/devices/will-1/location', payload: Buffer.from('x'), qos: 1, retain: false },
     })).rejects.toMatchObject({ code: 0x87 });
   });
 
   it('a device\'s own policy user properties are replaced by the gateway\'s', async () => {
-    const app = await connect(gw.port, pki.app('acme', 'dashboard'), { ...V5, clientId: 'dash-props' });
+    const app = await connect(rig.gw.port, pki.app('acme', 'dashboard'), { ...V5, clientId: 'dash-props' });
     clients.push(app);
     const inbox = await subscribe(app, 'tenants/acme/devices/props-1/location');
     const got: mqttPacket.IPublishPacket[] = [];
     app.on('message', (_t, _p, packet) => got.push(packet as mqttPacket.IPublishPacket));
-    const dev = await connect(gw.port, pki.device('acme', 'props-1'), { ...V5, clientId: 'props-1' });
+    const dev = await connect(rig.gw.port, pki.device('acme', 'props-1'), { ...V5, clientId: 'props-1' });
     clients.push(dev);
     await dev.publishAsync('tenants/acme/devices/props-1/location', encode(VEHICLE, vehicle()), { qos: 1, properties: { userProperties: { 'thingiq-policy-id': 'forged' } } });
     await inbox.next(1);
@@ -116,7 +103,7 @@ describe('tenant isolation, MQTT 5', () => {
 
   it('the victim received nothing from any of it', async () => {
     await sleep(300);
-    expect(victim.received).toEqual([]);
+    expect(rig.victim.received).toEqual([]);
   });
 });
 

@@ -2,40 +2,18 @@
  * Tenant isolation matrix: every way a tenant's device or app could reach
  * another tenant's data is refused, and the victim's subscriber receives nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
-import { connect, sleep, startGateway, subackCode, subscribe } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
+import { describe, expect, it } from 'vitest';
+import { closedWithin, connect, sleep, subackCode, subscribe } from '../helpers/gateway.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-
-function closed(client: MqttClient, timeoutMs = 3000): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (client.disconnected || !client.connected) return resolve(true);
-    const t = setTimeout(() => resolve(false), timeoutMs);
-    client.once('close', () => { clearTimeout(t); resolve(true); });
-  });
-}
+import { IsolationRig } from './isolation-rig.ts';
 
 describe('tenant isolation', () => {
-  const pki = new TestPki();
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let victimApp: MqttClient;
-  let victim: Awaited<ReturnType<typeof subscribe>>;
-  const clients: MqttClient[] = [];
-
-  beforeAll(async () => {
-    gw = await startGateway(pki);
-    victimApp = await connect(gw.port, pki.app('globex', 'dashboard'), { clientId: 'globex-dash' });
-    victim = await subscribe(victimApp, 'tenants/globex/#');
-  });
-  afterAll(async () => {
-    for (const c of [...clients, victimApp]) c?.end(true);
-    await gw?.gateway.close();
-  });
+  const rig = IsolationRig.hooked(4);
+  const { pki, clients } = rig;
 
   async function attacker(kind: 'device' | 'app', id: string, clientId = id) {
     const pem = kind === 'device' ? pki.device('acme', id) : pki.app('acme', id);
-    const c = await connect(gw.port, pem, { clientId });
+    const c = await connect(rig.gw.port, pem, { clientId });
     clients.push(c);
     return c;
   }
@@ -43,20 +21,20 @@ describe('tenant isolation', () => {
   it('a device publishing to another tenant\'s topic is disconnected and nothing arrives', async () => {
     const c = await attacker('device', 'truck-1');
     c.publish('tenants/globex/devices/truck-1/location', encode(VEHICLE, vehicle()), { qos: 1 });
-    expect(await closed(c)).toBe(true);
-    expect(gw.logs.events('publish_refused').some((l) => l['code'] === 'TIQ_ERR_TOPIC_DENIED')).toBe(true);
+    expect(await closedWithin(c)).toBe(true);
+    expect(rig.gw.logs.events('publish_refused').some((l) => l['code'] === 'TIQ_ERR_TOPIC_DENIED')).toBe(true);
   });
 
   it('a device publishing to another device\'s topic of its own tenant is disconnected', async () => {
     const c = await attacker('device', 'truck-2');
     c.publish('tenants/acme/devices/truck-1/location', encode(VEHICLE, vehicle()), { qos: 1 });
-    expect(await closed(c)).toBe(true);
+    expect(await closedWithin(c)).toBe(true);
   });
 
   it('publishing to $SYS disconnects', async () => {
     const c = await attacker('device', 'truck-3');
     c.publish('$SYS/fake/heartbeat', 'x', { qos: 0 });
-    expect(await closed(c)).toBe(true);
+    expect(await closedWithin(c)).toBe(true);
   });
 
   it.each([
@@ -75,49 +53,49 @@ describe('tenant isolation', () => {
   });
 
   it('a will aimed at another tenant refuses the connection', async () => {
-    await expect(connect(gw.port, pki.device('acme', 'truck-5'), {
+    await expect(connect(rig.gw.port, pki.device('acme', 'truck-5'), {
       clientId: 'truck-5', will: { topic: 'tenants/globex/devices/truck-5/location', payload: Buffer.from('x'), qos: 1, retain: false },
     })).rejects.toThrow(/Not authorized|5/i);
   });
 
   it('a client id equal to another tenant\'s device id cannot take over its session', async () => {
     // globex/van-1 is connected; acme's device with client id "van-1" connects too.
-    const globexDevice = await connect(gw.port, pki.device('globex', 'van-1'), { clientId: 'van-1', clean: false });
+    const globexDevice = await connect(rig.gw.port, pki.device('globex', 'van-1'), { clientId: 'van-1', clean: false });
     clients.push(globexDevice);
-    const acmeVan = await connect(gw.port, pki.device('acme', 'van-1'), { clientId: 'van-1', clean: false });
+    const acmeVan = await connect(rig.gw.port, pki.device('acme', 'van-1'), { clientId: 'van-1', clean: false });
     clients.push(acmeVan);
     await sleep(300);
     expect(globexDevice.connected).toBe(true);
     // and the globex device still flows
     await globexDevice.publishAsync('tenants/globex/devices/van-1/location', encode(VEHICLE, vehicle()), { qos: 1 });
-    const got = await victim.next(1);
+    const got = await rig.victim.next(1);
     expect(got.map((m) => m.topic)).toEqual(['tenants/globex/devices/van-1/location']);
   });
 
   it('a client id different from the certificate\'s device id is refused (identifier rejected)', async () => {
-    await expect(connect(gw.port, pki.device('acme', 'truck-6'), { clientId: 'truck-1' })).rejects.toThrow(/Identifier rejected|2/i);
+    await expect(connect(rig.gw.port, pki.device('acme', 'truck-6'), { clientId: 'truck-1' })).rejects.toThrow(/Identifier rejected|2/i);
   });
 
   it('a tenant-A certificate cannot publish into tenant B by any topic spelling', async () => {
     for (const topic of ['tenants/globex/devices/truck-7/location', 'tenants/acme/../globex/devices/truck-7/location', 'tenants/acme/devices/truck-7/../../../globex/devices/x/location']) {
       const c = await attacker('device', 'truck-7');
       c.publish(topic, encode(VEHICLE, vehicle()), { qos: 1 });
-      expect(await closed(c)).toBe(true);
+      expect(await closedWithin(c)).toBe(true);
     }
   });
 
   it('an inactive tenant and an unconfigured app are refused at CONNECT', async () => {
-    await expect(connect(gw.port, pki.device('dormant', 'd1'), { clientId: 'd1' })).rejects.toThrow(/Not authorized/i);
-    await expect(connect(gw.port, pki.app('acme', 'unknown-app'), { clientId: 'x' })).rejects.toThrow(/Not authorized/i);
+    await expect(connect(rig.gw.port, pki.device('dormant', 'd1'), { clientId: 'd1' })).rejects.toThrow(/Not authorized/i);
+    await expect(connect(rig.gw.port, pki.app('acme', 'unknown-app'), { clientId: 'x' })).rejects.toThrow(/Not authorized/i);
   });
 
   it('the victim tenant received only its own device\'s message through all of this', async () => {
     await sleep(200);
-    expect(victim.received.map((m) => m.topic)).toEqual(['tenants/globex/devices/van-1/location']);
+    expect(rig.victim.received.map((m) => m.topic)).toEqual(['tenants/globex/devices/van-1/location']);
   });
 
   it('an app limited by grants sees only its device group and streams, whatever its filter', async () => {
-    const limited = await connect(gw.port, pki.app('acme', 'trucks-only'), { clientId: 'limited' });
+    const limited = await connect(rig.gw.port, pki.app('acme', 'trucks-only'), { clientId: 'limited' });
     clients.push(limited);
     const sub = await subscribe(limited, 'tenants/acme/#');
     const inGroup = await attacker('device', 'truck-2', 'truck-2');

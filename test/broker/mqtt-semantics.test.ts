@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, startGateway, subscribe } from '../helpers/gateway.ts';
+import { closedWithin, connect, startGateway, subscribe } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
@@ -17,15 +17,6 @@ const haveMosquitto = spawnSync('mosquitto_pub', ['--help']).error === undefined
 if (!haveMosquitto && process.env['CI'] === 'true') throw new Error('mosquitto-clients are required under CI (.ci/run installs them)');
 
 const topicOf = (device: string, stream = 'location') => `tenants/acme/devices/${device}/${stream}`;
-
-/** Resolves true when the client's connection closes within `ms`. */
-function closedWithin(client: MqttClient, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (!client.connected) return resolve(true);
-    client.once('close', () => resolve(true));
-    setTimeout(() => resolve(false), ms);
-  });
-}
 
 /** Publishes QoS 1; resolves 'acknowledged' on PUBACK, 'closed' if the connection closes first. */
 function publishQos1(client: MqttClient, topic: string, payload: Buffer): Promise<'acknowledged' | 'closed'> {

@@ -6,11 +6,11 @@
  * once within the group, a plain subscriber gets every one, another tenant's
  * app is refused with SUBACK 0x87, and an UNSUBSCRIBE leaves the group.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connect, sleep, startGateway, subackCode } from '../helpers/gateway.ts';
-import { fix, sequenceOf, until } from '../helpers/shared-consumers.ts';
+import { mosquittoSub, sequenceOf, Sequencer, until } from '../helpers/shared-consumers.ts';
 import { TestPki } from '../helpers/pki.ts';
 
 const V5 = { protocolVersion: 5 } as const;
@@ -25,7 +25,6 @@ describe('MQTT 5 shared subscriptions', () => {
   const clients: MqttClient[] = [];
   const got: Record<'a' | 'b' | 'mosquitto' | 'plain', string[]> = { a: [], b: [], mosquitto: [], plain: [] };
   let memberA: MqttClient;
-  let seq = 1;
   const members = () => gw.gateway.sharedSubscriptions!.size('v5workers', FILTER);
   const shared = () => [...got.a, ...got.b, ...got.mosquitto];
 
@@ -45,16 +44,7 @@ describe('MQTT 5 shared subscriptions', () => {
     expect((await memberB.subscribeAsync(SHARED, { qos: 1 }))[0]?.qos).toBe(1);
     expect((await plain.subscribeAsync(FILTER, { qos: 1 }))[0]?.qos).toBe(1);
 
-    const app = pki.app('acme', 'dashboard');
-    mosquitto = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(gw.port), '--cafile', app.caPath, '--cert', app.certPath, '--key', app.keyPath,
-      '-i', 'v5-worker-mosquitto', '-V', 'mqttv5', '-q', '1', '-t', SHARED], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buffered = '';
-    mosquitto.stdout!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines.filter(Boolean)) got.mosquitto.push(sequenceOf(line));
-    });
+    mosquitto = mosquittoSub(gw.port, pki.app('acme', 'dashboard'), 'v5-worker-mosquitto', 'mqttv5', SHARED, (line) => got.mosquitto.push(sequenceOf(line)));
     expect(await until(() => members() === 3)).toBe(true);
   });
   afterAll(async () => {
@@ -63,15 +53,8 @@ describe('MQTT 5 shared subscriptions', () => {
     await gw?.gateway.close();
   });
 
-  async function publish(count: number): Promise<string[]> {
-    const sent: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const s = seq++;
-      sent.push(String(s));
-      await device.publishAsync('tenants/acme/devices/truck-1/location', fix(s), { qos: 1 });
-    }
-    return sent;
-  }
+  const sequencer = new Sequencer();
+  const publish = (count: number) => sequencer.publish(device, count);
 
   it('spreads messages over three v5 members, each delivered once within the group; a plain v5 subscriber gets all', async () => {
     const sent = await publish(30);

@@ -5,12 +5,12 @@
  * while a plain subscriber gets every message and another tenant's app
  * cannot join.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connectWss, TestIssuer } from '../helpers/app-tokens.ts';
 import { connect, sleep, startGateway, subackCode, subscribe } from '../helpers/gateway.ts';
-import { fix, sequenceOf, until } from '../helpers/shared-consumers.ts';
+import { mosquittoSub, sequenceOf, Sequencer, until } from '../helpers/shared-consumers.ts';
 import { TestPki } from '../helpers/pki.ts';
 
 const FILTER = 'tenants/acme/#';
@@ -28,7 +28,6 @@ describe('shared subscriptions $share/{group}/tenants/{tenant}/...', () => {
   let tlsMember: MqttClient;
   /** QoS of every message the mqtt.js consumers received. */
   const qos = new Set<number>();
-  let seq = 1;
 
   const members = () => gw.gateway.sharedSubscriptions!.size('workers', FILTER);
 
@@ -54,16 +53,7 @@ describe('shared subscriptions $share/{group}/tenants/{tenant}/...', () => {
     expect((await wssMember.subscribeAsync(SHARED, { qos: 1 }))[0]?.qos).toBe(1);
     expect((await plain.subscribeAsync(FILTER, { qos: 1 }))[0]?.qos).toBe(1);
 
-    const app = pki.app('acme', 'dashboard');
-    mosquitto = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(gw.port), '--cafile', app.caPath, '--cert', app.certPath, '--key', app.keyPath,
-      '-i', 'worker-mosquitto', '-V', 'mqttv311', '-q', '1', '-t', SHARED], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buffered = '';
-    mosquitto.stdout!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines.filter(Boolean)) { mosquittoLines.push(line); got.mosquitto.push(sequenceOf(line)); }
-    });
+    mosquitto = mosquittoSub(gw.port, pki.app('acme', 'dashboard'), 'worker-mosquitto', 'mqttv311', SHARED, (line) => { mosquittoLines.push(line); got.mosquitto.push(sequenceOf(line)); });
     expect(await until(() => members() === 3)).toBe(true);
   });
   afterAll(async () => {
@@ -72,15 +62,8 @@ describe('shared subscriptions $share/{group}/tenants/{tenant}/...', () => {
     await gw?.gateway.close();
   });
 
-  async function publish(count: number): Promise<string[]> {
-    const sent: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const s = seq++;
-      sent.push(String(s));
-      await device.publishAsync('tenants/acme/devices/truck-1/location', fix(s), { qos: 1 });
-    }
-    return sent;
-  }
+  const sequencer = new Sequencer();
+  const publish = (count: number) => sequencer.publish(device, count);
 
   const shared = () => [...got.tls, ...got.wss, ...got.mosquitto];
 

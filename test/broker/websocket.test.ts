@@ -10,19 +10,11 @@ import type { MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import WebSocket from 'ws';
 import { connectWss, TestIssuer } from '../helpers/app-tokens.ts';
-import { connect, sleep, startGateway, subackCode, subscribe } from '../helpers/gateway.ts';
+import { closedWithin, connect, sleep, startGateway, subackCode, subscribe } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 const READER = { roles: ['tenant-reader'], tenant: 'acme' };
-
-function closed(client: MqttClient, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (!client.connected) return resolve(true);
-    const t = setTimeout(() => resolve(false), timeoutMs);
-    client.once('close', () => { clearTimeout(t); resolve(true); });
-  });
-}
 
 describe('MQTT over WebSocket with bearer tokens and client certificates', () => {
   const pki = new TestPki();
@@ -132,7 +124,7 @@ describe('MQTT over WebSocket with bearer tokens and client certificates', () =>
     const exp = Math.floor(Date.now() / 1000) + 3;
     const c = await app({ username: 'dashboard', password: await issuer.sign(READER, { exp }) });
     await subscribe(c, 'tenants/acme/#');
-    expect(await closed(c, 8000)).toBe(true);
+    expect(await closedWithin(c, 8000)).toBe(true);
     expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000);
     expect(gw.logs.events('token_expired_disconnect').some((l) => l['code'] === 'TIQ_ERR_TOKEN_INVALID')).toBe(true);
   });

@@ -6,38 +6,23 @@
  * of the apps page, without a control that changes state.
  */
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
 import type { Page } from 'playwright-core';
 import { connect } from '../helpers/gateway.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-import { newPage, shot, signInLink, startRig, type ConsoleRig } from './console-fixture.ts';
+import { oauthSignIn, OperatorConsole, pemBlocks, shot, who, type ConsoleRig } from './console-fixture.ts';
 
 if (spawnSync('mosquitto_sub', ['--help']).error !== undefined) throw new Error('mosquitto-clients are required (.ci/run installs them)');
 
+let operator: OperatorConsole;
 let rig: ConsoleRig;
 let page: Page;
-let closeContext: () => Promise<void>;
-const children: ChildProcessWithoutNullStreams[] = [];
-const clients: MqttClient[] = [];
 
-beforeAll(async () => {
-  rig = await startRig();
-  const p = await newPage(rig);
-  page = p.page;
-  closeContext = () => p.context.close();
-  await page.goto(await signInLink(rig));
-  await page.getByTestId('who').filter({ hasText: 'operator:olga' }).waitFor();
-}, 60_000);
-afterAll(async () => {
-  for (const c of children) c.kill();
-  for (const c of clients) c.end(true);
-  await closeContext?.();
-  await rig?.close();
-});
+beforeAll(async () => { operator = await OperatorConsole.start(); ({ rig, page } = operator); }, 60_000);
+afterAll(async () => { await operator?.close(); });
 
 const rowsOf = (testId: string) => page.getByTestId(testId).locator('tbody tr td:first-child').allTextContents();
 
@@ -94,28 +79,22 @@ describe('console admin jobs', { timeout: 30_000 }, () => {
     await page.locator('#cert-app').selectOption('console-app');
     await page.locator('#cert-key-type').selectOption('ec');
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Issue app bundle' }).click()]);
-    const blocks = readFileSync(await download.path(), 'utf8').match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----\n?/g) ?? [];
-    const [cert, ca, key] = blocks;
+    const [cert, ca, key] = pemBlocks(readFileSync(await download.path(), 'utf8'));
     expect(key).toMatch(/BEGIN (EC )?PRIVATE KEY/);
     const dir = rig.pki.baseDir;
     writeFileSync(join(dir, 'console-app.crt'), cert!);
     writeFileSync(join(dir, 'console-app-ca.crt'), ca!);
     writeFileSync(join(dir, 'console-app.key'), key!, { mode: 0o600 });
 
-    const sub = spawn('stdbuf', ['-oL', '-eL', 'mosquitto_sub', '-h', 'localhost', '-p', String(rig.gw.port), '--cafile', join(dir, 'console-app-ca.crt'),
+    const sub = operator.mosquitto('mosquitto_sub', ['-h', 'localhost', '-p', String(rig.gw.port), '--cafile', join(dir, 'console-app-ca.crt'),
       '--cert', join(dir, 'console-app.crt'), '--key', join(dir, 'console-app.key'), '-i', 'console-app-sub', '-V', 'mqttv311', '-d',
       '-t', 'tenants/acme/devices/bus-1/location', '-C', '1', '-W', '15', '-F', 'TOPIC %t']);
-    children.push(sub);
-    let out = '';
-    sub.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    sub.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    const closed = new Promise<number | null>((r) => sub.on('close', (code) => r(code)));
-    await expect.poll(() => out, { timeout: 8000 }).toContain('SUBACK');
+    await expect.poll(() => sub.output(), { timeout: 8000 }).toContain('SUBACK');
     const bus = await connect(rig.gw.port, rig.pki.device('acme', 'bus-1'), { clientId: 'bus-1' });
-    clients.push(bus);
+    operator.clients.push(bus);
     await bus.publishAsync('tenants/acme/devices/bus-1/location', encode(VEHICLE, vehicle()), { qos: 1 });
-    expect(await closed).toBe(0);
-    expect(out).toContain('TOPIC tenants/acme/devices/bus-1/location');
+    expect(await sub.closed).toBe(0);
+    expect(sub.output()).toContain('TOPIC tenants/acme/devices/bus-1/location');
   });
 
   it('signs a pasted app CSR: the certificate carries the CSR\'s key and the download holds no private key', async () => {
@@ -209,12 +188,9 @@ describe('console admin jobs', { timeout: 30_000 }, () => {
   });
 
   it('shows a tenant-reader the apps and groups with no control that changes state, and no backups page', async () => {
-    rig.idp.nextUser = { sub: 'rhea', roles: ['tenant-reader'], tenant: 'acme' };
-    const { context, page: reader } = await newPage(rig);
+    const { context, page: reader } = await oauthSignIn(rig, { sub: 'rhea', roles: ['tenant-reader'], tenant: 'acme' });
     try {
-      await reader.goto(`${rig.origin}/console/`);
-      await reader.getByRole('link', { name: 'Sign in with your organisation' }).click();
-      await expect.poll(() => reader.getByTestId('who').textContent()).toContain('tenant-reader');
+      await expect.poll(() => who(reader)).toContain('tenant-reader');
       expect(await reader.getByRole('link', { name: 'Backups and sweeps' }).count()).toBe(0);
       await reader.getByRole('link', { name: 'Apps and device groups' }).click();
       await expect.poll(() => reader.getByTestId('apps').locator('tbody tr td:first-child').allTextContents()).toContain('console-app');

@@ -5,15 +5,16 @@
  * in a per-run HOME, the way a person adds a CA on Linux; it is never told
  * to ignore certificate errors.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { adminCall } from '../helpers/admin-call.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
-import { AUDIENCE, CLIENT_ID, OidcProvider } from './oidc-provider.ts';
+import { AUDIENCE, CLIENT_ID, OidcProvider, type TestUser } from './oidc-provider.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 /** Screenshots of each page: test artifacts, git-ignored. */
@@ -80,16 +81,9 @@ export async function newPage(rig: ConsoleRig): Promise<{ context: BrowserContex
 }
 
 /** The admin API over mutual TLS, as a client certificate sees it. */
-export function mtls(rig: ConsoleRig, pem: ClientPem, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: rig.gw.gateway.adminPorts.mtlsPort, method, path, cert: pem.cert, key: pem.key, ca: pem.ca, servername: 'localhost', headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => { text += d.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) as Record<string, unknown> : {} }));
-    });
-    req.on('error', reject);
-    req.end(body ? JSON.stringify(body) : undefined);
-  });
+export async function mtls(rig: ConsoleRig, pem: ClientPem, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const answer = await adminCall(rig.gw.gateway.adminPorts.mtlsPort, { ca: pem.ca, cert: pem.cert, key: pem.key }, method, path, body);
+  return { status: answer.status, json: answer.text ? answer.json() : {} };
 }
 
 /** A one-time sign-in link for the operator certificate, as `thingiq console` gets it. */
@@ -101,4 +95,72 @@ export async function signInLink(rig: ConsoleRig): Promise<string> {
 
 export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** The signed-in person the console's header names (its `who` element). */
+export function who(page: Page): Promise<string | null> {
+  return page.getByTestId('who').textContent();
+}
+
+/** A fresh page that opened a one-time sign-in link for the operator certificate (olga). */
+export async function linkSignIn(rig: ConsoleRig): Promise<{ context: BrowserContext; page: Page }> {
+  const p = await newPage(rig);
+  await p.page.goto(await signInLink(rig));
+  return p;
+}
+
+/** A fresh page that chose "Sign in with your organisation", the test issuer signing in `user`. */
+export async function oauthSignIn(rig: ConsoleRig, user: TestUser): Promise<{ context: BrowserContext; page: Page }> {
+  rig.idp.nextUser = user;
+  const p = await newPage(rig);
+  await p.page.goto(`${rig.origin}/console/`);
+  await p.page.getByRole('link', { name: 'Sign in with your organisation' }).click();
+  return p;
+}
+
+/** The PEM blocks of a downloaded bundle, in order. */
+export function pemBlocks(text: string): string[] {
+  return text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----\n?/g) ?? [];
+}
+
+/**
+ * The rig with one page signed in as the operator olga (the starting point
+ * of the operator-job tests), and the mosquitto processes and MQTT clients
+ * the tests start, all stopped by close().
+ */
+export class OperatorConsole {
+  readonly children: ChildProcessWithoutNullStreams[] = [];
+  readonly clients: MqttClient[] = [];
+
+  private constructor(readonly rig: ConsoleRig, readonly context: BrowserContext, readonly page: Page) {}
+
+  static async start(): Promise<OperatorConsole> {
+    const rig = await startRig();
+    try {
+      const { context, page } = await linkSignIn(rig);
+      await page.getByTestId('who').filter({ hasText: 'operator:olga' }).waitFor();
+      return new OperatorConsole(rig, context, page);
+    } catch (err) {
+      await rig.close();
+      throw err;
+    }
+  }
+
+  /** A long-lived mosquitto client; `closed` resolves when it exits. Line-buffered (stdbuf): its output is read while it runs. */
+  mosquitto(cmd: string, args: string[]) {
+    const child = spawn('stdbuf', ['-oL', '-eL', cmd, ...args]);
+    this.children.push(child);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    return { child, closed, output: () => out };
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.children) c.kill();
+    for (const c of this.clients) c.end(true);
+    await this.context.close();
+    await this.rig.close();
+  }
 }

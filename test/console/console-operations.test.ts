@@ -5,53 +5,25 @@
  * publish it and see the next message coarsened; shred keys with a receipt;
  * the audit chain verified from its page. Screenshots of each page.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
 import type { Page } from 'playwright-core';
 import { connect, subscribe } from '../helpers/gateway.ts';
 import { decode, encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-import { newPage, shot, signInLink, startRig, type ConsoleRig } from './console-fixture.ts';
+import { OperatorConsole, pemBlocks, shot, type ConsoleRig } from './console-fixture.ts';
 
 if (spawnSync('mosquitto_pub', ['--help']).error !== undefined) throw new Error('mosquitto-clients are required (.ci/run installs them)');
 
+let operator: OperatorConsole;
 let rig: ConsoleRig;
 let page: Page;
-let closeContext: () => Promise<void>;
-const children: ChildProcessWithoutNullStreams[] = [];
-const clients: MqttClient[] = [];
 
-beforeAll(async () => {
-  rig = await startRig();
-  const p = await newPage(rig);
-  page = p.page;
-  closeContext = () => p.context.close();
-  await page.goto(await signInLink(rig));
-  await page.getByTestId('who').filter({ hasText: 'operator:olga' }).waitFor();
-}, 60_000);
-afterAll(async () => {
-  for (const c of children) c.kill();
-  for (const c of clients) c.end(true);
-  await closeContext?.();
-  await rig?.close();
-});
+beforeAll(async () => { operator = await OperatorConsole.start(); ({ rig, page } = operator); }, 60_000);
+afterAll(async () => { await operator?.close(); });
 
-function pemBlocks(text: string): string[] {
-  return text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----\n?/g) ?? [];
-}
-
-/** A long-lived mosquitto client; `closed` resolves when it exits. Line-buffered (stdbuf): its output is read while it runs. */
-function mosquitto(cmd: string, args: string[]) {
-  const child = spawn('stdbuf', ['-oL', '-eL', cmd, ...args]);
-  children.push(child);
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-  const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  return { child, closed, output: () => out };
-}
+const mosquitto = (cmd: string, args: string[]) => operator.mosquitto(cmd, args);
 
 describe('console operations', { timeout: 40_000 }, () => {
   it('issues a device certificate as a bundle, and revoking it in the console cuts the device\'s live mosquitto session', async () => {
@@ -97,7 +69,7 @@ describe('console operations', { timeout: 40_000 }, () => {
   it('edits a policy with validation and a preview that changes as you type, publishes it, and the next message is coarsened', async () => {
     const appClient = await connect(rig.gw.port, rig.pki.app('acme', 'dashboard'), { clientId: 'dash-mqtt' });
     const car = await connect(rig.gw.port, rig.pki.device('acme', 'car-9'), { clientId: 'car-9' });
-    clients.push(appClient, car);
+    operator.clients.push(appClient, car);
     const sub = await subscribe(appClient, 'tenants/acme/devices/car-9/location');
 
     await page.getByRole('link', { name: 'Privacy' }).click();
@@ -133,7 +105,7 @@ describe('console operations', { timeout: 40_000 }, () => {
 
   it('shreds a device\'s keys after a typed confirmation and shows the receipt', async () => {
     const van = await connect(rig.gw.port, rig.pki.device('acme', 'van-3'), { clientId: 'van-3' });
-    clients.push(van);
+    operator.clients.push(van);
     await van.publishAsync('tenants/acme/devices/van-3/location', encode(VEHICLE, vehicle()), { qos: 1 });
     await page.getByRole('link', { name: 'Keys and retention' }).click();
     await page.getByLabel('Device', { exact: true }).fill('van-3');

@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerConsoleCommand } from '../../src/cli/console-command.ts';
-import { mtls, newPage, shot, signInLink, startRig, type ConsoleRig } from './console-fixture.ts';
+import { linkSignIn, mtls, newPage, oauthSignIn, shot, startRig, who, type ConsoleRig } from './console-fixture.ts';
 
 let rig: ConsoleRig;
 beforeAll(async () => { rig = await startRig(); }, 60_000);
@@ -27,7 +27,7 @@ describe('console sign-in', { timeout: 30_000 }, () => {
 
     const { context, page } = await newPage(rig);
     await page.goto(link!);
-    await expect.poll(() => page.getByTestId('who').textContent()).toContain('operator:local');
+    await expect.poll(() => who(page)).toContain('operator:local');
     await shot(page, 'overview');
     // The fragment is gone from the address bar once used.
     expect(page.url()).not.toContain('link=');
@@ -41,9 +41,8 @@ describe('console sign-in', { timeout: 30_000 }, () => {
   });
 
   it('the session cookie is httpOnly, Secure, SameSite=Strict and unreadable by the page; sign-out ends the session', async () => {
-    const { context, page } = await newPage(rig);
-    await page.goto(await signInLink(rig));
-    await expect.poll(() => page.getByTestId('who').textContent()).toContain('operator:olga');
+    const { context, page } = await linkSignIn(rig);
+    await expect.poll(() => who(page)).toContain('operator:olga');
     const [cookie] = await context.cookies();
     expect(cookie).toMatchObject({ name: '__Host-thingiq-console', httpOnly: true, secure: true, sameSite: 'Strict', path: '/' });
     // The page's script cannot read it.
@@ -58,10 +57,7 @@ describe('console sign-in', { timeout: 30_000 }, () => {
 
 describe('console sign-in through OAuth (authorization code with PKCE)', { timeout: 30_000 }, () => {
   it('an operator without a second factor is told to step up; the step-up signs in', async () => {
-    rig.idp.nextUser = { sub: 'opal', roles: ['operator'], mfaOnStepUp: true };
-    const { context, page } = await newPage(rig);
-    await page.goto(`${rig.origin}/console/`);
-    await page.getByRole('link', { name: 'Sign in with your organisation' }).click();
+    const { context, page } = await oauthSignIn(rig, { sub: 'opal', roles: ['operator'], mfaOnStepUp: true });
     await expect.poll(() => page.locator('.error .code').textContent()).toBe('TIQ_ERR_MFA_REQUIRED');
     await shot(page, 'sign-in-step-up');
     const first = rig.idp.authorizations.at(-1)!;
@@ -69,17 +65,14 @@ describe('console sign-in through OAuth (authorization code with PKCE)', { timeo
     expect(first.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(first.get('acr_values')).toBeNull();
     await page.getByRole('link', { name: /second factor/ }).click();
-    await expect.poll(() => page.getByTestId('who').textContent()).toContain('token:opal');
+    await expect.poll(() => who(page)).toContain('token:opal');
     expect(rig.idp.authorizations.at(-1)!.get('acr_values')).toBe('mfa');
     await context.close();
   });
 
   it('a tenant-admin signs in without a second factor (only operators need one)', async () => {
-    rig.idp.nextUser = { sub: 'ada', roles: ['tenant-admin'], tenant: 'acme' };
-    const { context, page } = await newPage(rig);
-    await page.goto(`${rig.origin}/console/`);
-    await page.getByRole('link', { name: 'Sign in with your organisation' }).click();
-    await expect.poll(() => page.getByTestId('who').textContent()).toContain('token:ada · tenant-admin');
+    const { context, page } = await oauthSignIn(rig, { sub: 'ada', roles: ['tenant-admin'], tenant: 'acme' });
+    await expect.poll(() => who(page)).toContain('token:ada · tenant-admin');
     await context.close();
   });
 
@@ -95,11 +88,8 @@ describe('console sign-in through OAuth (authorization code with PKCE)', { timeo
 describe('a tenant-reader', { timeout: 30_000 }, () => {
   it('sees only its tenant, gets 404 for another, and has no control that changes state', async () => {
     expect((await mtls(rig, rig.operatorPem, 'POST', '/v1/tenants/acme/devices', { deviceId: 'truck-1' })).status).toBe(201);
-    rig.idp.nextUser = { sub: 'rhea', roles: ['tenant-reader'], tenant: 'acme' };
-    const { context, page } = await newPage(rig);
-    await page.goto(`${rig.origin}/console/`);
-    await page.getByRole('link', { name: 'Sign in with your organisation' }).click();
-    await expect.poll(() => page.getByTestId('who').textContent()).toContain('tenant-reader');
+    const { context, page } = await oauthSignIn(rig, { sub: 'rhea', roles: ['tenant-reader'], tenant: 'acme' });
+    await expect.poll(() => who(page)).toContain('tenant-reader');
     await expect.poll(() => page.locator('header select option').allTextContents()).toEqual(['acme']);
     expect(await page.getByRole('link', { name: 'Audit' }).count()).toBe(0);
     const statusOf = (path: string) => page.evaluate(`fetch(${JSON.stringify(path)}).then(async (r) => [r.status, (await r.json()).code])`);
@@ -135,9 +125,8 @@ describe('a tenant-reader', { timeout: 30_000 }, () => {
 describe('CSRF', { timeout: 30_000 }, () => {
   it('a form on another origin that posts to the API with the session cookie is refused, and so is a same-origin change without the token', async () => {
     expect((await mtls(rig, rig.operatorPem, 'POST', '/v1/tenants/acme/devices/csrf-1/certificates', {})).status).toBe(201);
-    const { context, page } = await newPage(rig);
-    await page.goto(await signInLink(rig));
-    await expect.poll(() => page.getByTestId('who').textContent()).toContain('operator:olga');
+    const { context, page } = await linkSignIn(rig);
+    await expect.poll(() => who(page)).toContain('operator:olga');
     // Another port of localhost: same site (ports do not count), so SameSite alone would not stop it.
     rig.idp.pages.set('/evil', `<form id="f" method="POST" enctype="text/plain" action="${rig.origin}/v1/tenants/acme/devices/csrf-1/revoke"><input name='{"a":"' value='"}'></form><script>document.getElementById('f').submit()</script>`);
     await page.goto(`${rig.idp.url}/evil`);

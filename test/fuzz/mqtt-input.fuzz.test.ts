@@ -7,14 +7,11 @@
  */
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
-import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameScanner } from '../../src/limits/frame-scanner.ts';
-import { startGateway } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
-import { RawMqtt } from '../helpers/raw-mqtt.ts';
-import { connectPacket, goodDevice, goodDeviceFlows } from '../abuse/abuse-helpers.ts';
+import { connectPacket, goodDeviceFlows } from '../abuse/abuse-helpers.ts';
 import { fuzzRuns, LONG_RUN } from './fuzz-runs.ts';
+import { chunks, FuzzGateway, mutate } from './mqtt-fuzz.ts';
 
 const topic = fc.stringMatching(/^[a-z0-9/]{1,40}$/);
 const clientPacket: fc.Arbitrary<mqttPacket.Packet> = fc.oneof(
@@ -28,15 +25,6 @@ const clientPacket: fc.Arbitrary<mqttPacket.Packet> = fc.oneof(
   fc.constant({ cmd: 'pingreq' as const }),
   fc.constant({ cmd: 'disconnect' as const }),
 );
-
-/** Cuts a buffer at the given points. */
-function chunks(b: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const c of [...at, b.length]) { out.push(b.subarray(prev, c)); prev = c; }
-  return out;
-}
 
 describe('FrameScanner', { timeout: LONG_RUN ? 0 : 30_000 }, () => {
   it('accepts every valid client packet stream, however chunked', () => {
@@ -59,39 +47,8 @@ describe('FrameScanner', { timeout: LONG_RUN ? 0 : 30_000 }, () => {
 });
 
 describe('random and mutated packets into a real gateway', { timeout: LONG_RUN ? 0 : 60_000 }, () => {
-  const pki = new TestPki();
-  const attacker = pki.device('acme', 'fuzzer');
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let good: MqttClient;
-  let runs = 0;
-
-  beforeAll(async () => {
-    gw = await startGateway(pki, {
-      mqtt: { connectTimeoutMs: 300, keepaliveLimitS: 60 },
-      limits: { maxPacketBytes: 8192, flapping: { maxConnects: 1_000_000 } },
-      log: { level: 'error' },
-    });
-    good = await goodDevice(gw.port, pki);
-  });
-  afterAll(async () => {
-    good?.end(true);
-    await gw?.gateway.close();
-  });
-
-  /** Sends the bytes on a fresh connection, waits until the gateway closes it or goes quiet. */
-  async function fire(bytes: Buffer): Promise<void> {
-    const raw = await RawMqtt.open(gw.port, attacker);
-    raw.socket.write(bytes);
-    await raw.waitFor(() => false, 150);
-    raw.end();
-    if (++runs % 20 === 0) await goodDeviceFlows(good);
-  }
-
-  const mutate = (b: Buffer, edits: [number, number][]) => {
-    const out = Buffer.from(b);
-    for (const [at, v] of edits) if (out.length) out[at % out.length] = v;
-    return out;
-  };
+  const fuzz = FuzzGateway.hooked(4);
+  const fire = (bytes: Buffer) => fuzz.fire(bytes);
 
   it('random bytes, with and without a valid CONNECT first', async () => {
     await fc.assert(fc.asyncProperty(fc.boolean(), fc.uint8Array({ maxLength: 300 }), async (withConnect, bytes) => {
@@ -108,7 +65,7 @@ describe('random and mutated packets into a real gateway', { timeout: LONG_RUN ?
   });
 
   it('afterwards the gateway still serves the good device, and stored nothing of the fuzzer', async () => {
-    await goodDeviceFlows(good);
-    expect(await gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'fuzzer' })).toBe(0);
+    await goodDeviceFlows(fuzz.good);
+    expect(await fuzz.gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'fuzzer' })).toBe(0);
   });
 });

@@ -6,17 +6,14 @@
  * a good MQTT 5 device keeps flowing.
  */
 import fc from 'fast-check';
-import mqttPacket from 'mqtt-packet';
-import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type mqttPacket from 'mqtt-packet';
+import { describe, expect, it } from 'vitest';
 import { FrameScanner } from '../../src/limits/frame-scanner.ts';
-import { connect, startGateway } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
-import { RawMqtt5 } from '../helpers/raw-mqtt5.ts';
-import { goodDeviceFlows } from '../abuse/abuse-helpers.ts';
+import { connectBytes, generate } from '../helpers/raw-mqtt.ts';
+import { connectPacket, goodDeviceFlows } from '../abuse/abuse-helpers.ts';
 import { fuzzRuns, LONG_RUN } from './fuzz-runs.ts';
+import { chunks, FuzzGateway, mutate } from './mqtt-fuzz.ts';
 
-const V5 = { protocolVersion: 5 } as const;
 const topic = fc.stringMatching(/^[a-z0-9/]{1,40}$/);
 const userProperties = fc.dictionary(fc.stringMatching(/^[a-z]{1,8}$/), fc.stringMatching(/^[a-z0-9]{0,12}$/), { maxKeys: 3 });
 const clientPacket: fc.Arbitrary<mqttPacket.Packet> = fc.oneof(
@@ -36,20 +33,12 @@ const clientPacket: fc.Arbitrary<mqttPacket.Packet> = fc.oneof(
   fc.constantFrom(0, 4, 0x80).map((reasonCode) => ({ cmd: 'disconnect' as const, reasonCode, properties: { reasonString: 'bye' } })),
 );
 
-const connect5 = (clientId: string) => mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId, keepalive: 60, properties: { sessionExpiryInterval: 0, receiveMaximum: 10 } }, V5);
-
-function chunks(b: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const c of [...at, b.length]) { out.push(b.subarray(prev, c)); prev = c; }
-  return out;
-}
+const connect5 = (clientId: string) => connectBytes(5, clientId, 60, { sessionExpiryInterval: 0, receiveMaximum: 10 });
 
 describe('FrameScanner, MQTT 5', { timeout: LONG_RUN ? 0 : 30_000 }, () => {
   it('accepts every valid v5 client packet stream, however chunked', () => {
     fc.assert(fc.property(fc.array(clientPacket, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (packets, cuts) => {
-      const stream = Buffer.concat([connect5('d'), ...packets.map((p) => mqttPacket.generate(p, V5))]);
+      const stream = Buffer.concat([connect5('d'), ...packets.map((p) => generate(p, 5))]);
       const scanner = new FrameScanner(4096);
       for (const c of chunks(stream, cuts)) expect(scanner.scan(c)).toBeUndefined();
       expect(scanner.protocolLevel).toBe(5);
@@ -57,46 +46,21 @@ describe('FrameScanner, MQTT 5', { timeout: LONG_RUN ? 0 : 30_000 }, () => {
   });
 
   it('still refuses a 3.1.1 DISCONNECT with a body', () => {
-    const v4 = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'd', keepalive: 60 });
+    const v4 = connectPacket('d');
     const scanner = new FrameScanner(4096);
     expect(scanner.scan(Buffer.concat([v4, Buffer.from([0xe0, 0x01, 0x00])]))?.code).toBe('TIQ_ERR_MALFORMED_PACKET');
   });
 });
 
 describe('random and mutated MQTT 5 packets into a real gateway', { timeout: LONG_RUN ? 0 : 60_000 }, () => {
-  const pki = new TestPki();
-  const attacker = pki.device('acme', 'fuzzer');
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let good: MqttClient;
-  let runs = 0;
-
-  beforeAll(async () => {
-    gw = await startGateway(pki, {
-      mqtt: { connectTimeoutMs: 300, keepaliveLimitS: 60 },
-      limits: { maxPacketBytes: 8192, flapping: { maxConnects: 1_000_000 } },
-      log: { level: 'error' },
-    });
-    good = await connect(gw.port, pki.device('acme', 'good-1'), { clientId: 'good-1', protocolVersion: 5 });
-  });
-  afterAll(async () => {
-    good?.end(true);
-    await gw?.gateway.close();
-  });
-
-  async function fire(bytes: Buffer): Promise<void> {
-    const raw = await RawMqtt5.open(gw.port, attacker);
-    raw.socket.write(bytes);
-    await raw.waitFor(() => false, 150);
-    raw.end();
-    if (++runs % 20 === 0) await goodDeviceFlows(good);
-  }
+  const fuzz = FuzzGateway.hooked(5);
+  const fire = (bytes: Buffer) => fuzz.fire(bytes);
 
   it('valid v5 packet streams with bytes overwritten', async () => {
     const edit = fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }));
     await fc.assert(fc.asyncProperty(fc.array(clientPacket, { maxLength: 6 }), fc.array(edit, { maxLength: 4 }), async (packets, edits) => {
-      const out = Buffer.concat([connect5('fuzzer'), ...packets.map((p) => mqttPacket.generate(p, V5))]);
-      for (const [at, v] of edits) if (out.length) out[at % out.length] = v;
-      await fire(out);
+      const stream = Buffer.concat([connect5('fuzzer'), ...packets.map((p) => generate(p, 5))]);
+      await fire(mutate(stream, edits.map(([at, v]) => [at, v])));
     }), { numRuns: fuzzRuns(25, 100) });
   });
 
@@ -107,7 +71,7 @@ describe('random and mutated MQTT 5 packets into a real gateway', { timeout: LON
   });
 
   it('afterwards the gateway still serves the good device, and stored nothing of the fuzzer', async () => {
-    await goodDeviceFlows(good);
-    expect(await gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'fuzzer' })).toBe(0);
+    await goodDeviceFlows(fuzz.good);
+    expect(await fuzz.gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'fuzzer' })).toBe(0);
   });
 });

@@ -2,7 +2,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { connectWith } from './gateway.ts';
 
 export const ISSUER = 'https://idp.test/';
 export const AUDIENCE = 'thingiq';
@@ -47,10 +48,5 @@ export function wssOptions(port: number, caPem: string, extra: IClientOptions = 
 
 /** Resolves on CONNACK; rejects with mqtt.js's error (its `code` is the CONNACK return code). */
 export function connectWss(port: number, caPem: string, extra: IClientOptions = {}): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect(wssOptions(port, caPem, extra));
-    c.once('connect', () => resolve(c));
-    c.once('error', (e) => { c.end(true); reject(e); });
-    c.once('close', () => reject(new Error('closed before CONNACK')));
-  });
+  return connectWith(wssOptions(port, caPem, extra));
 }

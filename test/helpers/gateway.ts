@@ -51,8 +51,13 @@ export function clientOptions(port: number, pem: ClientPem, extra: IClientOption
 
 /** Connects and resolves on CONNACK, or rejects with the error. */
 export function connect(port: number, pem: ClientPem, extra: IClientOptions = {}): Promise<MqttClient> {
+  return connectWith(clientOptions(port, pem, extra));
+}
+
+/** mqtt.js with these options, resolved on CONNACK; rejects with mqtt.js's error (its `code` is the CONNACK return code). */
+export function connectWith(options: IClientOptions): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(clientOptions(port, pem, extra));
+    const c = mqtt.connect(options);
     c.once('connect', () => resolve(c));
     c.once('error', (e) => { c.end(true); reject(e); });
     c.once('close', () => reject(new Error('closed before CONNACK')));
@@ -80,6 +85,15 @@ export async function subscribe(client: MqttClient, filter: string, qos: 0 | 1 =
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Whether the client's connection is closed within `timeoutMs` (at once when it is not connected). */
+export function closedWithin(client: MqttClient, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!client.connected) return resolve(true);
+    const t = setTimeout(() => resolve(false), timeoutMs);
+    client.once('close', () => { clearTimeout(t); resolve(true); });
+  });
 }
 
 /** The SUBACK return code for one filter (mqtt.js rejects on 0x80; the packet still says which). */

@@ -1,17 +1,23 @@
-/** The records tables as gateways before schema version 2 made them (idempotency key without the content digest). */
-export const SQLITE_V1_RECORDS = `
-CREATE TABLE tiq_records (
+// The SQLite columns and indexes of schema versions 1 and 2 (version 2 added content_digest and widened the key).
+const SQLITE_V1_COLUMNS = `
   tenant_id TEXT NOT NULL, device_id TEXT NOT NULL, stream TEXT NOT NULL, record_id TEXT NOT NULL UNIQUE,
   sequence INTEGER NOT NULL, device_time_ms INTEGER NOT NULL, received_at_ms INTEGER NOT NULL, format_version INTEGER NOT NULL,
   dek_id TEXT NOT NULL, kek_ref TEXT NOT NULL, iv BLOB NOT NULL CHECK (length(iv) = 12), ciphertext BLOB NOT NULL,
   tag BLOB NOT NULL CHECK (length(tag) = 16), encoding TEXT NOT NULL CHECK (encoding IN ('protobuf', 'json')),
   policy_id TEXT NOT NULL, policy_version INTEGER NOT NULL, retention_class TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,
   legal_hold INTEGER NOT NULL CHECK (legal_hold IN (0, 1)),
-  UNIQUE (tenant_id, device_id, stream, sequence)
-);
+`.slice(1);
+const SQLITE_INDEXES = `
 CREATE INDEX tiq_records_by_time ON tiq_records (tenant_id, received_at_ms, record_id);
 CREATE INDEX tiq_records_by_expiry ON tiq_records (expires_at_ms);
-`;
+`.slice(1);
+
+/** The records tables as gateways before schema version 2 made them (idempotency key without the content digest). */
+export const SQLITE_V1_RECORDS = `
+CREATE TABLE tiq_records (
+${SQLITE_V1_COLUMNS}  UNIQUE (tenant_id, device_id, stream, sequence)
+);
+${SQLITE_INDEXES}`;
 
 export const PG_V1_RECORDS = `
 CREATE TABLE tiq_records (
@@ -41,16 +47,8 @@ export const V1_COLUMNS = [
 /** The SQLite records table as gateways at schema version 2 made it: record_id still UNIQUE (dropped in version 3). */
 export const SQLITE_V2_RECORDS = `
 CREATE TABLE tiq_records (
-  tenant_id TEXT NOT NULL, device_id TEXT NOT NULL, stream TEXT NOT NULL, record_id TEXT NOT NULL UNIQUE,
-  sequence INTEGER NOT NULL, device_time_ms INTEGER NOT NULL, received_at_ms INTEGER NOT NULL, format_version INTEGER NOT NULL,
-  dek_id TEXT NOT NULL, kek_ref TEXT NOT NULL, iv BLOB NOT NULL CHECK (length(iv) = 12), ciphertext BLOB NOT NULL,
-  tag BLOB NOT NULL CHECK (length(tag) = 16), encoding TEXT NOT NULL CHECK (encoding IN ('protobuf', 'json')),
-  policy_id TEXT NOT NULL, policy_version INTEGER NOT NULL, retention_class TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,
-  legal_hold INTEGER NOT NULL CHECK (legal_hold IN (0, 1)),
-  content_digest BLOB NOT NULL DEFAULT X'',
+${SQLITE_V1_COLUMNS}  content_digest BLOB NOT NULL DEFAULT X'',
   UNIQUE (tenant_id, device_id, stream, sequence, content_digest)
 );
-CREATE INDEX tiq_records_by_time ON tiq_records (tenant_id, received_at_ms, record_id);
-CREATE INDEX tiq_records_by_expiry ON tiq_records (expires_at_ms);
-PRAGMA user_version = 2;
+${SQLITE_INDEXES}PRAGMA user_version = 2;
 `;
