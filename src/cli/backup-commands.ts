@@ -16,6 +16,7 @@ import { finished } from 'node:stream/promises';
 import type { BackupKeySettings } from '../backup/backup-key.ts';
 import { keysSliceOf, keyStoreInsideDataDir } from '../backup/backup-sources.ts';
 import { listVaultTombstones } from '../keys/key-store-paths.ts';
+import { sharedVaultTombstones } from '../cluster/cluster-state.ts';
 import { checkPgDump } from '../backup/pg-dump-check.ts';
 import { createBackup, KEY_STORE_INSIDE_WARNING } from '../backup/create-backup.ts';
 import { restoreBackup } from '../backup/restore-backup.ts';
@@ -134,7 +135,8 @@ export function registerBackupCommands(program: Command): void {
       const result = await restoreBackup({
         file: backupFile(file), config, resolvePath: resolve, keys: keySettings(config), force: opts.force === true, onProgress: progress('restore'),
         // The vault outlives the data directory: its tombstones re-apply erasures even when the control store is lost too.
-        extraTombstones: async () => (await listVaultTombstones(keysSliceOf(config, resolve))).map((t) => ({
+        // A cluster's vault is the shared one in PostgreSQL; the node's own vault file is not used there.
+        extraTombstones: async () => (await sharedVaultTombstones(config) ?? await listVaultTombstones(keysSliceOf(config, resolve))).map((t) => ({
           tenantId: t.tenantId, deviceId: t.deviceId, atMs: t.destroyedAtMs, receiptId: t.receiptId, destroyedCount: t.kekRefs.length,
         })),
       });

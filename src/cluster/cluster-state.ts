@@ -15,7 +15,7 @@ import { clusterNodeId } from './node-id.ts';
 import { PgAuditChain } from './pg-audit-chain.ts';
 import { PgKeyringStore } from './pg-keyring-store.ts';
 import { PgDeviceKeyVault } from './pg-device-vault.ts';
-import type { DeviceKekStore } from '../keys/device-key-vault.ts';
+import type { DeviceKekStore, VaultTombstone } from '../keys/device-key-vault.ts';
 
 export interface ClusterStateConfig {
   readonly cluster?: ClusterConfig | undefined;
@@ -48,6 +48,20 @@ export async function clusterKeyOptions(config: ClusterStateConfig): Promise<{ s
     }
   } catch (err) {
     throw new TiqError('TIQ_ERR_KEY_UNAVAILABLE', { reason: 'cannot open the shared keyring', driverCode: (err as { code?: string }).code ?? 'unknown' }, { cause: err });
+  }
+}
+
+/**
+ * The erasure tombstones of the device key vault every node shares, in
+ * cluster mode; undefined for a single process (its vault file holds them).
+ */
+export async function sharedVaultTombstones(config: ClusterStateConfig): Promise<readonly VaultTombstone[] | undefined> {
+  if (config.cluster === undefined) return undefined;
+  const vault = await PgDeviceKeyVault.open(sharedStateUrl(config));
+  try {
+    return await vault.listTombstones();
+  } finally {
+    await vault.close();
   }
 }
 
