@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -43,13 +43,12 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000):
 const available = await startTestPostgres();
 afterAll(async () => { if (available.ok) await available.pg.close(); });
 
-/** What every node of one cluster shares: PostgreSQL for state and telemetry, the root key, the idempotency secret, the ticket secret. */
+/** What every node of one cluster shares: PostgreSQL for state and telemetry, the root key, the ticket secret. */
 async function sharedClusterState(baseDir: string): Promise<Record<string, unknown>> {
   if (!available.ok) throw new Error(available.reason);
   const keyDir = join(baseDir, 'shared-keys');
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
   writeFileSync(join(keyDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-  writeFileSync(join(baseDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   const secretFile = join(baseDir, 'tickets.key');
   writeFileSync(secretFile, randomBytes(32), { mode: 0o600 });
   return {
@@ -74,7 +73,6 @@ async function sharedClusterState(baseDir: string): Promise<Record<string, unkno
     const { secretFile, ...state } = shared;
     const dataDir = join(pki.baseDir, `data-${name}`);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    copyFileSync(join(pki.baseDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
     const logs = new LogCapture();
     const config = parseConfig({
       ...state, pkiDir: pki.dir, dataDir, tenants: TENANTS, admin: { port: 0, mtlsPort: 0 },
@@ -285,7 +283,6 @@ async function sharedClusterState(baseDir: string): Promise<Record<string, unkno
     const { secretFile, ...state } = await sharedClusterState(pki.baseDir);
     const dataDir = join(pki.baseDir, 'data');
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    copyFileSync(join(pki.baseDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
     const tokenFile = join(pki.baseDir, 'nats.token');
     const configWith = (token: string) => parseConfig({
       ...state, pkiDir: pki.dir, dataDir, tenants: TENANTS, admin: { enabled: false },

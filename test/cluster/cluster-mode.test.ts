@@ -53,8 +53,8 @@ describe('cluster mode refusals', () => {
     const err = await Gateway.start({ config, baseDir: base, logger: createLogger('silent'), mqttPort: 0 }).then(() => undefined, (e: unknown) => e);
     expect(isTiqError(err) && err.code).toBe('TIQ_ERR_CONFIG');
     const problems = (isTiqError(err) ? err.detail?.['problems'] : []) as string[];
-    expect(pathsOf(problems)).toEqual(['cluster.sessionTickets.secretFile', 'controlStore', 'dataDir', 'keys.local', 'pkiDir', 'storage']);
-    // No CA, no root key, no idempotency secret, not even the data directory.
+    expect(pathsOf(problems)).toEqual(['cluster.sessionTickets.secretFile', 'controlStore', 'keys.local', 'pkiDir', 'storage']);
+    // No CA, no root key, not even the data directory.
     expect(existsSync(join(base, 'certs', 'ca.crt'))).toBe(false);
     expect(existsSync(join(base, 'data'))).toBe(false);
     // `thingiq config check` reports the same.
@@ -109,7 +109,6 @@ if (!available.ok) {
       const logs = new LogCapture();
       const dataDir = join(pki.baseDir, name);
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      copyFileSync(join(pki.baseDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
       const config = parseConfig({ ...shared, dataDir, pkiDir: certs, cluster: { ...shared.cluster, nodeId: name } }, name);
       const gateway = await Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 });
       return { gateway, logs };
@@ -123,7 +122,6 @@ if (!available.ok) {
       const keyDir = join(pki.baseDir, 'shared-keys');
       mkdirSync(keyDir, { mode: 0o700 });
       secret(join(keyDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`);
-      secret(join(pki.baseDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`);
       shared = {
         tenants: { ...TEST_TENANTS, acme: { ...TEST_TENANTS.acme, quotas: { messagesPerSecond: 1000, maxConnections: 10 } } },
         admin: { port: 0, mtlsPort: 0 },

@@ -26,7 +26,6 @@ afterAll(async () => { if (available.ok) await available.pg.close(); });
     const pki = new TestPki();
     const dataDir = join(pki.baseDir, 'data');
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(dataDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     writeFileSync(join(pki.baseDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
     const secretFile = join(pki.baseDir, 'cluster.secret');
     writeFileSync(secretFile, randomBytes(48), { mode: 0o600 });

@@ -4,7 +4,8 @@
  * root key and the session-ticket secret as 0600 files, the control store's
  * PostgreSQL database (which also holds the keyring, the device vault and
  * the audit chain) and a telemetry sink database. `node()` gives one node's
- * config sections over them, with a data directory of its own.
+ * config sections over them, with a data directory of its own. Nothing
+ * else: the idempotency digest key is derived from the cluster secret.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -46,13 +47,11 @@ export async function provisionSharedState(pg: TestPostgres, baseDir: string, op
   const secretFile = writeSecret(join(keysDir, 'cluster.secret'), randomBytes(48));
   const controlUrl = await pg.newDatabase();
   const sinkUrl = options.oneDatabase ? controlUrl : await pg.newDatabase();
-  const idempotencyKey = `${randomBytes(32).toString('hex')}\n`;
   return {
     keysDir, rootKeyFile, secretFile, controlUrl, sinkUrl,
     node: (nodeId, natsServers = ['nats://127.0.0.1:4222']) => {
       const dataDir = join(baseDir, `data-${nodeId}`);
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      writeSecret(join(dataDir, 'idempotency.key'), idempotencyKey);
       return {
         dataDir,
         controlStore: { type: 'postgres', connectionString: controlUrl },
