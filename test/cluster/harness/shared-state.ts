@@ -40,11 +40,22 @@ export function writeSecret(path: string, content: string | Buffer): string {
   return path;
 }
 
+/**
+ * The two secrets every node needs, as an operator writes them: the root
+ * key (base64 of 32 random bytes) and the cluster secret (48 random bytes,
+ * from which the ticket keys, the idempotency digest key and the audit
+ * chain's keys are derived), mode 0600.
+ */
+export function writeClusterSecrets(files: { rootKeyFile: string; secretFile: string }): { rootKeyFile: string; secretFile: string } {
+  writeSecret(files.rootKeyFile, `${randomBytes(32).toString('base64')}\n`);
+  writeSecret(files.secretFile, randomBytes(48));
+  return files;
+}
+
 export async function provisionSharedState(pg: TestPostgres, baseDir: string, options: SharedStateOptions = {}): Promise<SharedClusterState> {
   const keysDir = join(baseDir, 'shared-keys');
   mkdirSync(keysDir, { recursive: true, mode: 0o700 });
-  const rootKeyFile = writeSecret(join(keysDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`);
-  const secretFile = writeSecret(join(keysDir, 'cluster.secret'), randomBytes(48));
+  const { rootKeyFile, secretFile } = writeClusterSecrets({ rootKeyFile: join(keysDir, 'root.key'), secretFile: join(keysDir, 'tickets.secret') });
   const controlUrl = await pg.newDatabase();
   const sinkUrl = options.oneDatabase ? controlUrl : await pg.newDatabase();
   return {
