@@ -16,7 +16,8 @@ import { finished } from 'node:stream/promises';
 import type { BackupKeySettings } from '../backup/backup-key.ts';
 import { keysSliceOf, keyStoreInsideDataDir } from '../backup/backup-sources.ts';
 import { listVaultTombstones } from '../keys/key-store-paths.ts';
-import { sharedVaultTombstones } from '../cluster/cluster-state.ts';
+import { clusterAuditTrail, sharedVaultTombstones } from '../cluster/cluster-state.ts';
+import { LOCAL_OPERATOR_ACTOR } from '../instance/local-operator.ts';
 import { checkPgDump } from '../backup/pg-dump-check.ts';
 import { createBackup, KEY_STORE_INSIDE_WARNING } from '../backup/create-backup.ts';
 import { restoreBackup } from '../backup/restore-backup.ts';
@@ -140,9 +141,21 @@ export function registerBackupCommands(program: Command): void {
           tenantId: t.tenantId, deviceId: t.deviceId, atMs: t.destroyedAtMs, receiptId: t.receiptId, destroyedCount: t.kekRefs.length,
         })),
       });
+      await auditInCluster(config, `offline backup=${result.backup.createdAt} tombstones=${result.tombstones} newer=${result.tombstonesNewerThanBackup}`);
       out(opts.json ? JSON.stringify(result)
         : `restored ${result.restoredFiles} files from the backup of ${result.backup.createdAt}; re-applied ${result.tombstones} erasure tombstone(s), ${result.tombstonesNewerThanBackup} newer than the backup; audit log verified${result.skipped.length ? `; kept existing: ${result.skipped.join(', ')}` : ''}`);
     }));
+}
+
+/** On a cluster node the audit trail is the cluster's chain: the restore is recorded there too (the node's file has it already). */
+async function auditInCluster(config: GatewayConfig, detail: string): Promise<void> {
+  const chain = await clusterAuditTrail(config);
+  if (!chain) return;
+  try {
+    await chain.commit({ actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: 'backup.restore', target: '-', tenant: '', result: 'ok', detail });
+  } finally {
+    await chain.close();
+  }
 }
 
 function describe(r: BackupReport, pg: Awaited<ReturnType<typeof checkPgDump>> | undefined): string {

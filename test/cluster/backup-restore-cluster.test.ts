@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
+import { clusterAuditTrail } from '../../src/cluster/cluster-state.ts';
 import { PgDeviceKeyVault } from '../../src/cluster/pg-device-vault.ts';
+import { parseConfig } from '../../src/config/load.ts';
 import { connect, startGateway, TEST_TENANTS } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
@@ -92,6 +94,15 @@ const rowsOf = async (url: string, table: string, device: string) =>
     // The tombstone the control store had lost is recorded there again, for every node's feed.
     const after = await sql<{ key: string }>(state.controlUrl, "SELECT key FROM control_state WHERE kind = 'shred' ORDER BY key");
     expect(after.map((r) => r.key)).toEqual(['acme/truck-1', 'acme/truck-3']);
+
+    // The restore is in the cluster's audit chain, which still verifies.
+    const chain = (await clusterAuditTrail(parseConfig(raw, 'test')))!;
+    try {
+      expect((await chain.query()).filter((e) => e.action === 'backup.restore')).toHaveLength(1);
+      expect((await chain.verify()).ok).toBe(true);
+    } finally {
+      await chain.close();
+    }
 
     // Through the normal read path of a node: truck-2 opens, the erased devices have nothing.
     g = await startGateway(pki, { ...node, controlStore: { ...node.controlStore, pollIntervalMs: 600_000 } });
