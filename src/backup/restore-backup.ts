@@ -5,15 +5,18 @@
  * 1. Refuses a live data directory (its lock is held: a gateway or a
  *    command runs) and a non-empty one without `force`; then holds the lock.
  * 2. Reads the erasure tombstones in force now: the live control store
- *    (before it is replaced) and any other source the key store offers.
+ *    (before it is replaced) and any other source the key store offers
+ *    (the device key vault: its file, or the shared tables of a cluster).
  * 3. Extracts and verifies the backup beside the data directory (same file
  *    system), then moves each file into place (0600, directories 0700); a
  *    replaced audit log is kept aside, whole, as `audit-before-restore-*`.
  * 4. Every tombstone (now's and the backup's own) is applied to the restored
  *    SQLite sinks: the device's wrapped data keys and records are deleted,
  *    the file rewritten without the freed pages, and the tombstone recorded
- *    in the restored control store. A device erased after the backup was
- *    taken stays erased.
+ *    in the restored control store. In the PostgreSQL sinks (which a
+ *    backup never holds, and which `pg_restore` may have put back) what
+ *    predates each tombstone is deleted. A device erased after the backup
+ *    was taken stays erased.
  * 5. The restored audit log must verify; the restore is appended to it.
  */
 import BetterSqlite3 from 'better-sqlite3';
@@ -33,6 +36,7 @@ import { SqliteSink } from '../sinks/sqlite-sink.ts';
 import type { BackupKeySettings } from './backup-key.ts';
 import { BACKUP_WORK_DIR, controlStorePath, keyStorePaths, sqliteSinks, type ResolvePath } from './backup-sources.ts';
 import { extractBackup } from './read-backup.ts';
+import { reapplyErasurePg } from './restore-postgres-sinks.ts';
 import { checkExtracted, type BackupReport } from './verify-backup.ts';
 
 export interface RestoreOptions {
@@ -76,6 +80,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     const backupTombstones = await tombstonesOf(o.config, o.resolvePath);
     const all = newestPerDevice([...backupTombstones, ...live]);
     await applyTombstones(o.config, o.resolvePath, all);
+    await reapplyErasurePg(o.config, all);
     await recordTombstones(o.config, dataDir, all, new Set(backupTombstones.map((t) => `${deviceKey(t.tenantId, t.deviceId)}@${t.atMs}`)));
     const createdMs = Date.parse(report.createdAt);
     const newer = all.filter((t) => t.atMs > createdMs).length;

@@ -16,6 +16,8 @@ import { finished } from 'node:stream/promises';
 import type { BackupKeySettings } from '../backup/backup-key.ts';
 import { keysSliceOf, keyStoreInsideDataDir } from '../backup/backup-sources.ts';
 import { listVaultTombstones } from '../keys/key-store-paths.ts';
+import { clusterAuditTrail, sharedVaultTombstones } from '../cluster/cluster-state.ts';
+import { LOCAL_OPERATOR_ACTOR } from '../instance/local-operator.ts';
 import { checkPgDump } from '../backup/pg-dump-check.ts';
 import { createBackup, KEY_STORE_INSIDE_WARNING } from '../backup/create-backup.ts';
 import { restoreBackup } from '../backup/restore-backup.ts';
@@ -134,13 +136,26 @@ export function registerBackupCommands(program: Command): void {
       const result = await restoreBackup({
         file: backupFile(file), config, resolvePath: resolve, keys: keySettings(config), force: opts.force === true, onProgress: progress('restore'),
         // The vault outlives the data directory: its tombstones re-apply erasures even when the control store is lost too.
-        extraTombstones: async () => (await listVaultTombstones(keysSliceOf(config, resolve))).map((t) => ({
+        // A cluster's vault is the shared one in PostgreSQL; the node's own vault file is not used there.
+        extraTombstones: async () => (await sharedVaultTombstones(config) ?? await listVaultTombstones(keysSliceOf(config, resolve))).map((t) => ({
           tenantId: t.tenantId, deviceId: t.deviceId, atMs: t.destroyedAtMs, receiptId: t.receiptId, destroyedCount: t.kekRefs.length,
         })),
       });
+      await auditInCluster(config, `offline backup=${result.backup.createdAt} tombstones=${result.tombstones} newer=${result.tombstonesNewerThanBackup}`);
       out(opts.json ? JSON.stringify(result)
         : `restored ${result.restoredFiles} files from the backup of ${result.backup.createdAt}; re-applied ${result.tombstones} erasure tombstone(s), ${result.tombstonesNewerThanBackup} newer than the backup; audit log verified${result.skipped.length ? `; kept existing: ${result.skipped.join(', ')}` : ''}`);
     }));
+}
+
+/** On a cluster node the audit trail is the cluster's chain: the restore is recorded there too (the node's file has it already). */
+async function auditInCluster(config: GatewayConfig, detail: string): Promise<void> {
+  const chain = await clusterAuditTrail(config);
+  if (!chain) return;
+  try {
+    await chain.commit({ actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: 'backup.restore', target: '-', tenant: '', result: 'ok', detail });
+  } finally {
+    await chain.close();
+  }
 }
 
 function describe(r: BackupReport, pg: Awaited<ReturnType<typeof checkPgDump>> | undefined): string {

@@ -13,7 +13,8 @@ import { TiqError, toTiqError } from '../errors.ts';
 import { assertValidId } from '../identity/identity.ts';
 import { shredDevice, writeShredReceipt, type ShredReceipt } from '../keys/crypto-shred.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
-import { clusterKeyOptions } from '../cluster/cluster-state.ts';
+import { clusterKeyOptions, offlineVaultJoin } from '../cluster/cluster-state.ts';
+import { deviceVaultPath } from '../keys/key-store-paths.ts';
 import type { DataKeyStore } from '../keys/key-provider.ts';
 import { rewrapTenantKeys, rotateTenantKey, tenantKeyStatus, type KekStatus, type TenantKeyStatus } from '../keys/key-rotation.ts';
 import type { RotateResult } from '../keys/key-provider.ts';
@@ -169,7 +170,7 @@ function configForTenant(opts: Opts): GatewayConfig {
 async function withKeyContext(deps: KeysCommandDeps, config: GatewayConfig, work: (ctx: KeyContext, opened: OpenedDataKeyStore) => Promise<void>): Promise<void> {
   const opened = await deps.openDataKeyStore(config);
   try {
-    const ctx = await openKeyContext(config, opened.store, { env: deps.env ?? process.env, ...(deps.now ? { now: deps.now } : {}), ...(deps.kmsClientConfig ? { kmsClientConfig: deps.kmsClientConfig } : {}), ...await clusterKeyOptions(config) });
+    const ctx = await openKeyContext(config, opened.store, { env: deps.env ?? process.env, ...(deps.now ? { now: deps.now } : {}), ...(deps.kmsClientConfig ? { kmsClientConfig: deps.kmsClientConfig } : {}), ...await clusterKeyOptions(config, offlineVaultJoin(config, deviceVaultPath(config))) });
     try { await work(ctx, opened); } finally { await ctx.close(); }
   } finally {
     await opened.close();

@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
-import { clusterKeyOptions } from '../cluster/cluster-state.ts';
+import { clusterKeyOptions, offlineVaultJoin } from '../cluster/cluster-state.ts';
+import { deviceVaultPath } from '../keys/key-store-paths.ts';
 import { TelemetryCodec } from '../messages/codec.ts';
 import { recordDecoder } from '../messages/record-decoder.ts';
 import type { SealedRecord } from '../records/message.ts';
@@ -39,7 +40,7 @@ export function lazyRecordOpener(program: Command) {
     opened ??= (async () => {
       const { config } = loadConfig(program.opts<{ config?: string }>().config);
       const store = await openDataKeyStore(config);
-      const ctx = await openKeyContext({ ...config, dataDir: resolve(config.dataDir) }, store.store, await clusterKeyOptions(config));
+      const ctx = await openKeyContext({ ...config, dataDir: resolve(config.dataDir) }, store.store, await clusterKeyOptions(config, offlineVaultJoin(config, deviceVaultPath(config))));
       return { ctx, close: async () => { await ctx.close(); await store.close(); } };
     })();
     return opened;

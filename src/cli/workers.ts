@@ -10,10 +10,11 @@
  * Each worker has its own data directory, `<dataDir>/workers/w<i>` (its
  * lock, audit log and local files); what the workers of one machine share
  * stays in `<dataDir>`: the root key and keyring (unless configured
- * elsewhere) and the idempotency secret, linked into each worker's directory.
+ * elsewhere). The idempotency digest key, as on any cluster node, is derived
+ * from the cluster secret; no worker has an idempotency.key file.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { existsSync, linkSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assertClusterReady } from '../cluster/cluster-checks.ts';
 import { parseConfig } from '../config/load.ts';
@@ -75,16 +76,17 @@ export function workerConfig(config: GatewayConfig, baseDir: string, index: numb
   return parseConfig(workerRawConfig(config, baseDir, index), `(worker ${index})`);
 }
 
-/** Creates the workers' directories, each with a link to the shared idempotency secret. */
+/**
+ * Creates the workers' directories. A link to `<dataDir>/idempotency.key`
+ * that an earlier version made there is removed (the file it points to is
+ * left alone): the digest key comes from the cluster secret, one mechanism
+ * for one secret.
+ */
 function prepareWorkerDirs(dataDir: string, count: number): void {
-  const secret = join(dataDir, CONTENT_DIGEST_SECRET_FILE);
   for (let i = 1; i <= count; i++) {
     const dir = workerDataDir(dataDir, i);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const link = join(dir, CONTENT_DIGEST_SECRET_FILE);
-    // A hard link: the same file, never a second secret (a stale copy is replaced).
-    rmSync(link, { force: true });
-    if (existsSync(secret)) linkSync(secret, link);
+    rmSync(join(dir, CONTENT_DIGEST_SECRET_FILE), { force: true });
   }
 }
 

@@ -12,7 +12,6 @@ import { resolveStorageConfig } from '../config/sinks-config.ts';
 import { TiqError } from '../errors.ts';
 import { keyStoreFiles } from '../keys/key-store-paths.ts';
 import { KeysConfigSchema } from '../config/keys-config.ts';
-import { CONTENT_DIGEST_SECRET_FILE } from '../keys/content-digest.ts';
 import { pkiPaths } from '../pki/pki-store.ts';
 
 /** Session-ticket keys are derived from this many secret bytes at least. */
@@ -28,7 +27,6 @@ export function clusterProblems(config: GatewayConfig, baseDir: string, env: Clu
     ...controlStoreProblems(config),
     ...sinkProblems(config),
     ...rootKeyProblems(config, baseDir, env),
-    ...digestSecretProblems(resolve(baseDir, config.dataDir, CONTENT_DIGEST_SECRET_FILE)),
     ...pkiProblems(config, baseDir),
     ...ticketSecretProblems(resolve(baseDir, cluster.sessionTickets.secretFile)),
   ];
@@ -67,12 +65,6 @@ function rootKeyProblems(config: GatewayConfig, baseDir: string, env: ClusterChe
   const fromEnv = env[keys.local.rootKeyEnv];
   if ((fromEnv !== undefined && fromEnv !== '') || existsSync(files.rootKeyFile)) return [];
   return [`keys.local: no root key (${keys.local.rootKeyEnv} is unset and ${files.rootKeyFile} does not exist); cluster mode never generates one: give every node the same root key`];
-}
-
-/** The idempotency secret is shared too: a resend that reaches another node must be recognised there. */
-function digestSecretProblems(file: string): string[] {
-  if (existsSync(file)) return [];
-  return [`dataDir: no idempotency secret at ${file}; cluster mode never generates one: give every node the same file (64 hex digits, mode 0600)`];
 }
 
 function pkiProblems(config: GatewayConfig, baseDir: string): string[] {

@@ -15,7 +15,8 @@ import { clusterNodeId } from './node-id.ts';
 import { PgAuditChain } from './pg-audit-chain.ts';
 import { PgKeyringStore } from './pg-keyring-store.ts';
 import { PgDeviceKeyVault } from './pg-device-vault.ts';
-import type { DeviceKekStore } from '../keys/device-key-vault.ts';
+import type { DeviceKekStore, VaultTombstone } from '../keys/device-key-vault.ts';
+import { importLocalVault, type VaultJoin } from './vault-import.ts';
 
 export interface ClusterStateConfig {
   readonly cluster?: ClusterConfig | undefined;
@@ -34,14 +35,17 @@ export function sharedStateUrl(config: ClusterStateConfig): string {
 /**
  * Key context options: in cluster mode the shared keyring and the shared
  * device key vault; nothing otherwise (the keyring file and the vault file).
+ * With `join`, a vault file this gateway kept as a single process is moved
+ * into the shared vault first (vault-import.ts).
  */
-export async function clusterKeyOptions(config: ClusterStateConfig): Promise<{ sharedKeyring?: SharedKeyringStore; deviceVault?: DeviceKekStore }> {
+export async function clusterKeyOptions(config: ClusterStateConfig, join?: VaultJoin): Promise<{ sharedKeyring?: SharedKeyringStore; deviceVault?: DeviceKekStore }> {
   if (config.cluster === undefined) return {};
   const url = sharedStateUrl(config);
+  let opened: { sharedKeyring: SharedKeyringStore; deviceVault: PgDeviceKeyVault };
   try {
     const sharedKeyring = await PgKeyringStore.open(url);
     try {
-      return { sharedKeyring, deviceVault: await PgDeviceKeyVault.open(url) };
+      opened = { sharedKeyring, deviceVault: await PgDeviceKeyVault.open(url) };
     } catch (err) {
       await sharedKeyring.close();
       throw err;
@@ -49,6 +53,46 @@ export async function clusterKeyOptions(config: ClusterStateConfig): Promise<{ s
   } catch (err) {
     throw new TiqError('TIQ_ERR_KEY_UNAVAILABLE', { reason: 'cannot open the shared keyring', driverCode: (err as { code?: string }).code ?? 'unknown' }, { cause: err });
   }
+  try {
+    if (join) await importLocalVault(opened.deviceVault, join);
+  } catch (err) {
+    await opened.sharedKeyring.close();
+    await opened.deviceVault.close();
+    throw err;
+  }
+  return opened;
+}
+
+/**
+ * The erasure tombstones of the device key vault every node shares, in
+ * cluster mode; undefined for a single process (its vault file holds them).
+ */
+export async function sharedVaultTombstones(config: ClusterStateConfig): Promise<readonly VaultTombstone[] | undefined> {
+  if (config.cluster === undefined) return undefined;
+  const vault = await PgDeviceKeyVault.open(sharedStateUrl(config));
+  try {
+    return await vault.listTombstones();
+  } finally {
+    await vault.close();
+  }
+}
+
+/**
+ * How an offline command joins a vault file (vault-import.ts): the move is
+ * audited in the cluster's chain, opened only when something moved.
+ */
+export function offlineVaultJoin(config: ClusterStateConfig, vaultFile: string): VaultJoin {
+  return {
+    vaultFile,
+    audit: async (entry) => {
+      const chain = await clusterAuditTrail(config);
+      try {
+        await chain?.commit(entry);
+      } finally {
+        await chain?.close();
+      }
+    },
+  };
 }
 
 export interface ClusterPaths {

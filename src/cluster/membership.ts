@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Listeners, type ClusterMember } from './cluster-runtime.ts';
+import { inTransaction } from '../control/pg-transaction.ts';
 
 /** Advisory lock key of the schema creation ("tiqmbr" in ASCII): CREATE TABLE IF NOT EXISTS races otherwise. */
 const SCHEMA_LOCK = '127996223382130';
@@ -65,18 +66,10 @@ export class Membership {
   static async join(options: MembershipOptions): Promise<Membership> {
     const m = new Membership(options);
     try {
-      const c = await m.#pool.connect();
-      try {
-        await c.query('BEGIN');
+      await inTransaction(m.#pool, async (c) => {
         await c.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
         await c.query(SCHEMA);
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        c.release();
-      }
+      });
       await m.#heartbeat(true);
     } catch (err) {
       await m.#pool.end().catch(() => undefined);

@@ -24,6 +24,7 @@ import { inTransaction } from '../control/pg-transaction.ts';
 import {
   deviceKekRef, parseDeviceKekRef, type DestroyRequest, type DeviceKekStore, type NewDeviceKek, type StoredDeviceKek, type VaultTombstone,
 } from '../keys/device-key-vault.ts';
+import { importVaultRows, type VaultImport, type VaultImportResult } from './pg-vault-import.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS tiq_device_keks (
@@ -143,6 +144,15 @@ export class PgDeviceKeyVault implements DeviceKekStore {
       await this.pool.query('VACUUM tiq_device_keks').catch((err: Error) => this.log?.warn({ event: 'device_vault_vacuum_failed', reason: err.message }, 'VACUUM of the device key table failed; autovacuum will reclaim it'));
     }
     return refs;
+  }
+
+  /** Moves a single gateway's vault in (pg-vault-import.ts). */
+  async importVault(v: VaultImport): Promise<VaultImportResult> {
+    try {
+      return await inTransaction(this.pool, (c) => importVaultRows(c, v));
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   async hasTombstone(receiptId: string): Promise<boolean> {

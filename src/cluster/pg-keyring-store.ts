@@ -12,6 +12,7 @@
  */
 import pg from 'pg';
 import type { SealedKekVersion, SharedKeyringStore } from '../keys/shared-keyring.ts';
+import { inTransaction } from '../control/pg-transaction.ts';
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS tiq_kek_versions (
   tenant_id text NOT NULL,
@@ -35,15 +36,10 @@ export class PgKeyringStore implements SharedKeyringStore {
     // An idle client losing its connection must not crash the process; the next query reports it.
     pool.on('error', () => undefined);
     try {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      await inTransaction(pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
         await client.query(SCHEMA);
-        await client.query('COMMIT');
-      } finally {
-        client.release();
-      }
+      });
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw err;

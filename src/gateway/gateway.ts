@@ -37,6 +37,8 @@ import { createPrivateModeRegistry, parsePrivateModeCommand, type PrivateModeReg
 import { parseConfig } from '../config/load.ts';
 import { openKeyContext, type KeyContext } from '../keys/key-context.ts';
 import { clusterAuditTrail, clusterDigestSecret, clusterKeyOptions } from '../cluster/cluster-state.ts';
+import { deviceVaultPath } from '../keys/key-store-paths.ts';
+import type { AuditInput } from '../audit/audit-entry.ts';
 import { CONTENT_DIGEST_SECRET_FILE, contentDigester, loadOrCreateDigestSecret } from '../keys/content-digest.ts';
 import { RetentionSweeper } from '../retention/retention-sweeper.ts';
 import type { RetentionService } from '../retention/retention-service.ts';
@@ -243,7 +245,9 @@ export class Gateway {
       this.checkpointExporter = new CheckpointExporter(auditPaths(auditDirOf(dataDir)).checkpoint, { ...exportTo, ...(exportTo.file ? { file: this.path(exportTo.file) } : {}), ...(exportTo.caFile ? { caFile: this.path(exportTo.caFile) } : {}) }, this.log);
       this.checkpointExporter.start();
     }
-    this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage), await clusterKeyOptions(this.config));
+    // Joining a cluster with a vault file of its own single-process days: moved into the shared vault first.
+    const join = { vaultFile: deviceVaultPath({ ...this.config, dataDir }), log: this.log, audit: (e: AuditInput) => this.admin!.audit.commit(e) };
+    this.keys = await openKeyContext({ ...this.config, dataDir }, new RoutedDataKeyStore(this.storage), await clusterKeyOptions(this.config, join));
     // Shreds recorded while this vault was elsewhere (another gateway's, or restored from before them).
     for (const shred of this.control.entries('shred').values()) await this.keys.deviceKeks.applyTombstone(shred);
     await importKeyringVersions(this.control, this.keys, Object.keys(this.config.tenants), this.log);

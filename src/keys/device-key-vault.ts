@@ -127,6 +127,13 @@ export interface DeviceKekStore {
   close(): Awaitable<void>;
 }
 
+/** The last generation a device's KEK had: a new one after erasure is never an old one again. */
+export interface DeviceGeneration {
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly lastGeneration: number;
+}
+
 /** A device KEK to store: wrapped under the tenant KEK `tenantKekRef`. */
 export interface NewDeviceKek {
   readonly tenantId: string;
@@ -254,6 +261,20 @@ export class DeviceKeyVault implements DeviceKekStore {
   updateWrapped(updates: readonly { readonly kek: StoredDeviceKek; readonly wrapped: Buffer; readonly tenantKekRef: string }[]): number {
     const update = this.#db.prepare('UPDATE device_keks SET wrapped = ?, tenant_kek_ref = ? WHERE tenant_id = ? AND device_id = ? AND generation = ?');
     return this.#db.transaction(() => updates.reduce((n, u) => n + update.run(u.wrapped, u.tenantKekRef, u.kek.tenantId, u.kek.deviceId, u.kek.generation).changes, 0)).immediate();
+  }
+
+  /** Every live KEK and every device's last generation: what joining a cluster moves into the shared vault. */
+  exportAll(): { keks: StoredDeviceKek[]; generations: DeviceGeneration[] } {
+    const keks = (this.#db.prepare('SELECT * FROM device_keks ORDER BY tenant_id, device_id').all() as KekRow[]).map(fromRow);
+    const generations = (this.#db.prepare('SELECT * FROM device_generations ORDER BY tenant_id, device_id').all() as { tenant_id: string; device_id: string; last_generation: number }[])
+      .map((r) => ({ tenantId: r.tenant_id, deviceId: r.device_id, lastGeneration: Number(r.last_generation) }));
+    return { keks, generations };
+  }
+
+  /** Deletes these KEKs (securely; same generation only), their tombstones and generations kept. Returns how many went. */
+  forget(keks: readonly { readonly tenantId: string; readonly deviceId: string; readonly generation: number }[]): number {
+    const del = this.#db.prepare('DELETE FROM device_keks WHERE tenant_id = ? AND device_id = ? AND generation = ?');
+    return this.#db.transaction(() => keks.reduce((n, k) => n + del.run(k.tenantId, k.deviceId, k.generation).changes, 0)).immediate();
   }
 
   /** How many live device KEKs each tenant KEK reference wraps. */

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { storedHoldExists } from './sql-filters.ts';
 import { DAY_MS, DDL_LOCK_KEY, dayOf, dayOfPartition, partitionName } from './postgres-schema.ts';
+import { inTransaction } from '../control/pg-transaction.ts';
 
 /** SQLSTATE 23514 with this text: the row's expiry day has no partition (dropped by a sweeper elsewhere). */
 export function isMissingPartition(err: unknown): boolean {
@@ -37,23 +38,15 @@ export class PartitionManager {
   }
 
   private async ensureDays(days: number[]): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
       for (const day of days) {
         // Bounds are computed integers, never caller text.
         await client.query(`CREATE TABLE IF NOT EXISTS ${partitionName(day)} PARTITION OF tiq_records
           FOR VALUES FROM (${day * DAY_MS}) TO (${(day + 1) * DAY_MS})`);
       }
-      await client.query('COMMIT');
-      for (const day of days) this.#known.add(day);
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
+    for (const day of days) this.#known.add(day);
   }
 
   async list(): Promise<{ name: string; day: number }[]> {
@@ -71,28 +64,19 @@ export class PartitionManager {
    */
   async dropIfExpired(name: string, day: number, nowMs: number): Promise<number | undefined> {
     if ((day + 1) * DAY_MS > nowMs) return undefined;
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    const removed = await inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
       // Blocks writers and re-tags into this partition between the check and the drop.
       await client.query(`LOCK TABLE ${name} IN SHARE ROW EXCLUSIVE MODE`);
       const held = await client.query(`SELECT 1 FROM ${name} r WHERE r.legal_hold OR ${storedHoldExists('r', 'true')} LIMIT 1`);
-      if (held.rowCount) {
-        await client.query('ROLLBACK');
-        return undefined;
-      }
-      const removed = await client.query(`DELETE FROM tiq_record_keys k USING ${name} r WHERE k.tenant_id = r.tenant_id
+      // Kept: the transaction wrote nothing, so its commit only releases the locks.
+      if (held.rowCount) return undefined;
+      const keys = await client.query(`DELETE FROM tiq_record_keys k USING ${name} r WHERE k.tenant_id = r.tenant_id
         AND k.device_id = r.device_id AND k.stream = r.stream AND k.sequence = r.sequence AND k.content_digest = r.content_digest`);
       await client.query(`DROP TABLE ${name}`);
-      await client.query('COMMIT');
-      this.#known.delete(day);
-      return removed.rowCount ?? 0;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+      return keys.rowCount ?? 0;
+    });
+    if (removed !== undefined) this.#known.delete(day);
+    return removed;
   }
 }

@@ -12,6 +12,7 @@
  */
 import pg from 'pg';
 import { TiqError } from '../errors.ts';
+import { inTransaction } from '../control/pg-transaction.ts';
 import type { WrappedDataKey } from '../keys/key-provider.ts';
 import type { SealedRecord } from '../records/message.ts';
 import {
@@ -51,16 +52,11 @@ export class PostgresSink implements StorageSink {
     // An idle client losing its connection must not crash the gateway; the next query reports it.
     pool.on('error', () => {});
     try {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      await inTransaction(pool, async (client) => {
         await client.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
         await client.query(PG_SCHEMA);
         await client.query(PG_MIGRATIONS);
-        await client.query('COMMIT');
-      } finally {
-        client.release();
-      }
+      });
     } catch (err) {
       await pool.end().catch(() => {});
       throw fromPgError(err, this.name);
@@ -125,21 +121,13 @@ export class PostgresSink implements StorageSink {
    */
   private async insertBatch(records: readonly SealedRecord[]): Promise<WriteResult> {
     const unique = uniqueRecordIds(records);
-    const client = await this.pool.connect();
-    try {
-      await client.query(`BEGIN; SET LOCAL synchronous_commit = ${this.options.durability === 'fsync' ? 'on' : 'off'}`);
-      const inserted = await client.query<{ record_id: string }>({ name: INSERT_BATCH_NAME, text: INSERT_BATCH_SQL, values: batchColumns(unique) });
-      await client.query('COMMIT');
-      const fresh = new Set(inserted.rows.map((r) => r.record_id));
-      // A redelivery inside the same batch carries a different record id, so at most one copy is fresh.
-      const outcomes = records.map((r): RecordOutcome => (fresh.delete(r.recordId) ? 'inserted' : 'duplicate'));
-      return { inserted: inserted.rows.length, duplicates: records.length - inserted.rows.length, outcomes };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    const inserted = await inTransaction(this.pool,
+      (client) => client.query<{ record_id: string }>({ name: INSERT_BATCH_NAME, text: INSERT_BATCH_SQL, values: batchColumns(unique) }),
+      `BEGIN; SET LOCAL synchronous_commit = ${this.options.durability === 'fsync' ? 'on' : 'off'}`);
+    const fresh = new Set(inserted.rows.map((r) => r.record_id));
+    // A redelivery inside the same batch carries a different record id, so at most one copy is fresh.
+    const outcomes = records.map((r): RecordOutcome => (fresh.delete(r.recordId) ? 'inserted' : 'duplicate'));
+    return { inserted: inserted.rows.length, duplicates: records.length - inserted.rows.length, outcomes };
   }
 
   queryRecords(query: RecordQuery): Promise<SealedRecord[]> {
@@ -167,19 +155,11 @@ export class PostgresSink implements StorageSink {
   getDataKey(tenantId: string, dekId: string): Promise<WrappedDataKey | undefined> { return this.run((p) => getDataKeyPg(p, tenantId, dekId)); }
   deleteDeviceRecords(tenantId: string, deviceId: string): Promise<number> {
     return this.run(async (pool) => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      return inTransaction(pool, async (client) => {
         const res = await client.query('DELETE FROM tiq_records WHERE tenant_id = $1 AND device_id = $2', [tenantId, deviceId]);
         await client.query('DELETE FROM tiq_record_keys WHERE tenant_id = $1 AND device_id = $2', [tenantId, deviceId]);
-        await client.query('COMMIT');
         return res.rowCount ?? 0;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+      });
     });
   }
 

@@ -6,8 +6,7 @@
  * session taken over across nodes.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -21,6 +20,7 @@ import { NatsServer } from '../helpers/nats-server.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { encode, SENSOR, sensor, VEHICLE, vehicle } from '../helpers/telemetry.ts';
+import { provisionSharedState, type SharedClusterState } from './harness/shared-state.ts';
 
 const TENANTS = {
   acme: {
@@ -43,26 +43,15 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000):
 const available = await startTestPostgres();
 afterAll(async () => { if (available.ok) await available.pg.close(); });
 
-/** What every node of one cluster shares: PostgreSQL for state and telemetry, the root key, the idempotency secret, the ticket secret. */
-async function sharedClusterState(baseDir: string): Promise<Record<string, unknown>> {
+/** What every node of one cluster shares: PostgreSQL for state and telemetry, the root key, the ticket secret. */
+async function sharedClusterState(baseDir: string): Promise<SharedClusterState> {
   if (!available.ok) throw new Error(available.reason);
-  const keyDir = join(baseDir, 'shared-keys');
-  mkdirSync(keyDir, { recursive: true, mode: 0o700 });
-  writeFileSync(join(keyDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-  writeFileSync(join(baseDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-  const secretFile = join(baseDir, 'tickets.key');
-  writeFileSync(secretFile, randomBytes(32), { mode: 0o600 });
-  return {
-    controlStore: { type: 'postgres', connectionString: await available.pg.newDatabase() },
-    storage: { sinks: { default: { type: 'postgres', connectionString: await available.pg.newDatabase() } } },
-    keys: { local: { keyringFile: join(keyDir, 'keyring.json'), rootKeyFile: join(keyDir, 'root.key') } },
-    secretFile,
-  };
+  return provisionSharedState(available.pg, baseDir);
 }
 
 (available.ok ? describe : describe.skip)('cluster bus between two gateway nodes', () => {
   const pki = new TestPki();
-  let shared: Record<string, unknown>;
+  let shared: SharedClusterState;
   let nats: NatsServer;
   const nodes: { gateway: Gateway; logs: LogCapture; port: number }[] = [];
   const clients: MqttClient[] = [];
@@ -71,15 +60,8 @@ async function sharedClusterState(baseDir: string): Promise<Record<string, unkno
   const onBus: { subject: string; topic: string }[] = [];
 
   async function startNode(name: string) {
-    const { secretFile, ...state } = shared;
-    const dataDir = join(pki.baseDir, `data-${name}`);
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    copyFileSync(join(pki.baseDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
     const logs = new LogCapture();
-    const config = parseConfig({
-      ...state, pkiDir: pki.dir, dataDir, tenants: TENANTS, admin: { port: 0, mtlsPort: 0 },
-      cluster: { nodeId: name, nats: { servers: [nats.url] }, sessionTickets: { secretFile } },
-    });
+    const config = parseConfig({ ...shared.node(name, [nats.url]), pkiDir: pki.dir, tenants: TENANTS, admin: { port: 0, mtlsPort: 0 } });
     const gateway = await Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 });
     const node = { gateway, logs, port: gateway.mqttPort };
     nodes.push(node);
@@ -282,14 +264,11 @@ async function sharedClusterState(baseDir: string): Promise<Record<string, unkno
 (available.ok ? describe : describe.skip)('cluster bus configuration', () => {
   it('an unreadable cluster.nats.tokenFile refuses the start with TIQ_ERR_CONFIG; the same node with a readable one starts (NATS down or not)', async () => {
     const pki = new TestPki();
-    const { secretFile, ...state } = await sharedClusterState(pki.baseDir);
-    const dataDir = join(pki.baseDir, 'data');
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    copyFileSync(join(pki.baseDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
+    const node = (await sharedClusterState(pki.baseDir)).node('edge-1', ['nats://127.0.0.1:1']);
     const tokenFile = join(pki.baseDir, 'nats.token');
     const configWith = (token: string) => parseConfig({
-      ...state, pkiDir: pki.dir, dataDir, tenants: TENANTS, admin: { enabled: false },
-      cluster: { nats: { servers: ['nats://127.0.0.1:1'], tokenFile: token }, sessionTickets: { secretFile } },
+      ...node, pkiDir: pki.dir, tenants: TENANTS, admin: { enabled: false },
+      cluster: { ...node.cluster, nats: { ...node.cluster['nats'] as object, tokenFile: token } },
     });
     const logs = new LogCapture();
     await expect(Gateway.start({ config: configWith(join(pki.baseDir, 'missing.token')), baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 }))

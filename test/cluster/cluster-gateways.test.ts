@@ -2,12 +2,12 @@
  * Two gateways in cluster mode on one PostgreSQL (control store, telemetry
  * sink, keyring, device vault, audit chain), each with its own data
  * directory and no key files of its own: the same message published to
- * both is stored once (shared idempotency secret), a device's records sealed
+ * both is stored once (the idempotency digest key both derive from the
+ * cluster secret; no node has an idempotency.key), a device's records sealed
  * on one open on the other (one tenant KEK, one device KEK), and both append
  * to one audit chain that verifies.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import pg from 'pg';
@@ -18,6 +18,7 @@ import { connect, startGateway } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
+import { provisionSharedState } from './harness/shared-state.ts';
 
 const available = await startTestPostgres();
 
@@ -37,26 +38,20 @@ if (!available.ok) {
     let a: Awaited<ReturnType<typeof startGateway>>;
     let b: Awaited<ReturnType<typeof startGateway>>;
     let url = '';
+    const dataDirs: string[] = [];
     const clients: MqttClient[] = [];
 
     beforeAll(async () => {
-      url = await server.newDatabase();
-      const secrets = join(pki.baseDir, 'cluster-secrets');
-      mkdirSync(secrets, { recursive: true, mode: 0o700 });
-      writeFileSync(join(secrets, 'cluster.secret'), randomBytes(48), { mode: 0o600 });
-      writeFileSync(join(secrets, 'root.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-      const idempotencyKey = `${randomBytes(32).toString('hex')}\n`;
+      const state = await provisionSharedState(server, pki.baseDir, { oneDatabase: true });
+      url = state.controlUrl;
+      // Nothing but the shared secrets and databases: no idempotency.key in any data directory.
       const node = (id: string) => {
-        const dataDir = join(pki.baseDir, `data-${id}`);
-        mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-        // The start checks of cluster mode ask for the shared idempotency secret in every node's data directory.
-        writeFileSync(join(dataDir, 'idempotency.key'), idempotencyKey, { mode: 0o600 });
+        const n = state.node(id);
+        dataDirs.push(n.dataDir);
         return {
-          dataDir,
-          keys: { local: { rootKeyFile: join(secrets, 'root.key'), createRootKey: false } },
-          controlStore: { type: 'postgres', connectionString: url, pollIntervalMs: 600_000 },
-          storage: { sinks: { default: { type: 'postgres', connectionString: url, durability: 'fsync', poolSize: 2 } } },
-          cluster: { nodeId: id, nats: { servers: ['nats://127.0.0.1:4222'] }, sessionTickets: { secretFile: join(secrets, 'cluster.secret') } },
+          ...n,
+          controlStore: { ...n.controlStore, pollIntervalMs: 600_000 },
+          storage: { sinks: { default: { ...n.storage.sinks.default, durability: 'fsync', poolSize: 2 } } },
         };
       };
       a = await startGateway(pki, node('node-a'));
@@ -82,6 +77,8 @@ if (!available.ok) {
         await device.endAsync();
       }
       expect(await count(url, "SELECT count(*) AS n FROM tiq_records WHERE tenant_id = 'acme' AND device_id = 'truck-7'")).toBe(3);
+      // The shared digest key came from the cluster secret: neither node asked for an idempotency.key or made one.
+      expect(dataDirs.map((d) => existsSync(join(d, 'idempotency.key')))).toEqual([false, false]);
       expect(await count(url, "SELECT count(*) AS n FROM tiq_kek_versions WHERE tenant_id = 'acme'")).toBe(1);
       expect(await count(url, "SELECT count(*) AS n FROM tiq_device_keks WHERE tenant_id = 'acme' AND device_id = 'truck-7'")).toBe(1);
       const sink = new PostgresSink('reader', { connectionString: url, durability: 'fsync', poolSize: 1 });

@@ -9,12 +9,13 @@
  *   node takes over its session within a second; NATS killed leaves ingest,
  *   PUBACKs and same-node delivery running, and cross-node delivery resumes
  *   once it is back (live fan-out is at most once: docs/scaling.md);
+ * - a tenant's connection quota is divided between the live nodes;
  * - PostgreSQL stops: no PUBACK while it is down, the backlog commits once it
  *   is back (each message once) and the nodes' caches follow the feed again.
  */
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { connect, sleep, subscribe } from '../helpers/gateway.ts';
+import { connect, sleep, subscribe, TEST_TENANTS } from '../helpers/gateway.ts';
 import type { ClientPem } from '../helpers/pki.ts';
 import { decode, encode, sensor, SENSOR, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 import { adminCall, decryptedLines } from './harness/admin.ts';
@@ -29,7 +30,8 @@ describe('cluster: changes, live fan-out and outages across three gateway proces
   let op: ClientPem;
   const clients: MqttClient[] = [];
   beforeAll(async () => {
-    cluster = await startCluster();
+    // initech's quota makes one connection per node of three.
+    cluster = await startCluster({ overrides: { tenants: { ...TEST_TENANTS, initech: { quotas: { maxConnections: 3 } } } } });
     op = cluster.pki.operator('olga');
   }, 600_000);
   afterAll(async () => {
@@ -199,4 +201,22 @@ describe('cluster: changes, live fan-out and outages across three gateway proces
     expect((await viaNode1('PUT', '/v1/tenants/acme/devices/pg-2/restriction', { mode: 'refuse' })).status).toBe(200);
     await vi.waitFor(() => expect(cluster.nodes[2]!.events('restricted_disconnect').length).toBeGreaterThan(0), WITHIN);
   }, 120_000);
+
+  it('a tenant\'s maxConnections is divided between the live nodes: one place per node through HAProxy, never more than the quota', async () => {
+    // After the outages above: HAProxy counts every node up again, and so does every node's membership.
+    await waitUntil('haproxy sees every node up', () => cluster.haproxy.allUp(), 30_000, 200);
+    for (const n of cluster.nodes) {
+      await vi.waitFor(async () => expect(JSON.parse((await adminCall(n.ports.adminMtls, op, 'GET', '/v1/cluster/members')).text)).toMatchObject({ liveNodes: 3 }), { timeout: 5000, interval: 100 });
+    }
+    const device = (id: string) => cluster.pki.device('initech', id);
+    const held = [];
+    for (let i = 0; i < 3; i++) held.push(await on(i, device(`q-${i}`), `q-${i}`));
+    // A second connection of the tenant on any node is past that node's share: CONNACK 3 (TIQ_ERR_CONNECTION_LIMIT).
+    for (let i = 0; i < 3; i++) await expect(on(i, device(`q-more-${i}`), `q-more-${i}`)).rejects.toThrow(/Server unavailable/);
+    await expect(connect(cluster.haproxy.ports.mqtt, device('q-lb'), { clientId: 'q-lb', servername: 'localhost' })).rejects.toThrow(/Server unavailable/);
+    // The place freed on node 2 is taken there again.
+    held[1]!.end(true);
+    const again = await vi.waitFor(() => on(1, device('q-again'), 'q-again'), { timeout: 5000, interval: 250 });
+    for (const c of [...held, again]) await c.endAsync(true);
+  });
 });

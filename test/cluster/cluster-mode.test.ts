@@ -21,6 +21,7 @@ import { createLogger } from '../../src/log.ts';
 import { LogCapture, TEST_TENANTS } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
+import { provisionSharedState, type SharedClusterState } from './harness/shared-state.ts';
 
 function getJson(port: number, pem: ClientPem, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
@@ -53,8 +54,8 @@ describe('cluster mode refusals', () => {
     const err = await Gateway.start({ config, baseDir: base, logger: createLogger('silent'), mqttPort: 0 }).then(() => undefined, (e: unknown) => e);
     expect(isTiqError(err) && err.code).toBe('TIQ_ERR_CONFIG');
     const problems = (isTiqError(err) ? err.detail?.['problems'] : []) as string[];
-    expect(pathsOf(problems)).toEqual(['cluster.sessionTickets.secretFile', 'controlStore', 'dataDir', 'keys.local', 'pkiDir', 'storage']);
-    // No CA, no root key, no idempotency secret, not even the data directory.
+    expect(pathsOf(problems)).toEqual(['cluster.sessionTickets.secretFile', 'controlStore', 'keys.local', 'pkiDir', 'storage']);
+    // No CA, no root key, not even the data directory.
     expect(existsSync(join(base, 'certs', 'ca.crt'))).toBe(false);
     expect(existsSync(join(base, 'data'))).toBe(false);
     // `thingiq config check` reports the same.
@@ -107,30 +108,21 @@ if (!available.ok) {
 
     async function startNode(name: string, certs: string): Promise<{ gateway: Gateway; logs: LogCapture }> {
       const logs = new LogCapture();
-      const dataDir = join(pki.baseDir, name);
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      copyFileSync(join(pki.baseDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
-      const config = parseConfig({ ...shared, dataDir, pkiDir: certs, cluster: { ...shared.cluster, nodeId: name } }, name);
+      const node = state.node(name);
+      const config = parseConfig({ ...shared, ...node, pkiDir: certs, cluster: { ...node.cluster, ...shared.cluster } }, name);
       const gateway = await Gateway.start({ config, baseDir: pki.baseDir, logger: createLogger('debug', logs), mqttPort: 0 });
       return { gateway, logs };
     }
 
+    let state: SharedClusterState;
     let shared: Record<string, unknown> & { cluster: Record<string, unknown> };
 
     beforeAll(async () => {
-      const control = await server.newDatabase();
-      const sink = await server.newDatabase();
-      const keyDir = join(pki.baseDir, 'shared-keys');
-      mkdirSync(keyDir, { mode: 0o700 });
-      secret(join(keyDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`);
-      secret(join(pki.baseDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`);
+      state = await provisionSharedState(server, pki.baseDir);
       shared = {
         tenants: { ...TEST_TENANTS, acme: { ...TEST_TENANTS.acme, quotas: { messagesPerSecond: 1000, maxConnections: 10 } } },
         admin: { port: 0, mtlsPort: 0 },
-        controlStore: { type: 'postgres', connectionString: control },
-        storage: { sinks: { default: { type: 'postgres', connectionString: sink } } },
-        keys: { local: { keyringFile: join(keyDir, 'keyring.json'), rootKeyFile: join(keyDir, 'root.key') } },
-        cluster: { nats: NATS, sessionTickets: { secretFile: secret(join(pki.baseDir, 'tickets.secret'), randomBytes(48)) }, heartbeatMs: 200, memberTimeoutMs: 3000 },
+        cluster: { heartbeatMs: 200, memberTimeoutMs: 3000 },
       };
       // Node b has the CA certificate and its own server certificate, not the CA key: it issues nothing.
       const bCerts = join(pki.baseDir, 'certs-b');

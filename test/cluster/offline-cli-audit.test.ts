@@ -4,8 +4,7 @@
  * actions are, never only in the node's local audit file: the real
  * `thingiq` CLI, a real PostgreSQL.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
@@ -16,6 +15,7 @@ import { startTestPostgres } from '../helpers/postgres.ts';
 import { TEST_TENANTS } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { runCli } from '../cli/run-cli.ts';
+import { provisionSharedState } from './harness/shared-state.ts';
 
 const available = await startTestPostgres();
 afterAll(async () => { if (available.ok) await available.pg.close(); });
@@ -24,20 +24,9 @@ afterAll(async () => { if (available.ok) await available.pg.close(); });
   test('a legal hold set offline is in the shared audit chain, which still verifies', async () => {
     if (!available.ok) return;
     const pki = new TestPki();
-    const dataDir = join(pki.baseDir, 'data');
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(dataDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-    writeFileSync(join(pki.baseDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-    const secretFile = join(pki.baseDir, 'cluster.secret');
-    writeFileSync(secretFile, randomBytes(48), { mode: 0o600 });
-    const url = await available.pg.newDatabase();
-    const raw = {
-      pkiDir: pki.dir, dataDir, tenants: TEST_TENANTS,
-      keys: { local: { rootKeyFile: join(pki.baseDir, 'root.key') } },
-      controlStore: { type: 'postgres', connectionString: url },
-      storage: { sinks: { default: { type: 'postgres', connectionString: url } } },
-      cluster: { nodeId: 'edge-1', nats: { servers: ['nats://127.0.0.1:1'] }, sessionTickets: { secretFile } },
-    };
+    const node = (await provisionSharedState(available.pg, pki.baseDir, { oneDatabase: true })).node('edge-1', ['nats://127.0.0.1:1']);
+    const dataDir = node.dataDir;
+    const raw = { pkiDir: pki.dir, tenants: TEST_TENANTS, ...node };
     const configFile = join(pki.baseDir, 'cluster.yaml');
     writeFileSync(configFile, stringify(raw));
 

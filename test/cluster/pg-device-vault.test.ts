@@ -2,13 +2,16 @@
  * The device key vault of cluster mode on a real PostgreSQL: nodes racing on
  * new devices end with one KEK per device; a record sealed on one node opens
  * on another; a shred on one node leaves no node able to open the device's
- * records, and the device's next KEK is a new generation.
+ * records, and the device's next KEK is a new generation. A destroy
+ * vacuums the table at once; a stopped server is a retryable error that
+ * writes nothing partial.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import pg from 'pg';
+import { afterAll, describe, expect, test, vi } from 'vitest';
 import { PgDeviceKeyVault } from '../../src/cluster/pg-device-vault.ts';
 import { KeysConfigSchema } from '../../src/config/keys-config.ts';
 import { shredDevice } from '../../src/keys/crypto-shred.ts';
@@ -16,7 +19,16 @@ import { openKeyContext, type KeyContext } from '../../src/keys/key-context.ts';
 import { MemoryDataKeyStore } from '../helpers/memory-data-key-store.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 
-const available = await startTestPostgres();
+// Its own server: the outage test stops and restarts it.
+const available = await startTestPostgres({ own: true });
+
+async function sql<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try { return (await c.query<R>(text, values)).rows; } finally { await c.end(); }
+}
+
+const kek = (deviceId: string) => ({ tenantId: 'acme', deviceId, wrapped: randomBytes(40), tenantKekRef: 'local:acme:v1', createdAtMs: Date.now() });
 
 if (!available.ok) {
   describe.skip(`device key vault on PostgreSQL (${available.reason})`, () => { test('skipped', () => {}); });
@@ -89,10 +101,58 @@ if (!available.ok) {
       }
     });
 
-    test('a vault whose PostgreSQL is gone answers TIQ_ERR_KEY_UNAVAILABLE (retryable), never a crash', async () => {
-      const vault = await PgDeviceKeyVault.open(await server.newDatabase());
-      await vault.close();
-      await expect(vault.get('acme', 'truck-1')).rejects.toMatchObject({ code: 'TIQ_ERR_KEY_UNAVAILABLE', retryable: true });
+    test('a destroy deletes the KEK row and vacuums the table at once: no dead tuple of it left for autovacuum', async () => {
+      const url = await server.newDatabase();
+      const vault = await PgDeviceKeyVault.open(url);
+      try {
+        await vault.insertManyIfAbsent([kek('truck-1'), kek('truck-2')]);
+        const stats = async () => (await sql<{ vacuums: string; autovacuums: string; dead: string }>(url,
+          "SELECT vacuum_count AS vacuums, autovacuum_count AS autovacuums, n_dead_tup AS dead FROM pg_stat_user_tables WHERE relname = 'tiq_device_keks'"))[0]!;
+        const before = await stats();
+        expect(await vault.destroy('acme', 'truck-1', { receiptId: randomUUID(), atMs: Date.now() })).toEqual(['device:acme:truck-1:1']);
+        expect(await sql(url, "SELECT 1 FROM tiq_device_keks WHERE device_id = 'truck-1'")).toEqual([]);
+        // A manual VACUUM (not autovacuum) ran after the delete, and left no dead tuple behind.
+        await vi.waitFor(async () => expect(Number((await stats()).vacuums)).toBe(Number(before.vacuums) + 1), { timeout: 5000, interval: 100 });
+        expect(Number((await stats()).dead)).toBe(0);
+        // A destroy with nothing live (a tombstone only) deletes nothing, so it has nothing to vacuum.
+        const after = await stats();
+        expect(await vault.destroy('acme', 'truck-1', { receiptId: randomUUID(), atMs: Date.now() })).toEqual([]);
+        expect((await stats()).vacuums).toBe(after.vacuums);
+        expect((await vault.get('acme', 'truck-2'))?.generation).toBe(1);
+      } finally {
+        await vault.close();
+      }
     });
+
+    test('a vault whose PostgreSQL server stops answers TIQ_ERR_KEY_UNAVAILABLE (retryable), writes nothing partial, and works again after the restart', async () => {
+      const url = await server.newDatabase();
+      const warnings: Record<string, unknown>[] = [];
+      const vault = await PgDeviceKeyVault.open(url, { warn: (fields) => { warnings.push(fields); } });
+      try {
+        await vault.insertManyIfAbsent([kek('truck-1')]);
+        await server.stop();
+        const unavailable = { code: 'TIQ_ERR_KEY_UNAVAILABLE', retryable: true };
+        const receiptId = randomUUID();
+        try {
+          await expect(vault.get('acme', 'truck-1')).rejects.toMatchObject(unavailable);
+          await expect(vault.insertManyIfAbsent([kek('truck-2'), kek('truck-3')])).rejects.toMatchObject(unavailable);
+          await expect(vault.destroy('acme', 'truck-1', { receiptId, atMs: Date.now() })).rejects.toMatchObject(unavailable);
+          await expect(vault.listTombstones()).rejects.toMatchObject(unavailable);
+        } finally {
+          await server.restart();
+        }
+        // Nothing of the failed calls: no new KEK or generation, the old KEK live, no tombstone of the failed destroy.
+        expect((await sql<{ d: string }>(url, 'SELECT device_id AS d FROM tiq_device_keks ORDER BY 1')).map((r) => r.d)).toEqual(['truck-1']);
+        expect((await sql<{ d: string }>(url, 'SELECT device_id AS d FROM tiq_device_generations ORDER BY 1')).map((r) => r.d)).toEqual(['truck-1']);
+        expect(await sql(url, 'SELECT 1 FROM tiq_device_tombstones')).toEqual([]);
+        // The same vault (its pool reconnects) serves again.
+        expect((await vault.get('acme', 'truck-1'))?.generation).toBe(1);
+        expect(await vault.hasTombstone(receiptId)).toBe(false);
+        // A lost idle connection is logged with the stable code, never thrown.
+        for (const w of warnings) expect(w).toMatchObject({ event: 'device_vault_connection_lost', code: 'TIQ_ERR_KEY_UNAVAILABLE' });
+      } finally {
+        await vault.close();
+      }
+    }, 120_000);
   });
 }

@@ -2,11 +2,10 @@
  * `thingiq start --workers 2` as a real process tree from dist/ on a real
  * PostgreSQL: both workers are cluster nodes in the membership table and
  * serve MQTT on the one port; a killed worker is restarted; SIGTERM drains
- * them all and the primary exits 0.
+ * them all and the primary exits 0. No idempotency.key is needed or made.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,10 +19,7 @@ import { connect } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 import { encode, sensor, SENSOR } from '../helpers/telemetry.ts';
-
-function secret(path: string, content: string | Buffer): void {
-  writeFileSync(path, content, { mode: 0o600 });
-}
+import { writeClusterSecrets } from './harness/shared-state.ts';
 
 describe('thingiq start --workers without the cluster section', () => {
   test('is refused with TIQ_ERR_CONFIG (exit 2); a bad worker count too', async () => {
@@ -74,9 +70,8 @@ if (!available.ok) {
     const control = await server.newDatabase();
     const sink = await server.newDatabase();
     mkdirSync(join(cwd, 'data'), { mode: 0o700 });
-    secret(join(cwd, 'data', 'root.key'), `${randomBytes(32).toString('base64')}\n`);
-    secret(join(cwd, 'data', 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`);
-    secret(join(cwd, 'tickets.secret'), randomBytes(32));
+    // The root key where --workers finds the machine's (in <dataDir>), the ticket secret beside the config.
+    writeClusterSecrets({ rootKeyFile: join(cwd, 'data', 'root.key'), secretFile: join(cwd, 'tickets.secret') });
     writeFileSync(join(cwd, 'gateway.yaml'), stringify({
       mqtt: { host: '127.0.0.1', port }, admin: { enabled: false }, log: { level: 'info' },
       tenants: { acme: {} },
@@ -158,6 +153,11 @@ if (!available.ok) {
       expect(lines.filter((l) => l.event === 'closed')).toHaveLength(2);
       // Clean shutdowns removed their rows.
       expect(await members()).toEqual([]);
+      // The digest key came from the cluster secret: no idempotency.key was asked for, made or linked anywhere.
+      for (const dir of [join(cwd, 'data'), workerDataDir(join(cwd, 'data'), 1), workerDataDir(join(cwd, 'data'), 2)]) {
+        expect(existsSync(dir)).toBe(true);
+        expect(existsSync(join(dir, 'idempotency.key'))).toBe(false);
+      }
     } finally {
       child.kill('SIGKILL');
       await db.end().catch(() => undefined);

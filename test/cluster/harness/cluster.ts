@@ -11,8 +11,7 @@
  * from it per scenario.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
@@ -23,6 +22,7 @@ import { freePort, startTestPostgres, type TestPostgres } from '../../helpers/po
 import { BIN, GatewayNode } from './node.ts';
 import { waitUntil } from './processes.ts';
 import { Haproxy, haproxySetup, NatsServer } from './services.ts';
+import { writeClusterSecrets } from './shared-state.ts';
 
 export interface ClusterOptions {
   readonly nodes?: number;
@@ -51,11 +51,7 @@ function provision(dir: string): { pkiDir: string; keysDir: string } {
   const cfg = join(dir, 'provision.yaml');
   writeFileSync(cfg, stringify({ pkiDir, dataDir: join(dir, 'provision-data'), tenants: {} }));
   execFileSync(process.execPath, [BIN, '--config', cfg, 'pki', 'init', '--host', 'localhost', '127.0.0.1'], { cwd: dir, stdio: 'pipe' });
-  writeFileSync(join(keysDir, 'root.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-  writeFileSync(join(keysDir, 'tickets.secret'), `${randomBytes(48).toString('base64')}\n`, { mode: 0o600 });
-  // The idempotency secret keys the content digest of the store's duplicate check: a redelivery that
-  // lands on another node is a duplicate only if every node computes the same digest (docs/scaling.md).
-  writeFileSync(join(keysDir, 'idempotency.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  writeClusterSecrets({ rootKeyFile: join(keysDir, 'root.key'), secretFile: join(keysDir, 'tickets.secret') });
   return { pkiDir, keysDir };
 }
 
@@ -63,8 +59,6 @@ function nodeConfig(c: { dir: string; pkiDir: string; keysDir: string; url: stri
   ports: { mqtt: number; admin: number; adminMtls: number }, overrides: Record<string, unknown>): Record<string, unknown> {
   const dataDir = join(c.dir, c.name);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  copyFileSync(join(c.keysDir, 'idempotency.key'), join(dataDir, 'idempotency.key'));
-  chmodSync(join(dataDir, 'idempotency.key'), 0o600);
   return {
     pkiDir: c.pkiDir,
     dataDir,
