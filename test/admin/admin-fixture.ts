@@ -197,6 +197,9 @@ export class AdminFixture {
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
+        // A response the server cut off part-way is a failed call, not one that never ends.
+        res.on('aborted', () => reject(new Error('response aborted')));
+        res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let json: Record<string, unknown> = {};

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { TiqError } from '../../src/errors.ts';
 import { RestrictionRegistry } from '../../src/admin/restriction-registry.ts';
 import { SqliteControlStore } from '../../src/control/sqlite-control-store.ts';
 import { AdminFixture, type Credentials } from './admin-fixture.ts';
@@ -53,6 +54,28 @@ describe('access and erasure', () => {
     expect(await fx.records.countDevice('acme', 'truck-2')).toBe(1);
     await fx.call('PUT', '/v1/tenants/acme/legal-holds', op, { deviceId: 'truck-2', held: false });
     expect((await fx.call('POST', '/v1/tenants/acme/devices/truck-2/erasure', admin)).status).toBe(200);
+  });
+});
+
+describe('an access export that fails', () => {
+  it('on its first record (keys shredded, records still stored) answers with the error code, and the API keeps serving', async () => {
+    fx.records.add('acme', 'truck-7', { temperatureC: 3 });
+    const spy = vi.spyOn(fx.records, 'exportDevice').mockRejectedValueOnce(new TiqError('TIQ_ERR_KEY_SHREDDED'));
+    const refused = await fx.call('GET', '/v1/tenants/acme/devices/truck-7/data', admin);
+    expect([refused.status, refused.json['code']]).toEqual([410, 'TIQ_ERR_KEY_SHREDDED']);
+    spy.mockRestore();
+    expect((await fx.call('GET', '/v1/tenants/acme/devices/truck-7/data', admin)).status).toBe(200);
+  });
+
+  it('part-way aborts the transfer (never a complete-looking 200) and the API keeps serving', async () => {
+    const spy = vi.spyOn(fx.records, 'exportDevice').mockImplementationOnce(async (_t, _d, out) => {
+      await new Promise<void>((resolve) => out.write('{"recordId":"r1"}\n', () => resolve()));
+      throw new TiqError('TIQ_ERR_STORE_UNAVAILABLE');
+    });
+    const cut = await fx.call('GET', '/v1/tenants/acme/devices/truck-7/data', admin).then(() => 'complete', () => 'aborted');
+    expect(cut).toBe('aborted');
+    spy.mockRestore();
+    expect((await fx.call('GET', '/v1/tenants/acme/devices/truck-7/data', admin)).status).toBe(200);
   });
 });
 

@@ -4,7 +4,7 @@
  * receipt, objection to a purpose.
  */
 import { randomUUID } from 'node:crypto';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { z } from 'zod';
 import { TiqError } from '../../errors.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
@@ -38,12 +38,25 @@ export function registerSubjectRoutes({ app, deps }: RouteContext): void {
     const { tenant, device } = idsOf(request);
     const total = await deps.records.countDevice(tenant, device);
     noteAudit(request, `records=${total}`);
-    const out = new PassThrough();
     // Streamed page by page: an export may be far larger than memory.
-    deps.records.exportDevice(tenant, device, out).then(() => out.end(), (err: unknown) => {
+    const out = new PassThrough();
+    // A failure after the first line aborts the response (logged below); it is never an uncaught stream error.
+    out.on('error', () => undefined);
+    let streaming!: () => void;
+    const started = new Promise<void>((resolve) => { streaming = resolve; });
+    const exporting = deps.records.exportDevice(tenant, device, new Writable({
+      write(chunk: Buffer, _enc, done) {
+        streaming();
+        if (out.write(chunk)) done();
+        else out.once('drain', () => done());
+      },
+    }));
+    exporting.then(() => out.end(), (err: unknown) => {
       request.log.error({ err }, 'export failed part-way');
       out.destroy(err as Error);
     });
+    // Nothing sent yet: a failure on the first record (keys shredded, storage down) is an error response, not a cut 200.
+    await Promise.race([started, exporting]);
     reply.header('content-type', 'application/x-ndjson; charset=utf-8')
       .header('content-disposition', `attachment; filename="${tenant}-${device}.ndjson"`)
       .header('x-thingiq-record-count', String(total));
