@@ -10,8 +10,9 @@
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { TiqError, toTiqError } from '../errors.ts';
-import { unwrapKey, wrapKey } from './aes-key-wrap.ts';
+import { wrapKey } from './aes-key-wrap.ts';
 import type { GeneratedDataKey, KekVersionInfo, KeyProvider, RotateResult } from './key-provider.ts';
+import { localKekRef, rewrapLocalDataKey, unwrapLocalDataKey, type LocalKek, type LocalKekSource } from './local-kek-wrap.ts';
 import { loadRootKey, type RootKeySource } from './root-key.ts';
 import { readKeyring, writeKeyring, type Keyring, type TenantKeyring } from './sealed-keyring-file.ts';
 
@@ -23,14 +24,7 @@ export interface LocalKeyProviderOptions {
   readonly now?: () => number;
 }
 
-export function localKekRef(tenantId: string, version: number): string {
-  return `local:${tenantId}:v${version}`;
-}
-
-export function parseLocalKekRef(kekRef: string): { tenantId: string; version: number } | undefined {
-  const m = /^local:([a-z0-9][a-z0-9-]{0,62}):v([1-9][0-9]{0,8})$/.exec(kekRef);
-  return m?.[1] && m[2] ? { tenantId: m[1], version: Number(m[2]) } : undefined;
-}
+export { localKekRef, parseLocalKekRef } from './local-kek-wrap.ts';
 
 /**
  * The owner's read bit decides, for every user: root reads any file, but a
@@ -80,23 +74,11 @@ export class LocalKeyProvider implements KeyProvider {
   }
 
   async unwrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<Buffer> {
-    const kek = this.#kekFor(tenantId, kekRef);
-    try {
-      return unwrapKey(kek, wrapped);
-    } catch {
-      throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'wrapped data key failed its integrity check', kekRef });
-    }
+    return unwrapLocalDataKey(this.#keks, tenantId, wrapped, kekRef);
   }
 
   async rewrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<{ wrapped: Buffer; kekRef: string }> {
-    const dek = await this.unwrapDataKey(tenantId, wrapped, kekRef);
-    try {
-      this.#reloadIfChanged();
-      const { version, key } = this.#primary(tenantId);
-      return { wrapped: wrapKey(key, dek), kekRef: localKekRef(tenantId, version) };
-    } finally {
-      dek.fill(0);
-    }
+    return rewrapLocalDataKey(this.#keks, tenantId, wrapped, kekRef);
   }
 
   async rotate(tenantId: string): Promise<RotateResult> {
@@ -169,15 +151,18 @@ export class LocalKeyProvider implements KeyProvider {
     tenant.primary = version;
   }
 
-  #kekFor(tenantId: string, kekRef: string): KeyObject {
-    const ref = parseLocalKekRef(kekRef);
-    // A DEK wrapped for another tenant must never unwrap here, even if a record says so.
-    if (!ref || ref.tenantId !== tenantId) throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'key reference does not belong to this tenant', kekRef });
-    let kek = this.#keyring.get(tenantId)?.versions.get(ref.version);
-    if (!kek && this.#reloadIfChanged()) kek = this.#keyring.get(tenantId)?.versions.get(ref.version);
-    if (!kek) throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'unknown KEK version', kekRef });
-    return kek.key;
-  }
+  /** KEK versions from the keyring file, re-read when a version is unknown or a primary is needed and the file changed. */
+  readonly #keks: LocalKekSource = {
+    findVersion: (tenantId, version): LocalKek | undefined => {
+      const kek = this.#keyring.get(tenantId)?.versions.get(version);
+      if (kek || !this.#reloadIfChanged()) return kek;
+      return this.#keyring.get(tenantId)?.versions.get(version);
+    },
+    primary: (tenantId): LocalKek => {
+      this.#reloadIfChanged();
+      return this.#primary(tenantId);
+    },
+  };
 
   #load(): void {
     assertReadable(this.#options.keyringFile);

@@ -14,9 +14,10 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { TiqError, toTiqError } from '../errors.ts';
-import { unwrapKey, wrapKey } from './aes-key-wrap.ts';
+import { wrapKey } from './aes-key-wrap.ts';
 import type { GeneratedDataKey, KekVersionInfo, KeyProvider, RotateResult } from './key-provider.ts';
-import { DEK_BYTES, localKekRef, parseLocalKekRef } from './local-key-provider.ts';
+import { localKekRef, rewrapLocalDataKey, unwrapLocalDataKey, type LocalKekSource } from './local-kek-wrap.ts';
+import { DEK_BYTES } from './local-key-provider.ts';
 import { loadRootKey, type RootKeySource } from './root-key.ts';
 import { readKeyring } from './sealed-keyring-file.ts';
 import { sealKek, sealNewKek, unsealKek, type SealedKekVersion, type SharedKeyringStore } from './shared-keyring.ts';
@@ -65,22 +66,11 @@ export class SharedLocalKeyProvider implements KeyProvider {
   }
 
   async unwrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<Buffer> {
-    const kek = await this.#kekFor(tenantId, kekRef);
-    try {
-      return unwrapKey(kek, wrapped);
-    } catch {
-      throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'wrapped data key failed its integrity check', kekRef });
-    }
+    return unwrapLocalDataKey(this.#keks, tenantId, wrapped, kekRef);
   }
 
   async rewrapDataKey(tenantId: string, wrapped: Buffer, kekRef: string): Promise<{ wrapped: Buffer; kekRef: string }> {
-    const dek = await this.unwrapDataKey(tenantId, wrapped, kekRef);
-    try {
-      const primary = await this.#primary(tenantId);
-      return { wrapped: wrapKey(primary.key, dek), kekRef: localKekRef(tenantId, primary.version) };
-    } finally {
-      dek.fill(0);
-    }
+    return rewrapLocalDataKey(this.#keks, tenantId, wrapped, kekRef);
   }
 
   /**
@@ -130,14 +120,11 @@ export class SharedLocalKeyProvider implements KeyProvider {
     return this.#remember(stored);
   }
 
-  async #kekFor(tenantId: string, kekRef: string): Promise<KeyObject> {
-    const ref = parseLocalKekRef(kekRef);
-    // A DEK wrapped for another tenant must never unwrap here, even if a record says so.
-    if (!ref || ref.tenantId !== tenantId) throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'key reference does not belong to this tenant', kekRef });
-    const kek = this.#tenants.get(tenantId)?.get(ref.version) ?? (await this.#reload(tenantId)).get(ref.version);
-    if (!kek) throw new TiqError('TIQ_ERR_DECRYPT', { reason: 'unknown KEK version', kekRef });
-    return kek.key;
-  }
+  /** KEK versions from the cache, re-read from the shared store when a version is not held (another node rotated). */
+  readonly #keks: LocalKekSource = {
+    findVersion: async (tenantId, version) => this.#tenants.get(tenantId)?.get(version) ?? (await this.#reload(tenantId)).get(version),
+    primary: (tenantId) => this.#primary(tenantId),
+  };
 
   async #reload(tenantId: string): Promise<Map<number, Version>> {
     const rows = await this.#store((s) => s.list(tenantId));
