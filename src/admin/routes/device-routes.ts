@@ -5,19 +5,10 @@
 import { z } from 'zod';
 import { TiqError } from '../../errors.ts';
 import { deviceUri, ID_PATTERN, parseIdentityUri } from '../../identity/identity.ts';
-import { normaliseSerial } from '../../pki/issuance-registry.ts';
-import { publicKeyFromCsr } from '../csr.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
+import { issueCertificate, revokeCertificatesOf } from './certificate-actions.ts';
 import { idsOf, parseInput, route, type RouteContext } from './route.ts';
 
-const IssueBody = z.object({
-  /** PEM PKCS#10 request: the device keeps its private key. Without it the gateway generates a key pair. */
-  csr: z.string().min(1).max(64 * 1024).optional(),
-  days: z.number().int().min(1).max(825).optional(),
-  /** Key type of a generated key pair (without csr): `ec` (P-256) or `rsa` (2048); default config pkiKeyType. */
-  keyType: z.enum(['ec', 'rsa']).optional(),
-}).strict();
-const RevokeBody = z.object({ serial: z.string().regex(/^[0-9a-fA-F]{1,40}$/).optional() }).strict();
 const RestrictionBody = z.object({ mode: z.enum(['none', 'drop', 'refuse']), reason: z.string().max(500).optional() }).strict();
 const PrivateModeBody = z.object({ on: z.boolean() }).strict();
 /** Paging for the console's device list (thousands of devices): a page, and a search on the device id. */
@@ -65,31 +56,14 @@ export function registerDeviceRoutes({ app, deps }: RouteContext): void {
 
   route(app, 'POST', '/v1/tenants/:tenant/devices/:device/certificates', { needs: 'tenant-admin', action: 'devices.issue' }, async (request, reply) => {
     const { tenant, device } = idsOf(request);
-    const body = parseInput(IssueBody, request.body);
-    const publicKeyPem = body.csr === undefined ? undefined : publicKeyFromCsr(body.csr);
-    const issued = await deps.pki.issue({ kind: 'device', tenantId: tenant, deviceId: device, uri: deviceUri(tenant, device) }, {
-      ...(publicKeyPem ? { publicKeyPem } : {}), ...(body.days ? { days: body.days } : {}), ...(body.keyType && !publicKeyPem ? { keyType: body.keyType } : {}),
-    }, principalOf(request).actor);
-    noteAudit(request, `serial=${issued.serial} ${publicKeyPem ? 'csr' : 'generated'}`);
+    const issued = await issueCertificate(deps, request, { kind: 'device', tenantId: tenant, deviceId: device, uri: deviceUri(tenant, device) });
     reply.code(201);
-    return {
-      deviceId: device, serial: issued.serial, certPem: issued.certPem, caPem: deps.pki.caCertPem,
-      notBefore: issued.notBefore.toISOString(), notAfter: issued.notAfter.toISOString(),
-      // Only for generated keys, and only in this one answer: the gateway does not keep it.
-      ...(publicKeyPem ? {} : { keyPem: issued.keyPem }),
-    };
+    return { deviceId: device, ...issued };
   });
 
   route(app, 'POST', '/v1/tenants/:tenant/devices/:device/revoke', { needs: 'tenant-admin', action: 'devices.revoke' }, async (request) => {
     const { tenant, device } = idsOf(request);
-    const body = parseInput(RevokeBody, request.body);
-    const uri = deviceUri(tenant, device);
-    if (body.serial !== undefined && !deps.pki.listCertificates(tenant).some((c) => c.uri === uri && normaliseSerial(c.serial) === normaliseSerial(body.serial!))) {
-      throw new TiqError('TIQ_ERR_NOT_FOUND');
-    }
-    const revoked = await deps.pki.revoke(body.serial !== undefined ? { serial: body.serial } : { uri }, principalOf(request).actor);
-    noteAudit(request, `revoked=${revoked.map((r) => r.serial).join(',') || 'none'}`);
-    return { revoked: revoked.map((r) => r.serial) };
+    return revokeCertificatesOf(deps, request, tenant, deviceUri(tenant, device));
   });
 
   route(app, 'GET', '/v1/tenants/:tenant/devices/:device/restriction', { needs: 'tenant-reader', action: 'devices.restriction.get' }, async (request) => {
