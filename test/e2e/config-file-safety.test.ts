@@ -114,10 +114,12 @@ describe('a running gateway whose config file is rewritten', () => {
   it('a restart-only change is reported as such, not as reloaded, and the running values stay', async () => {
     const reloadedBefore = events('config_reloaded').length;
     const restartBefore = events('config_restart_required').length;
+    const unchangedBefore = events('config_unchanged').length;
     writeFileSync(file, stringify({ ...BASE, mqtt: { ...BASE.mqtt, port: 1 }, dataDir: 'elsewhere', tenants: { acme: { apps: { dashboard: {} } } } }));
     const restart = await nextEvent('config_restart_required', restartBefore);
     expect(restart['sections']).toEqual(['dataDir', 'mqtt']);
-    expect(events('config_unchanged').length).toBeGreaterThan(0);
+    // The gateway logs both lines in one reload; the child's stdout may hand them over in two reads.
+    await nextEvent('config_unchanged', unchangedBefore);
     expect(events('config_reloaded').length).toBe(reloadedBefore);
     // Still on the same port and data directory.
     await stillServes();
