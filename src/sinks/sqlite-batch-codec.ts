@@ -82,12 +82,6 @@ export function encodeRecordBatchInto(records: readonly SealedRecord[], into: Bu
   return w.at;
 }
 
-/** Packs records into a buffer of their own. */
-export function encodeRecordBatch(records: readonly SealedRecord[]): { buffer: ArrayBuffer; byteLength: number } {
-  const buffer = new ArrayBuffer(recordBatchBound(records));
-  return { buffer, byteLength: encodeRecordBatchInto(records, Buffer.from(buffer)) };
-}
-
 export type RowValues = (string | number | Buffer)[];
 
 /**

@@ -6,7 +6,14 @@
  */
 import { describe, expect, test } from 'vitest';
 import { RECORD_COLUMNS, recordToValues } from '../../src/sinks/record-row.ts';
-import { decodeRecordBatch, encodeRecordBatch } from '../../src/sinks/sqlite-batch-codec.ts';
+import type { SealedRecord } from '../../src/records/message.ts';
+import { decodeRecordBatch, encodeRecordBatchInto, recordBatchBound } from '../../src/sinks/sqlite-batch-codec.ts';
+
+/** Packs a batch into a buffer of its own, as the writer ring does into its shared memory. */
+function encodeRecordBatch(records: readonly SealedRecord[]): { buffer: ArrayBuffer; byteLength: number } {
+  const buffer = new ArrayBuffer(recordBatchBound(records));
+  return { buffer, byteLength: encodeRecordBatchInto(records, Buffer.from(buffer)) };
+}
 import { record } from './fixtures.ts';
 
 const asRow = (r: ReturnType<typeof record>) => recordToValues(r).map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));

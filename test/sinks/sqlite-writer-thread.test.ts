@@ -3,7 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Worker } from 'node:worker_threads';
 import { describe, expect, test } from 'vitest';
+import { fromSqliteError } from '../../src/sinks/sink-errors.ts';
 import { openSqliteDatabase } from '../../src/sinks/sqlite-open.ts';
 import { SqliteWriterThread } from '../../src/sinks/sqlite-worker-client.ts';
 import { record } from './fixtures.ts';
@@ -81,6 +83,22 @@ describe('SQLite writer thread', () => {
     await closed;
     expect(thread.alive).toBe(false);
     expect(count(path)).toBe(40);
+    await expect(thread.write([record()])).rejects.toThrow();
+  });
+
+  test('a thread that dies rejects every batch not yet committed, as retryable for the sink, and takes no more', async () => {
+    const path = freshDatabase();
+    const thread = await SqliteWriterThread.start({ path, durability: 'fsync' });
+    const writes = Array.from({ length: 20 }, () => thread.write([record(), record()]).then(() => 'committed', (e: unknown) => e));
+    await (thread as unknown as { worker: Worker }).worker.terminate();
+    const outcomes = await Promise.all(writes);
+    const failed = outcomes.filter((o) => o !== 'committed');
+    expect(failed.length).toBeGreaterThan(0);
+    for (const err of failed) expect(fromSqliteError(err, 'default').code).toBe('TIQ_ERR_STORE_UNAVAILABLE');
+    // Everything reported committed is in the file. A COMMIT whose report the thread's death cut off may be
+    // there too: that batch was rejected, so it is not acknowledged, and its resend is stored once (a duplicate).
+    expect(count(path)).toBeGreaterThanOrEqual(2 * outcomes.filter((o) => o === 'committed').length);
+    expect(thread.alive).toBe(false);
     await expect(thread.write([record()])).rejects.toThrow();
   });
 });
