@@ -116,7 +116,7 @@ export interface MosquittoFiles {
   readonly keyPath: string;
 }
 
-/** mosquitto 2.x with mutual TLS: the certificate's CN becomes the username; nothing persisted. */
+/** mosquitto 2.x with mutual TLS: the certificate's CN becomes the username; nothing persisted; TCP_NODELAY. */
 export function mosquittoConfig(port: number, f: MosquittoFiles, logFile: string): string {
   return [
     'per_listener_settings false',
@@ -127,6 +127,8 @@ export function mosquittoConfig(port: number, f: MosquittoFiles, logFile: string
     // The subscriber must receive every message: no queue limit, no in-flight limit (0 = none).
     'max_queued_messages 0',
     'max_inflight_messages 0',
+    // TCP_NODELAY, as the gateway's listener (mqtt.tcpNoDelay) and the bare aedes target.
+    'set_tcp_nodelay true',
     // As root, mosquitto would switch to the `mosquitto` user, which cannot read the 0600 keys of this run.
     ...(process.getuid?.() === 0 ? ['user root'] : []),
     `listener ${port} 127.0.0.1`,

@@ -35,6 +35,8 @@ export interface MqttListenerOptions {
   readonly proxyProtocol?: { readonly allowFrom: readonly string[] | undefined } | undefined;
   /** TLS session-ticket keys shared by the nodes of a cluster (src/cluster/session-tickets.ts); absent: Node's per-process keys. */
   readonly sessionTickets?: TicketKeySource | undefined;
+  /** TCP_NODELAY on accepted sockets (mqtt.tcpNoDelay); absent: on. */
+  readonly noDelay?: boolean | undefined;
 }
 
 /** Session-ticket keys for TLS servers: options at creation, then attached to the server. */
@@ -53,7 +55,10 @@ const refusedSockets = new WeakSet<object>();
 export function createMqttListener(o: MqttListenerOptions): NetServer {
   const server = createTlsListener(o);
   if (!o.proxyProtocol) return server;
-  return createProxyFront({ tls: server, allowFrom: o.proxyProtocol.allowFrom, timeoutMs: o.limits.config.tlsHandshakeTimeoutMs, log: o.log, stats: o.stats });
+  return createProxyFront({
+    tls: server, allowFrom: o.proxyProtocol.allowFrom, timeoutMs: o.limits.config.tlsHandshakeTimeoutMs, log: o.log, stats: o.stats,
+    noDelay: o.noDelay ?? true,
+  });
 }
 
 function createTlsListener(o: MqttListenerOptions): Server {
@@ -66,6 +71,7 @@ function createTlsListener(o: MqttListenerOptions): Server {
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
     handshakeTimeout: limits.config.tlsHandshakeTimeoutMs,
+    noDelay: o.noDelay ?? true,
     ...o.sessionTickets?.tlsOptions('mqtt'),
   });
   o.sessionTickets?.attach(server);

@@ -30,6 +30,8 @@ export interface ProxyFrontOptions {
   readonly timeoutMs: number;
   readonly log: Logger;
   readonly stats: GatewayStats;
+  /** TCP_NODELAY on accepted sockets: the TLS server behind sees them only after the header, too late for its own option. */
+  readonly noDelay: boolean;
 }
 
 const CODE = 'TIQ_ERR_PROXY_PROTOCOL';
@@ -38,7 +40,7 @@ export function createProxyFront(o: ProxyFrontOptions): Server {
   const allowed = o.allowFrom && allowList(o.allowFrom);
   // Anyone reaching the port could then claim any address (and so dodge the per-address limit).
   if (!allowed) o.log.warn({ event: 'proxy_protocol_any_source' }, 'mqtt.proxyProtocol is on without mqtt.proxyProtocolFrom: a PROXY header is accepted from any source address');
-  return createServer((raw) => {
+  return createServer({ noDelay: o.noDelay }, (raw) => {
     const from = raw.remoteAddress ?? '';
     const refuse = (reason: string): void => {
       o.stats.refused(CODE);

@@ -57,6 +57,7 @@ export function createWsListener(o: WsListenerOptions): Server {
   const server = createServer({
     ca: [...o.caPems], cert: o.certPem, key: o.keyPem, minVersion: 'TLSv1.2',
     handshakeTimeout: limits.config.tlsHandshakeTimeoutMs,
+    noDelay: o.noDelay ?? true,
     ...(mtls ? { requestCert: true, rejectUnauthorized: true } : { requestCert: false }),
     ...o.sessionTickets?.tlsOptions(`ws-${o.kind}`),
   });

@@ -123,6 +123,13 @@ export const GatewayConfigSchema = z.object({
      * closed before their header is read. Absent: any source.
      */
     proxyProtocolFrom: z.array(CidrSchema).min(1).optional(),
+    /**
+     * TCP_NODELAY on every MQTT connection (TLS, its PROXY front, WebSocket):
+     * a PUBACK or a delivery leaves at once instead of waiting, under Nagle's
+     * algorithm, for the peer to acknowledge the previous segment. Off trades
+     * latency for fewer, fuller segments on a costly link.
+     */
+    tcpNoDelay: z.boolean().default(true),
   }).strict().prefault({}),
   /** MQTT over WebSocket (TLS) for tenant apps: bearer tokens or client certificates; off by default. */
   websocket: WebSocketConfigSchema.prefault({}),

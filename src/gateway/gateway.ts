@@ -351,6 +351,7 @@ export class Gateway {
       },
       proxyProtocol: this.config.mqtt.proxyProtocol ? { allowFrom: this.config.mqtt.proxyProtocolFrom } : undefined,
       sessionTickets: this.sessionTickets,
+      noDelay: this.config.mqtt.tcpNoDelay,
     };
     this.server = createMqttListener(listenerParts);
     await new Promise<void>((resolveListen, reject) => {

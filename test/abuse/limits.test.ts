@@ -33,7 +33,9 @@ describe('publish rate and quotas', () => {
     // 5 at once, then 20 at 20/s: about a second
     expect(Date.now() - t0).toBeGreaterThan(800);
     expect(raw.pubacks()).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
-    expect(await gw.gateway.stats.throttledCount()).toBeGreaterThanOrEqual(19);
+    // The 20 past the burst wait for tokens. The pipelined PUBLISHes are read over some time on a busy machine,
+    // and a token refilled meanwhile (one per 50 ms) lets one through unpaced; the elapsed time above is the pacing.
+    expect(await gw.gateway.stats.throttledCount()).toBeGreaterThanOrEqual(15);
     expect(await gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'fast-1' })).toBe(25);
     raw.end();
   });
