@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Worker } from 'node:worker_threads';
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { BatchingWriter } from '../../src/sinks/batching-writer.ts';
 import { fromSqliteError } from '../../src/sinks/sink-errors.ts';
+import { SqliteSink } from '../../src/sinks/sqlite-sink.ts';
 import { openSqliteDatabase } from '../../src/sinks/sqlite-open.ts';
 import { SqliteWriterThread } from '../../src/sinks/sqlite-worker-client.ts';
 import { record } from './fixtures.ts';
@@ -100,5 +102,67 @@ describe('SQLite writer thread', () => {
     expect(count(path)).toBeGreaterThanOrEqual(2 * outcomes.filter((o) => o === 'committed').length);
     expect(thread.alive).toBe(false);
     await expect(thread.write([record()])).rejects.toThrow();
+  });
+});
+
+describe('the SQLite sink over its writer thread, through the batching writer', () => {
+  afterEach(() => { vi.restoreAllMocks(); });
+
+  /** Every writer thread the sink starts, so a test can end one the way a crash of the thread would. */
+  function startedThreads(): SqliteWriterThread[] {
+    const started: SqliteWriterThread[] = [];
+    const start = SqliteWriterThread.start.bind(SqliteWriterThread);
+    vi.spyOn(SqliteWriterThread, 'start').mockImplementation(async (options) => {
+      const thread = await start(options);
+      started.push(thread);
+      return thread;
+    });
+    return started;
+  }
+
+  async function openSink(path: string): Promise<{ sink: SqliteSink; writer: BatchingWriter }> {
+    const sink = new SqliteSink('default', { path, durability: 'fsync' });
+    await sink.start();
+    const writer = new BatchingWriter(sink, { maxBatchRecords: 64, maxBatchDelayMs: 0, maxPendingRecords: 10_000, retryInitialMs: 5, retryMaxMs: 20, pipelined: true });
+    return { sink, writer };
+  }
+
+  test('a writer thread that dies is replaced by the next batch, and every write still resolves, stored exactly once', async () => {
+    const threads = startedThreads();
+    const path = freshDatabase();
+    const { sink, writer } = await openSink(path);
+    await Promise.all(Array.from({ length: 50 }, () => writer.write(record())));
+    expect(threads).toHaveLength(1);
+
+    // 200 in flight when the thread ends: those not committed come back retryable and are written again.
+    const during = Array.from({ length: 200 }, () => writer.write(record()));
+    await (threads[0] as unknown as { worker: Worker }).worker.terminate();
+    const outcomes = await Promise.all(during);
+    for (const o of outcomes) expect(['inserted', 'duplicate']).toContain(o);
+    // Whether or not the death cut a batch off, the next one finds the thread dead and starts another.
+    await expect(Promise.all(Array.from({ length: 30 }, () => writer.write(record())))).resolves.toHaveLength(30);
+    expect(threads).toHaveLength(2);
+    expect(threads[0]!.alive).toBe(false);
+    expect(threads[1]!.alive).toBe(true);
+    expect(count(path)).toBe(280);
+
+    await writer.close();
+    await sink.close();
+    expect(threads[1]!.alive).toBe(false);
+  });
+
+  test('a batch larger than the ring is refused whole by the thread and committed record by record', async () => {
+    const threads = startedThreads();
+    const path = freshDatabase();
+    const { sink, writer } = await openSink(path);
+    // Ten 1 MiB records queued in one turn: one 10 MiB batch, over the ring's 8 MiB frame limit.
+    const huge = Array.from({ length: 10 }, () => record({ ciphertext: Buffer.alloc(1024 * 1024, 7) }));
+    const outcomes = await Promise.all(huge.map((r) => writer.write(r)));
+    expect(outcomes).toEqual(huge.map(() => 'inserted'));
+    expect(count(path)).toBe(10);
+    expect(threads).toHaveLength(1);
+    expect(threads[0]!.alive).toBe(true);
+    await writer.close();
+    await sink.close();
   });
 });
