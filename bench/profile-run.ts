@@ -51,7 +51,7 @@ export function profileReport(dir: string, targets: readonly RunningTarget[], ro
         // The main thread's CPU is known exactly; the SQLite writer is the process's busiest other thread.
         const cpu = b.thread === 'main' ? run.threadCpuUsPerMsg['main'] : b.thread.includes('SQLite') ? run.threadCpuUsPerMsg['busiest other'] : undefined;
         if (b.busyUsPerMsg <= 0.5) continue;
-        text.push(breakdownTable(b, r.mode === 'max', cpu));
+        text.push(breakdownTable(b, true, cpu));
         text.push(`  grouped (${b.thread}):`);
         for (const g of grouped(b)) text.push(`  ${g.pct.toFixed(1).padStart(5)} %${cpu === undefined ? '' : `${((g.pct * cpu) / 100).toFixed(1).padStart(7)} µs CPU`}  ${g.name}`);
       }
