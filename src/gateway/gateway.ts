@@ -7,6 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Server } from 'node:net';
+// Before aedes: mqtt-packet's loggers are chosen when it loads (quiet-debug.ts).
+import '../broker/quiet-debug.ts';
 import { Aedes } from 'aedes';
 import { closeClientsWhere, pendingPublishes } from '../broker/live-clients.ts';
 import { watchConnectionErrors } from '../broker/connection-errors.ts';
