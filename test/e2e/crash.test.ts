@@ -28,18 +28,27 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Lines the gateway children wrote at warn level or above, and the last output of each: the story of a failure. */
+const childLog: string[] = [];
+
 function startChild(cwd: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, '--config', 'gateway.yaml', 'start'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (d: Buffer): void => {
+    for (const line of d.toString().split('\n')) if (/"level":[4-6]0|Error/.test(line)) childLog.push(line.slice(0, 400));
+    if (process.env['CRASH_DEBUG']) process.stderr.write(d);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   return new Promise((resolve, reject) => {
     let out = '';
+    // A start that never reaches "listening" fails here, with what the child said, not as the test's timeout.
+    const timer = setTimeout(() => reject(new Error(`gateway not listening after 60 s: ${out.slice(-800)}`)), 60_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('"event":"listening"')) resolve(child);
+      if (out.includes('"event":"listening"')) { clearTimeout(timer); resolve(child); }
     });
     child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stdout!.on('data', (d: Buffer) => { if (process.env['CRASH_DEBUG']) process.stderr.write(d); });
-    child.stderr!.on('data', (d: Buffer) => { if (process.env['CRASH_DEBUG']) process.stderr.write(d); });
-    child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before listening: ${out.slice(-500)}`)));
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`gateway exited (${code}) before listening: ${out.slice(-500)}`)); });
   });
 }
 
@@ -58,7 +67,10 @@ describe('durability under kill -9', () => {
       protocol: 'mqtts', host: '127.0.0.1', port, cert: device.cert, key: device.key, ca: device.ca, servername: 'localhost',
       clientId: 'truck-1', clean: false, reconnectPeriod: 100, protocolVersion: 4, connectTimeout: 3000,
     });
-    client.on('error', () => undefined);
+    const t0 = Date.now();
+    const clientEvents: string[] = [];
+    client.on('error', (err: Error & { code?: unknown }) => clientEvents.push(`${Date.now() - t0} ms error ${String(err.code ?? '')} ${err.message}`));
+    client.on('close', () => clientEvents.push(`${Date.now() - t0} ms close`));
     await new Promise<void>((r) => client.once('connect', () => r()));
 
     const acked = new Set<number>();
@@ -82,7 +94,8 @@ describe('durability under kill -9', () => {
     }
     // A device whose message stays unacknowledged publishes it again (same sequence number),
     // as real devices do: mqtt.js's own session resend can skip ids reused across reconnects.
-    const deadline = Date.now() + 120_000;
+    // Ends before the test's own timeout, so a stall fails with its story rather than as a timeout.
+    const deadline = Math.min(Date.now() + 120_000, t0 + 200_000);
     let last = -1;
     while (acked.size < TOTAL && Date.now() < deadline) {
       await sleep(2000);
@@ -96,7 +109,11 @@ describe('durability under kill -9', () => {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
 
-    expect(acked.size).toBe(TOTAL);
+    const story = () => [
+      `sent ${sent}, acknowledged ${acked.size}, connected ${client.connected}`,
+      ...clientEvents.filter((e) => !e.endsWith('close')).slice(-10), ...childLog.slice(-10),
+    ].join('\n');
+    expect(acked.size, story()).toBe(TOTAL);
     const db = new Database(join(pki.baseDir, 'data', 'thingiq.db'), { readonly: true });
     const rows = db.prepare('SELECT sequence, COUNT(*) AS n FROM tiq_records WHERE tenant_id = ? GROUP BY sequence').all('acme') as { sequence: number; n: number }[];
     db.close();
