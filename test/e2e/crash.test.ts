@@ -48,7 +48,29 @@ function startChild(cwd: string): Promise<ChildProcess> {
       if (out.includes('"event":"listening"')) { clearTimeout(timer); resolve(child); }
     });
     child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`gateway exited (${code}) before listening: ${out.slice(-500)}`)); });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited (${code}) before listening: ${out.slice(-500)}`));
+      // Only the test's own signals may end a gateway; anything else is a crash to report.
+      if (!stopping.has(child)) childLog.push(`gateway exited on its own (code ${code}, signal ${signal}): ${out.slice(-1500)}`);
+    });
+  });
+}
+
+/** Children the test is stopping itself. */
+const stopping = new WeakSet<ChildProcess>();
+
+/** Signals the child and waits for its exit; at once if it already exited. */
+function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  stopping.add(child);
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const late = setTimeout(() => {
+      childLog.push(`gateway did not exit within 30 s of ${signal}`);
+      child.kill('SIGKILL');
+    }, 30_000);
+    child.once('exit', () => { clearTimeout(late); resolve(); });
+    child.kill(signal);
   });
 }
 
@@ -88,8 +110,7 @@ describe('durability under kill -9', () => {
 
     for (let k = 0; k < KILLS; k++) {
       await sleep(300 + Math.random() * 1200);
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      await stopChild(child, 'SIGKILL');
       child = await startChild(pki.baseDir);
     }
     // A device whose message stays unacknowledged publishes it again (same sequence number),
@@ -105,14 +126,14 @@ describe('durability under kill -9', () => {
       last = acked.size;
     }
     clearInterval(pump);
-    await client.endAsync();
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    client.end(true);
+    await stopChild(child, 'SIGTERM');
 
     const story = () => [
       `sent ${sent}, acknowledged ${acked.size}, connected ${client.connected}`,
       ...clientEvents.filter((e) => !e.endsWith('close')).slice(-10), ...childLog.slice(-10),
     ].join('\n');
+    expect(childLog.filter((l) => l.startsWith('gateway exited on its own') || l.startsWith('gateway did not exit')), story()).toEqual([]);
     expect(acked.size, story()).toBe(TOTAL);
     const db = new Database(join(pki.baseDir, 'data', 'thingiq.db'), { readonly: true });
     const rows = db.prepare('SELECT sequence, COUNT(*) AS n FROM tiq_records WHERE tenant_id = ? GROUP BY sequence').all('acme') as { sequence: number; n: number }[];
