@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { AuditLog } from '../../src/audit/audit-log.ts';
+import { DEFAULT_CONTROL_STORE } from '../../src/config/control-config.ts';
+import { openControlStore } from '../../src/control/open-control-store.ts';
+import { holdKey } from '../../src/control/retention-state.ts';
 import { openStorage } from '../../src/gateway/open-storage.ts';
 import { startGateway, TEST_TENANTS } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
@@ -60,6 +63,16 @@ describe('a legal hold from the configuration file, added while no gateway runs'
 
   it('binds the offline shred of the held device', async () => {
     const shred = await cli('keys', 'shred', '--tenant', 'acme', '--device', 'truck-3', '--yes');
+    expect(shred.code).toBe(1);
+    expect(shred.stderr).toMatch(/TIQ_ERR_LEGAL_HOLD/);
+  }, CLI_TIMEOUT);
+
+  it('a hold only the control store has (another gateway\'s, or kept by a restore) binds the offline shred', async () => {
+    writeConfig();
+    const control = await openControlStore(DEFAULT_CONTROL_STORE, dataDir);
+    await control.put('legal-hold', holdKey('acme', 'truck-6'), { tenantId: 'acme', deviceId: 'truck-6', held: true, changedAtMs: Date.now() }, 'operator:elsewhere');
+    await control.close();
+    const shred = await cli('keys', 'shred', '--tenant', 'acme', '--device', 'truck-6', '--yes');
     expect(shred.code).toBe(1);
     expect(shred.stderr).toMatch(/TIQ_ERR_LEGAL_HOLD/);
   }, CLI_TIMEOUT);
