@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/control-store.ts';
-import { controlRetentionState } from '../control/retention-state.ts';
+import { controlRetentionState, storedHold } from '../control/retention-state.ts';
 import { recordShred } from '../control/shred-tombstone.ts';
 import { shredDevice } from '../keys/crypto-shred.ts';
 import type { KeyContext } from '../keys/key-context.ts';
@@ -115,6 +115,14 @@ export function retentionAdmin(service: RetentionService, sinks: SinkDirectory, 
       return { deleted, partitionsDropped };
     },
     isHeld: (tenantId, deviceId) => service.policy.isHeld(tenantId, deviceId),
+    // A stored hold the feed has not brought yet still counts; a release not yet applied does not (refused once more, never erased under a hold).
+    isHeldNow: async (tenantId, deviceId) => {
+      if (control) {
+        await control.catchUp();
+        if (storedHold(control, tenantId, deviceId) === true) return true;
+      }
+      return service.policy.isHeld(tenantId, deviceId);
+    },
     sweeperStatus: () => ({ intervalMs, lastSweep: service.lastSweep }),
   };
 }

@@ -97,6 +97,17 @@ export interface AdminRetention {
   sweeperStatus?(): { intervalMs: number | undefined; lastSweep: LastSweep | undefined };
   /** A legal hold covers the device's data (erasure is refused: GDPR Art. 17(3)(e)). */
   isHeld(tenantId: string, deviceId: string): boolean;
+  /**
+   * isHeld after reading what other processes committed to the control store
+   * (a hold set through another gateway an instant ago binds this erasure).
+   * Absent: isHeld is current by construction.
+   */
+  isHeldNow?(tenantId: string, deviceId: string): Promise<boolean>;
+}
+
+/** The hold check of the irreversible routes (erasure, shred). */
+export async function heldNow(retention: AdminRetention, tenantId: string, deviceId: string): Promise<boolean> {
+  return retention.isHeldNow ? retention.isHeldNow(tenantId, deviceId) : retention.isHeld(tenantId, deviceId);
 }
 
 export interface AdminKeys {

@@ -36,6 +36,7 @@ import { SqliteSink } from '../sinks/sqlite-sink.ts';
 import type { BackupKeySettings } from './backup-key.ts';
 import { BACKUP_WORK_DIR, controlStorePath, keyStorePaths, sqliteSinks, type ResolvePath } from './backup-sources.ts';
 import { extractBackup } from './read-backup.ts';
+import { carryHolds, liveHolds } from './restore-holds.ts';
 import { reapplyErasurePg } from './restore-postgres-sinks.ts';
 import { checkExtracted, type BackupReport } from './verify-backup.ts';
 
@@ -59,6 +60,8 @@ export interface RestoreResult {
   readonly tombstones: number;
   /** Tombstones made after the backup was taken. */
   readonly tombstonesNewerThanBackup: number;
+  /** Legal holds in force before the restore that the backup lacked, kept in force (restore-holds.ts). */
+  readonly holdsKept: number;
   readonly auditEntries: number;
 }
 
@@ -73,6 +76,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   const staging = join(dataDir, BACKUP_WORK_DIR, `restore-${randomBytes(6).toString('hex')}`);
   try {
     const live = [...await tombstonesOf(o.config, o.resolvePath), ...(await o.extraTombstones?.() ?? [])];
+    const holds = await liveHolds(o.config, o.resolvePath);
     mkdirSync(staging, { recursive: true, mode: 0o700 });
     const extracted = await extractBackup(o.file, o.keys, staging, o.onProgress);
     const report = checkExtracted(staging, extracted);
@@ -84,9 +88,10 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     await recordTombstones(o.config, dataDir, all, new Set(backupTombstones.map((t) => `${deviceKey(t.tenantId, t.deviceId)}@${t.atMs}`)));
     const createdMs = Date.parse(report.createdAt);
     const newer = all.filter((t) => t.atMs > createdMs).length;
-    const auditEntries = auditRestore(dataDir, report, all.length, newer);
+    const holdsKept = await carryHolds(o.config, dataDir, holds);
+    const auditEntries = auditRestore(dataDir, report, all.length, newer, holdsKept);
     await reanchorAuditHead(o.config, dataDir);
-    return { backup: report, restoredFiles: placed.restored, skipped: placed.skipped, tombstones: all.length, tombstonesNewerThanBackup: newer, auditEntries };
+    return { backup: report, restoredFiles: placed.restored, skipped: placed.skipped, tombstones: all.length, tombstonesNewerThanBackup: newer, holdsKept, auditEntries };
   } finally {
     rmSync(staging, { recursive: true, force: true });
     lock.release();
@@ -227,7 +232,7 @@ async function reanchorAuditHead(config: GatewayConfig, dataDir: string): Promis
   }
 }
 
-function auditRestore(dataDir: string, report: BackupReport, tombstones: number, newer: number): number {
+function auditRestore(dataDir: string, report: BackupReport, tombstones: number, newer: number, holdsKept: number): number {
   const path = join(auditDirOf(dataDir), AUDIT_FILE);
   if (existsSync(path)) {
     const v = verifyAuditLog(path);
@@ -235,7 +240,7 @@ function auditRestore(dataDir: string, report: BackupReport, tombstones: number,
   }
   const entry = new AuditLog(auditDirOf(dataDir)).append({
     actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: 'backup.restore', target: '-', tenant: '', result: 'ok',
-    detail: `offline backup=${report.createdAt} tombstones=${tombstones} newer=${newer}`,
+    detail: `offline backup=${report.createdAt} tombstones=${tombstones} newer=${newer} holdsKept=${holdsKept}`,
   });
   return entry.seq;
 }

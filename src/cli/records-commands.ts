@@ -16,6 +16,7 @@ import type { RecordQuery } from '../sinks/storage-sink.ts';
 import { exitCodeFor } from './context.ts';
 import { registerReplayCommands } from './records-replay-commands.ts';
 import { registerRetentionCommands } from './retention-commands.ts';
+import { auditedRead } from './state-path.ts';
 
 export interface RecordsCommandDeps {
   readonly openRecord?: OpenRecord;
@@ -82,13 +83,20 @@ export function registerRecordsCommands(program: Command, deps: RecordsCommandDe
   exp.action((o: FilterOptions & { format: string; out?: string }) => run(async (s) => {
     if (o.format !== 'ndjson' && o.format !== 'csv') throw new TiqError('TIQ_ERR_USAGE', '--format must be ndjson or csv');
     if (!deps.openRecord || !deps.decode) throw new Error('export is not wired to the keys module and codec in this build');
-    const out = o.out ? createWriteStream(o.out, { mode: 0o600 }) : stdout;
-    const bar = progressBar(stderr, 'export');
-    const n = await exportRecords(s.router.sinkFor(o.tenant), toQuery(o), out, {
-      format: o.format, openRecord: deps.openRecord, decode: deps.decode, onProgress: (done, total) => bar.update(done, total),
+    const { openRecord, decode } = deps;
+    const query = toQuery(o);
+    // Decrypted personal data leaves the store: audited like the API's access export, before the first record.
+    const what = { action: 'records.export', tenant: o.tenant, device: o.device, ...(o.device ? {} : { target: `tenant:${o.tenant}` }) };
+    const n = await auditedRead(s.config, what, async () => {
+      const out = o.out ? createWriteStream(o.out, { mode: 0o600 }) : stdout;
+      const bar = progressBar(stderr, 'export');
+      const exported = await exportRecords(s.router.sinkFor(o.tenant), query, out, {
+        format: o.format as 'ndjson' | 'csv', openRecord, decode, onProgress: (done, total) => bar.update(done, total),
+      });
+      bar.end();
+      if (o.out) { out.end(); await finished(out); }
+      return { result: exported, note: `records=${exported} format=${o.format}${o.stream ? ` stream=${o.stream}` : ''}` };
     });
-    bar.end();
-    if (o.out) { out.end(); await finished(out); }
     stderr.write(`exported ${n} records\n`);
     return undefined;
   })());

@@ -81,7 +81,9 @@ export function registerRetentionCommands(program: Command, io: { stdout: Writab
       return {
         online: async (c) => say(await c.json('POST', '/v1/retention/sweep') as { deleted: number; partitionsDropped: number }),
         offline: async (s, state) => say(await state.audited({ action: 'retention.sweep' }, async () => {
-          await s.retention.refresh();
+          // As the gateway at start: holds and rules of the config file (edited while no gateway ran) are
+          // applied to the stored flags and tags first, or the sink's sweep would delete records they hold.
+          await s.retention.reconcile();
           const result = await s.retention.sweep();
           return { result, note: `deleted=${result.deleted} partitions=${result.partitionsDropped}` };
         })),

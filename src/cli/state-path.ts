@@ -61,6 +61,32 @@ export async function viaGatewayOrLocally<T>(config: GatewayConfig, routes: Stat
 }
 
 /**
+ * A command that reads personal data directly (no lock, a gateway may run):
+ * its intent is on record before any of it is read, so an audit log that
+ * cannot be written stops it (TIQ_ERR_AUDIT) before any record leaves, then
+ * its outcome. Detail `local`: it did not go through a gateway.
+ */
+export async function auditedRead<T>(config: GatewayConfig, what: OfflineAction, work: () => Promise<{ result: T; note?: string }>): Promise<T> {
+  const dataDir = resolve(config.dataDir);
+  const trail: AuditTrail = await clusterAuditTrail(config) ?? new AuditLog(auditDirOf(dataDir));
+  try {
+    const target = what.target ?? (what.tenant && what.device ? `device:${trail.pseudonyms.device(what.tenant, what.device)}` : what.tenant ? `tenant:${what.tenant}` : '-');
+    const entry = { actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: what.action, target, tenant: what.tenant ?? '' };
+    await trail.commit({ ...entry, result: 'started', detail: 'local' });
+    try {
+      const { result, note } = await work();
+      await trail.commit({ ...entry, result: 'ok', detail: ['local', note].filter(Boolean).join(' ') });
+      return result;
+    } catch (err) {
+      await trail.commit({ ...entry, result: 'failed', detail: `local ${toTiqError(err).code}` });
+      throw err;
+    }
+  } finally {
+    await trail.close?.();
+  }
+}
+
+/**
  * Offline actions are audited where the gateway audits: the data
  * directory's log, or in cluster mode the one chain every node appends to
  * (an offline action on one node must not leave the shared chain).

@@ -12,6 +12,7 @@ import { deviceVaultPath } from '../keys/key-store-paths.ts';
 import { TelemetryCodec } from '../messages/codec.ts';
 import { recordDecoder } from '../messages/record-decoder.ts';
 import type { SealedRecord } from '../records/message.ts';
+import { openControlStore } from '../control/open-control-store.ts';
 import { retentionFromConfig } from '../gateway/open-storage.ts';
 import { RoutedDataKeyStore } from '../sinks/routed-data-key-store.ts';
 import { StorageRouter } from '../sinks/sink-router.ts';
@@ -23,11 +24,16 @@ export async function openDataKeyStore(config: GatewayConfig): Promise<OpenedDat
   await router.start();
   return {
     store: new RoutedDataKeyStore(router),
-    // Holds live in the tenants' sinks (and config): read them when asked, as the gateway does at start.
-    isHeld: async (tenantId, deviceId) => {
-      const retention = retentionFromConfig(config, router);
-      await retention.load();
-      return retention.policy.isHeld(tenantId, deviceId);
+        isHeld: async (tenantId, deviceId) => {
+      // As the gateway decides: the control store's holds (another gateway's, a restore's) over the config file's.
+      const control = await openControlStore(config.controlStore, resolve(config.dataDir));
+      try {
+        const retention = retentionFromConfig(config, router, undefined, control);
+        await retention.load();
+        return retention.policy.isHeld(tenantId, deviceId);
+      } finally {
+        await control.close();
+      }
     },
     close: () => router.close(),
   };

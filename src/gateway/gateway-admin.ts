@@ -65,7 +65,7 @@ export function adminDeps(gw: AdminSources, parts: AdminParts): AdminDeps {
     privacy,
     privateMode: gw.privateMode,
     retention: retentionAdmin(gw.retention, gw.storage, gw.control, resolveStorageConfig(gw.config.storage).sweeper.intervalMs),
-    keys: keysAdmin(gw.keys, gw.control),
+    keys: withRetainedCleared(keysAdmin(gw.keys, gw.control), gw),
     records: recordsAdmin({
       sinks: gw.storage,
       openRecord: (r) => gw.keys.sealer.open(r),
@@ -151,4 +151,15 @@ export function publishLocalAdmin(gw: AdminSources & { readonly admin: AdminPart
     url: `https://${host.includes(':') ? `[${host}]` : host}:${mtlsPort}`,
     caFile: files.caFile, certFile: files.certFile, keyFile: files.keyFile, ...(servername ? { servername } : {}),
   });
+}
+
+/** A shred is an erasure: the device's retained message, a plaintext copy in the broker, goes with its keys. */
+function withRetainedCleared(keys: AdminDeps['keys'], gw: Pick<AdminSources, 'retained'>): AdminDeps['keys'] {
+  return {
+    ...keys,
+    shred: async (tenantId, deviceId, actor) => {
+      gw.retained.clearDevice(tenantId, deviceId);
+      return keys.shred(tenantId, deviceId, actor);
+    },
+  };
 }

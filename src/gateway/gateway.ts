@@ -499,6 +499,8 @@ export class Gateway {
           if (!e.value) continue;
           const shred = e.value;
           this.keys.sealer.forgetDevice(shred.tenantId, shred.deviceId);
+          // A shred is an erasure: the device's retained message never outlives it (docs/privacy.md).
+          this.retained.clearDevice(shred.tenantId, shred.deviceId);
           this.keys.deviceKeks.applyTombstone(shred).then(() => this.keys.sealer.forgetDevice(shred.tenantId, shred.deviceId), (err: unknown) => {
             this.log.error({ event: 'shred_apply_failed', code: 'TIQ_ERR_KEY_UNAVAILABLE', tenantId: shred.tenantId, reason: (err as Error).message }, 'cannot apply a shred to the device key vault');
           });

@@ -14,13 +14,15 @@ export class RetentionSweeper {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Whether the stored flags and tags follow the config: until a reconcile succeeds, a sweep could delete what a config hold keeps. */
+  #reconciled = false;
 
   constructor(private readonly service: RetentionService, private readonly options: RetentionSweeperOptions) {}
 
   /** Resolves when the initial reconcile is done; the gateway need not wait for it. */
   start(): Promise<void> {
     clearInterval(this.#timer);
-    const reconciled = this.enqueue(() => this.service.reconcile()).then(() => {}, () => {});
+    const reconciled = this.enqueue(() => this.reconcile()).then(() => {}, () => {});
     this.#timer = setInterval(() => this.enqueue(() => this.tick()), this.options.intervalMs);
     // Retention must not keep the process alive on its own.
     this.#timer.unref();
@@ -28,8 +30,17 @@ export class RetentionSweeper {
   }
 
   private async tick(): Promise<SweepReport> {
-    await this.service.refresh();
+    // A failed reconcile (storage down at start or at a reload) is retried before any sweep.
+    if (this.#reconciled) await this.service.refresh();
+    else await this.reconcile();
     return this.service.sweep();
+  }
+
+  private async reconcile(): Promise<{ retagged: number; flagged: number }> {
+    this.#reconciled = false;
+    const result = await this.service.reconcile();
+    this.#reconciled = true;
+    return result;
   }
 
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
@@ -42,7 +53,7 @@ export class RetentionSweeper {
 
   /** Re-tag and re-flag everything now (after any run in progress): device groups or retention config changed. */
   reconcileNow(): Promise<{ retagged: number; flagged: number }> {
-    return this.enqueue(() => this.service.reconcile());
+    return this.enqueue(() => this.reconcile());
   }
 
   /** Runs a job in the sweeper's queue (after any run in progress, never overlapping one). */

@@ -50,7 +50,9 @@ describe('the CLI with no reachable gateway', () => {
     // Expired records of a device about to be held and of one that is not.
     const storage = await openStorage(configFile);
     const old = Date.now() - 86_400_000;
-    await storage.router.sinkFor('acme').writeBatch([record({ deviceId: 'truck-7', sequence: 1000, expiresAtMs: old }), record({ deviceId: 'truck-5', sequence: 1000, expiresAtMs: old })]);
+    // Received long before the default retention would keep them: the sweep re-tags to the rules in force first.
+    const receivedAtMs = Date.now() - 20 * 365 * 86_400_000;
+    await storage.router.sinkFor('acme').writeBatch([record({ deviceId: 'truck-7', sequence: 1000, receivedAtMs, expiresAtMs: old }), record({ deviceId: 'truck-5', sequence: 1000, receivedAtMs, expiresAtMs: old })]);
     expect(await storage.router.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'truck-7' })).toBe(3);
     await storage.close();
 

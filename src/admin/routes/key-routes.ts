@@ -1,6 +1,7 @@
 /** Tenant keys: status, rotate, rewrap; per-device shredding is in subject-routes (erasure) and here. */
 import { z } from 'zod';
 import { TiqError } from '../../errors.ts';
+import { heldNow } from '../admin-deps.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
 import { idsOf, parseInput, route, type RouteContext } from './route.ts';
 
@@ -24,7 +25,7 @@ export function registerKeyRoutes({ app, deps }: RouteContext): void {
   // Irreversible and outside a data-subject request: operators only.
   route(app, 'POST', '/v1/tenants/:tenant/devices/:device/keys/shred', { needs: 'operator', action: 'keys.shred' }, async (request) => {
     const { tenant, device } = idsOf(request);
-    if (deps.retention.isHeld(tenant, device)) throw new TiqError('TIQ_ERR_LEGAL_HOLD');
+    if (await heldNow(deps.retention, tenant, device)) throw new TiqError('TIQ_ERR_LEGAL_HOLD');
     const receipt = await deps.keys.shred(tenant, device, principalOf(request).actor);
     noteAudit(request, `receipt=${receipt.receiptId} destroyed=${receipt.destroyedCount}`);
     return receipt;

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import { z } from 'zod';
 import { TiqError } from '../../errors.ts';
+import { heldNow } from '../admin-deps.ts';
 import { noteAudit, principalOf } from '../route-access.ts';
 import { IdSchema, idsOf, parseInput, route, type RouteContext } from './route.ts';
 
@@ -66,7 +67,7 @@ export function registerSubjectRoutes({ app, deps }: RouteContext): void {
   route(app, 'POST', '/v1/tenants/:tenant/devices/:device/erasure', { needs: 'tenant-admin', action: 'subjects.erasure' }, async (request) => {
     const { tenant, device } = idsOf(request);
     // GDPR Art. 17(3)(e): data under a legal hold is kept; the hold must be released first.
-    if (deps.retention.isHeld(tenant, device)) throw new TiqError('TIQ_ERR_LEGAL_HOLD');
+    if (await heldNow(deps.retention, tenant, device)) throw new TiqError('TIQ_ERR_LEGAL_HOLD');
     const actor = principalOf(request).actor;
     // Records first, keys second: a crash in between leaves unreadable-later data, never readable orphans.
     const { deletedRecords } = await deps.records.eraseDevice(tenant, device);
