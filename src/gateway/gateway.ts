@@ -309,6 +309,7 @@ export class Gateway {
       limits,
       keepaliveLimitS: this.config.mqtt.keepaliveLimitS,
       restriction: (tenantId, deviceId) => this.admin?.restrictions.isRestricted(tenantId, deviceId) ?? 'none',
+      isRevoked: (serial) => registry.isRevoked(serial),
       onPrivateModeCommand: (tenantId, deviceId, payload) => this.privateModeCommand(tenantId, deviceId, payload),
       redirect: this.config.mqtt.redirect,
     });
