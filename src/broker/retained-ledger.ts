@@ -46,6 +46,16 @@ export class RetainedLedger {
     return false;
   }
 
+  /**
+   * Whether a message stamped so may still be delivered (no restriction, no
+   * objection, the policy still in force): also asked of what a resumed
+   * session's queue hands over, which, like a retained message, was made
+   * before the subscriber came.
+   */
+  isCurrent(stamp: RetainedStamp): boolean {
+    return this.current(stamp);
+  }
+
   /** Removes every retained message of one device (erasure); returns how many. */
   clearDevice(tenantId: string, deviceId: string): number {
     return this.clearWhere((s) => s.tenantId === tenantId && s.deviceId === deviceId);
