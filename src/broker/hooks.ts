@@ -176,7 +176,7 @@ export function createHooks(deps: HookDeps) {
    * A queued telemetry message was made under the state of its time: like a
    * retained one, it goes out only if its policy stamp (the user properties
    * every forwarded message carries, mqtt5.ts) is still in force and the
-   * device is neither restricted nor objecting.
+   * device is neither restricted nor objecting, nor erased since.
    */
   function queuedStillCurrent(packet: AedesPublishPacket): boolean {
     const parts = parseTelemetryTopic(packet.topic);
@@ -186,7 +186,8 @@ export function createHooks(deps: HookDeps) {
       tenantId: parts.tenantId, deviceId: parts.deviceId,
       policyId: String(user[POLICY_ID_PROPERTY] ?? 'none'), policyVersion: Number(user[POLICY_VERSION_PROPERTY] ?? 0),
     };
-    return deps.retained.isCurrent(stamp);
+    const numbered = packet as { brokerId?: string; brokerCounter?: number };
+    return deps.retained.isCurrent(stamp) && !deps.retained.madeBeforeErasure(parts.tenantId, parts.deviceId, numbered.brokerId, numbered.brokerCounter);
   }
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {

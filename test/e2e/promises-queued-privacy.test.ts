@@ -4,7 +4,7 @@
  * objects, before the app comes back, what the queue hands over must meet
  * the state in force, as retained messages do (docs/privacy.md, "Retained
  * messages"): no position made under a policy no longer in force, nothing
- * of an erased or restricted device.
+ * of an erased or restricted device made before the change.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -74,5 +74,22 @@ describe('a persistent app session\'s queue under privacy changes', () => {
     const op = pki.operator('alice');
     expect((await adminCall(gw.gateway.adminPorts.mtlsPort, op, 'PUT', '/v1/tenants/acme/devices/truck-2/restriction', { mode: 'drop' })).status).toBe(200);
     expect(await back('queue-restricted')).toEqual([]);
+  });
+
+  it('nothing queued of a device erased since is handed over', async () => {
+    await away('queue-erased');
+    const dev = await connect(gw.port, pki.device('acme', 'truck-4'), { clientId: 'truck-4' });
+    clients.push(dev);
+    await dev.publishAsync('tenants/acme/devices/truck-4/location', encode(VEHICLE, vehicle()), { qos: 1 });
+    dev.end(true);
+    const op = pki.operator('alice');
+    expect((await adminCall(gw.gateway.adminPorts.mtlsPort, op, 'POST', '/v1/tenants/acme/devices/truck-4/erasure', {})).status).toBe(200);
+    expect(await back('queue-erased')).toEqual([]);
+    // The device publishes again after its erasure: that message is queued and handed over.
+    await away('queue-erased');
+    const again = await connect(gw.port, pki.device('acme', 'truck-4'), { clientId: 'truck-4' });
+    clients.push(again);
+    await again.publishAsync('tenants/acme/devices/truck-4/location', encode(VEHICLE, vehicle({ tripId: 'after-erasure' })), { qos: 1 });
+    expect((await back('queue-erased')).map((b) => b['tripId'])).toEqual(['after-erasure']);
   });
 });
