@@ -21,6 +21,8 @@ export interface HookDeps {
   readonly limits: AbuseLimits;
   /** Largest keepalive a client may ask for, seconds (mqtt.keepaliveLimitS; 0 = no limit). */
   readonly keepaliveLimitS: number;
+  /** Whether a certificate serial is revoked now; consulted when a delayed will comes due. Absent: none is. */
+  readonly isRevoked?: (serial: string) => boolean;
   /** Restriction of processing (GDPR Art. 18) set by operators: drop messages, or refuse the device. */
   readonly restriction: (tenantId: string, deviceId: string) => 'none' | 'drop' | 'refuse';
   /**

@@ -21,7 +21,7 @@ import { watchLifecycle, noteTakeover } from './lifecycle-events.ts';
 import { SharedSubscriptions } from './shared-subscriptions.ts';
 import { appMaySee, appMaySeeEvents } from './tenant-directory.ts';
 import { parseEventTopic, parseSharedFilter, parseTelemetryTopic, subscriptionAllowed } from './topics.ts';
-import { redirectError, unexpired } from './mqtt5.ts';
+import { POLICY_ID_PROPERTY, POLICY_VERSION_PROPERTY, redirectError, unexpired } from './mqtt5.ts';
 import { willRefusal } from './wills.ts';
 import { isTokenConnection, tokenPeer, tokenReturnCode } from './token-session.ts';
 
@@ -167,6 +167,29 @@ export function createHooks(deps: HookDeps) {
     return event !== undefined && event.tenantId === tenantId && appMaySeeEvents(access, event.deviceId);
   }
 
+  /** While a resumed session is being connected, aedes hands over what it queued for it while it was away. */
+  function fromQueue(client: Client): boolean {
+    return !client.connected && (client as { connecting?: boolean }).connecting === true;
+  }
+
+  /**
+   * A queued telemetry message was made under the state of its time: like a
+   * retained one, it goes out only if its policy stamp (the user properties
+   * every forwarded message carries, mqtt5.ts) is still in force and the
+   * device is neither restricted nor objecting, nor erased since.
+   */
+  function queuedStillCurrent(packet: AedesPublishPacket): boolean {
+    const parts = parseTelemetryTopic(packet.topic);
+    if (!parts || !deps.retained) return true;
+    const user = packet.properties?.userProperties ?? {};
+    const stamp = {
+      tenantId: parts.tenantId, deviceId: parts.deviceId,
+      policyId: String(user[POLICY_ID_PROPERTY] ?? 'none'), policyVersion: Number(user[POLICY_VERSION_PROPERTY] ?? 0),
+    };
+    const numbered = packet as { brokerId?: string; brokerCounter?: number };
+    return deps.retained.isCurrent(stamp) && !deps.retained.madeBeforeErasure(parts.tenantId, parts.deviceId, numbered.brokerId, numbered.brokerCounter);
+  }
+
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     if (packet.payload.length === 0 && packet.payload === DROPPED_PAYLOAD) return null;
     const live = unexpired(packet, deps.pipeline.now());
@@ -179,6 +202,7 @@ export function createHooks(deps: HookDeps) {
     // A retained message (sent on SUBSCRIBE with retain set) must still be what today's rules would forward.
     if (packet.retain && deps.retained && !deps.retained.mayDeliver(packet.topic)) return null;
     if (!appMayReceive(id.tenantId, id.appId, packet.topic)) return null;
+    if (fromQueue(client) && !queuedStillCurrent(packet)) return null;
     // aedes would fail the write to a connection already closing: count it as given up, not delivered.
     // While a resumed session's queue is sent, aedes is still connecting: that delivery is wanted.
     if (client.closed || (!client.connected && !(client as { connecting?: boolean }).connecting)) {

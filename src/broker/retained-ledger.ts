@@ -23,11 +23,24 @@ export interface RetainedChecks {
   policyOf(tenantId: string): { readonly policyId: string; readonly policyVersion: number };
 }
 
+/** Where the broker is in numbering its messages (aedes-packet's brokerId and brokerCounter). */
+export interface BrokerNumbering {
+  readonly brokerId: string | undefined;
+  readonly counter: number | undefined;
+}
+
 export class RetainedLedger {
   private readonly stamps = new Map<string, RetainedStamp>();
+  /** Erasures made while this process runs: the broker's numbering then, per device. */
+  private readonly erasures = new Map<string, BrokerNumbering>();
 
-  /** `remove` deletes a topic's retained message from the broker's persistence. */
-  constructor(private readonly checks: RetainedChecks, private readonly remove: (topic: string) => void) {}
+  /**
+   * `remove` deletes a topic's retained message from the broker's persistence;
+   * `numbering` tells how far the broker has numbered its messages, so that
+   * what a persistent session queued before an erasure is known as such.
+   */
+  constructor(private readonly checks: RetainedChecks, private readonly remove: (topic: string) => void,
+    private readonly numbering: () => BrokerNumbering = () => ({ brokerId: undefined, counter: undefined })) {}
 
   get size(): number {
     return this.stamps.size;
@@ -46,9 +59,34 @@ export class RetainedLedger {
     return false;
   }
 
-  /** Removes every retained message of one device (erasure); returns how many. */
+  /**
+   * Whether a message stamped so may still be delivered (no restriction, no
+   * objection, the policy still in force): also asked of what a resumed
+   * session's queue hands over, which, like a retained message, was made
+   * before the subscriber came.
+   */
+  isCurrent(stamp: RetainedStamp): boolean {
+    return this.current(stamp);
+  }
+
+  /** Removes every retained message of one device (erasure), and remembers the erasure for queued ones; returns how many. */
   clearDevice(tenantId: string, deviceId: string): number {
+    this.erasures.set(`${tenantId}/${deviceId}`, this.numbering());
     return this.clearWhere((s) => s.tenantId === tenantId && s.deviceId === deviceId);
+  }
+
+  /**
+   * Whether a queued message of this device, numbered so by the broker that
+   * published it, was made before the device's erasure. Only the erasures
+   * of this process's lifetime count: its broker's queues live in memory. A
+   * message numbered by another broker (cluster) cannot be placed in time,
+   * so it counts as made before.
+   */
+  madeBeforeErasure(tenantId: string, deviceId: string, brokerId: string | undefined, counter: number | undefined): boolean {
+    const erased = this.erasures.get(`${tenantId}/${deviceId}`);
+    if (!erased) return false;
+    if (erased.counter === undefined || brokerId !== erased.brokerId || counter === undefined) return true;
+    return counter <= erased.counter;
   }
 
   /** Removes every retained message of one tenant; returns how many. */

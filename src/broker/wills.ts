@@ -67,9 +67,14 @@ export function willRefusal(id: Identity, tenant: TenantEntry | undefined, will:
   return undefined;
 }
 
-/** Whether aedes is asking to publish the will of a connection that just ended. */
+/**
+ * Whether aedes is asking to publish the will of a connection that ended:
+ * at once (the packet is still the client's `will`), or after an MQTT 5
+ * Will Delay Interval [MQTT-3.1.3-9], when aedes has already cleared
+ * `client.will` and only the packet accepted at CONNECT identifies it.
+ */
 export function isWillOf(client: Client | null, packet: PublishPacket): client is Client {
-  return client !== null && client.closed && packet === (client as unknown as { will?: unknown }).will;
+  return client !== null && client.closed && (packet === (client as unknown as { will?: unknown }).will || givenAt.has(packet));
 }
 
 export function createWillDelivery(deps: HookDeps) {
@@ -81,6 +86,8 @@ export function createWillDelivery(deps: HookDeps) {
     if (!state || state.peer.identity.kind !== 'device') return 'TIQ_ERR_NOT_AUTHORIZED';
     if (state.withdrawn) return state.withdrawn;
     if (isExpired(state.peer, deps.pipeline.now())) return 'TIQ_ERR_CERT_EXPIRED';
+    // A delayed will outlives its connection: a revocation since then was never seen by the live session.
+    if (deps.isRevoked?.(state.peer.serial)) return 'TIQ_ERR_CERT_REVOKED';
     const id = state.peer.identity;
     if (!deps.directory().get(id.tenantId)?.active) return 'TIQ_ERR_TENANT_UNKNOWN';
     if (deps.restriction(id.tenantId, id.deviceId) !== 'none') return 'TIQ_ERR_RESTRICTED';

@@ -151,7 +151,7 @@ export class Gateway {
       policyOf: (t) => this.privacy.policyOf(t) ?? { policyId: 'none', policyVersion: 0 },
     }, (topic) => {
       removeRetained(this.broker, topic).catch((err: unknown) => this.log.warn({ event: 'retained_remove_failed', err }, 'could not remove a retained message'));
-    });
+    }, () => ({ brokerId: this.broker?.id, counter: (this.broker as { counter?: number } | undefined)?.counter }));
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -311,6 +311,7 @@ export class Gateway {
       limits,
       keepaliveLimitS: this.config.mqtt.keepaliveLimitS,
       restriction: (tenantId, deviceId) => this.admin?.restrictions.isRestricted(tenantId, deviceId) ?? 'none',
+      isRevoked: (serial) => registry.isRevoked(serial),
       onPrivateModeCommand: (tenantId, deviceId, payload) => this.privateModeCommand(tenantId, deviceId, payload),
       redirect: this.config.mqtt.redirect,
     });
