@@ -6,7 +6,7 @@
  * order at once ([MQTT-4.6.0-2]), so delays (rate limits, the pending-publish
  * gate) never reorder acknowledgements.
  */
-import type { Client, PublishPacket } from 'aedes';
+import type { Aedes, Client, PublishPacket } from 'aedes';
 import { mqtt5Outcome, TiqError, toTiqError } from '../errors.ts';
 import { describeIdentity } from '../identity/identity.ts';
 import type { IngestMessage } from '../records/message.ts';
@@ -23,6 +23,9 @@ import { classifyPublish } from './topics.ts';
 import { forgetAlias, forwardedProperties } from './mqtt5.ts';
 import { isMqtt5, mqtt5PublishCallback } from './v5-acks.ts';
 import { createWillDelivery, isWillOf } from './wills.ts';
+
+/** aedes's publish as its own PUBLISH handler calls it: with the publishing client. */
+type PublishFrom = (packet: PublishPacket, client: Client, done: (err?: Error) => void) => void;
 
 /** A published message the gateway acknowledged but will not forward (policy drop, refused payload). */
 export const DROPPED_PAYLOAD = Buffer.alloc(0);
@@ -116,7 +119,21 @@ export function createPublishHook(deps: HookDeps) {
         tenantId: msg!.tenantId, deviceId: msg!.deviceId, policyId: msg!.applied?.policyId ?? 'none', policyVersion: msg!.applied?.policyVersion ?? 0,
       });
     }
-    t.respond(null);
+    if (t.respond(null)) deliverUnacknowledged(t);
+  }
+
+  /**
+   * Stored while its connection closes: no PUBACK, and aedes forwards nothing
+   * it does not acknowledge. Subscribers still receive it, once: the device's
+   * resend is then a duplicate, acknowledged and never forwarded.
+   */
+  function deliverUnacknowledged(t: PublishTicket): void {
+    // aedes keeps its instance on every client (lib/client.js), and its publish takes the publishing client
+    // (for MQTT 5 no-local and the published hook) as aedes's own PUBLISH handler passes it; the typings show neither.
+    const broker = (t.client as Client & { readonly broker: Aedes }).broker;
+    (broker.publish as unknown as PublishFrom).call(broker, t.packet, t.client, (err?: Error) => {
+      if (err) log.warn({ event: 'forward_failed', tenantId: t.msg!.tenantId, stream: t.msg!.stream, reason: err.message }, 'stored message not forwarded');
+    });
   }
 
   /** One admitted message: private-mode command, restriction, size, then the pipeline. Its outcome fires in PUBACK order. */

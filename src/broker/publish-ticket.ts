@@ -74,8 +74,9 @@ export class PublishTicket implements Completion, GatedWork {
     this.settle(result?.kind === 'drop' ? Outcome.PolicyDropped : Outcome.Stored);
   }
 
-  respond(e: Error | null): void {
-    respondClosingAware(this.hook.deps, this.client, this.state, this.aedesCallback, e);
+  /** True when a success was withheld because the connection is closing (see respondClosingAware). */
+  respond(e: Error | null): boolean {
+    return respondClosingAware(this.hook.deps, this.client, this.state, this.aedesCallback, e);
   }
 
   fire(): void {
@@ -84,10 +85,16 @@ export class PublishTicket implements Completion, GatedWork {
   }
 }
 
-/** Once a refusal or the certificate's expiry closes the connection, nothing after it in PUBACK order is acknowledged. */
-export function respondClosingAware(deps: HookDeps, client: Client, state: ClientState, aedesCallback: Callback, e: Error | null | undefined): void {
+/**
+ * Once a refusal or the certificate's expiry closes the connection, nothing
+ * after it in PUBACK order is acknowledged. Returns true when that turned a
+ * success into an error: aedes then neither acknowledges nor forwards it.
+ */
+export function respondClosingAware(deps: HookDeps, client: Client, state: ClientState, aedesCallback: Callback, e: Error | null | undefined): boolean {
   if (!e && !state.disconnecting && isExpired(state.peer, deps.pipeline.now())) closeExpiredSession(client, state, deps);
-  aedesCallback(!e && state.disconnecting ? new TiqError(state.withdrawn ?? 'TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
+  const withheld = !e && state.disconnecting;
+  aedesCallback(withheld ? new TiqError(state.withdrawn ?? 'TIQ_ERR_SHUTTING_DOWN', 'connection is closing') : e);
+  return withheld;
 }
 
 export interface PublishHookCore {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connect, sleep, startGateway, subscribe } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
+import { publishPacket, RawMqtt } from '../helpers/raw-mqtt.ts';
 import { decode, encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 describe('QoS 1: stored once, a restarted counter loses nothing', () => {
@@ -79,5 +80,27 @@ describe('QoS 1: stored once, a restarted counter loses nothing', () => {
     expect(await stored('twin-b')).toBe(1);
     expect(forwarded('twin-a')).toHaveLength(1);
     expect(forwarded('twin-b')).toHaveLength(1);
+  });
+
+  it('stored while its connection closes: not acknowledged, yet forwarded once; the resend is a duplicate', async () => {
+    const topic = 'tenants/acme/devices/late-ack/location';
+    const good = encode(VEHICLE, vehicle({ sequence: 5, tripId: 'late-ack' }));
+    const poison = encode(VEHICLE, vehicle({ longitude: 200 }));
+    const raw = await RawMqtt.open(gw.port, pki.device('acme', 'late-ack'));
+    expect(await raw.connectAs('late-ack')).toBe(0);
+    // The third refusal closes the connection; the good message behind it is stored but gets no PUBACK.
+    raw.send(publishPacket(topic, poison, 1), publishPacket(topic, poison, 2), publishPacket(topic, poison, 3), publishPacket(topic, good, 4));
+    expect(await raw.waitFor(() => false, 3000)).toBe(false);
+    expect(raw.closed).toBe(true);
+    expect(raw.pubacks()).not.toContain(4);
+    await sleep(300);
+    expect(await stored('late-ack')).toBe(1);
+    expect(forwarded('late-ack').map((m) => decode(VEHICLE, m.payload)['tripId'])).toEqual(['late-ack']);
+    // The device resends it, as it must without a PUBACK: acknowledged now, and not delivered a second time.
+    const dev = await device('late-ack');
+    await dev.publishAsync(topic, good, { qos: 1, dup: true });
+    await sleep(300);
+    expect(await stored('late-ack')).toBe(1);
+    expect(forwarded('late-ack')).toHaveLength(1);
   });
 });
