@@ -13,7 +13,7 @@ import { TelemetryCodec } from '../messages/codec.ts';
 import { recordDecoder } from '../messages/record-decoder.ts';
 import type { SealedRecord } from '../records/message.ts';
 import { openControlStore } from '../control/open-control-store.ts';
-import { retentionFromConfig } from '../gateway/open-storage.ts';
+import { refuseStrayTenantRecords, retentionFromConfig } from '../gateway/open-storage.ts';
 import { RoutedDataKeyStore } from '../sinks/routed-data-key-store.ts';
 import { StorageRouter } from '../sinks/sink-router.ts';
 import { resolveStorageConfig } from '../config/sinks-config.ts';
@@ -22,6 +22,13 @@ import type { OpenedDataKeyStore } from './keys-commands.ts';
 export async function openDataKeyStore(config: GatewayConfig): Promise<OpenedDataKeyStore> {
   const router = StorageRouter.fromConfig(resolveStorageConfig(config.storage), { dataDir: resolve(config.dataDir) });
   await router.start();
+  try {
+    // A tenant's keys in a sink it is no longer pinned to would escape a shred.
+    await refuseStrayTenantRecords(router, config);
+  } catch (err) {
+    await router.close().catch(() => undefined);
+    throw err;
+  }
   return {
     store: new RoutedDataKeyStore(router),
         isHeld: async (tenantId, deviceId) => {

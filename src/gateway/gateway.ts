@@ -44,7 +44,7 @@ import type { AuditInput } from '../audit/audit-entry.ts';
 import { CONTENT_DIGEST_SECRET_FILE, contentDigester, loadOrCreateDigestSecret } from '../keys/content-digest.ts';
 import { RetentionSweeper } from '../retention/retention-sweeper.ts';
 import type { RetentionService } from '../retention/retention-service.ts';
-import { importRetentionFromSinks, retentionFromConfig } from './open-storage.ts';
+import { importRetentionFromSinks, refuseStrayTenantRecords, retentionFromConfig } from './open-storage.ts';
 import { RoutedDataKeyStore } from '../sinks/routed-data-key-store.ts';
 import { StorageRouter } from '../sinks/sink-router.ts';
 import { resolveStorageConfig } from '../config/sinks-config.ts';
@@ -233,6 +233,7 @@ export class Gateway {
       onCommit: (sink, records, seconds) => this.stats.batchCommitted(sink, records, seconds),
     });
     await this.storage.start();
+    await refuseStrayTenantRecords(this.storage, this.config);
     await importRetentionFromSinks(this.control, this.storage, this.log);
     this.retention = retentionFromConfig(this.config, this.storage, this.log, this.control);
     await this.retention.load();

@@ -3,6 +3,7 @@
  * sinks, the router, and the retention service over them.
  */
 import { resolve } from 'node:path';
+import { TiqError } from '../errors.ts';
 import { loadConfig } from '../config/load.ts';
 import type { ControlStore, ControlStoreLogger } from '../control/control-store.ts';
 import { importSinkRetention } from '../control/legacy-import.ts';
@@ -36,6 +37,12 @@ export function retentionFromConfig(config: GatewayConfig, router: StorageRouter
   });
 }
 
+/** Refuses (TIQ_ERR_CONFIG) a start where a tenant has records outside the sink it is pinned to (StorageRouter.strayTenantRecords). */
+export async function refuseStrayTenantRecords(router: StorageRouter, config: GatewayConfig): Promise<void> {
+  const problems = await router.strayTenantRecords(Object.keys(config.tenants));
+  if (problems.length > 0) throw new TiqError('TIQ_ERR_CONFIG', { problems });
+}
+
 /** Imports the sinks' rules and holds of older versions into the control store, once. */
 export function importRetentionFromSinks(control: ControlStore, router: StorageRouter, log?: ControlStoreLogger): Promise<void> {
   return importSinkRetention(control, router.sinks, (sink, tenantId) => router.sinkNameFor(tenantId) === sink, log);
@@ -47,8 +54,10 @@ export async function openStorage(configPath: string | undefined, logger?: Reten
   const router = StorageRouter.fromConfig(resolveStorageConfig(config.storage), { dataDir: config.dataDir });
   try {
     await router.start();
+    await refuseStrayTenantRecords(router, config);
     await importRetentionFromSinks(control, router);
   } catch (err) {
+    await router.close().catch(() => undefined);
     await control.close();
     throw err;
   }

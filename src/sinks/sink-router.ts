@@ -77,6 +77,27 @@ export class StorageRouter {
     return found;
   }
 
+  /**
+   * Tenants with records in a sink they are not pinned to: `tenantSinks`
+   * changed while they had data. Their access export, erasure, retention
+   * rules and legal holds would reach only the new sink, so the old records
+   * would escape all of them. One problem per tenant and sink; one indexed
+   * lookup each.
+   */
+  async strayTenantRecords(tenantIds: readonly string[]): Promise<string[]> {
+    if (this.sinks.size < 2) return [];
+    const problems: string[] = [];
+    for (const tenantId of tenantIds) {
+      const pinned = this.sinkNameFor(tenantId);
+      for (const [name, sink] of this.sinks) {
+        if (name === pinned || (await sink.queryRecords({ tenantId, limit: 1 })).length === 0) continue;
+        problems.push(`storage.tenantSinks: tenant "${tenantId}" is stored in sink "${pinned}" but has records in sink "${name}"; `
+          + `moving a tenant between sinks is not supported: restore its former sink for it`);
+      }
+    }
+    return problems;
+  }
+
   /** Fails fast: a sink that cannot start stops the gateway from starting. */
   async start(): Promise<void> {
     for (const sink of this.sinks.values()) await sink.start();
