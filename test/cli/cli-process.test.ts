@@ -6,12 +6,12 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { createCa } from '../../src/pki/certificates.ts';
 import { pkiPaths } from '../../src/pki/pki-store.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { connect, startGateway, TEST_TENANTS } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
@@ -29,15 +29,6 @@ function runAndCloseEarly(cwd: string, args: string[]): Promise<{ code: number |
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   child.stdout.once('data', () => { gotOutput = true; child.stdout.destroy(); });
   return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr, gotOutput })));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('the thingiq binary', () => {

@@ -9,10 +9,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pkiPaths } from '../../src/pki/pki-store.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { clientOptions, sleep, startGateway } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
@@ -23,14 +24,6 @@ const haveMosquitto = spawnSync('mosquitto_pub', ['--help']).error === undefined
 if (process.env['CI'] === 'true' && !(haveHaproxy && haveMosquitto)) throw new Error('haproxy and mosquitto_pub are required under CI (.ci/run installs them)');
 /** The device's own address: another loopback address than the one HAProxy connects from. */
 const DEVICE_ADDRESS = '127.0.0.2';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function until(what: string, cond: () => boolean, log: () => string, timeoutMs = 8000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

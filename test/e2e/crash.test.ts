@@ -5,12 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { freePort } from '../helpers/free-port.ts';
 import { sleep } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
 import { encode, VEHICLE } from '../helpers/telemetry.ts';
@@ -18,15 +18,6 @@ import { encode, VEHICLE } from '../helpers/telemetry.ts';
 const BIN = join(import.meta.dirname, '../../bin/thingiq.js');
 const TOTAL = Number(process.env['CRASH_MESSAGES'] ?? 20_000);
 const KILLS = 5;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Lines the gateway children wrote at warn level or above, and the last output of each: the story of a failure. */
 const childLog: string[] = [];

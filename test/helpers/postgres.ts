@@ -13,7 +13,7 @@
  * skip, and we say so loudly.
  */
 import { mkdtempSync, rmSync, chmodSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.ts';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -36,18 +36,7 @@ export type PostgresAvailability =
   | { readonly ok: true; readonly pg: TestPostgres }
   | { readonly ok: false; readonly reason: string };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 async function createDatabase(adminUrl: string): Promise<string> {
   const name = `tiq_test_${randomBytes(6).toString('hex')}`;
