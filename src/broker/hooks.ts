@@ -205,7 +205,7 @@ export function createHooks(deps: HookDeps) {
     if (fromQueue(client) && !queuedStillCurrent(packet)) return null;
     // aedes would fail the write to a connection already closing: count it as given up, not delivered.
     // While a resumed session's queue is sent, aedes is still connecting: that delivery is wanted.
-    if (client.closed || (!client.connected && !(client as { connecting?: boolean }).connecting)) {
+    if (client.closed || (!client.connected && !fromQueue(client))) {
       stats.deliveryDropped(id.tenantId, 'disconnected');
       return null;
     }
