@@ -5,7 +5,7 @@
  */
 import type { ScaleResult, ScaleSpec } from './connection-scale.ts';
 import type { GeneratorClient } from './generator-client.ts';
-import { cpuSeconds, peakRssBytes, resetPeakRss, rssBytes, threadCpuSeconds } from './proc-stats.ts';
+import { cpuSeconds, peakRssBytes, resetPeakRss, rssBytes, threadCpuSeconds, threadRunQueueWait, type RunQueueWait } from './proc-stats.ts';
 import type { ProbeWindow } from './targets/target-messages.ts';
 import type { LoadResult, LoadSpec } from './publish-load.ts';
 import type { RunningTarget } from './targets/target-process.ts';
@@ -26,6 +26,12 @@ export interface LoadMeasurement extends LoadResult {
   readonly brokerRssBeforeBytes: number;
   /** Broker CPU µs per message by thread (main; the others by name, such as V8's GC helpers or libuv's pool). */
   readonly threadCpuUsPerMsg: Record<string, number>;
+  /**
+   * From schedstat, over the window: the share of it the broker's main thread spent runnable but waiting for a
+   * CPU, the mean wait each time it was run (µs), and the share for its busiest other thread. On a machine with
+   * fewer cores than runnable threads this is where latency goes.
+   */
+  readonly runQueueWait: { readonly main: number; readonly mainMeanUs: number; readonly busiestOther: number } | undefined;
   /** Node targets: the main thread's event-loop utilisation, allocation and GC over the window. */
   readonly probe?: ProbeWindow | undefined;
 }
@@ -36,12 +42,14 @@ export async function measureLoad(target: RunningTarget, generator: GeneratorCli
   const cpu: Record<string, number> = {};
   const gen: Record<string, number> = {};
   const threads: Record<string, Record<string, number>> = {};
+  const waits: Record<string, Record<string, RunQueueWait>> = {};
   let probing: Promise<unknown> = Promise.resolve();
   let probe: ProbeWindow | undefined;
   const result = await generator.load(spec, (name) => {
     cpu[name] = cpuSeconds(target.pid);
     gen[name] = cpuSeconds(generator.pid);
     threads[name] = threadCpuSeconds(target.pid);
+    waits[name] = threadRunQueueWait(target.pid);
     if (target.probe) {
       const phase = name === 'measure-start' ? 'start' : 'end';
       probing = probing.then(() => target.probe!(phase)).then((w) => { if (w) probe = w; }, () => undefined);
@@ -61,6 +69,21 @@ export async function measureLoad(target: RunningTarget, generator: GeneratorCli
     peakRssReset,
     generatorCpuCores: round(((gen['measure-end'] ?? NaN) - (gen['measure-start'] ?? NaN)) / windowS, 2),
     brokerRssBeforeBytes, threadCpuUsPerMsg, probe,
+    runQueueWait: runQueueWaitShares(waits['measure-start'] ?? {}, waits['measure-end'] ?? {}, threads['measure-start'] ?? {}, threads['measure-end'] ?? {}, windowS),
+  };
+}
+
+/** The main thread's run-queue wait, and that of the thread that used the most CPU after it, over the window. */
+function runQueueWaitShares(w0: Record<string, RunQueueWait>, w1: Record<string, RunQueueWait>, c0: Record<string, number>, c1: Record<string, number>, windowS: number): LoadMeasurement['runQueueWait'] {
+  const [m0, m1] = [w0['main'], w1['main']];
+  if (m0 === undefined || m1 === undefined) return undefined;
+  const busiest = Object.keys(c1).filter((k) => k !== 'main').sort((a, b) => (c1[b]! - (c0[b] ?? 0)) - (c1[a]! - (c0[a] ?? 0)))[0];
+  const key = busiest === undefined ? undefined : Object.keys(w1).find((k) => k.endsWith(`/${busiest.split('/').at(-1)}`));
+  const waited = (k: string | undefined): number => (k === undefined ? 0 : (w1[k]?.waitS ?? 0) - (w0[k]?.waitS ?? 0));
+  return {
+    main: round(waited('main') / windowS, 3),
+    mainMeanUs: round((waited('main') * 1e6) / Math.max(1, m1.slices - m0.slices), 1),
+    busiestOther: round(waited(key) / windowS, 3),
   };
 }
 

@@ -45,6 +45,38 @@ export function threadCpuSeconds(pid: number): Record<string, number> {
   return out;
 }
 
+/** From schedstat: seconds runnable but waiting for a CPU, and how many times the thread was run. */
+export interface RunQueueWait {
+  readonly waitS: number;
+  readonly slices: number;
+}
+
+/**
+ * Per thread of a process, its time runnable but waiting for a CPU and its
+ * number of timeslices (the second and third fields of
+ * /proc/<pid>/task/<tid>/schedstat; Documentation/scheduler/sched-stats),
+ * keyed like threadCpuSeconds. Empty when the kernel keeps no schedstat.
+ */
+export function threadRunQueueWait(pid: number): Record<string, RunQueueWait> {
+  const out: Record<string, RunQueueWait> = {};
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const [, wait, slices] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+      const name = tid === String(pid) ? 'main' : `${readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()}/${tid}`;
+      if (Number.isFinite(wait) && Number.isFinite(slices)) out[name] = { waitS: wait! / 1e9, slices: slices! };
+    } catch {
+      // the thread ended between listing and reading, or no schedstat
+    }
+  }
+  return out;
+}
+
 function statusField(pid: number, name: string): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
   return line ? Number(line.split(/\s+/)[1]) * 1024 : NaN;

@@ -75,11 +75,12 @@ const fmt = (v: number | null | undefined, digits = 2): string => (v === null ||
 
 export function loadTable(rows: readonly LoadRow[]): string {
   return table(
-    ['scenario', 'target', 'mode', 'msgs/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU s', 'CPU µs/msg', 'main µs/msg', 'ELU', 'alloc KB/msg', 'gen cores', 'peak RSS MB', 'sub missing', 'sub dup'],
+    ['scenario', 'target', 'mode', 'msgs/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU s', 'CPU µs/msg', 'main µs/msg', 'ELU', 'run-queue wait: main (µs each) / other', 'alloc KB/msg', 'gen cores', 'peak RSS MB', 'sub missing', 'sub dup'],
     rows.map((r) => [
       scenarioName(r.scenario), r.protocol === 5 ? `${r.target} v5` : r.target, modeLabel(r),
       r.m.msgsPerSec.toFixed(0), fmt(r.m.latencyMs.p50), fmt(r.m.latencyMs.p99), fmt(r.m.latencyMs.p999), fmt(r.m.brokerCpuSeconds),
       fmt(r.m.brokerCpuUsPerMsg, 1), fmt(r.m.threadCpuUsPerMsg['main'], 1), fmt(r.m.probe?.eventLoopUtilization),
+      r.m.runQueueWait ? `${fmt(r.m.runQueueWait.main)} (${fmt(r.m.runQueueWait.mainMeanUs, 0)}) / ${fmt(r.m.runQueueWait.busiestOther)}` : '–',
       r.m.probe ? (r.m.probe.allocatedBytes / 1024 / Math.max(1, r.m.msgsPerSec * r.m.measuredMs / 1000)).toFixed(1) : '–',
       fmt(r.m.generatorCpuCores), mb(r.m.brokerPeakRssBytes),
       String(r.m.subscriber.missing), String(r.m.subscriber.duplicates),

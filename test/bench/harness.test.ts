@@ -124,6 +124,13 @@ describe('bench load generator against bare aedes', () => {
       expect(m.subscriber.missing).toBe(0);
       expect(m.brokerPeakRssBytes).toBeGreaterThan(0);
       expect(Number.isFinite(m.brokerCpuSeconds)).toBe(true);
+      // The broker's main thread and its busiest other thread, read from schedstat: shares of the window.
+      expect(m.runQueueWait).toBeDefined();
+      expect(m.runQueueWait!.mainMeanUs).toBeGreaterThanOrEqual(0);
+      for (const share of [m.runQueueWait!.main, m.runQueueWait!.busiestOther]) {
+        expect(share).toBeGreaterThanOrEqual(0);
+        expect(share).toBeLessThan(1);
+      }
     } finally {
       gen.close();
       await target.stop();
