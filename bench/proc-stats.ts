@@ -23,9 +23,13 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks();
 }
 
-/** CPU seconds per thread of a process, keyed `name/tid` (name: comm); the main thread (tid = pid) as 'main'. */
-export function threadCpuSeconds(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
+/**
+ * One reading per thread of a process, keyed `name/tid` (name: comm), the
+ * main thread (tid = pid) as 'main'; a thread that ended between listing and
+ * reading, or gives no reading, is left out (summed when two share a key).
+ */
+function perThread<T>(pid: number, read: (taskDir: string) => T | undefined, add: (a: T, b: T) => T): Record<string, T> {
+  const out: Record<string, T> = {};
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -33,16 +37,26 @@ export function threadCpuSeconds(pid: number): Record<string, number> {
     return out;
   }
   for (const tid of tids) {
+    const dir = `/proc/${pid}/task/${tid}`;
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = tid === String(pid) ? 'main' : `${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).trim()}/${tid}`;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[name] = (out[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / clockTicks();
+      const value = read(dir);
+      if (value === undefined) continue;
+      const name = tid === String(pid) ? 'main' : `${readFileSync(`${dir}/comm`, 'utf8').trim()}/${tid}`;
+      out[name] = out[name] === undefined ? value : add(out[name], value);
     } catch {
       // the thread ended between listing and reading
     }
   }
   return out;
+}
+
+/** CPU seconds per thread of a process (user + system, /proc/<pid>/task/<tid>/stat). */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+  return perThread(pid, (dir) => {
+    const stat = readFileSync(`${dir}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+  }, (a, b) => a + b);
 }
 
 /** From schedstat: seconds runnable but waiting for a CPU, and how many times the thread was run. */
@@ -54,27 +68,14 @@ export interface RunQueueWait {
 /**
  * Per thread of a process, its time runnable but waiting for a CPU and its
  * number of timeslices (the second and third fields of
- * /proc/<pid>/task/<tid>/schedstat; Documentation/scheduler/sched-stats),
- * keyed like threadCpuSeconds. Empty when the kernel keeps no schedstat.
+ * /proc/<pid>/task/<tid>/schedstat; Documentation/scheduler/sched-stats).
+ * Empty when the kernel keeps no schedstat.
  */
 export function threadRunQueueWait(pid: number): Record<string, RunQueueWait> {
-  const out: Record<string, RunQueueWait> = {};
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const [, wait, slices] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
-      const name = tid === String(pid) ? 'main' : `${readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()}/${tid}`;
-      if (Number.isFinite(wait) && Number.isFinite(slices)) out[name] = { waitS: wait! / 1e9, slices: slices! };
-    } catch {
-      // the thread ended between listing and reading, or no schedstat
-    }
-  }
-  return out;
+  return perThread(pid, (dir) => {
+    const [, wait, slices] = readFileSync(`${dir}/schedstat`, 'utf8').split(' ').map(Number);
+    return Number.isFinite(wait) && Number.isFinite(slices) ? { waitS: wait! / 1e9, slices: slices! } : undefined;
+  }, (a, b) => ({ waitS: a.waitS + b.waitS, slices: a.slices + b.slices }));
 }
 
 function statusField(pid: number, name: string): number {
