@@ -120,3 +120,42 @@ export function scaleTable(rows: readonly ScaleRow[]): string {
     ]),
   );
 }
+
+/** One per-message target, as stated against bare aedes in the same run. */
+export interface TargetCheck {
+  readonly target: string;
+  readonly measured: number | null;
+  readonly limit: string;
+  /** null: not measured in this run (a target or scenario left out). */
+  readonly met: boolean | null;
+}
+
+/** The thresholds of the per-message targets: throughput ratio floors per scenario, the rest as ceilings. */
+export const PER_MESSAGE_TARGETS = {
+  cpuPerMsgRatioMax: 1.5,
+  throughputRatioMin: { '20 dev × 64 B': 0.75, '200 dev × 512 B': 0.8 } as Record<string, number>,
+  p99AtHalfRateMsMax: { scenario: '20 dev × 64 B', ms: 10 },
+  memoryPerConnectionRatioMax: 1.2,
+} as const;
+
+/** Each target of the run, measured against its threshold. */
+export function targetChecks(ratios: readonly Ratios[], memoryPerConnectionRatio: number | null | undefined): TargetCheck[] {
+  const t = PER_MESSAGE_TARGETS;
+  const check = (target: string, measured: number | null | undefined, limit: string, ok: (v: number) => boolean): TargetCheck => (
+    { target, measured: measured ?? null, limit, met: measured === null || measured === undefined ? null : ok(measured) });
+  const out: TargetCheck[] = [];
+  for (const r of ratios) {
+    const floor = t.throughputRatioMin[r.scenario];
+    if (floor !== undefined) out.push(check(`${r.scenario}: msgs/s, gateway ÷ aedes`, r.throughputGatewayOverAedes, `≥ ${floor}`, (v) => v >= floor));
+    out.push(check(`${r.scenario}: CPU per message, gateway ÷ aedes`, r.cpuPerMsgGatewayOverAedes, `≤ ${t.cpuPerMsgRatioMax}`, (v) => v <= t.cpuPerMsgRatioMax));
+    if (r.scenario === t.p99AtHalfRateMsMax.scenario) {
+      out.push(check(`${r.scenario}: gateway p99 at half its max, ms`, r.p99AtHalfRateMs.gateway, `≤ ${t.p99AtHalfRateMsMax.ms}`, (v) => v <= t.p99AtHalfRateMsMax.ms));
+    }
+  }
+  out.push(check('memory per idle connection, gateway ÷ aedes', memoryPerConnectionRatio, `≤ ${t.memoryPerConnectionRatioMax}`, (v) => v <= t.memoryPerConnectionRatioMax));
+  return out;
+}
+
+export function targetTable(checks: readonly TargetCheck[]): string {
+  return table(['target', 'measured', 'limit', 'met'], checks.map((c) => [c.target, fmt(c.measured), c.limit, c.met === null ? '– (not measured)' : c.met ? 'yes' : 'NO']));
+}

@@ -17,7 +17,7 @@ import { measureLoad, measureScale } from './measure.ts';
 import type { Endpoint } from './mqtt-connection.ts';
 import { parseBenchOptions, USAGE, type BenchOptions, type Scenario } from './options.ts';
 import type { LoadSpec } from './publish-load.ts';
-import { inflightTable, loadRatios, loadTable, ratioTable, scaleRatios, scaleTable, scenarioName, type LoadRow, type ScaleRow } from './report.ts';
+import { inflightTable, loadRatios, loadTable, ratioTable, scaleRatios, scaleTable, scenarioName, targetChecks, targetTable, type LoadRow, type ScaleRow } from './report.ts';
 import { checkStorage, type StorageCheck } from './storage-check.ts';
 import { mosquittoInstalled, startMosquitto, startNodeTarget, type RunningTarget } from './targets/target-process.ts';
 
@@ -220,7 +220,9 @@ async function main(): Promise<void> {
     isolation: isolation && { ...isolation, rows: isolation.rows.map((r) => ({ stalled: r.stalled, ...r.m, ackedByDevice: undefined })) },
     scale: scale.map((r) => ({ target: r.target, connections: r.connections, ...r.m })), scaleRatios: scaleRatios(scale),
     storage, notes, profile: profile?.data,
+    targets: [] as ReturnType<typeof targetChecks>,
   };
+  result.targets = targetChecks(ratios, result.scaleRatios['memoryPerConnectionGatewayOverAedes']);
   console.log(`\nThroughput and latency (QoS 1, window ${opts.window}/device, ${opts.durationMs / 1000} s measured per run)\n`);
   console.log(loadTable(load.rows));
   console.log('\nRatios (gateway over baseline; p99 in ms at half of each target\'s own maximum rate)\n');
@@ -240,6 +242,10 @@ async function main(): Promise<void> {
     console.log(`\n${JSON.stringify(result.scaleRatios)}`);
   }
   if (storage) console.log(`\nStorage: ${storage.status}: ${storage.rows} rows, ${storage.distinctSequences} distinct sequences, ${storage.acked} PUBACKs from the gateway`);
+  if (targets.some((t) => t.name === 'gateway')) {
+    console.log('\nPer-message targets (ratios to bare aedes in this run; durability fsync unless --durability says otherwise)\n');
+    console.log(targetTable(result.targets));
+  }
   for (const n of notes) console.log(`note: ${n}`);
   mkdirSync(opts.resultsDir, { recursive: true });
   const file = join(opts.resultsDir, `${started.toISOString().replace(/[:.]/g, '-')}.json`);
