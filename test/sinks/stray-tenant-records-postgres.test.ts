@@ -75,7 +75,7 @@ describe.skipIf(!available.ok)('a tenant moved between a PostgreSQL and a SQLite
     for (const err of await offline('globex-to-postgres', reverse)) expectProblem(err, 'globex', 'eu', 'default');
 
     // initech has no records anywhere: moving it to eu, or back, is accepted; both tenants' records are where they were.
-    for (const tenantSinks of [{ acme: 'eu', initech: 'eu' }, { acme: 'eu' }]) {
+    for (const tenantSinks of [{ acme: 'eu', initech: 'eu' }, { acme: 'eu' }] as Record<string, string>[]) {
       const again = await startGateway(pki, { tenants: TENANTS, storage: storage(tenantSinks) });
       expect(again.gateway.storage.sinkFor('initech').name).toBe(tenantSinks.initech ?? 'default');
       expect(await again.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'truck-1' })).toBe(1);
