@@ -8,9 +8,9 @@
  * - A hold in force there that the restored store lacks is written into it,
  *   so what it keeps is neither erased nor swept (GDPR Art. 17(3)(e)).
  * - A release made after the backup was taken, of a hold the restored store
- *   has in force from before it, is written into it too: data whose hold was
- *   lifted is deleted when its retention ends (Art. 5(1)(e)), not kept again
- *   silently.
+ *   has in force from before it (its own, or the config file's where it has
+ *   none), is written into it too: data whose hold was lifted is deleted when
+ *   its retention ends (Art. 5(1)(e)), not kept again silently.
  * - Absence is never a release: a fresh machine's empty (or missing) store
  *   carries nothing, so a disaster recovery keeps every hold of the backup.
  * - A release the backup contradicts (newer than the restored hold, yet not
@@ -50,12 +50,22 @@ export async function liveHoldDecisions(config: GatewayConfig, resolvePath: Reso
 
 type Verdict = 'keep-hold' | 'release' | 'not-carried' | 'none';
 
-/** What a live decision does to the restored one (`restored` undefined: the backup says nothing of this hold). */
-export function releaseVerdict(live: LegalHoldValue, restored: LegalHoldValue | undefined, backupCreatedMs: number): Verdict {
+/**
+ * What a live decision does to the restored one (`restored` undefined: the
+ * backup's store says nothing of this hold; then the config file's hold,
+ * `configHeld`, is the one in force, as old as anything).
+ */
+export function releaseVerdict(live: LegalHoldValue, restored: LegalHoldValue | undefined, backupCreatedMs: number, configHeld = false): Verdict {
   if (live.held) return restored?.held === true ? 'none' : 'keep-hold';
-  if (restored?.held !== true) return 'none';
-  if (live.changedAtMs <= restored.changedAtMs) return 'none';
+  const heldSince = restored === undefined ? (configHeld ? -Infinity : undefined) : (restored.held ? restored.changedAtMs : undefined);
+  if (heldSince === undefined || live.changedAtMs <= heldSince) return 'none';
   return live.changedAtMs > backupCreatedMs ? 'release' : 'not-carried';
+}
+
+/** The config file's hold on this key (`tenants.<id>.retention.legalHold`). */
+function configHolds(config: GatewayConfig, h: LegalHoldValue): boolean {
+  const legalHold = config.tenants[h.tenantId]?.retention?.legalHold;
+  return h.deviceId === '' ? legalHold?.tenant === true : legalHold?.devices.includes(h.deviceId) === true;
 }
 
 /**
@@ -71,7 +81,7 @@ export async function carryHoldDecisions(config: GatewayConfig, resolvePath: Res
   try {
     const writes: LegalHoldValue[] = [];
     for (const l of live) {
-      const verdict = releaseVerdict(l, store.get('legal-hold', holdKey(l.tenantId, l.deviceId)), backupCreatedMs);
+      const verdict = releaseVerdict(l, store.get('legal-hold', holdKey(l.tenantId, l.deviceId)), backupCreatedMs, configHolds(config, l));
       if (verdict === 'keep-hold') holdsKept++;
       if (verdict === 'release') released.add(holdLabel(l));
       if (verdict === 'not-carried') notCarried.add(holdLabel(l));

@@ -29,6 +29,10 @@ describe('releaseVerdict', () => {
     // The backup's hold is newer than the release.
     expect(releaseVerdict(hold('d', false, 300), hold('d', true, 400), 200)).toBe('none');
     expect(releaseVerdict(hold('d', false, 300), undefined, 200)).toBe('none');
+    // The backup's store says nothing, the config file holds it: its release after the backup is carried.
+    expect(releaseVerdict(hold('d', false, 300), undefined, 200, true)).toBe('release');
+    expect(releaseVerdict(hold('d', false, 150), undefined, 200, true)).toBe('not-carried');
+    expect(releaseVerdict(hold('d', false, 300), hold('d', false, 100), 200, true)).toBe('none');
     expect(releaseVerdict(hold('d', true, 300), undefined, 200)).toBe('keep-hold');
     expect(releaseVerdict(hold('d', true, 300), hold('d', false, 100), 200)).toBe('keep-hold');
     expect(releaseVerdict(hold('d', true, 300), hold('d', true, 100), 200)).toBe('none');
@@ -127,5 +131,39 @@ describe('restore and legal holds released after the backup', () => {
     gw = await startGateway(pki, { keys });
     expect(gw.gateway.retention.policy.isHeld('acme', 'truck-4')).toBe(true);
     expect(await lastRestoreDetail()).toMatch(/holdsReleased=0 releasesNotCarried=1 notCarried=acme\/truck-4/);
+  }, CLI_TIMEOUT);
+});
+
+describe('restore and a release of a hold set in the config file', () => {
+  it('released after the backup through the API: the restore carries the release over the file\'s hold', async () => {
+    const pki = new TestPki();
+    const dataDir = join(pki.baseDir, 'data');
+    const keys = { local: { keyringFile: join(pki.baseDir, 'keys', 'keyring.json'), rootKeyFile: join(pki.baseDir, 'keys', 'root.key') } };
+    const tenants = { ...TEST_TENANTS, acme: { ...TEST_TENANTS.acme, retention: { legalHold: { devices: ['truck-5'] } } } };
+    const configFile = join(pki.baseDir, 'gateway.yaml');
+    writeFileSync(configFile, stringify({ pkiDir: pki.dir, dataDir, tenants, keys }));
+    const cli = (...args: string[]) => runCli(pki.baseDir, ['--config', configFile, ...args]);
+    const op = pki.operator('olga');
+    let gw = await startGateway(pki, { keys, tenants });
+    try {
+      await publish(gw.port, pki.device('acme', 'truck-5'), 'truck-5', 1);
+      expect(gw.gateway.retention.policy.isHeld('acme', 'truck-5')).toBe(true);
+      const file = join(pki.baseDir, 'file-hold.tiqbak');
+      expect((await cli('backup', 'create', '--out', file)).code).toBe(0);
+      const released = await call(gw.gateway.adminPorts.mtlsPort, op, 'PUT', '/v1/tenants/acme/legal-holds', { deviceId: 'truck-5', held: false });
+      expect(released.status).toBe(200);
+      await gw.gateway.close();
+
+      const r = await cli('backup', 'restore', file, '--force', '--json');
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ holdsReleased: ['acme/truck-5'], releasesNotCarried: [] });
+      gw = await startGateway(pki, { keys, tenants });
+      expect(gw.gateway.retention.policy.isHeld('acme', 'truck-5')).toBe(false);
+      await gw.gateway.retention.reconcile();
+      await gw.gateway.retention.sweep(YEARS_LATER);
+      expect(await gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'truck-5' })).toBe(0);
+    } finally {
+      await gw.gateway.close();
+    }
   }, CLI_TIMEOUT);
 });
