@@ -17,7 +17,10 @@
  *    backup never holds, and which `pg_restore` may have put back) what
  *    predates each tombstone is deleted. A device erased after the backup
  *    was taken stays erased.
- * 5. The restored audit log must verify; the restore is appended to it.
+ * 5. Legal-hold decisions made after the backup (holds and releases, from
+ *    the control store read in step 2) are carried into the restored one,
+ *    and the sinks' copies of the holds follow it (restore-holds.ts).
+ * 6. The restored audit log must verify; the restore is appended to it.
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -36,7 +39,7 @@ import { SqliteSink } from '../sinks/sqlite-sink.ts';
 import type { BackupKeySettings } from './backup-key.ts';
 import { BACKUP_WORK_DIR, controlStorePath, keyStorePaths, sqliteSinks, type ResolvePath } from './backup-sources.ts';
 import { extractBackup } from './read-backup.ts';
-import { carryHolds, liveHolds } from './restore-holds.ts';
+import { carryHoldDecisions, liveHoldDecisions, restoreAuditDetail, type HoldCarry } from './restore-holds.ts';
 import { reapplyErasurePg } from './restore-postgres-sinks.ts';
 import { checkExtracted, type BackupReport } from './verify-backup.ts';
 
@@ -62,6 +65,10 @@ export interface RestoreResult {
   readonly tombstonesNewerThanBackup: number;
   /** Legal holds in force before the restore that the backup lacked, kept in force (restore-holds.ts). */
   readonly holdsKept: number;
+  /** Holds released after the backup that the backup had in force: released in the restored store too (`tenant/device`, `tenant/*`). */
+  readonly holdsReleased: readonly string[];
+  /** Releases the backup contradicts (not after it, yet newer than its hold): not carried, those holds stay in force. */
+  readonly releasesNotCarried: readonly string[];
   readonly auditEntries: number;
 }
 
@@ -76,7 +83,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
   const staging = join(dataDir, BACKUP_WORK_DIR, `restore-${randomBytes(6).toString('hex')}`);
   try {
     const live = [...await tombstonesOf(o.config, o.resolvePath), ...(await o.extraTombstones?.() ?? [])];
-    const holds = await liveHolds(o.config, o.resolvePath);
+    const holds = await liveHoldDecisions(o.config, o.resolvePath);
     mkdirSync(staging, { recursive: true, mode: 0o700 });
     const extracted = await extractBackup(o.file, o.keys, staging, o.onProgress);
     const report = checkExtracted(staging, extracted);
@@ -88,10 +95,13 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreResult> {
     await recordTombstones(o.config, dataDir, all, new Set(backupTombstones.map((t) => `${deviceKey(t.tenantId, t.deviceId)}@${t.atMs}`)));
     const createdMs = Date.parse(report.createdAt);
     const newer = all.filter((t) => t.atMs > createdMs).length;
-    const holdsKept = await carryHolds(o.config, dataDir, holds);
-    const auditEntries = auditRestore(dataDir, report, all.length, newer, holdsKept);
+    const carried = await carryHoldDecisions(o.config, o.resolvePath, holds, createdMs);
+    const auditEntries = auditRestore(dataDir, report, all.length, newer, carried);
     await reanchorAuditHead(o.config, dataDir);
-    return { backup: report, restoredFiles: placed.restored, skipped: placed.skipped, tombstones: all.length, tombstonesNewerThanBackup: newer, holdsKept, auditEntries };
+    return {
+      backup: report, restoredFiles: placed.restored, skipped: placed.skipped, tombstones: all.length, tombstonesNewerThanBackup: newer,
+      holdsKept: carried.holdsKept, holdsReleased: carried.holdsReleased, releasesNotCarried: carried.releasesNotCarried, auditEntries,
+    };
   } finally {
     rmSync(staging, { recursive: true, force: true });
     lock.release();
@@ -232,7 +242,7 @@ async function reanchorAuditHead(config: GatewayConfig, dataDir: string): Promis
   }
 }
 
-function auditRestore(dataDir: string, report: BackupReport, tombstones: number, newer: number, holdsKept: number): number {
+function auditRestore(dataDir: string, report: BackupReport, tombstones: number, newer: number, holds: HoldCarry): number {
   const path = join(auditDirOf(dataDir), AUDIT_FILE);
   if (existsSync(path)) {
     const v = verifyAuditLog(path);
@@ -240,7 +250,7 @@ function auditRestore(dataDir: string, report: BackupReport, tombstones: number,
   }
   const entry = new AuditLog(auditDirOf(dataDir)).append({
     actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: 'backup.restore', target: '-', tenant: '', result: 'ok',
-    detail: `offline backup=${report.createdAt} tombstones=${tombstones} newer=${newer} holdsKept=${holdsKept}`,
+    detail: restoreAuditDetail({ createdAt: report.createdAt, tombstones, newer, holds }),
   });
   return entry.seq;
 }

@@ -21,6 +21,7 @@ import { LOCAL_OPERATOR_ACTOR } from '../instance/local-operator.ts';
 import { checkPgDump } from '../backup/pg-dump-check.ts';
 import { createBackup, KEY_STORE_INSIDE_WARNING } from '../backup/create-backup.ts';
 import { restoreBackup } from '../backup/restore-backup.ts';
+import { restoreAuditDetail } from '../backup/restore-holds.ts';
 import { verifyBackup, type BackupReport } from '../backup/verify-backup.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/control-store.ts';
@@ -141,9 +142,15 @@ export function registerBackupCommands(program: Command): void {
           tenantId: t.tenantId, deviceId: t.deviceId, atMs: t.destroyedAtMs, receiptId: t.receiptId, destroyedCount: t.kekRefs.length,
         })),
       });
-      await auditInCluster(config, `offline backup=${result.backup.createdAt} tombstones=${result.tombstones} newer=${result.tombstonesNewerThanBackup}`);
+      await auditInCluster(config, restoreAuditDetail({ createdAt: result.backup.createdAt, tombstones: result.tombstones, newer: result.tombstonesNewerThanBackup, holds: result }));
       out(opts.json ? JSON.stringify(result)
-        : `restored ${result.restoredFiles} files from the backup of ${result.backup.createdAt}; re-applied ${result.tombstones} erasure tombstone(s), ${result.tombstonesNewerThanBackup} newer than the backup; audit log verified${result.skipped.length ? `; kept existing: ${result.skipped.join(', ')}` : ''}`);
+        : `restored ${result.restoredFiles} files from the backup of ${result.backup.createdAt}; re-applied ${result.tombstones} erasure tombstone(s), ${result.tombstonesNewerThanBackup} newer than the backup; `
+          + `legal holds: ${result.holdsKept} kept, ${result.holdsReleased.length} released after the backup${result.holdsReleased.length ? ` (${result.holdsReleased.join(', ')})` : ''}; audit log verified`
+          + `${result.skipped.length ? `; kept existing: ${result.skipped.join(', ')}` : ''}`);
+      // Said apart, on stderr: holds the operator must look at (docs/operations.md, "Restore").
+      if (result.releasesNotCarried.length > 0) {
+        say(`warning: ${result.releasesNotCarried.length} legal hold(s) kept in force whose release the backup contradicts (${result.releasesNotCarried.join(', ')}): release them again if they are to end`);
+      }
     }));
 }
 
