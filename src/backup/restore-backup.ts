@@ -248,9 +248,10 @@ function auditRestore(dataDir: string, report: BackupReport, tombstones: number,
     const v = verifyAuditLog(path);
     if (!v.ok) throw new TiqError('TIQ_ERR_AUDIT', `the restored audit log does not verify (${v.firstBreak?.reason ?? 'unknown'})`);
   }
-  const entry = new AuditLog(auditDirOf(dataDir)).append({
+  const log = new AuditLog(auditDirOf(dataDir));
+  const entry = log.append({
     actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: 'backup.restore', target: '-', tenant: '', result: 'ok',
-    detail: restoreAuditDetail({ createdAt: report.createdAt, tombstones, newer, holds }),
+    detail: restoreAuditDetail({ createdAt: report.createdAt, tombstones, newer, holds }, log.pseudonyms),
   });
   return entry.seq;
 }

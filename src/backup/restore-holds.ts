@@ -19,6 +19,7 @@
  *   (`releasesNotCarried`) for the operator to decide.
  */
 import { existsSync } from 'node:fs';
+import type { Pseudonymizer } from '../audit/pseudonym.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { LegalHoldValue } from '../control/control-kinds.ts';
 import { openControlStore } from '../control/open-control-store.ts';
@@ -97,9 +98,19 @@ export async function carryHoldDecisions(config: GatewayConfig, resolvePath: Res
   return { holdsKept, holdsReleased: [...released].sort(), releasesNotCarried: [...notCarried].sort() };
 }
 
-/** The restore's audit detail: counts, then the holds concerned by name (tenant and device ids, never data). */
-export function restoreAuditDetail(r: { createdAt: string; tombstones: number; newer: number; holds: HoldCarry }): string {
-  const names = (label: string, list: readonly string[]) => (list.length > 0 ? ` ${label}=${list.join(',')}` : '');
+/**
+ * The restore's audit detail: counts, then the holds concerned by name.
+ * Devices appear by their audit pseudonym, as in every other entry (the
+ * restore's own output, not the log, names them): the whole tenant as
+ * `tenant/*`.
+ */
+export function restoreAuditDetail(r: { createdAt: string; tombstones: number; newer: number; holds: HoldCarry }, pseudonyms: Pick<Pseudonymizer, 'device'>): string {
+  const named = (label: string): string => {
+    const at = label.indexOf('/');
+    const [tenant, device] = [label.slice(0, at), label.slice(at + 1)];
+    return device === '*' ? label : `${tenant}/${pseudonyms.device(tenant, device)}`;
+  };
+  const names = (label: string, list: readonly string[]) => (list.length > 0 ? ` ${label}=${list.map(named).join(',')}` : '');
   return `offline backup=${r.createdAt} tombstones=${r.tombstones} newer=${r.newer} holdsKept=${r.holds.holdsKept}`
     + ` holdsReleased=${r.holds.holdsReleased.length} releasesNotCarried=${r.holds.releasesNotCarried.length}`
     + names('released', r.holds.holdsReleased) + names('notCarried', r.holds.releasesNotCarried);

@@ -22,6 +22,7 @@ import { checkPgDump } from '../backup/pg-dump-check.ts';
 import { createBackup, KEY_STORE_INSIDE_WARNING } from '../backup/create-backup.ts';
 import { restoreBackup } from '../backup/restore-backup.ts';
 import { restoreAuditDetail } from '../backup/restore-holds.ts';
+import type { Pseudonymizer } from '../audit/pseudonym.ts';
 import { verifyBackup, type BackupReport } from '../backup/verify-backup.ts';
 import type { GatewayConfig } from '../config/schema.ts';
 import type { ControlStore } from '../control/control-store.ts';
@@ -142,7 +143,7 @@ export function registerBackupCommands(program: Command): void {
           tenantId: t.tenantId, deviceId: t.deviceId, atMs: t.destroyedAtMs, receiptId: t.receiptId, destroyedCount: t.kekRefs.length,
         })),
       });
-      await auditInCluster(config, restoreAuditDetail({ createdAt: result.backup.createdAt, tombstones: result.tombstones, newer: result.tombstonesNewerThanBackup, holds: result }));
+      await auditInCluster(config, (pseudonyms) => restoreAuditDetail({ createdAt: result.backup.createdAt, tombstones: result.tombstones, newer: result.tombstonesNewerThanBackup, holds: result }, pseudonyms));
       out(opts.json ? JSON.stringify(result)
         : `restored ${result.restoredFiles} files from the backup of ${result.backup.createdAt}; re-applied ${result.tombstones} erasure tombstone(s), ${result.tombstonesNewerThanBackup} newer than the backup; `
           + `legal holds: ${result.holdsKept} kept, ${result.holdsReleased.length} released after the backup${result.holdsReleased.length ? ` (${result.holdsReleased.join(', ')})` : ''}; audit log verified`
@@ -155,11 +156,12 @@ export function registerBackupCommands(program: Command): void {
 }
 
 /** On a cluster node the audit trail is the cluster's chain: the restore is recorded there too (the node's file has it already). */
-async function auditInCluster(config: GatewayConfig, detail: string): Promise<void> {
+/** The cluster's chain names devices by its own pseudonyms (the cluster secret's), hence the detail is made with them. */
+async function auditInCluster(config: GatewayConfig, detail: (pseudonyms: Pseudonymizer) => string): Promise<void> {
   const chain = await clusterAuditTrail(config);
   if (!chain) return;
   try {
-    await chain.commit({ actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: 'backup.restore', target: '-', tenant: '', result: 'ok', detail });
+    await chain.commit({ actor: LOCAL_OPERATOR_ACTOR, role: 'operator', action: 'backup.restore', target: '-', tenant: '', result: 'ok', detail: detail(chain.pseudonyms) });
   } finally {
     await chain.close();
   }
