@@ -1,0 +1,89 @@
+/**
+ * The rig of the broker's end-to-end tests: a real gateway on port 0 with
+ * this run's certificates, one tenant app (acme/dashboard) subscribed with
+ * mqtt.js and collecting what it receives, device clients made on demand,
+ * and one teardown that ends every client and closes the gateway.
+ */
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { afterAll, beforeAll } from 'vitest';
+import { connect, startGateway, subscribe } from './gateway.ts';
+import { TestPki, type ClientPem } from './pki.ts';
+
+export type StartedGateway = Awaited<ReturnType<typeof startGateway>>;
+export type Subscription = Awaited<ReturnType<typeof subscribe>>;
+
+export interface RigOptions {
+  /** Config overrides, as startGateway takes them. */
+  readonly config?: Record<string, unknown>;
+  /** The subscribed app's MQTT client id (default `dash`). */
+  readonly appClientId?: string;
+  /** What the app subscribes to (default every topic of tenant acme). */
+  readonly filter?: string;
+}
+
+export class SubscriberRig {
+  readonly pki = new TestPki();
+  /** Every client the rig made or was handed; all are ended at teardown. */
+  readonly clients: MqttClient[] = [];
+  #gw: StartedGateway | undefined;
+  #sub: Subscription | undefined;
+
+  constructor(private readonly options: RigOptions = {}) {}
+
+  get gw(): StartedGateway {
+    if (!this.#gw) throw new Error('the rig is not started');
+    return this.#gw;
+  }
+
+  /** The app's subscription: `received` and `next(n)`. */
+  get sub(): Subscription {
+    if (!this.#sub) throw new Error('the rig is not started');
+    return this.#sub;
+  }
+
+  async start(): Promise<void> {
+    this.#gw = await startGateway(this.pki, this.options.config);
+    const app = await this.connect(this.pki.app('acme', 'dashboard'), { clientId: this.options.appClientId ?? 'dash' });
+    this.#sub = await subscribe(app, this.options.filter ?? 'tenants/acme/#');
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.end(true);
+    await this.#gw?.gateway.close();
+  }
+
+  /** Connects with these credentials (resolved on CONNACK); the client is ended at teardown. */
+  async connect(pem: ClientPem, extra: IClientOptions = {}): Promise<MqttClient> {
+    const c = await connect(this.gw.port, pem, extra);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Device `id` of tenant acme, its client id its device id. */
+  device(id: string, extra: IClientOptions = {}): Promise<MqttClient> {
+    return this.connect(this.pki.device('acme', id), { clientId: id, ...extra });
+  }
+
+  /** What the app received on exactly this topic. */
+  received(topic: string): Subscription['received'] {
+    return this.sub.received.filter((m) => m.topic === topic);
+  }
+
+  /** Records of tenant acme's device in storage (of one stream when given). */
+  records(deviceId: string, stream?: string): Promise<number> {
+    return this.gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId, ...(stream ? { stream } : {}) });
+  }
+
+  /** mosquitto_pub/_sub arguments for a mutual-TLS connection to the rig's gateway. */
+  mosquittoArgs(pem: ClientPem, clientId: string): string[] {
+    return ['-h', 'localhost', '-p', String(this.gw.port), '--cafile', pem.caPath, '--cert', pem.certPath, '--key', pem.keyPath, '-i', clientId, '-V', 'mqttv311'];
+  }
+}
+
+/** A rig started before the enclosing describe's tests and torn down after them. */
+export function useSubscriberRig(options: RigOptions = {}): SubscriberRig {
+  const rig = new SubscriberRig(options);
+  beforeAll(() => rig.start());
+  afterAll(() => rig.close());
+  return rig;
+}
