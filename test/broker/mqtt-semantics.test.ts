@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { closedWithin } from '../helpers/gateway.ts';
-import { useSubscriberRig } from '../helpers/subscriber-rig.ts';
+import { useSubscriberRig } from '../helpers/gateway-rigs.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 const haveMosquitto = spawnSync('mosquitto_pub', ['--help']).error === undefined;
@@ -34,7 +34,7 @@ function run(cmd: string, args: string[]): Promise<{ status: number | null; stdo
 }
 
 describe('MQTT semantics', () => {
-  const rig = useSubscriberRig({ appClientId: 'dash-semantics' });
+  const rig = useSubscriberRig({ app: { clientId: 'dash-semantics' } });
   const { pki } = rig;
 
   describe('SUBACK never grants QoS 2', () => {

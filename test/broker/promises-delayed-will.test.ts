@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { adminCall } from '../helpers/admin-call.ts';
 import { sleep } from '../helpers/gateway.ts';
 import type { ClientPem } from '../helpers/pki.ts';
-import { useSubscriberRig } from '../helpers/subscriber-rig.ts';
+import { useSubscriberRig } from '../helpers/gateway-rigs.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 const DELAY_S = 2;

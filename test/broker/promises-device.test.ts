@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/gateway.ts';
 import { publishPacket, RawMqtt } from '../helpers/raw-mqtt.ts';
-import { useSubscriberRig } from '../helpers/subscriber-rig.ts';
+import { useSubscriberRig } from '../helpers/gateway-rigs.ts';
 import { decode, encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 describe('QoS 1: stored once, a restarted counter loses nothing', () => {

@@ -10,7 +10,7 @@ import type { MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { connect, sleep, startGateway, TEST_TENANTS } from '../helpers/gateway.ts';
 import { TestPki } from '../helpers/pki.ts';
-import { useSubscriberRig } from '../helpers/subscriber-rig.ts';
+import { useSubscriberRig } from '../helpers/gateway-rigs.ts';
 import { decode, encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 const haveMosquitto = spawnSync('mosquitto_pub', ['--help']).error === undefined;
@@ -30,7 +30,7 @@ async function refusalCode(promise: Promise<MqttClient>): Promise<number | undef
 }
 
 describe('wills', () => {
-  const rig = useSubscriberRig({ appClientId: 'dash-wills', config: { tenants: { ...TEST_TENANTS, acme: { ...TEST_TENANTS.acme, privacy: POLICY } } } });
+  const rig = useSubscriberRig({ app: { clientId: 'dash-wills' }, config: { tenants: { ...TEST_TENANTS, acme: { ...TEST_TENANTS.acme, privacy: POLICY } } } });
   const { pki } = rig;
   const records = (deviceId: string) => rig.records(deviceId, 'location');
 

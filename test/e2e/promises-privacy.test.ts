@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { connect, sleep, subscribe, TEST_TENANTS } from '../helpers/gateway.ts';
-import { useSubscriberRig } from '../helpers/subscriber-rig.ts';
+import { useSubscriberRig } from '../helpers/gateway-rigs.ts';
 import { decode, encode, sensor, SENSOR, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 // Digits an app or a log must never see: the exact position, to 7 decimals.

@@ -1,11 +1,13 @@
 /**
- * The rig of the broker's end-to-end tests: a real gateway on port 0 with
- * this run's certificates, one tenant app (acme/dashboard) subscribed with
- * mqtt.js and collecting what it receives, device clients made on demand,
- * and one teardown that ends every client and closes the gateway.
+ * The rigs of the broker's end-to-end tests, each a real gateway on port 0
+ * with this run's certificates:
+ * - SubscriberRig: one gateway for a describe, one tenant app subscribed with
+ *   mqtt.js and collecting what it receives, device clients made on demand,
+ *   and one teardown that ends every client and closes the gateway;
+ * - useGatewayPerTest: a gateway of its own for each test.
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { connect, startGateway, subscribe } from './gateway.ts';
 import { TestPki, type ClientPem } from './pki.ts';
 
@@ -15,15 +17,15 @@ export type Subscription = Awaited<ReturnType<typeof subscribe>>;
 export interface RigOptions {
   /** Config overrides, as startGateway takes them. */
   readonly config?: Record<string, unknown>;
-  /** The subscribed app's MQTT client id (default `dash`). */
-  readonly appClientId?: string;
-  /** What the app subscribes to (default every topic of tenant acme). */
+  /** The subscribed app: the `dashboard` app of this tenant (default acme), its MQTT client id (default `dash`) and protocol version (default 4, MQTT 3.1.1). */
+  readonly app?: { readonly tenantId?: string; readonly clientId?: string; readonly protocolVersion?: 4 | 5 };
+  /** What the app subscribes to (default every topic of its tenant). */
   readonly filter?: string;
 }
 
 export class SubscriberRig {
   readonly pki = new TestPki();
-  /** Every client the rig made or was handed; all are ended at teardown. */
+  /** Every client the rig made or a test handed it; all are ended at teardown. */
   readonly clients: MqttClient[] = [];
   #gw: StartedGateway | undefined;
   #sub: Subscription | undefined;
@@ -42,9 +44,10 @@ export class SubscriberRig {
   }
 
   async start(): Promise<void> {
+    const { tenantId = 'acme', clientId = 'dash', protocolVersion = 4 } = this.options.app ?? {};
     this.#gw = await startGateway(this.pki, this.options.config);
-    const app = await this.connect(this.pki.app('acme', 'dashboard'), { clientId: this.options.appClientId ?? 'dash' });
-    this.#sub = await subscribe(app, this.options.filter ?? 'tenants/acme/#');
+    const app = await this.connect(this.pki.app(tenantId, 'dashboard'), { clientId, protocolVersion });
+    this.#sub = await subscribe(app, this.options.filter ?? `tenants/${tenantId}/#`);
   }
 
   async close(): Promise<void> {
@@ -59,7 +62,7 @@ export class SubscriberRig {
     return c;
   }
 
-  /** Device `id` of tenant acme, its client id its device id. */
+  /** Device `id` of tenant acme, its client id its device id; ended at teardown. */
   device(id: string, extra: IClientOptions = {}): Promise<MqttClient> {
     return this.connect(this.pki.device('acme', id), { clientId: id, ...extra });
   }
@@ -74,16 +77,42 @@ export class SubscriberRig {
     return this.gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId, ...(stream ? { stream } : {}) });
   }
 
-  /** mosquitto_pub/_sub arguments for a mutual-TLS connection to the rig's gateway. */
+  /** mosquitto_pub/_sub arguments for an MQTT 3.1.1 mutual-TLS connection to the rig's gateway. */
   mosquittoArgs(pem: ClientPem, clientId: string): string[] {
     return ['-h', 'localhost', '-p', String(this.gw.port), '--cafile', pem.caPath, '--cert', pem.certPath, '--key', pem.keyPath, '-i', clientId, '-V', 'mqttv311'];
   }
 }
 
-/** A rig started before the enclosing describe's tests and torn down after them. */
+/** A SubscriberRig started before the enclosing describe's tests and torn down after them. */
 export function useSubscriberRig(options: RigOptions = {}): SubscriberRig {
   const rig = new SubscriberRig(options);
   beforeAll(() => rig.start());
   afterAll(() => rig.close());
   return rig;
+}
+
+/**
+ * A gateway of its own for each test, made with one certificate set: `start`
+ * runs it, `defer` queues what else the test opened (relays, clients); after
+ * each test those are closed first, then the gateway.
+ */
+export function useGatewayPerTest() {
+  const pki = new TestPki();
+  let running: StartedGateway | undefined;
+  const cleanups: (() => void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) c();
+    await running?.gateway.close();
+    running = undefined;
+  });
+  return {
+    pki,
+    async start(overrides: Record<string, unknown> = {}): Promise<StartedGateway> {
+      running = await startGateway(pki, overrides);
+      return running;
+    },
+    defer(cleanup: () => void): void {
+      cleanups.push(cleanup);
+    },
+  };
 }
