@@ -10,6 +10,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { connect, startGateway, subscribe } from './gateway.ts';
 import { TestPki, type ClientPem } from './pki.ts';
+import { encode, vehicle, VEHICLE } from './telemetry.ts';
 
 export type StartedGateway = Awaited<ReturnType<typeof startGateway>>;
 export type Subscription = Awaited<ReturnType<typeof subscribe>>;
@@ -19,8 +20,8 @@ export interface RigOptions {
   readonly config?: Record<string, unknown>;
   /** The subscribed app: the `dashboard` app of this tenant (default acme), its MQTT client id (default `dash`) and protocol version (default 4, MQTT 3.1.1). */
   readonly app?: { readonly tenantId?: string; readonly clientId?: string; readonly protocolVersion?: 4 | 5 };
-  /** What the app subscribes to (default every topic of its tenant). */
-  readonly filter?: string;
+  /** What the app subscribes to (default every topic of its tenant); null: no app is connected at start. */
+  readonly filter?: string | null;
 }
 
 export class SubscriberRig {
@@ -46,6 +47,7 @@ export class SubscriberRig {
   async start(): Promise<void> {
     const { tenantId = 'acme', clientId = 'dash', protocolVersion = 4 } = this.options.app ?? {};
     this.#gw = await startGateway(this.pki, this.options.config);
+    if (this.options.filter === null) return;
     const app = await this.connect(this.pki.app(tenantId, 'dashboard'), { clientId, protocolVersion });
     this.#sub = await subscribe(app, this.options.filter ?? `tenants/${tenantId}/#`);
   }
@@ -75,6 +77,22 @@ export class SubscriberRig {
   /** Records of tenant acme's device in storage (of one stream when given). */
   records(deviceId: string, stream?: string): Promise<number> {
     return this.gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId, ...(stream ? { stream } : {}) });
+  }
+
+  /** Device `id` of tenant acme publishes a retained position at QoS 1 and goes. */
+  async publishRetained(id: string, position: { latitude: number; longitude: number }): Promise<void> {
+    const c = await this.device(id);
+    await c.publishAsync(`tenants/acme/devices/${id}/location`, encode(VEHICLE, vehicle(position)), { qos: 1, retain: true });
+    c.end(true);
+  }
+
+  /** What a new subscriber (acme's dashboard) to one device's location receives within a short wait. */
+  async retainedFor(id: string): Promise<Buffer[]> {
+    const app = await this.connect(this.pki.app('acme', 'dashboard'), { clientId: `dash-${this.clients.length}` });
+    const sub = await subscribe(app, `tenants/acme/devices/${id}/location`);
+    await sub.next(1, 700);
+    app.end(true);
+    return sub.received.map((r) => r.payload);
   }
 
   /** mosquitto_pub/_sub arguments for an MQTT 3.1.1 mutual-TLS connection to the rig's gateway. */
