@@ -8,6 +8,7 @@
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { mosquittoTls } from './device-maker.ts';
 import { connect, startGateway, subscribe } from './gateway.ts';
 import { TestPki, type ClientPem } from './pki.ts';
 import { encode, vehicle, VEHICLE } from './telemetry.ts';
@@ -97,7 +98,7 @@ export class SubscriberRig {
 
   /** mosquitto_pub/_sub arguments for an MQTT 3.1.1 mutual-TLS connection to the rig's gateway. */
   mosquittoArgs(pem: ClientPem, clientId: string): string[] {
-    return ['-h', 'localhost', '-p', String(this.gw.port), '--cafile', pem.caPath, '--cert', pem.certPath, '--key', pem.keyPath, '-i', clientId, '-V', 'mqttv311'];
+    return mosquittoTls(this.gw.port, pem, clientId);
   }
 }
 
