@@ -36,12 +36,21 @@ describe('a hold committed by another process binds the next erasure before the 
     return [r.status, r.status === 200 ? undefined : r.json()['code']];
   };
   /**
-   * Commits the hold from the other connection once this gateway's own writes
-   * of earlier calls (their audit entries) have settled: a write of its own
-   * reads the store's newest commits and would bring the hold along.
+   * Until this gateway has no write of its own in flight: each admin call's
+   * audit entry is on disk before its answer, but the chain's head is
+   * recorded in the control store after it, and that write reads the store's
+   * newest commits, so it would bring the hold along. Settled: the stored
+   * head is the log's last entry, and the gateway has applied every commit.
    */
+  const settled = () => vi.waitFor(async () => {
+    await other!.catchUp();
+    const logged = (await gw.gateway.admin!.audit.query({ limit: 100_000 })).at(-1)?.seq ?? 0;
+    const recorded = Math.max(0, ...[...other!.entries('audit-head').values()].map((h) => h.seq));
+    expect([recorded, gw.gateway.control.version]).toEqual([logged, other!.version]);
+  }, { timeout: 10_000, interval: 50 });
+  /** Commits the hold from the other connection, the gateway settled first. */
   const hold = async (deviceId: string) => {
-    await sleep(300);
+    await settled();
     await other!.put('legal-hold', holdKey('acme', deviceId), { tenantId: 'acme', deviceId, held: true, changedAtMs: Date.now() }, 'operator:elsewhere');
   };
 
