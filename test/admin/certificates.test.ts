@@ -1,9 +1,9 @@
 /** Certificate lifecycle through the API: CSR issuance, generated keys, revocation, and the listeners' TLS rules. */
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
-import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa, issueClientCertificate } from '../../src/pki/certificates.ts';
+import { forgeCsr, tamperCsr } from '../helpers/device-maker.ts';
 import { AdminFixture, type Credentials } from './admin-fixture.ts';
 
 const fx = new AdminFixture();
@@ -15,15 +15,8 @@ beforeAll(async () => {
 });
 afterAll(() => fx.close());
 
-function makeCsr(): { pem: string; publicKeyPem: string } {
-  const keys = forge.pki.rsa.generateKeyPair(2048);
-  const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = keys.publicKey;
-  // A hostile subject: the identity must come from the path, not from here.
-  csr.setSubject([{ name: 'commonName', value: 'urn:thingiq:operator:root' }]);
-  csr.sign(keys.privateKey, forge.md.sha256.create());
-  return { pem: forge.pki.certificationRequestToPem(csr), publicKeyPem: forge.pki.publicKeyToPem(keys.publicKey) };
-}
+/** A CSR with a hostile subject: the identity must come from the path, not from here. */
+const makeCsr = () => forgeCsr('urn:thingiq:operator:root');
 
 /** Connects to a port and reports whether the TLS handshake and one request succeed. */
 function tryRequest(port: number, opts: { cert?: string; key?: string; ca: string }): Promise<number | string> {
@@ -55,9 +48,7 @@ describe('certificate issuance', () => {
   it('refuses a CSR whose signature does not verify, and garbage', async () => {
     const csr = makeCsr();
     // Flip the last byte of the signature: still a well-formed request, but not signed by its key.
-    const der = Buffer.from(csr.pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-    der[der.length - 1]! ^= 0x01;
-    const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+    const tampered = tamperCsr(csr.pem);
     const bad = await fx.call('POST', '/v1/tenants/acme/devices/truck-7/certificates', op, { csr: tampered });
     expect([bad.status, bad.json['code']]).toEqual([400, 'TIQ_ERR_CSR_INVALID']);
     const garbage = await fx.call('POST', '/v1/tenants/acme/devices/truck-7/certificates', op, { csr: 'not a csr' });

@@ -13,7 +13,7 @@ import { CertificationRequest } from '@peculiar/asn1-csr';
 import { csrForKey } from '../../src/pki/csr-request.ts';
 import { spkiOf, toPem } from '../../src/pki/x509-der.ts';
 import { newKeyPairSync } from '../../src/pki/certificates.ts';
-import { haveOpenssl, opensslKeyAndCsr, type MakerKey } from '../helpers/device-maker.ts';
+import { haveOpenssl, opensslKeyAndCsr, tamperCsr, type MakerKey } from '../helpers/device-maker.ts';
 import { AdminFixture, type Credentials } from './admin-fixture.ts';
 
 const fx = new AdminFixture();
@@ -27,13 +27,6 @@ beforeAll(async () => {
 afterAll(() => fx.close());
 
 const spkiHex = (pem: string) => createPublicKey(pem).export({ type: 'spki', format: 'der' }).toString('hex');
-
-/** Flips the last byte of the DER: the signature no longer verifies, the request still parses. */
-function tamper(csrPem: string): string {
-  const der = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-  der[der.length - 1]! ^= 0x01;
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
-}
 
 describe.skipIf(!haveOpenssl)('CSR key kinds', () => {
   it.each([['P-256', 'ec'], ['rsa:2048', 'rsa']] as const)('signs an openssl %s CSR for a device and for an app, for the CSR\'s own key', async (kind, type) => {
@@ -59,7 +52,7 @@ describe.skipIf(!haveOpenssl)('CSR key kinds', () => {
 
   it('refuses an EC CSR whose signature does not verify, and garbage, with TIQ_ERR_CSR_INVALID', async () => {
     const made = await opensslKeyAndCsr(dir, 'tampered', 'P-256');
-    for (const csr of [tamper(made.csrPem), 'not a csr', '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n']) {
+    for (const csr of [tamperCsr(made.csrPem), 'not a csr', '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n']) {
       const res = await fx.call('POST', '/v1/tenants/acme/apps/csr-bad/certificates', op, { csr });
       expect([res.status, res.json['code']]).toEqual([400, 'TIQ_ERR_CSR_INVALID']);
     }

@@ -3,8 +3,8 @@
  * with the expected status and error code. Scope is checked before role, so
  * a tenant-admin of another tenant always gets 404, never 403.
  */
-import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forgeCsr } from '../helpers/device-maker.ts';
 import { AdminFixture, type Credentials } from './admin-fixture.ts';
 import { CONSOLE_ROUTES } from './console-routes.ts';
 
@@ -112,12 +112,7 @@ function expected(e: Endpoint, c: Caller): [number, string | undefined] {
 
 beforeAll(async () => {
   await fx.start();
-  const keys = forge.pki.rsa.generateKeyPair(2048);
-  const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = keys.publicKey;
-  csr.setSubject([{ name: 'commonName', value: 'truck-1' }]);
-  csr.sign(keys.privateKey, forge.md.sha256.create());
-  csrPem = forge.pki.certificationRequestToPem(csr);
+  csrPem = forgeCsr('truck-1').pem;
   creds.opCert = fx.certificate({ kind: 'operator', operatorName: 'olga', uri: '' });
   creds.appCert = fx.certificate({ kind: 'app', tenantId: 'acme', appId: 'dash', uri: '' });
   creds.device = fx.certificate({ kind: 'device', tenantId: 'acme', deviceId: 'truck-2', uri: '' });

@@ -2,10 +2,10 @@
  * Bad payloads are refused with their stable codes, nothing of them is
  * forwarded, and a well-behaved device on the same gateway keeps flowing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { connect, sleep, startGateway, subscribe } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
+import { connect, sleep } from '../helpers/gateway.ts';
+import { useSubscriberRig } from '../helpers/gateway-rigs.ts';
 import { encode, sensor, SENSOR, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 const good = () => encode(VEHICLE, vehicle());
@@ -28,49 +28,38 @@ const CASES: [string, string, () => Buffer, string][] = [
 ];
 
 describe('bad payloads', () => {
-  const pki = new TestPki();
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let app: MqttClient;
+  const rig = useSubscriberRig();
+  const { pki } = rig;
   let goodDevice: MqttClient;
-  let sub: Awaited<ReturnType<typeof subscribe>>;
-  const others: MqttClient[] = [];
 
   beforeAll(async () => {
-    gw = await startGateway(pki);
-    app = await connect(gw.port, pki.app('acme', 'dashboard'), { clientId: 'dash' });
-    sub = await subscribe(app, 'tenants/acme/#');
-    goodDevice = await connect(gw.port, pki.device('acme', 'good-1'), { clientId: 'good-1' });
-  });
-  afterAll(async () => {
-    for (const c of [app, goodDevice, ...others]) c?.end(true);
-    await gw?.gateway.close();
+    goodDevice = await rig.device('good-1');
   });
 
   it.each(CASES)('%s is refused with its code; the good device keeps flowing', async (_name, stream, payload, code) => {
     const id = `bad-${Math.random().toString(36).slice(2, 8)}`;
-    const bad = await connect(gw.port, pki.device('acme', id), { clientId: id });
-    others.push(bad);
-    const before = await gw.gateway.stats.refusalCount(code as never);
-    const received = sub.received.length;
+    const bad = await rig.device(id);
+    const before = await rig.gw.gateway.stats.refusalCount(code as never);
+    const received = rig.sub.received.length;
     await bad.publishAsync(`tenants/acme/devices/${id}/${stream}`, payload(), { qos: 1 });
     await goodDevice.publishAsync('tenants/acme/devices/good-1/location', good(), { qos: 1 });
-    await sub.next(received + 1);
+    await rig.sub.next(received + 1);
     await sleep(100);
-    expect(await gw.gateway.stats.refusalCount(code as never)).toBe(before + 1);
-    expect(sub.received.slice(received).map((m) => m.topic)).toEqual(['tenants/acme/devices/good-1/location']);
+    expect(await rig.gw.gateway.stats.refusalCount(code as never)).toBe(before + 1);
+    expect(rig.sub.received.slice(received).map((m) => m.topic)).toEqual(['tenants/acme/devices/good-1/location']);
   });
 
   it('refusal logs carry the code and never the payload or coordinates', () => {
-    const refusals = gw.logs.events('publish_refused');
+    const refusals = rig.gw.logs.events('publish_refused');
     expect(refusals.length).toBeGreaterThanOrEqual(CASES.length);
-    const text = gw.logs.raw.join('\n');
+    const text = rig.gw.logs.raw.join('\n');
     expect(text).not.toContain('48.85837');
     expect(text).not.toContain('2.294481');
     expect(text).not.toContain('exactPosition":"x');
   });
 
   it('repeated bad input disconnects the device', async () => {
-    const bad = await connect(gw.port, pki.device('acme', 'repeat-offender'), { clientId: 'repeat-offender' });
+    const bad = await connect(rig.gw.port, pki.device('acme', 'repeat-offender'), { clientId: 'repeat-offender' });
     const closed = new Promise<boolean>((r) => { bad.once('close', () => r(true)); setTimeout(() => r(false), 5000); });
     for (let i = 0; i < 3; i++) bad.publish('tenants/acme/devices/repeat-offender/location', Buffer.from([0xff]), { qos: 1 });
     expect(await closed).toBe(true);

@@ -11,7 +11,7 @@ import { connect, sleep, startGateway, subackCode, subscribe } from '../helpers/
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { RawMqtt5 } from '../helpers/raw-mqtt5.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-import { IsolationRig } from './isolation-rig.ts';
+import { useIsolationRig } from './isolation-rig.ts';
 
 const V5 = { protocolVersion: 5 } as const;
 const haveMosquitto = spawnSync('mosquitto_pub', ['--help']).error === undefined;
@@ -22,7 +22,7 @@ function publish(topic: string, messageId: number, extra: Partial<mqttPacket.IPu
 }
 
 describe('tenant isolation, MQTT 5', () => {
-  const rig = IsolationRig.hooked(5, { mqtt: { maxRefusalsBeforeDisconnect: 10 } });
+  const rig = useIsolationRig(5, { mqtt: { maxRefusalsBeforeDisconnect: 10 } });
   const { pki, clients } = rig;
 
   async function rawDevice(id: string): Promise<RawMqtt5> {
@@ -103,7 +103,7 @@ describe('tenant isolation, MQTT 5', () => {
 
   it('the victim received nothing from any of it', async () => {
     await sleep(300);
-    expect(rig.victim.received).toEqual([]);
+    expect(rig.sub.received).toEqual([]);
   });
 });
 

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { closedWithin, connect, sleep, subackCode, subscribe } from '../helpers/gateway.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
-import { IsolationRig } from './isolation-rig.ts';
+import { useIsolationRig } from './isolation-rig.ts';
 
 describe('tenant isolation', () => {
-  const rig = IsolationRig.hooked(4);
+  const rig = useIsolationRig(4);
   const { pki, clients } = rig;
 
   async function attacker(kind: 'device' | 'app', id: string, clientId = id) {
@@ -68,7 +68,7 @@ describe('tenant isolation', () => {
     expect(globexDevice.connected).toBe(true);
     // and the globex device still flows
     await globexDevice.publishAsync('tenants/globex/devices/van-1/location', encode(VEHICLE, vehicle()), { qos: 1 });
-    const got = await rig.victim.next(1);
+    const got = await rig.sub.next(1);
     expect(got.map((m) => m.topic)).toEqual(['tenants/globex/devices/van-1/location']);
   });
 
@@ -91,7 +91,7 @@ describe('tenant isolation', () => {
 
   it('the victim tenant received only its own device\'s message through all of this', async () => {
     await sleep(200);
-    expect(rig.victim.received.map((m) => m.topic)).toEqual(['tenants/globex/devices/van-1/location']);
+    expect(rig.sub.received.map((m) => m.topic)).toEqual(['tenants/globex/devices/van-1/location']);
   });
 
   it('an app limited by grants sees only its device group and streams, whatever its filter', async () => {

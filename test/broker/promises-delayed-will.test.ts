@@ -6,33 +6,29 @@
  * revoked or restricted while its will waits gets no will stored or
  * delivered. Real mutual TLS, mqtt.js (MQTT 5), the admin API, port 0.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
+import { describe, expect, it } from 'vitest';
 import { adminCall } from '../helpers/admin-call.ts';
-import { connect, sleep, startGateway, subscribe } from '../helpers/gateway.ts';
-import { TestPki, type ClientPem } from '../helpers/pki.ts';
+import { sleep } from '../helpers/gateway.ts';
+import type { ClientPem } from '../helpers/pki.ts';
+import { useSubscriberRig } from '../helpers/gateway-rigs.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 const DELAY_S = 2;
 
 describe('a delayed MQTT 5 will', () => {
-  const pki = new TestPki();
+  const rig = useSubscriberRig();
+  const { pki } = rig;
   const op = pki.operator('alice');
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let sub: Awaited<ReturnType<typeof subscribe>>;
-  const clients: MqttClient[] = [];
   const topicOf = (d: string) => `tenants/acme/devices/${d}/location`;
-  const records = (deviceId: string) => gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId });
-  const api = (method: string, path: string, body?: unknown) => adminCall(gw.gateway.adminPorts.mtlsPort, op, method, path, body);
+  const api = (method: string, path: string, body?: unknown) => adminCall(rig.gw.gateway.adminPorts.mtlsPort, op, method, path, body);
 
   /** Connects a v5 device with a delayed will, then drops the network (no DISCONNECT). */
   async function dropWithDelayedWill(deviceId: string): Promise<ClientPem> {
     const pem = pki.device('acme', deviceId);
-    const c = await connect(gw.port, pem, {
+    const c = await rig.connect(pem, {
       clientId: deviceId, protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 60 },
       will: { topic: topicOf(deviceId), payload: encode(VEHICLE, vehicle()), qos: 1, retain: false, properties: { willDelayInterval: DELAY_S } },
     });
-    clients.push(c);
     c.stream.destroy();
     await sleep(200);
     return pem;
@@ -41,23 +37,12 @@ describe('a delayed MQTT 5 will', () => {
   /** Waits past the delay; returns what arrived on the device's topic and what was stored. */
   async function afterDelay(deviceId: string) {
     await sleep(DELAY_S * 1000 + 1200);
-    return { delivered: sub.received.filter((m) => m.topic === topicOf(deviceId)).length, stored: await records(deviceId) };
+    return { delivered: rig.received(topicOf(deviceId)).length, stored: await rig.records(deviceId) };
   }
-
-  beforeAll(async () => {
-    gw = await startGateway(pki);
-    const app = await connect(gw.port, pki.app('acme', 'dashboard'), { clientId: 'dash' });
-    clients.push(app);
-    sub = await subscribe(app, 'tenants/acme/#');
-  });
-  afterAll(async () => {
-    for (const c of clients) c.end(true);
-    await gw?.gateway.close();
-  });
 
   it('is delivered and stored once the delay has passed, not before', async () => {
     await dropWithDelayedWill('late-1');
-    expect(sub.received.filter((m) => m.topic === topicOf('late-1'))).toHaveLength(0);
+    expect(rig.received(topicOf('late-1'))).toHaveLength(0);
     expect(await afterDelay('late-1')).toEqual({ delivered: 1, stored: 1 });
   });
 
@@ -66,13 +51,13 @@ describe('a delayed MQTT 5 will', () => {
     const res = await api('POST', '/v1/tenants/acme/devices/late-2/revoke', { serial: pem.serial });
     expect(res.status).toBe(200);
     expect(await afterDelay('late-2')).toEqual({ delivered: 0, stored: 0 });
-    expect(gw.logs.events('will_withheld').some((l) => l['code'] === 'TIQ_ERR_CERT_REVOKED' && l['identity'] === 'device acme/late-2')).toBe(true);
+    expect(rig.gw.logs.events('will_withheld').some((l) => l['code'] === 'TIQ_ERR_CERT_REVOKED' && l['identity'] === 'device acme/late-2')).toBe(true);
   });
 
   it('is withheld when the device is restricted while the will waits', async () => {
     await dropWithDelayedWill('late-3');
     expect((await api('PUT', '/v1/tenants/acme/devices/late-3/restriction', { mode: 'drop' })).status).toBe(200);
     expect(await afterDelay('late-3')).toEqual({ delivered: 0, stored: 0 });
-    expect(gw.logs.events('will_withheld').some((l) => l['code'] === 'TIQ_ERR_RESTRICTED' && l['identity'] === 'device acme/late-3')).toBe(true);
+    expect(rig.gw.logs.events('will_withheld').some((l) => l['code'] === 'TIQ_ERR_RESTRICTED' && l['identity'] === 'device acme/late-3')).toBe(true);
   });
 });

@@ -7,24 +7,17 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ProxyHeader } from '../../src/broker/proxy-protocol.ts';
-import { clientOptions, connect, sleep, startGateway } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
+import { clientOptions, connect, sleep } from '../helpers/gateway.ts';
+import { useGatewayPerTest } from '../helpers/gateway-rigs.ts';
 import { encodeProxyHeader, startRelay } from '../helpers/proxy-header.ts';
 
-const pki = new TestPki();
-let running: Awaited<ReturnType<typeof startGateway>> | undefined;
-const cleanups: (() => void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) c();
-  await running?.gateway.close();
-  running = undefined;
-});
+const perTest = useGatewayPerTest();
+const { pki, defer } = perTest;
 
-async function start(mqttExtra: Record<string, unknown> = {}, limits: Record<string, unknown> = {}) {
-  running = await startGateway(pki, { mqtt: { proxyProtocol: true, ...mqttExtra }, limits: { tlsHandshakeTimeoutMs: 5000, ...limits } });
-  return running;
+function start(mqttExtra: Record<string, unknown> = {}, limits: Record<string, unknown> = {}) {
+  return perTest.start({ mqtt: { proxyProtocol: true, ...mqttExtra }, limits: { tlsHandshakeTimeoutMs: 5000, ...limits } });
 }
 
 function from(address: string, port = 40000): ProxyHeader {
@@ -35,9 +28,9 @@ function from(address: string, port = 40000): ProxyHeader {
 /** Connects a device through a relay that sends `header` first; resolves on CONNACK. */
 async function throughRelay(port: number, header: ProxyHeader, deviceId: string, coalesce = true): Promise<MqttClient> {
   const relay = await startRelay(port, () => encodeProxyHeader(header), { coalesce });
-  cleanups.push(relay.close);
+  defer(relay.close);
   const client = await connect(relay.port, pki.device('acme', deviceId), { clientId: deviceId, servername: 'localhost' });
-  cleanups.push(() => client.end(true));
+  defer(() => client.end(true));
   return client;
 }
 
@@ -74,7 +67,7 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
   it('a TLS handshake refused behind the balancer is logged with the client address', async () => {
     const gw = await start();
     const relay = await startRelay(gw.port, () => encodeProxyHeader(from('198.51.100.4')), { coalesce: true });
-    cleanups.push(relay.close);
+    defer(relay.close);
     await expect(connect(relay.port, pki.foreignDevice('acme', 'f-1'), { servername: 'localhost' })).rejects.toThrow();
     await sleep(100);
     const refused = gw.logs.events('tls_refused').filter((l) => l['code'] === 'TIQ_ERR_TLS_HANDSHAKE');
@@ -139,7 +132,7 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
     const pem = pki.device('acme', 'local-1');
     const tls = tlsConnect({ socket: raw, ca: pem.ca, cert: pem.cert, key: pem.key, servername: 'localhost' });
     const client = new mqtt.MqttClient(() => tls, { ...clientOptions(gw.port, pem, { clientId: 'local-1' }) });
-    cleanups.push(() => client.end(true));
+    defer(() => client.end(true));
     await new Promise<void>((resolve, reject) => { client.once('connect', () => resolve()); client.once('error', reject); });
     expect(gw.gateway.limits!.perAddress.count('127.0.0.1')).toBe(1);
   });
@@ -152,8 +145,8 @@ describe('PROXY protocol v2 on the MQTT listener', () => {
     await closed(s);
     expect(gw.logs.events('proxy_refused').map((l) => l['code'])).toEqual(['TIQ_ERR_PROXY_PROTOCOL']);
     await gw.gateway.close();
-    running = await start({ proxyProtocolFrom: ['127.0.0.0/8'] });
-    const ok = await throughRelay(running.port, from('203.0.113.9'), 'pp-5');
+    const again = await start({ proxyProtocolFrom: ['127.0.0.0/8'] });
+    const ok = await throughRelay(again.port, from('203.0.113.9'), 'pp-5');
     expect(ok.connected).toBe(true);
   });
 });

@@ -7,20 +7,13 @@
  * flag is read off each accepted socket, where Node records setNoDelay.
  */
 import { connect as netConnect, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect, startGateway } from '../helpers/gateway.ts';
-import { TestPki } from '../helpers/pki.ts';
+import { describe, expect, it } from 'vitest';
+import { connect } from '../helpers/gateway.ts';
+import { useGatewayPerTest, type StartedGateway } from '../helpers/gateway-rigs.ts';
 import { encodeProxyHeader, startRelay } from '../helpers/proxy-header.ts';
 import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
-const pki = new TestPki();
-let running: Awaited<ReturnType<typeof startGateway>> | undefined;
-const cleanups: (() => void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) c();
-  await running?.gateway.close();
-  running = undefined;
-});
+const { pki, start, defer } = useGatewayPerTest();
 
 /** Node keeps the TCP_NODELAY state of a socket under this symbol (net.Socket#setNoDelay). */
 function noDelayOf(socket: Socket): boolean {
@@ -30,7 +23,7 @@ function noDelayOf(socket: Socket): boolean {
 }
 
 interface Listeners { readonly server: Server; readonly wsServers: { readonly token: Server; readonly mtls: Server | undefined } | undefined }
-const listenersOf = (gw: NonNullable<typeof running>): Listeners => gw.gateway as unknown as Listeners;
+const listenersOf = (gw: StartedGateway): Listeners => gw.gateway as unknown as Listeners;
 
 /** The next socket `server` accepts. */
 function nextAccepted(server: Server): Promise<Socket> {
@@ -42,52 +35,52 @@ async function acceptedBy(server: Server, port: number): Promise<Socket> {
   const accepted = nextAccepted(server);
   const client = netConnect(port, '127.0.0.1');
   client.on('error', () => undefined);
-  cleanups.push(() => client.destroy());
+  defer(() => client.destroy());
   return accepted;
 }
 
 describe('mqtt.tcpNoDelay', () => {
   it('is on by default for MQTT over TLS, and a device connects and publishes through it', async () => {
-    running = await startGateway(pki);
+    const running = await start();
     const { server } = listenersOf(running);
     const accepted = nextAccepted(server);
     const device = await connect(running.port, pki.device('acme', 'nd-1'), { clientId: 'nd-1' });
-    cleanups.push(() => device.end(true));
+    defer(() => device.end(true));
     expect(noDelayOf(await accepted)).toBe(true);
     await device.publishAsync('tenants/acme/devices/nd-1/location', encode(VEHICLE, vehicle()), { qos: 1 });
     expect(await running.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId: 'nd-1' })).toBe(1);
   });
 
   it('off: accepted sockets keep Nagle', async () => {
-    running = await startGateway(pki, { mqtt: { tcpNoDelay: false } });
+    const running = await start({ mqtt: { tcpNoDelay: false } });
     const { server } = listenersOf(running);
     expect(noDelayOf(await acceptedBy(server, running.port))).toBe(false);
   });
 
   it('behind the PROXY front: the front sets it on the sockets it accepts (the TLS server sees them too late)', async () => {
-    running = await startGateway(pki, { mqtt: { proxyProtocol: true } });
+    const running = await start({ mqtt: { proxyProtocol: true } });
     const { server } = listenersOf(running);
     const relay = await startRelay(running.port, () => encodeProxyHeader({
       command: 'proxy', source: { address: '203.0.113.9', port: 40000, family: 'IPv4' }, destination: { address: '127.0.0.1', port: 8883, family: 'IPv4' },
     }), { coalesce: true });
-    cleanups.push(relay.close);
+    defer(relay.close);
     const accepted = nextAccepted(server);
     const device = await connect(relay.port, pki.device('acme', 'nd-2'), { clientId: 'nd-2', servername: 'localhost' });
-    cleanups.push(() => device.end(true));
+    defer(() => device.end(true));
     expect(noDelayOf(await accepted)).toBe(true);
   });
 
   it('covers both WebSocket listeners, and off turns it off there too', async () => {
-    running = await startGateway(pki, { websocket: { enabled: true, port: 0, mtlsPort: 0 } });
+    const running = await start({ websocket: { enabled: true, port: 0, mtlsPort: 0 } });
     const on = listenersOf(running).wsServers!;
     const ports = running.gateway.wsPorts;
     expect(noDelayOf(await acceptedBy(on.token, ports.port!))).toBe(true);
     expect(noDelayOf(await acceptedBy(on.mtls!, ports.mtlsPort!))).toBe(true);
     await running.gateway.close();
 
-    running = await startGateway(pki, { mqtt: { tcpNoDelay: false }, websocket: { enabled: true, port: 0, mtlsPort: 0 } });
-    const off = listenersOf(running).wsServers!;
-    const offPorts = running.gateway.wsPorts;
+    const again = await start({ mqtt: { tcpNoDelay: false }, websocket: { enabled: true, port: 0, mtlsPort: 0 } });
+    const off = listenersOf(again).wsServers!;
+    const offPorts = again.gateway.wsPorts;
     expect(noDelayOf(await acceptedBy(off.token, offPorts.port!))).toBe(false);
     expect(noDelayOf(await acceptedBy(off.mtls!, offPorts.mtlsPort!))).toBe(false);
   });

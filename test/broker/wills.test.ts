@@ -7,9 +7,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, sleep, startGateway, subscribe, TEST_TENANTS } from '../helpers/gateway.ts';
-import { TestPki, type ClientPem } from '../helpers/pki.ts';
+import { describe, expect, it } from 'vitest';
+import { connect, sleep, startGateway, TEST_TENANTS } from '../helpers/gateway.ts';
+import { TestPki } from '../helpers/pki.ts';
+import { useSubscriberRig } from '../helpers/gateway-rigs.ts';
 import { decode, encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 const haveMosquitto = spawnSync('mosquitto_pub', ['--help']).error === undefined;
@@ -29,47 +30,32 @@ async function refusalCode(promise: Promise<MqttClient>): Promise<number | undef
 }
 
 describe('wills', () => {
-  const pki = new TestPki();
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let sub: Awaited<ReturnType<typeof subscribe>>;
-  const clients: MqttClient[] = [];
-  const records = (deviceId: string) => gw.gateway.storage.sinkFor('acme').countRecords({ tenantId: 'acme', deviceId, stream: 'location' });
-  const received = (topic: string) => sub.received.filter((m) => m.topic === topic);
-
-  beforeAll(async () => {
-    gw = await startGateway(pki, { tenants: { ...TEST_TENANTS, acme: { ...TEST_TENANTS.acme, privacy: POLICY } } });
-    const app = await connect(gw.port, pki.app('acme', 'dashboard'), { clientId: 'dash-wills' });
-    clients.push(app);
-    sub = await subscribe(app, 'tenants/acme/#');
-  });
-  afterAll(async () => {
-    for (const c of clients) c.end(true);
-    await gw?.gateway.close();
-  });
+  const rig = useSubscriberRig({ app: { clientId: 'dash-wills' }, config: { tenants: { ...TEST_TENANTS, acme: { ...TEST_TENANTS.acme, privacy: POLICY } } } });
+  const { pki } = rig;
+  const records = (deviceId: string) => rig.records(deviceId, 'location');
 
   it('a device that drops off without DISCONNECT has its will stored and delivered, policy-applied', async () => {
     const payload = encode(VEHICLE, vehicle({ ...EXACT, sequence: 900, tripId: 'last-words' }));
-    const device = await connect(gw.port, pki.device('acme', 'will-1'), { clientId: 'will-1', will: { topic: topicOf('will-1'), payload, qos: 1, retain: false } });
-    clients.push(device);
+    const device = await rig.device('will-1', { will: { topic: topicOf('will-1'), payload, qos: 1, retain: false } });
     device.stream.destroy(); // the network goes away: no DISCONNECT
-    await sub.next(sub.received.length + 1);
-    const [will] = received(topicOf('will-1'));
+    await rig.sub.next(rig.sub.received.length + 1);
+    const [will] = rig.received(topicOf('will-1'));
     expect(will).toBeDefined();
     const body = decode(VEHICLE, will!.payload);
     expect(body['tripId']).toBe('last-words');
     expect(body['latitude']).not.toBe(EXACT.latitude);
     expect(body['appliedPolicy']).toMatchObject({ policyId: 'fleet', locationAction: 'coarsen' });
     expect(await records('will-1')).toBe(1);
-    expect(gw.logs.events('will_delivered').some((l) => l['identity'] === 'device acme/will-1')).toBe(true);
-    expect(gw.logs.raw.join('\n')).not.toContain('48.8583701');
+    expect(rig.gw.logs.events('will_delivered').some((l) => l['identity'] === 'device acme/will-1')).toBe(true);
+    expect(rig.gw.logs.raw.join('\n')).not.toContain('48.8583701');
   });
 
   it('a clean DISCONNECT discards the will: nothing delivered, nothing stored', async () => {
     const payload = encode(VEHICLE, vehicle({ sequence: 901 }));
-    const device = await connect(gw.port, pki.device('acme', 'will-2'), { clientId: 'will-2', will: { topic: topicOf('will-2'), payload, qos: 1, retain: false } });
+    const device = await connect(rig.gw.port, pki.device('acme', 'will-2'), { clientId: 'will-2', will: { topic: topicOf('will-2'), payload, qos: 1, retain: false } });
     await device.endAsync();
     await sleep(500);
-    expect(received(topicOf('will-2'))).toEqual([]);
+    expect(rig.received(topicOf('will-2'))).toEqual([]);
     expect(await records('will-2')).toBe(0);
   });
 
@@ -86,47 +72,43 @@ describe('wills', () => {
 
   it.each(bad)('a will to %s refuses the CONNECT with CONNACK 5 and TIQ_ERR_WILL_DENIED', async (_name, will, reason) => {
     const id = `will-bad-${Math.random().toString(36).slice(2, 8)}`;
-    const before = await gw.gateway.stats.refusalCount('TIQ_ERR_WILL_DENIED');
-    expect(await refusalCode(connect(gw.port, pki.device('acme', id), { clientId: id, will: { ...will(id), retain: false } }))).toBe(5);
-    expect(await gw.gateway.stats.refusalCount('TIQ_ERR_WILL_DENIED')).toBe(before + 1);
-    const line = gw.logs.events('connect_refused').find((l) => l['identity'] === `device acme/${id}`);
+    const before = await rig.gw.gateway.stats.refusalCount('TIQ_ERR_WILL_DENIED');
+    expect(await refusalCode(connect(rig.gw.port, pki.device('acme', id), { clientId: id, will: { ...will(id), retain: false } }))).toBe(5);
+    expect(await rig.gw.gateway.stats.refusalCount('TIQ_ERR_WILL_DENIED')).toBe(before + 1);
+    const line = rig.gw.logs.events('connect_refused').find((l) => l['identity'] === `device acme/${id}`);
     expect(line).toMatchObject({ code: 'TIQ_ERR_WILL_DENIED', detail: { reason } });
   });
 
   it('an application may not leave a will (it publishes nothing)', async () => {
     const will = { topic: 'tenants/acme/devices/x/location', payload: encode(VEHICLE, vehicle()), qos: 1 as const, retain: false };
-    expect(await refusalCode(connect(gw.port, pki.app('acme', 'dashboard'), { clientId: 'dash-will', will }))).toBe(5);
-    expect(gw.logs.events('connect_refused').find((l) => l['identity'] === 'app acme/dashboard')).toMatchObject({ code: 'TIQ_ERR_WILL_DENIED' });
+    expect(await refusalCode(connect(rig.gw.port, pki.app('acme', 'dashboard'), { clientId: 'dash-will', will }))).toBe(5);
+    expect(rig.gw.logs.events('connect_refused').find((l) => l['identity'] === 'app acme/dashboard')).toMatchObject({ code: 'TIQ_ERR_WILL_DENIED' });
   });
 
   it('a will is withheld when the device\'s processing is restricted after it connected', async () => {
     const payload = encode(VEHICLE, vehicle({ sequence: 902 }));
-    const device = await connect(gw.port, pki.device('acme', 'will-3'), { clientId: 'will-3', will: { topic: topicOf('will-3'), payload, qos: 1, retain: false } });
-    await gw.gateway.admin!.restrictions.set('acme', 'will-3', 'drop', 'test');
+    const device = await connect(rig.gw.port, pki.device('acme', 'will-3'), { clientId: 'will-3', will: { topic: topicOf('will-3'), payload, qos: 1, retain: false } });
+    await rig.gw.gateway.admin!.restrictions.set('acme', 'will-3', 'drop', 'test');
     device.stream.destroy();
     await sleep(500);
-    expect(received(topicOf('will-3'))).toEqual([]);
+    expect(rig.received(topicOf('will-3'))).toEqual([]);
     expect(await records('will-3')).toBe(0);
-    expect(gw.logs.events('will_withheld').find((l) => l['identity'] === 'device acme/will-3')).toMatchObject({ code: 'TIQ_ERR_RESTRICTED' });
+    expect(rig.gw.logs.events('will_withheld').find((l) => l['identity'] === 'device acme/will-3')).toMatchObject({ code: 'TIQ_ERR_RESTRICTED' });
   });
 
   describe.skipIf(!haveMosquitto)('with mosquitto_pub', () => {
-    function tlsArgs(pem: ClientPem, clientId: string): string[] {
-      return ['-h', 'localhost', '-p', String(gw.port), '--cafile', pem.caPath, '--cert', pem.certPath, '--key', pem.keyPath, '-i', clientId, '-V', 'mqttv311'];
-    }
-
     it('the will of a killed mosquitto_pub (proto3 JSON) is delivered', async () => {
       const pem = pki.device('acme', 'will-mosq');
       const json = JSON.stringify({ timeUnixMs: Date.now(), sequence: 903, latitude: 52.52, longitude: 13.405, tripId: 'mosq-will' });
-      const child = spawn('mosquitto_pub', [...tlsArgs(pem, 'will-mosq'), '-q', '1', '-t', topicOf('will-mosq', 'sensor'), '-l',
+      const child = spawn('mosquitto_pub', [...rig.mosquittoArgs(pem, 'will-mosq'), '-q', '1', '-t', topicOf('will-mosq', 'sensor'), '-l',
         '--will-topic', topicOf('will-mosq'), '--will-payload', json, '--will-qos', '1']);
       // One message through the live connection first: then the will is in place.
-      const n = sub.received.length;
+      const n = rig.sub.received.length;
       child.stdin.write(`${JSON.stringify({ timeUnixMs: Date.now(), sequence: 904, measurements: [{ name: 't', value: 20 }] })}\n`);
-      await sub.next(n + 1, 10_000);
+      await rig.sub.next(n + 1, 10_000);
       child.kill('SIGKILL');
-      await sub.next(n + 2, 10_000);
-      const [will] = received(topicOf('will-mosq'));
+      await rig.sub.next(n + 2, 10_000);
+      const [will] = rig.received(topicOf('will-mosq'));
       expect(will).toBeDefined();
       expect(JSON.parse(will!.payload.toString())).toMatchObject({ tripId: 'mosq-will', appliedPolicy: { policyId: 'fleet' } });
       expect(await records('will-mosq')).toBe(1);

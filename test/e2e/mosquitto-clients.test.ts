@@ -3,16 +3,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mosquittoTls } from '../helpers/device-maker.ts';
 import { sleep, startGateway } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { decode, encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
 
 const haveMosquitto = spawnSync('mosquitto_pub', ['--help']).error === undefined;
 if (!haveMosquitto && process.env['CI'] === 'true') throw new Error('mosquitto-clients are required under CI (.ci/run installs them)');
-
-function tlsArgs(port: number, pem: ClientPem, clientId: string): string[] {
-  return ['-h', 'localhost', '-p', String(port), '--cafile', pem.caPath, '--cert', pem.certPath, '--key', pem.keyPath, '-i', clientId, '-V', 'mqttv311'];
-}
 
 describe.skipIf(!haveMosquitto)('mosquitto clients', () => {
   const pki = new TestPki();
@@ -21,7 +18,7 @@ describe.skipIf(!haveMosquitto)('mosquitto clients', () => {
   afterAll(async () => { await gw?.gateway.close(); });
 
   function subscriber(pem: ClientPem, filter: string, count: number) {
-    const child = spawn('mosquitto_sub', [...tlsArgs(gw.port, pem, 'dash'), '-t', filter, '-C', String(count), '-W', '10', '-F', '%t %x']);
+    const child = spawn('mosquitto_sub', [...mosquittoTls(gw.port, pem, 'dash'), '-t', filter, '-C', String(count), '-W', '10', '-F', '%t %x']);
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     return new Promise<string[]>((resolve) => child.on('close', () => resolve(out.trim().split('\n').filter(Boolean))));
@@ -36,7 +33,7 @@ describe.skipIf(!haveMosquitto)('mosquitto clients', () => {
   }
 
   function publish(pem: ClientPem, clientId: string, topic: string, payloadArgs: string[]) {
-    return run('mosquitto_pub', [...tlsArgs(gw.port, pem, clientId), '-q', '1', '-t', topic, ...payloadArgs]);
+    return run('mosquitto_pub', [...mosquittoTls(gw.port, pem, clientId), '-q', '1', '-t', topic, ...payloadArgs]);
   }
 
   it('a JSON and a protobuf message from mosquitto_pub reach mosquitto_sub, decoded', async () => {
@@ -59,7 +56,7 @@ describe.skipIf(!haveMosquitto)('mosquitto clients', () => {
 
   it('mosquitto_sub with an app of another tenant gets nothing of acme', async () => {
     const spy = pki.app('globex', 'dashboard');
-    const child = await run('mosquitto_sub', [...tlsArgs(gw.port, spy, 'spy'), '-t', 'tenants/acme/#', '-C', '1', '-W', '2']);
+    const child = await run('mosquitto_sub', [...mosquittoTls(gw.port, spy, 'spy'), '-t', 'tenants/acme/#', '-C', '1', '-W', '2']);
     expect(child.stdout).toBe('');
     expect(await gw.gateway.stats.refusalCount('TIQ_ERR_SUBSCRIBE_DENIED')).toBeGreaterThan(0);
   });

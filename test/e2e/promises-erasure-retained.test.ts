@@ -9,56 +9,30 @@
  * receive it. Real gateway, mutual TLS, MQTT clients.
  */
 import { randomUUID } from 'node:crypto';
-import type { MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { recordShred } from '../../src/control/shred-tombstone.ts';
 import { adminCall } from '../helpers/admin-call.ts';
-import { connect, startGateway, subscribe, withSecondControlStore } from '../helpers/gateway.ts';
-import { TestPki, type ClientPem } from '../helpers/pki.ts';
-import { encode, vehicle, VEHICLE } from '../helpers/telemetry.ts';
+import { withSecondControlStore } from '../helpers/gateway.ts';
+import { useSubscriberRig } from '../helpers/gateway-rigs.ts';
 
 describe('a shredded device\'s retained message is gone', () => {
-  const pki = new TestPki();
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let op: ClientPem;
-  const clients: MqttClient[] = [];
-
-  async function publishRetained(device: string): Promise<void> {
-    const c = await connect(gw.port, pki.device('acme', device), { clientId: device });
-    clients.push(c);
-    await c.publishAsync(`tenants/acme/devices/${device}/location`, encode(VEHICLE, vehicle({ latitude: 52.52, longitude: 13.405 })), { qos: 1, retain: true });
-    c.end(true);
-  }
-
-  async function retainedFor(device: string): Promise<number> {
-    const app = await connect(gw.port, pki.app('acme', 'dashboard'), { clientId: `dash-${clients.length}` });
-    clients.push(app);
-    const sub = await subscribe(app, `tenants/acme/devices/${device}/location`);
-    await sub.next(1, 700);
-    app.end(true);
-    return sub.received.length;
-  }
-
-  beforeAll(async () => {
-    gw = await startGateway(pki);
-    op = pki.operator('alice');
-  });
-  afterAll(async () => {
-    for (const c of clients) c.end(true);
-    await gw?.gateway.close();
-  });
+  const rig = useSubscriberRig({ filter: null });
+  const { pki } = rig;
+  const op = pki.operator('alice');
+  const publishRetained = (device: string) => rig.publishRetained(device, { latitude: 52.52, longitude: 13.405 });
+  const retainedFor = async (device: string) => (await rig.retainedFor(device)).length;
 
   it('after the API\'s keys shred', async () => {
     await publishRetained('truck-5');
     expect(await retainedFor('truck-5')).toBe(1);
-    expect((await adminCall(gw.gateway.adminPorts.mtlsPort, op, 'POST', '/v1/tenants/acme/devices/truck-5/keys/shred')).status).toBe(200);
+    expect((await adminCall(rig.gw.gateway.adminPorts.mtlsPort, op, 'POST', '/v1/tenants/acme/devices/truck-5/keys/shred')).status).toBe(200);
     expect(await retainedFor('truck-5')).toBe(0);
   });
 
   it('after a shred another gateway recorded in the shared control store', async () => {
     await publishRetained('truck-6');
     expect(await retainedFor('truck-6')).toBe(1);
-    await withSecondControlStore(gw.gateway, (store) => recordShred(store, {
+    await withSecondControlStore(rig.gw.gateway, (store) => recordShred(store, {
       tenantId: 'acme', deviceId: 'truck-6', receiptId: randomUUID(), destroyedCount: 1, actor: 'operator:elsewhere', destroyedAt: new Date().toISOString(),
     }));
     await vi.waitFor(async () => expect(await retainedFor('truck-6')).toBe(0), { timeout: 5000, interval: 200 });

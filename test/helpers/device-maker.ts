@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
+import forge from 'node-forge';
 
 export const haveOpenssl = spawnSync('openssl', ['version']).error === undefined;
 if (!haveOpenssl && process.env['CI'] === 'true') throw new Error('the openssl command is required under CI (.ci/run installs it)');
@@ -32,6 +33,23 @@ export async function opensslKeyAndCsr(dir: string, name: string, kind: MakerKey
   if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
   chmodSync(keyPath, 0o600);
   return { keyPath, csrPath, keyPem: readFileSync(keyPath, 'utf8'), csrPem: readFileSync(csrPath, 'utf8') };
+}
+
+/** An RSA-2048 key and a CSR for it made with node-forge, with this subject common name (the gateway must take the identity from elsewhere). */
+export function forgeCsr(commonName: string): { pem: string; publicKeyPem: string } {
+  const keys = forge.pki.rsa.generateKeyPair(2048);
+  const csr = forge.pki.createCertificationRequest();
+  csr.publicKey = keys.publicKey;
+  csr.setSubject([{ name: 'commonName', value: commonName }]);
+  csr.sign(keys.privateKey, forge.md.sha256.create());
+  return { pem: forge.pki.certificationRequestToPem(csr), publicKeyPem: forge.pki.publicKeyToPem(keys.publicKey) };
+}
+
+/** Flips the last byte of the DER: the signature no longer verifies, the request still parses. */
+export function tamperCsr(csrPem: string): string {
+  const der = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  der[der.length - 1]! ^= 0x01;
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
 }
 
 export interface HttpsAnswer { status: number; json: Record<string, unknown> }
