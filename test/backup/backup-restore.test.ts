@@ -17,23 +17,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startGateway, TEST_TENANTS } from '../helpers/gateway.ts';
-import { TestPki, type ClientPem } from '../helpers/pki.ts';
+import type { ClientPem } from '../helpers/pki.ts';
 import { call, CLI_TIMEOUT, decryptedLines, publish } from '../cli/cli-helpers.ts';
 import { runCli } from '../cli/run-cli.ts';
+import { backupRig } from './backup-rig.ts';
 
 describe('backup and restore with a running gateway and the thingiq command', () => {
-  const pki = new TestPki();
-  const base = pki.baseDir;
-  const dataDir = join(base, 'data');
-  const keyDir = join(base, 'keys');
-  const keys = { local: { keyringFile: join(keyDir, 'keyring.json'), rootKeyFile: join(keyDir, 'root.key') } };
-  const configFile = join(base, 'gateway.yaml');
+  const { pki, base, dataDir, keys, configFile, cli } = backupRig();
   const b1 = join(base, 'before-erasure.tiqbak');
   const b2 = join(base, 'full.tiqbak');
   let gw: Awaited<ReturnType<typeof startGateway>> | undefined;
   let op: ClientPem;
   const published: Record<string, number> = {};
-  const cli = (...args: string[]) => runCli(base, ['--config', configFile, ...args]);
   const api = (method: string, path: string, body?: unknown) => call(gw!.gateway.adminPorts.mtlsPort, op, method, path, body);
   const start = async () => { gw = await startGateway(pki, { keys }); };
   const stop = async () => { await gw?.gateway.close(); gw = undefined; };

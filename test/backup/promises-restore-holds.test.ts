@@ -11,21 +11,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startGateway, TEST_TENANTS } from '../helpers/gateway.ts';
-import { TestPki, type ClientPem } from '../helpers/pki.ts';
+import type { ClientPem } from '../helpers/pki.ts';
 import { call, CLI_TIMEOUT, publish } from '../cli/cli-helpers.ts';
-import { runCli } from '../cli/run-cli.ts';
+import { backupRig } from './backup-rig.ts';
 
 describe('restore keeps the legal holds set after the backup', () => {
-  const pki = new TestPki();
-  const base = pki.baseDir;
-  const dataDir = join(base, 'data');
-  const keyDir = join(base, 'keys');
-  const keys = { local: { keyringFile: join(keyDir, 'keyring.json'), rootKeyFile: join(keyDir, 'root.key') } };
-  const configFile = join(base, 'gateway.yaml');
+  const { pki, base, dataDir, keys, configFile, cli } = backupRig();
   const file = join(base, 'before-hold.tiqbak');
   let gw: Awaited<ReturnType<typeof startGateway>> | undefined;
   let op: ClientPem;
-  const cli = (...args: string[]) => runCli(base, ['--config', configFile, ...args]);
   const api = (method: string, path: string, body?: unknown) => call(gw!.gateway.adminPorts.mtlsPort, op, method, path, body);
 
   beforeAll(async () => {

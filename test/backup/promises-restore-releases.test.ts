@@ -17,6 +17,7 @@ import { startGateway, TEST_TENANTS } from '../helpers/gateway.ts';
 import { TestPki, type ClientPem } from '../helpers/pki.ts';
 import { call, CLI_TIMEOUT, publish } from '../cli/cli-helpers.ts';
 import { runCli } from '../cli/run-cli.ts';
+import { backupRig } from './backup-rig.ts';
 
 const YEARS_LATER = Date.now() + 2 * 365 * 86_400_000;
 const hold = (deviceId: string, held: boolean, changedAtMs: number) => ({ tenantId: 'acme', deviceId, held, changedAtMs });
@@ -40,15 +41,9 @@ describe('releaseVerdict', () => {
 });
 
 describe('restore and legal holds released after the backup', () => {
-  const pki = new TestPki();
-  const base = pki.baseDir;
-  const dataDir = join(base, 'data');
-  const keyDir = join(base, 'keys');
-  const keys = { local: { keyringFile: join(keyDir, 'keyring.json'), rootKeyFile: join(keyDir, 'root.key') } };
-  const configFile = join(base, 'gateway.yaml');
+  const { pki, base, dataDir, keys, configFile, cli } = backupRig();
   let gw: Awaited<ReturnType<typeof startGateway>> | undefined;
   let op: ClientPem;
-  const cli = (...args: string[]) => runCli(base, ['--config', configFile, ...args]);
   const api = (method: string, path: string, body?: unknown) => call(gw!.gateway.adminPorts.mtlsPort, op, method, path, body);
   const stop = async () => { await gw!.gateway.close(); gw = undefined; };
   const restoreJson = async (file: string, ...flags: string[]) => {
