@@ -155,8 +155,10 @@ export function registerBackupCommands(program: Command): void {
     }));
 }
 
-/** On a cluster node the audit trail is the cluster's chain: the restore is recorded there too (the node's file has it already). */
-/** The cluster's chain names devices by its own pseudonyms (the cluster secret's), hence the detail is made with them. */
+/**
+ * On a cluster node the audit trail is the cluster's chain: the restore is recorded there too (the node's file has it
+ * already). The chain names devices by its own pseudonyms (the cluster secret's), hence the detail is made with them.
+ */
 async function auditInCluster(config: GatewayConfig, detail: (pseudonyms: Pseudonymizer) => string): Promise<void> {
   const chain = await clusterAuditTrail(config);
   if (!chain) return;
