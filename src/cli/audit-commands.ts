@@ -9,7 +9,7 @@
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { auditDirOf, AuditLog, AUDIT_FILE } from '../audit/audit-log.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { checkAuditAnchor, type AnchorCheck } from '../audit/audit-anchor.ts';
 import { verifyAuditLog, type AuditVerification } from '../audit/verify-audit-log.ts';
 import type { GatewayConfig } from '../config/schema.ts';
@@ -63,8 +63,17 @@ export interface AuditCommandDeps {
   readonly out?: (text: string) => void;
 }
 
+/**
+ * `--file` names the log; a directory (such as the `audit-before-restore-<time>/`
+ * a restore sets aside) stands for the log inside it, with its key and checkpoint.
+ */
+function logFileOf(file: string): string {
+  const path = resolve(file);
+  return existsSync(path) && statSync(path).isDirectory() ? join(path, AUDIT_FILE) : path;
+}
+
 function auditDir(cmd: Command, file: string | undefined): string {
-  if (file) return resolve(file, '..');
+  if (file) return resolve(logFileOf(file), '..');
   return auditDirOf(resolve(cliConfig(cmd).config.dataDir));
 }
 
@@ -73,7 +82,7 @@ export function registerAuditCommands(program: Command, deps: AuditCommandDeps =
   const audit = program.command('audit').description('the hash-chained audit log: verify and query');
 
   audit.command('verify').description('recompute the keyed chain, check it against the checkpoint and the head recorded in the control store, report the first break (exit 1: TIQ_ERR_AUDIT when broken, missing or truncated; TIQ_ERR_AUDIT_HEAD when the log lacks the recorded head)')
-    .option('--file <path>', `the log file (default: <dataDir>/audit/${AUDIT_FILE})`)
+    .option('--file <path>', `the log file, or a directory holding ${AUDIT_FILE} (default: <dataDir>/audit/${AUDIT_FILE})`)
     .option('--key-file <path>', 'the chain key (default: chain.key next to the log)')
     .option('--checkpoint <path>', 'the checkpoint (default: checkpoint.json next to the log)')
     .option('--json', 'print JSON')
@@ -83,7 +92,7 @@ export function registerAuditCommands(program: Command, deps: AuditCommandDeps =
         await verifyClusterChain(chain, opts.json === true, out);
         return;
       }
-      const path = opts.file ? resolve(opts.file) : join(auditDir(cmd, undefined), AUDIT_FILE);
+      const path = opts.file ? logFileOf(opts.file) : join(auditDir(cmd, undefined), AUDIT_FILE);
       const verified = verifyAuditLog(path, {
         ...(opts.keyFile ? { keyFile: resolve(opts.keyFile) } : {}),
         ...(opts.checkpoint ? { checkpointFile: resolve(opts.checkpoint) } : {}),
@@ -99,7 +108,7 @@ export function registerAuditCommands(program: Command, deps: AuditCommandDeps =
     }));
 
   audit.command('query').description('list entries, oldest first')
-    .option('--file <path>', 'the log file')
+    .option('--file <path>', `the log file, or a directory holding ${AUDIT_FILE}`)
     .option('--tenant <tenant>').option('--action <action>').option('--actor <actor>')
     .option('--after <seq>', 'entries after this sequence number').option('--limit <n>', 'at most this many', '100')
     .option('--json', 'print JSON lines')
